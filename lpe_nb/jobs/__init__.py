@@ -1,0 +1,33 @@
+"""The job engine: durable jobs in SQLite, a dispatcher with leases and resume, and live events.
+
+Knows nothing of Jupyter, Tornado, widgets or LLMs.
+"""
+
+from lpe_nb.jobs.context import StepContext
+from lpe_nb.jobs.events import EventBus, JobEvent, Subscription, SubscriptionClosed
+from lpe_nb.jobs.manager import JobManager, JobPage, ManagerSettings
+from lpe_nb.jobs.model import TERMINAL_STATUSES, Job, JobStatus, Progress, StepRecord, check_transition
+from lpe_nb.jobs.registry import Operation, OperationFn, OperationRegistry
+from lpe_nb.jobs.store import JobStore, default_db_path
+
+__all__ = [
+    "TERMINAL_STATUSES",
+    "EventBus",
+    "Job",
+    "JobEvent",
+    "JobManager",
+    "JobPage",
+    "JobStatus",
+    "JobStore",
+    "ManagerSettings",
+    "Operation",
+    "OperationFn",
+    "OperationRegistry",
+    "Progress",
+    "StepContext",
+    "StepRecord",
+    "Subscription",
+    "SubscriptionClosed",
+    "check_transition",
+    "default_db_path",
+]

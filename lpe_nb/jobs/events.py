@@ -1,0 +1,280 @@
+"""In-process pub/sub of job events, with bounded per-subscriber queues.
+
+Publishing never waits: each subscriber has its own queue. Progress for a job is coalesced to the latest
+value while it waits to be read (a slow reader loses intermediate progress, never a status event), and a
+reader that falls more than ``max_pending`` status events behind is closed as *overflowed* rather than
+buffered forever. Every event carries the job's sequence number ``seq``; a subscription delivers each job's
+events in increasing ``seq`` order and skips anything older than what it has already delivered.
+
+Not thread-safe: publish and read on the event loop that owns the bus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from lpe_nb.errors import LpeError
+from lpe_nb.jobs.model import Job, JobStatus, Progress
+
+__all__ = ["EventBus", "JobEvent", "Subscription", "SubscriptionClosed"]
+
+_MAX_REMEMBERED_JOBS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class JobEvent:
+    """A status change or a progress report of one job. ``snapshot`` marks the state sent on subscribe."""
+
+    kind: Literal["status", "progress"]
+    job_id: str
+    seq: int
+    status: JobStatus | None = None
+    progress: Progress | None = None
+    result_data: Any = None
+    error_message: str | None = None
+    snapshot: bool = False
+
+    @classmethod
+    def status_of(cls, job: Job, *, seq: int | None = None, snapshot: bool = False) -> JobEvent:
+        return cls(
+            "status",
+            job.id,
+            job.seq if seq is None else seq,
+            status=job.status,
+            result_data=job.result_data,
+            error_message=job.error_message,
+            snapshot=snapshot,
+        )
+
+    @classmethod
+    def progress_of(cls, job_id: str, progress: Progress, *, snapshot: bool = False) -> JobEvent:
+        return cls("progress", job_id, progress.seq, progress=progress, snapshot=snapshot)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status is not None and self.status.is_terminal
+
+    def to_message(self) -> dict[str, Any]:
+        """The seed's wire format for WebSocket frames."""
+        if self.kind == "progress":
+            assert self.progress is not None
+            return {
+                "type": "progress",
+                "job_id": self.job_id,
+                "seq": self.seq,
+                "data": self.progress.to_dict(),
+            }
+        assert self.status is not None
+        return {
+            "type": "status",
+            "job_id": self.job_id,
+            "seq": self.seq,
+            "status": self.status.value,
+            "result_data": self.result_data,
+            "error_message": self.error_message,
+        }
+
+
+class SubscriptionClosed(LpeError):
+    """The subscription ended: closed by its owner, or ``overflowed`` because its reader fell too far behind."""
+
+    code = "subscription_closed"
+
+    def __init__(self, overflowed: bool) -> None:
+        self.overflowed = overflowed
+        reason = (
+            "its reader fell too far behind (resubscribe to get the current state)"
+            if overflowed
+            else "closed"
+        )
+        super().__init__(f"the event subscription ended: {reason}")
+
+
+@dataclass(slots=True)
+class _ProgressSlot:
+    event: JobEvent
+
+
+@dataclass(eq=False)
+class Subscription:
+    """Events for some jobs (or all when ``job_ids`` is None), read with ``await get()`` or ``async for``."""
+
+    bus: EventBus
+    job_ids: set[str] | None
+    max_pending: int
+    coalesced: int = 0
+    _items: deque[JobEvent | _ProgressSlot] = field(default_factory=deque)
+    _open_slots: dict[str, _ProgressSlot] = field(default_factory=dict)
+    _delivered_seq: dict[str, int] = field(default_factory=dict)
+    _ready: asyncio.Event = field(default_factory=asyncio.Event)
+    _closed: bool = False
+    _overflowed: bool = False
+
+    # -- what the bus and the manager call -------------------------------------------------------------
+
+    def offer(self, event: JobEvent) -> None:
+        """Queue an event without ever blocking; coalesce progress, close on overflow."""
+        if self._closed:
+            return
+        if event.kind == "progress":
+            slot = self._open_slots.get(event.job_id)
+            if slot is not None:
+                slot.event = event
+                self.coalesced += 1
+                return
+            slot = _ProgressSlot(event)
+            self._open_slots[event.job_id] = slot
+            self._items.append(slot)
+        else:
+            # progress after this status must not be merged into a slot queued before it
+            self._open_slots.pop(event.job_id, None)
+            self._items.append(event)
+        if len(self._items) > self.max_pending:
+            self._overflowed = True
+            self.close()
+        self._ready.set()
+
+    def offer_snapshot(self, events: Iterable[JobEvent]) -> None:
+        """Put the current state of a job in front of anything queued for it."""
+        for event in reversed(list(events)):
+            self._items.appendleft(event)
+        self._ready.set()
+
+    # -- what readers call -----------------------------------------------------------------------------
+
+    def watch(self, job_id: str) -> None:
+        if self.job_ids is not None:
+            self.job_ids.add(job_id)
+            self.bus._index(self, job_id)
+
+    def unwatch(self, job_id: str) -> None:
+        if self.job_ids is not None:
+            self.job_ids.discard(job_id)
+            self.bus._unindex(self, job_id)
+            self._delivered_seq.pop(job_id, None)
+
+    def get_nowait(self) -> JobEvent | None:
+        """The next event, or None if none is queued; raises :class:`SubscriptionClosed` once ended."""
+        while self._items:
+            item = self._items.popleft()
+            if isinstance(item, _ProgressSlot):
+                if self._open_slots.get(item.event.job_id) is item:
+                    del self._open_slots[item.event.job_id]
+                event = item.event
+            else:
+                event = item
+            if self.job_ids is not None and event.job_id not in self.job_ids:
+                continue
+            last = self._delivered_seq.get(event.job_id)
+            if last is not None and event.seq <= last and not event.snapshot:
+                continue
+            self._remember_delivered(event.job_id, event.seq)
+            return event
+        if self._closed:
+            raise SubscriptionClosed(self._overflowed)
+        return None
+
+    def _remember_delivered(self, job_id: str, seq: int) -> None:
+        # Most recently delivered last; forget the oldest jobs so an all-jobs reader stays bounded.
+        self._delivered_seq.pop(job_id, None)
+        self._delivered_seq[job_id] = seq
+        if len(self._delivered_seq) > _MAX_REMEMBERED_JOBS:
+            del self._delivered_seq[next(iter(self._delivered_seq))]
+
+    async def get(self, timeout_s: float | None = None) -> JobEvent:
+        """Wait for the next event; ``TimeoutError`` after ``timeout_s``, :class:`SubscriptionClosed` at the end."""
+        while True:
+            event = self.get_nowait()
+            if event is not None:
+                return event
+            self._ready.clear()
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout_s)
+            except asyncio.TimeoutError:
+                raise TimeoutError(f"no job event within {timeout_s} s") from None
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> JobEvent:
+        try:
+            return await self.get()
+        except SubscriptionClosed as closed:
+            if closed.overflowed:
+                raise
+            raise StopAsyncIteration from None
+
+    @property
+    def pending(self) -> int:
+        return len(self._items)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def overflowed(self) -> bool:
+        return self._overflowed
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._overflowed:
+            self._items.clear()  # free the backlog now; the reader learns it was dropped
+            self._open_slots.clear()
+        self.bus._remove(self)
+        self._ready.set()
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class EventBus:
+    """Fans job events out to subscriptions; ``publish`` is synchronous and O(interested subscribers)."""
+
+    def __init__(self, *, max_pending: int = 256) -> None:
+        self.max_pending = max_pending
+        self._by_job: dict[str, set[Subscription]] = {}
+        self._all_jobs: set[Subscription] = set()
+
+    def subscribe(
+        self, job_ids: Iterable[str] | None = None, *, max_pending: int | None = None
+    ) -> Subscription:
+        sub = Subscription(self, None if job_ids is None else set(job_ids), max_pending or self.max_pending)
+        if sub.job_ids is None:
+            self._all_jobs.add(sub)
+        else:
+            for job_id in sub.job_ids:
+                self._index(sub, job_id)
+        return sub
+
+    def publish(self, event: JobEvent) -> None:
+        for sub in (*self._by_job.get(event.job_id, ()), *self._all_jobs):
+            sub.offer(event)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._all_jobs) + len({s for subs in self._by_job.values() for s in subs})
+
+    def _index(self, sub: Subscription, job_id: str) -> None:
+        self._by_job.setdefault(job_id, set()).add(sub)
+
+    def _unindex(self, sub: Subscription, job_id: str) -> None:
+        subs = self._by_job.get(job_id)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._by_job[job_id]
+
+    def _remove(self, sub: Subscription) -> None:
+        self._all_jobs.discard(sub)
+        for job_id in list(sub.job_ids or ()):
+            self._unindex(sub, job_id)

@@ -1,0 +1,603 @@
+"""JobManager: the queue, the dispatcher, cancellation, recovery and retention over a :class:`JobStore`.
+
+One manager per database dispatches (an OS lock file says which); others may open the same file with
+``dispatch=False`` to submit, read and cancel. The dispatching manager claims pending jobs by priority then
+age, up to ``concurrency`` at a time, runs each as an asyncio task under a lease it heartbeats, and publishes
+every status change and progress report on its :class:`EventBus`. Delivery is at-least-once per *step*:
+a job interrupted by a crash or a stop resumes from its last finished step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from lpe_nb.errors import DispatcherBusy, InvalidInput, LpeError
+from lpe_nb.jobs._lock import DispatchLock
+from lpe_nb.jobs.context import JobInterrupted, RunState, StepContext
+from lpe_nb.jobs.events import EventBus, JobEvent, Subscription
+from lpe_nb.jobs.model import (
+    Job,
+    JobStatus,
+    Progress,
+    StepRecord,
+    dump_json,
+    new_job_id,
+    to_iso,
+    utc_now,
+)
+from lpe_nb.jobs.registry import OperationRegistry
+from lpe_nb.jobs.store import JobStore, LeaseLost, Recovered, Synchronous
+
+__all__ = ["JobManager", "JobPage", "ManagerSettings"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ManagerSettings:
+    """Tuning of a :class:`JobManager`; every duration is in seconds."""
+
+    concurrency: int = 4
+    lease_s: float = 30.0
+    heartbeat_s: float | None = None  # default: a third of the lease
+    poll_interval_s: float = 1.0  # how often to look for jobs submitted by other processes
+    max_attempts: int = 3
+    progress_persist_interval_s: float = 1.0
+    stream_interval_s: float = 0.1
+    retention_days: float | None = 30.0  # None keeps finished jobs forever
+    retention_check_interval_s: float = 3600.0
+    purge_batch: int = 200
+    shutdown_grace_s: float = 3.0
+    subscriber_max_pending: int = 256
+    wait_for_dispatcher_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        problems = {}
+        for name in ("concurrency", "max_attempts", "purge_batch", "subscriber_max_pending"):
+            if getattr(self, name) < 1:
+                problems[name] = "must be at least 1"
+        for name in (
+            "lease_s",
+            "poll_interval_s",
+            "progress_persist_interval_s",
+            "retention_check_interval_s",
+        ):
+            if getattr(self, name) <= 0:
+                problems[name] = "must be a positive number of seconds"
+        if self.heartbeat_s is not None and not 0 < self.heartbeat_s < self.lease_s:
+            problems["heartbeat_s"] = "must be positive and shorter than lease_s"
+        if self.retention_days is not None and self.retention_days <= 0:
+            problems["retention_days"] = "must be positive, or None to keep jobs forever"
+        if problems:
+            raise InvalidInput(problems)
+
+    @property
+    def heartbeat_interval_s(self) -> float:
+        return self.heartbeat_s if self.heartbeat_s is not None else self.lease_s / 3
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    """One page of jobs, newest first; pass ``next_cursor`` back to get the next page (None at the end)."""
+
+    jobs: list[Job]
+    next_cursor: str | None
+
+
+class JobManager:
+    """Submit, run, watch and cancel jobs. Use ``async with JobManager.open(path) as manager``."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        registry: OperationRegistry | None = None,
+        *,
+        settings: ManagerSettings | None = None,
+        dispatch: bool = True,
+        clock: Callable[[], datetime] = utc_now,
+        owner: str | None = None,
+    ) -> None:
+        self.store = store
+        self.registry = registry if registry is not None else OperationRegistry()
+        self.settings = settings or ManagerSettings()
+        self.dispatch = dispatch
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.events = EventBus(max_pending=self.settings.subscriber_max_pending)
+        self.stream_interval_s = self.settings.stream_interval_s
+        self._clock = clock
+        self._lock = DispatchLock(store.path)
+        self._runs: dict[str, RunState] = {}
+        self._wake = asyncio.Event()
+        self._loops: list[asyncio.Task[None]] = []
+        self._started = False
+        self._stopping = False
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        synchronous: Synchronous = "NORMAL",
+        registry: OperationRegistry | None = None,
+        settings: ManagerSettings | None = None,
+        dispatch: bool = True,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> AsyncIterator[JobManager]:
+        """A started manager on its own store at ``path`` (default ``~/.lpe/jobs.db``), stopped on exit."""
+        async with JobStore(path, synchronous=synchronous) as store:
+            manager = cls(store, registry, settings=settings, dispatch=dispatch, clock=clock)
+            async with manager:
+                yield manager
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Take the dispatch lock, recover orphaned jobs, and start dispatching."""
+        if self._started:
+            return
+        if self.dispatch:
+            await self._acquire_dispatch_lock()
+            # We hold the lock, so whoever owns a running job is gone: recover them all now.
+            self._publish_recovered(
+                await self.store.recover_orphans(self.owner, now=self._now_iso(), only_expired=False)
+            )
+            await self.purge_old_jobs()
+            self._loops = [
+                asyncio.create_task(self._dispatch_loop(), name="lpe-dispatch"),
+                asyncio.create_task(self._heartbeat_loop(), name="lpe-heartbeat"),
+                asyncio.create_task(self._progress_flush_loop(), name="lpe-progress-flush"),
+            ]
+        self._started = True
+        self._stopping = False
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Stop claiming; give running jobs ``grace_s`` to reach a step boundary, then interrupt the rest.
+
+        Interrupted jobs go back to ``pending`` with their finished steps kept and their attempt refunded,
+        and resume when a manager next starts on this database. Leases are released.
+        """
+        if not self._started:
+            return
+        self._stopping = True
+        self._wake.set()
+        grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
+        tasks = [run.task for run in self._runs.values() if run.task is not None]
+        if tasks:
+            _, still_running = await asyncio.wait(tasks, timeout=grace)
+            for run in list(self._runs.values()):
+                if run.task in still_running and run.started:
+                    run.task.cancel()  # an unstarted one sees `stopping` and requeues itself
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for loop in self._loops:
+            loop.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        self._loops = []
+        if self.dispatch:
+            await self._flush_progress()
+            self._lock.release()
+        self._started = False
+
+    async def __aenter__(self) -> JobManager:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    @property
+    def running_job_ids(self) -> list[str]:
+        return list(self._runs)
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def _now_iso(self) -> str:
+        return to_iso(self._clock())
+
+    async def _acquire_dispatch_lock(self) -> None:
+        deadline = asyncio.get_running_loop().time() + self.settings.wait_for_dispatcher_s
+        while not self._lock.try_acquire():
+            if asyncio.get_running_loop().time() >= deadline:
+                raise DispatcherBusy(str(self.store.path))
+            await asyncio.sleep(0.1)  # polling another process's lock: there is nothing to await
+
+    # -- submit, read, cancel, delete ------------------------------------------------------------------
+
+    async def submit(
+        self,
+        job_type: str,
+        input_data: Any = None,
+        *,
+        title: str | None = None,
+        description: str | None = None,
+        priority: int = 0,
+        max_attempts: int | None = None,
+    ) -> str:
+        """Validate, persist and queue a job; returns its id once the row is committed.
+
+        Raises :class:`UnknownJobType` or :class:`InvalidInput`; a rejected job writes nothing.
+        """
+        operation = self.registry.get(job_type)
+        stored_input = operation.validate(input_data)
+        dump_json(stored_input, field_name="input_data")
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise InvalidInput.field("priority", f"must be an integer, not {priority!r}")
+        attempts = self.settings.max_attempts if max_attempts is None else max_attempts
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            raise InvalidInput.field("max_attempts", f"must be an integer of at least 1, not {attempts!r}")
+        now = self._now_iso()
+        job = Job(
+            id=new_job_id(),
+            type=job_type,
+            status=JobStatus.PENDING,
+            title=title or operation.title_for(operation.parse(stored_input)),
+            description=description,
+            input_data=stored_input,
+            progress=Progress(current_step="queued", timestamp=now, seq=1),
+            created_at=now,
+            updated_at=now,
+            priority=priority,
+            max_attempts=attempts,
+            seq=1,
+        )
+        await self.store.insert_job(job)
+        self.events.publish(JobEvent.status_of(job))
+        self._wake.set()
+        return job.id
+
+    async def get(self, job_id: str) -> Job:
+        """The job as stored, with the live progress if this manager is running it."""
+        job = await self.store.get_job(job_id)
+        run = self._runs.get(job_id)
+        if run is not None and job.status is JobStatus.RUNNING:
+            job = replace(job, progress=run.progress, seq=run.seq)
+        return job
+
+    async def get_with_steps(self, job_id: str) -> tuple[Job, list[StepRecord]]:
+        job, steps = await self.store.get_job_with_steps(job_id)
+        run = self._runs.get(job_id)
+        if run is not None and job.status is JobStatus.RUNNING:
+            job = replace(job, progress=run.progress, seq=run.seq)
+        return job, steps
+
+    async def list_jobs(
+        self,
+        *,
+        status: str | JobStatus | Iterable[str | JobStatus] | None = None,
+        job_type: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> JobPage:
+        """Jobs newest first, filtered by status(es) and type, ``limit`` per page (1..500)."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 500:
+            raise InvalidInput.field("limit", f"must be an integer from 1 to 500, not {limit!r}")
+        statuses = _parse_statuses(status)
+        before = _decode_cursor(cursor) if cursor else None
+        jobs = await self.store.list_jobs(
+            statuses=statuses, job_type=job_type, limit=limit + 1, before=before
+        )
+        more = len(jobs) > limit
+        jobs = jobs[:limit]
+        return JobPage(jobs, _encode_cursor(jobs[-1]) if more else None)
+
+    async def cancel(self, job_id: str) -> Job:
+        """Cancel a job: a pending one at once; a running one is marked, then its task is cancelled.
+
+        Raises :class:`JobNotFound`, or :class:`InvalidTransition` if the job already finished.
+        """
+        job = await self.store.request_cancel(job_id, now=self._now_iso(), actor="cancel")
+        if job.status is JobStatus.CANCELLED:
+            self.events.publish(JobEvent.status_of(job))
+        else:
+            run = self._runs.get(job_id)
+            if run is not None:
+                self._deliver_cancel(run)
+            # else a dispatcher in another process acts on cancel_requested at its next heartbeat
+        return job
+
+    async def delete(self, job_id: str) -> None:
+        """Delete a finished job and its steps (:class:`InvalidTransition` if it is pending or running)."""
+        await self.store.delete_job(job_id)
+
+    async def counts(self) -> dict[JobStatus, int]:
+        return await self.store.count_by_status()
+
+    async def purge_old_jobs(self) -> int:
+        """Delete finished jobs older than the retention period, in small batches; returns how many."""
+        if self.settings.retention_days is None:
+            return 0
+        cutoff = to_iso(self._clock() - timedelta(days=self.settings.retention_days))
+        total = 0
+        while True:
+            deleted = await self.store.purge_terminal(cutoff, batch=self.settings.purge_batch)
+            total += deleted
+            if deleted < self.settings.purge_batch:
+                return total
+
+    # -- watching ----------------------------------------------------------------------------------------
+
+    async def subscribe(self, job_ids: Iterable[str] | None = None) -> Subscription:
+        """A subscription to these jobs (each starts with its current state), or to all jobs if None."""
+        if job_ids is None:
+            return self.events.subscribe(None)
+        sub = self.events.subscribe(())
+        try:
+            for job_id in job_ids:
+                await self.watch(sub, job_id)
+        except BaseException:
+            sub.close()
+            raise
+        return sub
+
+    async def watch(self, sub: Subscription, job_id: str) -> None:
+        """Add a job to ``sub``: its current state first (status, then progress; a finished job's status
+        last so it never looks in progress), then its live events."""
+        sub.watch(job_id)  # before the snapshot, so no event between the two is missed
+        try:
+            sub.offer_snapshot(await self._snapshot(job_id))
+        except BaseException:
+            sub.unwatch(job_id)
+            raise
+
+    async def _snapshot(self, job_id: str) -> list[JobEvent]:
+        run = self._runs.get(job_id)
+        if run is None:
+            job = await self.store.get_job(job_id)
+            run = self._runs.get(job_id)  # it may have started while we read
+        if run is not None:
+            job, seq, progress = run.job, run.seq, run.progress
+        else:
+            seq = max(job.seq, job.progress.seq)
+            progress = job.progress
+        status = JobEvent.status_of(job, seq=seq, snapshot=True)
+        latest = JobEvent.progress_of(job_id, replace(progress, seq=seq), snapshot=True)
+        return [latest, status] if job.is_terminal else [status, latest]
+
+    async def wait(self, job_id: str, timeout_s: float | None = None) -> Job:
+        """Wait until the job is finished and return it; ``TimeoutError`` after ``timeout_s``.
+
+        Works for jobs run by another process too: the store is re-read every ``poll_interval_s``.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout_s is None else loop.time() + timeout_s
+        with await self.subscribe([job_id]) as sub:
+            while True:
+                remaining = None if deadline is None else deadline - loop.time()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError(f"job {job_id} did not finish within {timeout_s} s")
+                poll = self.settings.poll_interval_s
+                try:
+                    event = await sub.get(timeout_s=poll if remaining is None else min(poll, remaining))
+                    if event.is_terminal:
+                        break
+                except TimeoutError:
+                    if (await self.store.get_job(job_id)).is_terminal:
+                        break
+        return await self.get(job_id)
+
+    # -- what StepContext calls (ContextHost) ------------------------------------------------------------
+
+    def publish_progress(self, run: RunState, progress: Progress, *, persist: bool) -> None:
+        if persist:
+            run.progress = progress
+            run.progress_dirty = True
+        self.events.publish(JobEvent.progress_of(run.job.id, progress))
+
+    async def save_step(self, run: RunState, record: StepRecord) -> None:
+        await self.store.save_step(record, run.owner)
+
+    # -- dispatching -------------------------------------------------------------------------------------
+
+    async def _dispatch_loop(self) -> None:
+        while not self._stopping:
+            # Clear before claiming: a submit that lands during the claim sets it again, so it is not missed.
+            self._wake.clear()
+            free = self.settings.concurrency - len(self._runs)
+            try:
+                claimed = await self._claim(free)
+            except LpeError:
+                log.exception("claiming jobs failed; retrying in %s s", self.settings.poll_interval_s)
+                claimed = []
+            if free > 0 and len(claimed) == free:
+                continue  # there may be more waiting
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval_s)
+
+    async def _claim(self, free: int) -> list[Job]:
+        if free <= 0 or self._stopping:
+            return []
+        now = self._clock()
+        lease_until = to_iso(now + timedelta(seconds=self.settings.lease_s))
+        claimed = await self.store.claim_pending(self.owner, to_iso(now), lease_until, free)
+        for job, steps in claimed:
+            run = RunState(
+                job, self.owner, seq=job.seq, progress=job.progress, finished={s.name: s for s in steps}
+            )
+            self._runs[job.id] = run
+            self.events.publish(JobEvent.status_of(job))
+            run.task = asyncio.create_task(self._run_job(run), name=f"lpe-job:{job.id}")
+        return [job for job, _ in claimed]
+
+    async def _run_job(self, run: RunState) -> None:
+        job = run.job
+        run.started = True
+        try:
+            if run.cancel_requested:
+                await self._finish(run, JobStatus.CANCELLED, error="cancelled by request")
+                return
+            if self._stopping:
+                await self._requeue(run)
+                return
+            try:
+                operation = self.registry.get(job.type)
+                ctx = StepContext(run, self, operation.parse(job.input_data))
+                result = await operation.run(ctx, ctx.input)
+                dump_json(result, field_name="result_data")
+            except asyncio.CancelledError:
+                # We cancelled this task ourselves (a cancel request or a stop) and record the outcome;
+                # nothing else cancels it, so there is no caller to re-raise to.
+                if run.cancel_requested:
+                    await self._finish(run, JobStatus.CANCELLED, error="cancelled by request")
+                else:
+                    await self._requeue(run)
+            except JobInterrupted:
+                if run.cancel_requested:
+                    await self._finish(run, JobStatus.CANCELLED, error="cancelled by request")
+                else:
+                    await self._requeue(run)
+            except LeaseLost:
+                raise
+            except Exception as exc:
+                log.info(
+                    "job %s (%s) failed: %s", job.id, job.type, exc, exc_info=not isinstance(exc, LpeError)
+                )
+                await self._finish(run, JobStatus.FAILED, error=_describe(exc))
+            else:
+                if run.cancel_requested:  # the operation swallowed the cancellation: the request still wins
+                    await self._finish(run, JobStatus.CANCELLED, error="cancelled by request")
+                else:
+                    await self._finish(run, JobStatus.COMPLETED, result=result)
+        except LeaseLost as exc:
+            log.warning("job %s: %s; leaving it to whoever holds it now", job.id, exc)
+        except LpeError:
+            log.exception("job %s: its outcome could not be recorded; recovery will retry it", job.id)
+        finally:
+            self._runs.pop(job.id, None)
+            self._wake.set()
+
+    def _deliver_cancel(self, run: RunState) -> None:
+        if run.cancel_requested:
+            return
+        run.cancel_requested = True
+        # A task cancelled before its first step would never run its cleanup; _run_job checks the flag.
+        if run.task is not None and run.started:
+            run.task.cancel()
+
+    async def _finish(
+        self, run: RunState, status: JobStatus, *, result: Any = None, error: str | None = None
+    ) -> None:
+        progress = run.progress
+        if status is JobStatus.COMPLETED:
+            total = max(progress.total_steps, progress.completed_steps, 1)
+            progress = Progress(
+                current_step="completed",
+                total_steps=total,
+                completed_steps=total,
+                percentage=100.0,
+                details=None,
+                timestamp=self._now_iso(),
+                seq=run.next_seq(),
+            )
+            self.publish_progress(run, progress, persist=False)
+        job = await self.store.finish(
+            run.job.id,
+            run.owner,
+            status,
+            now=self._now_iso(),
+            seq=run.next_seq(),
+            progress=progress,
+            result_data=result,
+            error_message=error,
+        )
+        run.progress_dirty = False
+        self.events.publish(JobEvent.status_of(job))
+
+    async def _requeue(self, run: RunState) -> None:
+        job = await self.store.requeue(
+            run.job.id, run.owner, now=self._now_iso(), seq=run.next_seq(), refund_attempt=True
+        )
+        self.events.publish(JobEvent.status_of(job))
+
+    def _publish_recovered(self, recovered: list[Recovered]) -> None:
+        for item in recovered:
+            log.warning("job %s was orphaned by a stopped manager: now %s", item.job.id, item.action.value)
+            self.events.publish(JobEvent.status_of(item.job))
+        if recovered:
+            self._wake.set()
+
+    # -- periodic work -----------------------------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_sweep = loop.time() + self.settings.lease_s
+        next_purge = loop.time() + self.settings.retention_check_interval_s
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_interval_s)  # a timer, not a synchronization
+            try:
+                now = self._clock()
+                lease_until = to_iso(now + timedelta(seconds=self.settings.lease_s))
+                for job_id in await self.store.renew_leases(self.owner, lease_until):
+                    run = self._runs.get(job_id)
+                    if run is not None:
+                        self._deliver_cancel(run)  # asked from another process
+                if loop.time() >= next_sweep:
+                    next_sweep = loop.time() + self.settings.lease_s
+                    self._publish_recovered(
+                        await self.store.recover_orphans(self.owner, now=to_iso(now), only_expired=True)
+                    )
+                if loop.time() >= next_purge:
+                    next_purge = loop.time() + self.settings.retention_check_interval_s
+                    await self.purge_old_jobs()
+            except LpeError:
+                log.exception("job manager heartbeat failed; retrying")
+
+    async def _progress_flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.progress_persist_interval_s)  # the throttle period
+            try:
+                await self._flush_progress()
+            except LpeError:
+                log.exception("saving job progress failed; retrying")
+
+    async def _flush_progress(self) -> None:
+        dirty = [run for run in self._runs.values() if run.progress_dirty]
+        for run in dirty:
+            run.progress_dirty = False
+        await self.store.save_progress(
+            [(run.job.id, run.owner, run.progress, run.seq) for run in dirty], now=self._now_iso()
+        )
+
+
+def _describe(exc: BaseException) -> str:
+    message = str(exc).strip()
+    if isinstance(exc, LpeError):
+        return message or type(exc).__name__
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _parse_statuses(status: str | JobStatus | Iterable[str | JobStatus] | None) -> list[JobStatus]:
+    if status is None:
+        return []
+    values = [status] if isinstance(status, (str, JobStatus)) else list(status)
+    try:
+        return [JobStatus(value) for value in values]
+    except ValueError:
+        choices = ", ".join(s.value for s in JobStatus)
+        raise InvalidInput.field("status", f"unknown status in {values!r}; choose from: {choices}") from None
+
+
+def _encode_cursor(job: Job) -> str:
+    return base64.urlsafe_b64encode(f"{job.created_at}|{job.id}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        created_at, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput.field("cursor", "is not a cursor this server returned") from None
+    return created_at, job_id

@@ -1,0 +1,179 @@
+"""Jobs as pure data: statuses and their legal transitions, progress, step records, JSON in and out.
+
+Nothing here does I/O; the store persists these values and the manager decides when they change.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+from lpe_nb.errors import InvalidInput, InvalidTransition
+
+__all__ = [
+    "TERMINAL_STATUSES",
+    "Job",
+    "JobStatus",
+    "Progress",
+    "StepRecord",
+    "check_transition",
+    "dump_json",
+    "new_job_id",
+    "to_iso",
+    "utc_now",
+]
+
+
+class JobStatus(str, Enum):
+    """A job's lifecycle state; the values are the strings stored in SQLite and sent over the wire."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+    def can_move_to(self, new: JobStatus) -> bool:
+        return new in _TRANSITIONS[self]
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+# running -> pending is the one backwards edge: a job whose manager stopped or died mid-run is requeued
+# and resumes from its last finished step. Terminal states have no way out.
+_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.PENDING: frozenset({JobStatus.RUNNING, JobStatus.CANCELLED}),
+    JobStatus.RUNNING: frozenset(
+        {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.PENDING}
+    ),
+    JobStatus.COMPLETED: frozenset(),
+    JobStatus.FAILED: frozenset(),
+    JobStatus.CANCELLED: frozenset(),
+}
+
+
+def check_transition(job_id: str, current: JobStatus, new: JobStatus) -> None:
+    """The one place that decides whether ``current -> new`` is legal; raises :class:`InvalidTransition`."""
+    if not current.can_move_to(new):
+        raise InvalidTransition(job_id, current.value, new.value)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def to_iso(moment: datetime) -> str:
+    """ISO-8601 in UTC with a fixed width, so stored timestamps also sort correctly as text."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def new_job_id() -> str:
+    return str(uuid.uuid4())
+
+
+def dump_json(value: Any, *, field_name: str) -> str:
+    """Serialize strictly (no NaN, no arbitrary objects); a value that cannot be stored names its field."""
+    try:
+        return json.dumps(value, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput.field(field_name, f"must be JSON-serializable: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Where a job is: the seed's fields plus ``seq``, the job's event sequence number when it was reported."""
+
+    current_step: str = ""
+    total_steps: int = 0
+    completed_steps: int = 0
+    percentage: float = 0.0
+    details: Any = None
+    timestamp: str = ""
+    seq: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Progress:
+        if not data:
+            return cls()
+        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        return cls(**known)
+
+    @staticmethod
+    def percent_of(completed_steps: int, total_steps: int) -> float:
+        if total_steps <= 0:
+            return 0.0
+        return round(min(100.0, max(0.0, 100.0 * completed_steps / total_steps)), 1)
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """One finished step: the audit trail entry and the checkpoint a resumed job starts from."""
+
+    job_id: str
+    index: int
+    name: str
+    input: Any
+    output: Any
+    usage: dict[str, int]
+    started_at: str
+    completed_at: str
+    duration_ms: int
+    attempt: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A job row. ``seq`` is the job's last event sequence number; ``lease_*`` name who runs it until when."""
+
+    id: str
+    type: str
+    status: JobStatus
+    title: str
+    description: str | None = None
+    input_data: Any = None
+    result_data: Any = None
+    error_message: str | None = None
+    progress: Progress = field(default_factory=Progress)
+    created_at: str = ""
+    started_at: str | None = None
+    completed_at: str | None = None
+    updated_at: str = ""
+    priority: int = 0
+    attempts: int = 0
+    max_attempts: int = 3
+    lease_owner: str | None = None
+    lease_expires_at: str | None = None
+    cancel_requested: bool = False
+    seq: int = 0
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status.is_terminal
+
+    def moved_to(self, new: JobStatus) -> Job:
+        check_transition(self.id, self.status, new)
+        return replace(self, status=new)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire form: JSON-ready, status as its string value."""
+        data = asdict(self)
+        data["status"] = self.status.value
+        data["progress"] = self.progress.to_dict()
+        return data

@@ -1,0 +1,105 @@
+"""The operation registry: which async callable runs a job of a given type, and how its input is checked."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+
+from lpe_nb.errors import InvalidInput, UnknownJobType
+
+if TYPE_CHECKING:
+    from lpe_nb.jobs.context import StepContext
+
+__all__ = ["Operation", "OperationFn", "OperationRegistry"]
+
+OperationFn = Callable[["StepContext", Any], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """A job type: ``run(ctx, input)`` does the work and returns the JSON result.
+
+    With an ``input_model``, input is validated at submit (a bad value is rejected before anything is
+    stored) and ``run`` receives the model instance; without one, it receives the JSON value as given.
+    """
+
+    job_type: str
+    run: OperationFn
+    input_model: type[BaseModel] | None = None
+    title: Callable[[Any], str] | None = None
+    description: str = ""
+
+    def validate(self, input_data: Any) -> Any:
+        """The input as it will be stored: validated and normalized to JSON when there is a model."""
+        if self.input_model is None:
+            return input_data
+        return self.parse(input_data).model_dump(mode="json")
+
+    def parse(self, stored_input: Any) -> Any:
+        """What ``run`` receives for a stored input."""
+        if self.input_model is None:
+            return stored_input
+        try:
+            return self.input_model.model_validate(stored_input if stored_input is not None else {})
+        except ValidationError as exc:
+            raise InvalidInput.from_pydantic(exc) from exc
+
+    def title_for(self, parsed_input: Any) -> str:
+        if self.title is not None:
+            return self.title(parsed_input)
+        return self.job_type.replace("_", " ").capitalize()
+
+
+class OperationRegistry:
+    """Job type name -> :class:`Operation`. Users add their own types with :meth:`register`."""
+
+    def __init__(self) -> None:
+        self._operations: dict[str, Operation] = {}
+
+    def register(
+        self,
+        job_type: str,
+        run: OperationFn,
+        *,
+        input_model: type[BaseModel] | None = None,
+        title: Callable[[Any], str] | None = None,
+        description: str = "",
+        replace: bool = False,
+    ) -> Operation:
+        if not job_type or not job_type.replace("_", "").replace("-", "").isalnum():
+            raise InvalidInput.field("job_type", f"{job_type!r} must be letters, digits, '-' or '_'")
+        if job_type in self._operations and not replace:
+            raise InvalidInput.field("job_type", f"{job_type!r} is already registered; pass replace=True")
+        operation = Operation(job_type, run, input_model, title, description)
+        self._operations[job_type] = operation
+        return operation
+
+    def operation(
+        self, job_type: str, *, input_model: type[BaseModel] | None = None, description: str = ""
+    ) -> Callable[[OperationFn], OperationFn]:
+        """Decorator form of :meth:`register`."""
+
+        def decorate(run: OperationFn) -> OperationFn:
+            self.register(job_type, run, input_model=input_model, description=description)
+            return run
+
+        return decorate
+
+    def get(self, job_type: str) -> Operation:
+        try:
+            return self._operations[job_type]
+        except KeyError:
+            raise UnknownJobType(job_type, self._operations) from None
+
+    def __contains__(self, job_type: object) -> bool:
+        return job_type in self._operations
+
+    def __iter__(self) -> Iterator[Operation]:
+        return iter(self._operations.values())
+
+    @property
+    def job_types(self) -> list[str]:
+        return sorted(self._operations)

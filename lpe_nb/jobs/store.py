@@ -1,0 +1,667 @@
+"""JobStore: durable job state in one SQLite file, over aiosqlite.
+
+Two connections: a writer and a reader (WAL lets reads proceed while a write commits). Every write is a
+plain function of a ``sqlite3.Connection`` queued on the writer; the writer task takes everything queued
+at that moment and runs it in *one* ``BEGIN IMMEDIATE`` transaction, each operation in its own savepoint
+(group commit: one fsync for many state changes, and one failing operation does not undo the others).
+Every state change is conditional on the state it expects, so a late writer never overwrites a terminal
+state. A whole transaction runs in one hop to aiosqlite's thread; the event loop never touches SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import aiosqlite
+
+from lpe_nb.errors import InvalidInput, InvalidTransition, JobNotFound, StoreError
+from lpe_nb.jobs.model import (
+    TERMINAL_STATUSES,
+    Job,
+    JobStatus,
+    Progress,
+    StepRecord,
+    check_transition,
+    dump_json,
+)
+from lpe_nb.jobs.schema import migrate
+
+__all__ = ["JobStore", "LeaseLost", "Recovered", "Synchronous", "default_db_path"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Synchronous = Literal["NORMAL", "FULL"]
+WriteOp = Callable[[sqlite3.Connection], Any]
+
+_TERMINAL_SQL = "(" + ", ".join(sorted(f"'{s.value}'" for s in TERMINAL_STATUSES)) + ")"
+# After a crash the events published since the last throttled progress save are gone from disk, but a
+# client may have seen their sequence numbers. Resuming jumps past any number that could have been used.
+SEQ_GAP_AFTER_CRASH = 1_000_000
+
+
+def default_db_path() -> Path:
+    """``$LPE_DB_PATH`` if set, else ``~/.lpe/jobs.db``."""
+    return Path(os.environ.get("LPE_DB_PATH") or Path.home() / ".lpe" / "jobs.db").expanduser()
+
+
+class LeaseLost(StoreError):
+    """The job is no longer running under this owner's lease (it was recovered, cancelled or finished)."""
+
+    code = "lease_lost"
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    """A running job whose owner died, and what recovery made of it."""
+
+    job: Job
+    action: JobStatus  # PENDING (will resume), FAILED (attempts used up) or CANCELLED (cancel was asked)
+
+
+@dataclass(slots=True)
+class _Write:
+    op: WriteOp
+    future: asyncio.Future[Any]
+
+
+class JobStore:
+    """The only code that reads and writes the job database. Use ``async with JobStore(path) as store``."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        synchronous: Synchronous = "NORMAL",
+        busy_timeout_ms: int = 10_000,
+        max_batch: int = 512,
+    ) -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            raise InvalidInput.field("synchronous", f"must be NORMAL or FULL, not {synchronous!r}")
+        self.path = Path(path).expanduser() if path is not None else default_db_path()
+        self.synchronous: Synchronous = synchronous
+        self.busy_timeout_ms = busy_timeout_ms
+        self.max_batch = max_batch
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._queue: asyncio.Queue[_Write | None] = asyncio.Queue()
+        self._writer_task: asyncio.Task[None] | None = None
+        self.commits = 0  # transactions committed by the writer; group commit makes this < writes
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    async def open(self) -> JobStore:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._writer = await self._connect()
+            await self._hop(self._writer, migrate)
+            self._reader = await self._connect(query_only=True)
+        except sqlite3.Error as exc:
+            await self.close()
+            raise StoreError(f"cannot open the job database {self.path}: {exc}") from exc
+        self._writer_task = asyncio.create_task(self._write_loop(), name=f"lpe-store-writer:{self.path}")
+        return self
+
+    async def close(self) -> None:
+        try:
+            if self._writer_task is not None:
+                await self._queue.put(None)
+                await self._writer_task
+        finally:
+            self._writer_task = None
+            for conn in (self._reader, self._writer):
+                if conn is not None:
+                    await conn.close()
+            self._reader = self._writer = None
+
+    async def __aenter__(self) -> JobStore:
+        return await self.open()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def _connect(self, *, query_only: bool = False) -> aiosqlite.Connection:
+        # isolation_level=None: we issue BEGIN IMMEDIATE / COMMIT ourselves.
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        pragmas = [
+            f"busy_timeout = {int(self.busy_timeout_ms)}",
+            "journal_mode = WAL",
+            f"synchronous = {self.synchronous}",
+            "foreign_keys = ON",
+            f"query_only = {'ON' if query_only else 'OFF'}",
+        ]
+
+        def configure(raw: sqlite3.Connection) -> None:
+            for pragma in pragmas:
+                raw.execute(f"PRAGMA {pragma}").fetchall()
+
+        await self._hop(conn, configure)
+        return conn
+
+    @staticmethod
+    async def _hop(conn: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` on the connection's own thread in one hop.
+
+        aiosqlite has no public call for this; ``_execute`` is the method all its public calls use.
+        """
+        raw = conn._conn
+        result: T = await conn._execute(fn, raw)
+        return result
+
+    # -- the writer: group commit ------------------------------------------------------------------------
+
+    async def _write(self, op: WriteOp) -> Any:
+        if self._writer_task is None:
+            raise StoreError("the job store is not open; use `async with JobStore(...)`")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Write(op, future))
+        return await future
+
+    async def _write_loop(self) -> None:
+        assert self._writer is not None
+        while True:
+            first = await self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.max_batch and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is None:  # close() was called: finish this batch, then stop
+                    self._queue.put_nowait(None)
+                    break
+                batch.append(item)
+            try:
+                outcomes = await self._hop(self._writer, functools.partial(_run_batch, batch=batch))
+                self.commits += 1
+            except sqlite3.Error as exc:
+                error = StoreError(f"writing to the job database {self.path} failed: {exc}")
+                outcomes = [(False, error)] * len(batch)
+            for write, (ok, value) in zip(batch, outcomes, strict=True):
+                if write.future.done():  # the caller gave up waiting; the write stands
+                    continue
+                if ok:
+                    write.future.set_result(value)
+                else:
+                    write.future.set_exception(value)
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._reader is None:
+            raise StoreError("the job store is not open; use `async with JobStore(...)`")
+        try:
+            return await self._hop(self._reader, fn)
+        except sqlite3.Error as exc:
+            raise StoreError(f"reading the job database {self.path} failed: {exc}") from exc
+
+    # -- writes ------------------------------------------------------------------------------------------
+
+    async def insert_job(self, job: Job) -> None:
+        row = _job_to_row(job)
+
+        def op(conn: sqlite3.Connection) -> None:
+            columns = ", ".join(row)
+            marks = ", ".join("?" for _ in row)
+            conn.execute(f"INSERT INTO jobs ({columns}) VALUES ({marks})", tuple(row.values()))
+            _record_transition(conn, job.id, job.created_at, None, job.status, "submit", None)
+
+        await self._write(op)
+
+    async def claim_pending(
+        self, owner: str, now: str, lease_until: str, limit: int
+    ) -> list[tuple[Job, list[StepRecord]]]:
+        """pending -> running for up to ``limit`` jobs, highest priority then oldest first.
+
+        Each comes with the steps it finished in earlier attempts: where it resumes from.
+        """
+
+        def op(conn: sqlite3.Connection) -> list[tuple[Job, list[StepRecord]]]:
+            rows = conn.execute(
+                """
+                UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = ?,
+                       lease_expires_at = ?, started_at = COALESCE(started_at, ?), updated_at = ?,
+                       seq = seq + 1
+                WHERE id IN (SELECT id FROM jobs WHERE status = 'pending'
+                             ORDER BY priority DESC, created_at, rowid LIMIT ?)
+                  AND status = 'pending'
+                RETURNING *
+                """,
+                (owner, lease_until, now, now, limit),
+            ).fetchall()
+            jobs = sorted((_row_to_job(r) for r in rows), key=lambda j: (-j.priority, j.created_at))
+            for job in jobs:
+                _record_transition(conn, job.id, now, JobStatus.PENDING, JobStatus.RUNNING, owner, None)
+            return [(job, _fetch_steps(conn, job.id)) for job in jobs]
+
+        if limit <= 0:
+            return []
+        claimed: list[tuple[Job, list[StepRecord]]] = await self._write(op)
+        return claimed
+
+    async def renew_leases(self, owner: str, lease_until: str) -> set[str]:
+        """Extend every lease ``owner`` holds; returns the ids of its jobs whose cancel was requested."""
+
+        def op(conn: sqlite3.Connection) -> set[str]:
+            rows = conn.execute(
+                "UPDATE jobs SET lease_expires_at = ? WHERE status = 'running' AND lease_owner = ? "
+                "RETURNING id, cancel_requested",
+                (lease_until, owner),
+            ).fetchall()
+            return {r["id"] for r in rows if r["cancel_requested"]}
+
+        ids: set[str] = await self._write(op)
+        return ids
+
+    async def finish(
+        self,
+        job_id: str,
+        owner: str,
+        status: JobStatus,
+        *,
+        now: str,
+        seq: int,
+        progress: Progress,
+        result_data: Any = None,
+        error_message: str | None = None,
+    ) -> Job:
+        """running -> completed | failed | cancelled, only while ``owner`` holds the lease."""
+        check_transition(job_id, JobStatus.RUNNING, status)
+        result_json = None if result_data is None else dump_json(result_data, field_name="result_data")
+
+        def op(conn: sqlite3.Connection) -> Job:
+            row = _first(conn.execute(
+                """
+                UPDATE jobs SET status = ?, result_data = ?, error_message = ?, progress = ?,
+                       completed_at = ?, updated_at = ?, seq = MAX(seq, ?),
+                       lease_owner = NULL, lease_expires_at = NULL
+                WHERE id = ? AND status = 'running' AND lease_owner = ?
+                RETURNING *
+                """,
+                (
+                    status.value,
+                    result_json,
+                    error_message,
+                    _progress_json(progress),
+                    now,
+                    now,
+                    seq,
+                    job_id,
+                    owner,
+                ),
+            ))
+            if row is None:
+                raise LeaseLost(f"job {job_id} is no longer running under lease {owner}")
+            _record_transition(conn, job_id, now, JobStatus.RUNNING, status, owner, error_message)
+            return _row_to_job(row)
+
+        job: Job = await self._write(op)
+        return job
+
+    async def requeue(self, job_id: str, owner: str, *, now: str, seq: int, refund_attempt: bool) -> Job:
+        """running -> pending (a graceful stop): the job resumes from its last finished step later."""
+
+        def op(conn: sqlite3.Connection) -> Job:
+            row = _first(conn.execute(
+                """
+                UPDATE jobs SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,
+                       attempts = MAX(0, attempts - ?), updated_at = ?, seq = MAX(seq, ?)
+                WHERE id = ? AND status = 'running' AND lease_owner = ?
+                RETURNING *
+                """,
+                (1 if refund_attempt else 0, now, seq, job_id, owner),
+            ))
+            if row is None:
+                raise LeaseLost(f"job {job_id} is no longer running under lease {owner}")
+            _record_transition(
+                conn, job_id, now, JobStatus.RUNNING, JobStatus.PENDING, owner, "manager stopped"
+            )
+            return _row_to_job(row)
+
+        job: Job = await self._write(op)
+        return job
+
+    async def request_cancel(self, job_id: str, *, now: str, actor: str) -> Job:
+        """Cancel a pending job at once; mark a running one ``cancel_requested`` for its runner to act on."""
+
+        def op(conn: sqlite3.Connection) -> Job:
+            current = _fetch_job(conn, job_id)
+            check_transition(job_id, current.status, JobStatus.CANCELLED)
+            if current.status is JobStatus.PENDING:
+                reason = "cancelled before it started"
+                row = _first(conn.execute(
+                    "UPDATE jobs SET status = 'cancelled', error_message = ?, completed_at = ?, "
+                    "updated_at = ?, seq = seq + 1 WHERE id = ? AND status = 'pending' RETURNING *",
+                    (reason, now, now, job_id),
+                ))
+                _record_transition(conn, job_id, now, JobStatus.PENDING, JobStatus.CANCELLED, actor, reason)
+            else:
+                row = _first(conn.execute(
+                    "UPDATE jobs SET cancel_requested = 1, updated_at = ? "
+                    "WHERE id = ? AND status = 'running' RETURNING *",
+                    (now, job_id),
+                ))
+            return _row_to_job(row)
+
+        job: Job = await self._write(op)
+        return job
+
+    async def save_progress(self, updates: Sequence[tuple[str, str, Progress, int]], *, now: str) -> None:
+        """Persist the latest progress of running jobs, as ``(job_id, owner, progress, seq)``, in one write."""
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "UPDATE jobs SET progress = ?, seq = MAX(seq, ?), updated_at = ? "
+                "WHERE id = ? AND status = 'running' AND lease_owner = ?",
+                [(_progress_json(p), seq, now, job_id, owner) for job_id, owner, p, seq in updates],
+            )
+
+        if updates:
+            await self._write(op)
+
+    async def save_step(self, step: StepRecord, owner: str) -> None:
+        """Record a finished step, only while ``owner`` still runs the job (else :class:`LeaseLost`)."""
+        values = (
+            step.job_id, step.index, step.name,
+            dump_json(step.input, field_name=f"steps.{step.name}.input"),
+            dump_json(step.output, field_name=f"steps.{step.name}.output"),
+            dump_json(step.usage, field_name=f"steps.{step.name}.usage"),
+            step.started_at, step.completed_at, step.duration_ms, step.attempt,
+        )  # fmt: skip
+
+        def op(conn: sqlite3.Connection) -> None:
+            owned = _first(conn.execute(
+                "SELECT 1 FROM jobs WHERE id = ? AND status = 'running' AND lease_owner = ?",
+                (step.job_id, owner),
+            ))
+            if owned is None:
+                raise LeaseLost(f"job {step.job_id} is no longer running under lease {owner}")
+            conn.execute(
+                "INSERT INTO job_steps (job_id, idx, name, input, output, usage, started_at, "
+                "completed_at, duration_ms, attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (job_id, name) DO NOTHING",
+                values,
+            )
+
+        await self._write(op)
+
+    async def recover_orphans(self, owner: str, *, now: str, only_expired: bool) -> list[Recovered]:
+        """Take back running jobs held by other owners (all of them, or those whose lease has expired).
+
+        Each resumes (back to pending, its finished steps kept), fails if its attempts are used up, or is
+        cancelled if a cancel was requested.
+        """
+
+        def op(conn: sqlite3.Connection) -> list[Recovered]:
+            sql = "SELECT * FROM jobs WHERE status = 'running' AND lease_owner IS NOT ?"
+            params: tuple[Any, ...] = (owner,)
+            if only_expired:
+                sql += " AND (lease_expires_at IS NULL OR lease_expires_at < ?)"
+                params += (now,)
+            recovered = []
+            for job in [_row_to_job(r) for r in conn.execute(sql, params).fetchall()]:
+                action, reason = _recovery_of(job)
+                row = _first(conn.execute(
+                    """
+                    UPDATE jobs SET status = ?, error_message = ?, lease_owner = NULL,
+                           lease_expires_at = NULL, updated_at = ?, seq = seq + ?,
+                           completed_at = CASE WHEN ? = 'pending' THEN NULL ELSE ? END
+                    WHERE id = ? AND status = 'running' AND lease_owner IS ?
+                    RETURNING *
+                    """,
+                    (action.value, None if action is JobStatus.PENDING else reason, now,
+                     SEQ_GAP_AFTER_CRASH, action.value, now, job.id, job.lease_owner),
+                ))  # fmt: skip
+                if row is not None:
+                    _record_transition(conn, job.id, now, JobStatus.RUNNING, action, owner, reason)
+                    recovered.append(Recovered(_row_to_job(row), action))
+            return recovered
+
+        result: list[Recovered] = await self._write(op)
+        return result
+
+    async def delete_job(self, job_id: str) -> None:
+        """Delete a terminal job and its steps; a pending or running job must be cancelled first."""
+
+        def op(conn: sqlite3.Connection) -> None:
+            job = _fetch_job(conn, job_id)
+            if not job.is_terminal:
+                raise _not_deletable(job)
+            conn.execute(f"DELETE FROM jobs WHERE id = ? AND status IN {_TERMINAL_SQL}", (job_id,))
+
+        await self._write(op)
+
+    async def purge_terminal(self, completed_before: str, *, batch: int) -> int:
+        """Delete at most ``batch`` terminal jobs that ended before ``completed_before``; returns how many."""
+
+        def op(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
+                f"DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE status IN {_TERMINAL_SQL} "
+                "AND completed_at < ? ORDER BY completed_at LIMIT ?)",
+                (completed_before, batch),
+            )
+            return int(cursor.rowcount)
+
+        deleted: int = await self._write(op)
+        return deleted
+
+    # -- reads -------------------------------------------------------------------------------------------
+
+    async def get_job(self, job_id: str) -> Job:
+        return await self._read(lambda conn: _fetch_job(conn, job_id))
+
+    async def get_job_with_steps(self, job_id: str) -> tuple[Job, list[StepRecord]]:
+        """The job and its finished steps from one consistent snapshot."""
+
+        def fn(conn: sqlite3.Connection) -> tuple[Job, list[StepRecord]]:
+            conn.execute("BEGIN")
+            try:
+                return _fetch_job(conn, job_id), _fetch_steps(conn, job_id)
+            finally:
+                conn.execute("COMMIT")
+
+        return await self._read(fn)
+
+    async def get_steps(self, job_id: str) -> list[StepRecord]:
+        return await self._read(lambda conn: _fetch_steps(conn, job_id))
+
+    async def get_transitions(self, job_id: str) -> list[dict[str, Any]]:
+        def fn(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            rows = conn.execute(
+                "SELECT at, from_status, to_status, actor, reason FROM job_transitions "
+                "WHERE job_id = ? ORDER BY at, rowid",
+                (job_id,),
+            ).fetchall()
+            return [dict(r) for r in rows]
+
+        return await self._read(fn)
+
+    async def list_jobs(
+        self,
+        *,
+        statuses: Iterable[JobStatus] = (),
+        job_type: str | None = None,
+        limit: int = 50,
+        before: tuple[str, str] | None = None,
+    ) -> list[Job]:
+        """Newest first. ``before`` is the ``(created_at, id)`` of the last job of the previous page."""
+        where: list[str] = []
+        params: list[Any] = []
+        status_values = [s.value for s in statuses]
+        if status_values:
+            where.append(f"status IN ({', '.join('?' for _ in status_values)})")
+            params += status_values
+        if job_type is not None:
+            where.append("type = ?")
+            params.append(job_type)
+        if before is not None:
+            where.append("(created_at, id) < (?, ?)")
+            params += before
+        sql = "SELECT * FROM jobs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        params.append(limit)
+        return await self._read(lambda conn: [_row_to_job(r) for r in conn.execute(sql, params)])
+
+    async def count_by_status(self) -> dict[JobStatus, int]:
+        def fn(conn: sqlite3.Connection) -> dict[JobStatus, int]:
+            counts = dict.fromkeys(JobStatus, 0)
+            for row in conn.execute("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status"):
+                counts[JobStatus(row["status"])] = row["n"]
+            return counts
+
+        return await self._read(fn)
+
+
+# -- helpers run on the connection thread ------------------------------------------------------------
+
+
+def _run_batch(conn: sqlite3.Connection, batch: list[_Write]) -> list[tuple[bool, Any]]:
+    outcomes: list[tuple[bool, Any]] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for write in batch:
+            conn.execute("SAVEPOINT op")
+            try:
+                outcomes.append((True, write.op(conn)))
+            except Exception as exc:
+                conn.execute("ROLLBACK TO op")
+                outcomes.append((False, exc))
+            conn.execute("RELEASE op")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return outcomes
+
+
+def _record_transition(
+    conn: sqlite3.Connection,
+    job_id: str,
+    at: str,
+    old: JobStatus | None,
+    new: JobStatus,
+    actor: str | None,
+    reason: str | None,
+) -> None:
+    conn.execute(
+        "INSERT INTO job_transitions (job_id, at, from_status, to_status, actor, reason) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (job_id, at, None if old is None else old.value, new.value, actor, reason),
+    )
+
+
+def _recovery_of(job: Job) -> tuple[JobStatus, str]:
+    if job.cancel_requested:
+        return JobStatus.CANCELLED, "cancelled while its manager was down"
+    if job.attempts >= job.max_attempts:
+        return JobStatus.FAILED, (
+            f"interrupted: the job was running when its manager stopped unexpectedly, "
+            f"and all {job.max_attempts} attempt(s) are used"
+        )
+    return JobStatus.PENDING, "interrupted: resuming from the last finished step"
+
+
+def _not_deletable(job: Job) -> Exception:
+    return InvalidTransition(job.id, job.status.value, "deleted (cancel it first)")
+
+
+def _first(cursor: sqlite3.Cursor) -> Any:
+    # fetchall, not fetchone: an unfinished statement (RETURNING!) would block COMMIT.
+    rows = cursor.fetchall()
+    return rows[0] if rows else None
+
+
+def _fetch_job(conn: sqlite3.Connection, job_id: str) -> Job:
+    row = _first(conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)))
+    if row is None:
+        raise JobNotFound(job_id)
+    return _row_to_job(row)
+
+
+def _fetch_steps(conn: sqlite3.Connection, job_id: str) -> list[StepRecord]:
+    rows = conn.execute("SELECT * FROM job_steps WHERE job_id = ? ORDER BY idx", (job_id,)).fetchall()
+    return [
+        StepRecord(
+            job_id=r["job_id"],
+            index=r["idx"],
+            name=r["name"],
+            input=_loads(r["input"]),
+            output=_loads(r["output"]),
+            usage=_loads(r["usage"]) or {},
+            started_at=r["started_at"],
+            completed_at=r["completed_at"],
+            duration_ms=r["duration_ms"],
+            attempt=r["attempt"],
+        )
+        for r in rows
+    ]
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _progress_json(progress: Progress) -> str:
+    return dump_json(progress.to_dict(), field_name="progress")
+
+
+def _job_to_row(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "type": job.type,
+        "status": job.status.value,
+        "title": job.title,
+        "description": job.description,
+        "input_data": dump_json(job.input_data, field_name="input_data"),
+        "result_data": None
+        if job.result_data is None
+        else dump_json(job.result_data, field_name="result_data"),
+        "error_message": job.error_message,
+        "progress": _progress_json(job.progress),
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "completed_at": job.completed_at,
+        "updated_at": job.updated_at,
+        "priority": job.priority,
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "lease_owner": job.lease_owner,
+        "lease_expires_at": job.lease_expires_at,
+        "cancel_requested": int(job.cancel_requested),
+        "seq": job.seq,
+    }
+
+
+def _row_to_job(row: sqlite3.Row) -> Job:
+    return Job(
+        id=row["id"],
+        type=row["type"],
+        status=JobStatus(row["status"]),
+        title=row["title"],
+        description=row["description"],
+        input_data=_loads(row["input_data"]),
+        result_data=_loads(row["result_data"]),
+        error_message=row["error_message"],
+        progress=Progress.from_dict(_loads(row["progress"])),
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        completed_at=row["completed_at"],
+        updated_at=row["updated_at"],
+        priority=row["priority"],
+        attempts=row["attempts"],
+        max_attempts=row["max_attempts"],
+        lease_owner=row["lease_owner"],
+        lease_expires_at=row["lease_expires_at"],
+        cancel_requested=bool(row["cancel_requested"]),
+        seq=row["seq"],
+    )

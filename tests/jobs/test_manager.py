@@ -1,0 +1,423 @@
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from lpe_nb.errors import (
+    DispatcherBusy,
+    InvalidInput,
+    InvalidTransition,
+    JobNotFound,
+    UnknownJobType,
+)
+from lpe_nb.jobs import JobManager, JobStatus, JobStore, check_transition
+from tests.jobs.conftest import FAST
+from tests.jobs.ops import Probe, build_registry
+
+
+def count_rows(db_path: Path) -> int:
+    with sqlite3.connect(db_path) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0])
+
+
+# -- submit, run, complete ---------------------------------------------------------------------------------
+
+
+async def test_submitted_job_is_persisted_before_submit_returns(manager: JobManager, db_path: Path) -> None:
+    job_id = await manager.submit("noop", {"x": 1})
+    with sqlite3.connect(db_path) as conn:  # a separate, plain connection sees the committed row
+        row = conn.execute("SELECT type, input_data FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    assert row == ("noop", '{"x":1}')
+
+
+async def test_job_runs_to_completion_through_legal_transitions_only(manager: JobManager) -> None:
+    job_id = await manager.submit("reports", {"reports": 30})
+    sub = await manager.subscribe([job_id])
+    percentages: list[float] = []
+    statuses: list[JobStatus] = []
+    async for event in sub:
+        if event.kind == "progress":
+            assert event.progress is not None
+            percentages.append(event.progress.percentage)
+        else:
+            assert event.status is not None
+            statuses.append(event.status)
+            if event.is_terminal:
+                break
+    job = await manager.get(job_id)
+    assert job.status is JobStatus.COMPLETED
+    assert job.result_data == {"reports": 30}
+    assert percentages == sorted(percentages) and percentages[-1] == 100.0
+    assert job.progress.percentage == 100.0
+    assert job.started_at and job.completed_at and job.created_at <= job.started_at <= job.completed_at
+    transitions = await manager.store.get_transitions(job_id)
+    assert [(t["from_status"], t["to_status"]) for t in transitions] == [
+        (None, "pending"),
+        ("pending", "running"),
+        ("running", "completed"),
+    ]
+    for t in transitions[1:]:
+        check_transition(job_id, JobStatus(t["from_status"]), JobStatus(t["to_status"]))
+
+
+async def test_events_carry_increasing_seq_per_job(manager: JobManager) -> None:
+    job_id = await manager.submit("reports", {"reports": 5})
+    seqs = []
+    async for event in await manager.subscribe([job_id]):
+        if not event.snapshot:
+            seqs.append(event.seq)
+        if event.is_terminal:
+            break
+    assert seqs == sorted(set(seqs))
+
+
+async def test_failing_operation_ends_failed_with_its_message_and_is_not_retried(
+    manager: JobManager, probe: Probe
+) -> None:
+    job = await manager.wait(await manager.submit("fails"), timeout_s=10)
+    assert job.status is JobStatus.FAILED
+    assert job.error_message == "RuntimeError: the model said no"
+    assert probe.runs["fails"] == 1
+
+
+async def test_result_that_is_not_json_fails_the_job_clearly(manager: JobManager) -> None:
+    job = await manager.wait(await manager.submit("bad_result"), timeout_s=10)
+    assert job.status is JobStatus.FAILED
+    assert "result_data" in (job.error_message or "") and "JSON" in (job.error_message or "")
+
+
+async def test_streamed_text_reaches_subscribers_but_only_the_output_is_stored(manager: JobManager) -> None:
+    job_id = await manager.submit("streams", {"words": ["the", "pulse", "carries", "ideas"]})
+    partials = []
+    async for event in await manager.subscribe([job_id]):
+        if event.kind == "progress" and isinstance(event.progress.details, dict):  # type: ignore[union-attr]
+            partials.append(event.progress.details.get("partial_text"))  # type: ignore[union-attr]
+        if event.is_terminal:
+            break
+    assert "the pulse carries ideas " in partials
+    job, steps = await manager.get_with_steps(job_id)
+    assert job.result_data == "the pulse carries ideas"
+    assert [s.output for s in steps] == ["the pulse carries ideas"]
+    assert "partial_text" not in str(job.progress.details)
+
+
+async def test_a_new_manager_on_the_same_file_sees_jobs_progress_and_steps(db_path: Path, probe: Probe) -> None:
+    counter = db_path.parent / "counter.txt"
+    async with JobManager.open(db_path, registry=build_registry(probe), settings=FAST) as first:
+        job_id = await first.submit("counted_steps", {"steps": 3, "counter": str(counter)})
+        await first.wait(job_id, timeout_s=10)
+    async with JobManager.open(db_path, registry=build_registry(probe), settings=FAST) as second:
+        job, steps = await second.get_with_steps(job_id)
+        page = await second.list_jobs()
+    assert job.status is JobStatus.COMPLETED
+    assert job.progress.percentage == 100.0
+    assert [s.name for s in steps] == ["step1", "step2", "step3"]
+    assert steps[0].output == "output of step1" and steps[0].input == {"index": 1}
+    assert [j.id for j in page.jobs] == [job_id]
+
+
+# -- cancel ------------------------------------------------------------------------------------------------
+
+
+async def test_cancel_pending_job_ends_cancelled_at_once_and_never_runs(
+    db_path: Path, probe: Probe
+) -> None:
+    settings = replace(FAST, concurrency=1)
+    async with JobManager.open(db_path, registry=build_registry(probe), settings=settings) as manager:
+        blocker = await manager.submit("gated", {"name": "blocker"})
+        await probe.until(lambda: probe.in_flight == 1)
+        waiting = await manager.submit("gated", {"name": "waiting"})
+        cancelled = await manager.cancel(waiting)
+        assert cancelled.status is JobStatus.CANCELLED
+        probe.release.set()
+        await manager.wait(blocker, timeout_s=10)
+    assert "waiting" not in probe.runs
+    async with JobStore(db_path) as store:
+        assert (await store.get_job(waiting)).status is JobStatus.CANCELLED
+
+
+async def test_cancel_running_job_runs_its_finally_and_is_never_retried(db_path: Path, probe: Probe) -> None:
+    async with JobManager.open(db_path, registry=build_registry(probe), settings=FAST) as manager:
+        job_id = await manager.submit("gated", {"name": "victim"})
+        await probe.until(lambda: probe.in_flight == 1)
+        await manager.cancel(job_id)
+        job = await manager.wait(job_id, timeout_s=10)
+        assert job.status is JobStatus.CANCELLED
+        assert job.error_message == "cancelled by request"
+        assert probe.finally_ran == ["victim"]
+    probe.release.set()
+    async with JobManager.open(db_path, registry=build_registry(probe), settings=FAST) as again:
+        assert (await again.get(job_id)).status is JobStatus.CANCELLED
+        assert again.running_job_ids == []
+    assert probe.runs["victim"] == 1
+
+
+async def test_cancel_from_a_non_dispatching_manager_reaches_the_dispatcher(db_path: Path, probe: Probe) -> None:
+    async with (
+        JobManager.open(db_path, registry=build_registry(probe), settings=FAST) as dispatcher,
+        JobManager.open(db_path, registry=build_registry(probe), dispatch=False) as other,
+    ):
+        job_id = await other.submit("gated", {"name": "remote"})
+        await probe.until(lambda: probe.in_flight == 1)
+        await other.cancel(job_id)  # only persists cancel_requested; the heartbeat delivers it
+        job = await dispatcher.wait(job_id, timeout_s=10)
+    assert job.status is JobStatus.CANCELLED
+    assert probe.finally_ran == ["remote"]
+
+
+async def test_cancelling_a_finished_job_is_an_invalid_transition(manager: JobManager) -> None:
+    job_id = await manager.submit("noop")
+    await manager.wait(job_id, timeout_s=10)
+    with pytest.raises(InvalidTransition, match="completed; it cannot become cancelled"):
+        await manager.cancel(job_id)
+
+
+# -- queue: concurrency and priority ----------------------------------------------------------------------
+
+
+async def test_concurrency_bound_holds(db_path: Path, probe: Probe) -> None:
+    settings = replace(FAST, concurrency=3)
+    async with JobManager.open(db_path, registry=build_registry(probe), settings=settings) as manager:
+        ids = [await manager.submit("gated", {"name": f"j{i}"}) for i in range(10)]
+        await probe.until(lambda: probe.in_flight == 3)
+        counts = await manager.counts()
+        assert counts[JobStatus.RUNNING] == 3 and counts[JobStatus.PENDING] == 7
+        probe.release.set()
+        for job_id in ids:
+            assert (await manager.wait(job_id, timeout_s=10)).status is JobStatus.COMPLETED
+    assert probe.max_in_flight == 3
+
+
+async def test_higher_priority_runs_first_then_older(db_path: Path, probe: Probe) -> None:
+    settings = replace(FAST, concurrency=1)
+    async with JobManager.open(db_path, registry=build_registry(probe), settings=settings) as manager:
+        await manager.submit("gated", {"name": "blocker"})
+        await probe.until(lambda: probe.in_flight == 1)
+        last = None
+        for name, priority in [("low", -1), ("mid-1", 0), ("high", 5), ("mid-2", 0)]:
+            last = await manager.submit("gated", {"name": name}, priority=priority)
+        probe.release.set()
+        assert last is not None
+        await probe.until(lambda: len(probe.order) == 5)
+    assert probe.order == ["blocker", "high", "mid-1", "mid-2", "low"]
+
+
+# -- one dispatcher per database ----------------------------------------------------------------------------
+
+
+async def test_second_dispatching_manager_on_the_same_file_is_refused(manager: JobManager, db_path: Path) -> None:
+    async with JobStore(db_path) as store:
+        with pytest.raises(DispatcherBusy, match="already dispatching"):
+            await JobManager(store).start()
+
+
+async def test_jobs_submitted_by_another_manager_run_exactly_once(db_path: Path, probe: Probe) -> None:
+    async with (
+        JobManager.open(db_path, registry=build_registry(probe), settings=FAST) as dispatcher,
+        JobManager.open(db_path, registry=build_registry(probe), dispatch=False) as submitter,
+    ):
+        probe.release.set()
+        ids = [await submitter.submit("gated", {"name": f"s{i}"}) for i in range(20)]
+        for job_id in ids:
+            assert (await dispatcher.wait(job_id, timeout_s=10)).status is JobStatus.COMPLETED
+    assert probe.runs == {f"s{i}": 1 for i in range(20)}
+
+
+async def test_dispatcher_lock_is_released_on_stop(db_path: Path, probe: Probe) -> None:
+    async with JobManager.open(db_path, registry=build_registry(probe), settings=FAST):
+        pass
+    async with JobManager.open(db_path, registry=build_registry(probe), settings=FAST) as again:
+        assert again.dispatch
+
+
+# -- graceful stop and resume ---------------------------------------------------------------------------
+
+
+async def test_stop_requeues_a_running_job_which_resumes_without_rerunning_finished_steps(
+    db_path: Path, probe: Probe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counter = db_path.parent / "counter.txt"
+    monkeypatch.setenv("LPE_TEST_BLOCK_AT", "3")
+    async with JobManager.open(db_path, registry=build_registry(probe), settings=FAST) as manager:
+        job_id = await manager.submit("counted_steps", {"steps": 4, "counter": str(counter)})
+        sub = await manager.subscribe([job_id])
+        async for event in sub:  # wait until step 3 has started, i.e. step 2 is checkpointed
+            if event.kind == "progress" and event.progress and event.progress.current_step == "step3":
+                break
+    async with JobStore(db_path) as store:
+        job = await store.get_job(job_id)
+        assert job.status is JobStatus.PENDING and job.attempts == 0  # the stop refunded the attempt
+        assert [s.name for s in await store.get_steps(job_id)] == ["step1", "step2"]
+    monkeypatch.delenv("LPE_TEST_BLOCK_AT")
+    async with JobManager.open(db_path, registry=build_registry(probe), settings=FAST) as manager:
+        job = await manager.wait(job_id, timeout_s=10)
+    assert job.status is JobStatus.COMPLETED
+    assert counter.read_text().split() == ["step1", "step2", "step3", "step4"]
+    assert job.result_data == {"outputs": [f"output of step{i}" for i in range(1, 5)]}
+
+
+async def test_orphan_whose_lease_expires_is_recovered_while_the_manager_runs(
+    manager: JobManager, db_path: Path
+) -> None:
+    template = await manager.get(await manager.submit("noop"))
+    expires = datetime.now(timezone.utc) + timedelta(seconds=0.5)
+    # A job held by an owner that died after the manager started: only the lease sweep can free it.
+    orphan = replace(
+        template,
+        id="00000000-0000-4000-8000-000000000001",
+        status=JobStatus.RUNNING,
+        attempts=1,
+        lease_owner="ghost",
+        lease_expires_at=expires.isoformat(timespec="microseconds"),
+    )
+    async with JobStore(db_path) as ghost_store:
+        await ghost_store.insert_job(orphan)
+    job = await manager.wait(orphan.id, timeout_s=10)
+    assert job.status is JobStatus.COMPLETED
+    transitions = await manager.store.get_transitions(orphan.id)
+    assert ("running", "pending") in [(t["from_status"], t["to_status"]) for t in transitions]
+
+
+# -- retention ---------------------------------------------------------------------------------------------
+
+
+async def test_retention_deletes_only_old_terminal_jobs(db_path: Path, probe: Probe) -> None:
+    moment = [datetime(2026, 1, 1, tzinfo=timezone.utc)]
+    settings = replace(FAST, retention_days=30, purge_batch=2)
+    registry = build_registry(probe)
+    probe.release.clear()
+    async with JobManager.open(db_path, registry=registry, settings=settings, clock=lambda: moment[0]) as manager:
+        old_done = [await manager.submit("noop") for _ in range(5)]
+        for job_id in old_done:
+            await manager.wait(job_id, timeout_s=10)
+        old_running = await manager.submit("gated", {"name": "long"})
+        await probe.until(lambda: probe.in_flight == 1)
+        moment[0] += timedelta(days=31)
+        recent_done = await manager.submit("noop")
+        await manager.wait(recent_done, timeout_s=10)
+        assert await manager.purge_old_jobs() == 5
+        remaining = {job.id for job in (await manager.list_jobs(limit=100)).jobs}
+        probe.release.set()
+    assert remaining == {old_running, recent_done}
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM job_steps WHERE job_id IN (%s)" % ",".join("?" * 5), old_done).fetchone() == (0,)
+
+
+# -- subscribers ---------------------------------------------------------------------------------------------
+
+
+async def test_a_subscriber_that_never_reads_neither_blocks_the_engine_nor_grows(manager: JobManager) -> None:
+    idle = await manager.subscribe(None)
+    ids = [await manager.submit("reports", {"reports": 200}) for _ in range(40)]
+    for job_id in ids:
+        assert (await manager.wait(job_id, timeout_s=20)).status is JobStatus.COMPLETED
+    # 40 jobs x ~204 events went by; the idle queue holds at most its bound, or was dropped.
+    assert idle.pending <= manager.settings.subscriber_max_pending
+    assert idle.coalesced > 1000 or idle.overflowed
+
+
+# -- bad input -------------------------------------------------------------------------------------------------
+
+
+async def test_unknown_type_is_rejected_and_nothing_is_written(manager: JobManager, db_path: Path) -> None:
+    with pytest.raises(UnknownJobType, match="unknown job type 'poem'; choose one of: bad_result, counted_steps"):
+        await manager.submit("poem", {})
+    assert count_rows(db_path) == 0
+
+
+async def test_unserializable_input_is_rejected_naming_the_field(manager: JobManager, db_path: Path) -> None:
+    with pytest.raises(InvalidInput) as info:
+        await manager.submit("noop", {"when": datetime.now()})
+    assert "input_data" in info.value.fields
+    with pytest.raises(InvalidInput):
+        await manager.submit("noop", {"x": float("nan")})
+    assert count_rows(db_path) == 0
+
+
+async def test_input_model_errors_name_each_field(manager: JobManager, db_path: Path) -> None:
+    with pytest.raises(InvalidInput) as info:
+        await manager.submit("strict", {"narrative": "", "turns": 11})
+    assert set(info.value.fields) == {"narrative", "turns"}
+    with pytest.raises(InvalidInput) as info:
+        await manager.submit("strict", {})
+    assert set(info.value.fields) == {"narrative"}
+    assert count_rows(db_path) == 0
+
+
+async def test_bad_submit_options_are_rejected(manager: JobManager) -> None:
+    with pytest.raises(InvalidInput) as info:
+        await manager.submit("noop", priority="high")  # type: ignore[arg-type]
+    assert "priority" in info.value.fields
+    with pytest.raises(InvalidInput) as info:
+        await manager.submit("noop", max_attempts=0)
+    assert "max_attempts" in info.value.fields
+
+
+async def test_unknown_job_id_raises_job_not_found_everywhere(manager: JobManager) -> None:
+    for call in (manager.get, manager.cancel, manager.delete, manager.wait, manager.subscribe):
+        arg = ["nope"] if call == manager.subscribe else "nope"
+        with pytest.raises(JobNotFound, match="no job with id 'nope'"):
+            await call(arg)  # type: ignore[operator]
+
+
+async def test_delete_refuses_unfinished_jobs_and_removes_finished_ones(manager: JobManager, probe: Probe) -> None:
+    probe.release.clear()
+    running = await manager.submit("gated", {"name": "r"})
+    await probe.until(lambda: probe.in_flight == 1)
+    with pytest.raises(InvalidTransition):
+        await manager.delete(running)
+    probe.release.set()
+    await manager.wait(running, timeout_s=10)
+    await manager.delete(running)
+    with pytest.raises(JobNotFound):
+        await manager.get(running)
+
+
+async def test_listing_pages_newest_first_and_filters(manager: JobManager) -> None:
+    ids = [await manager.submit("noop") for _ in range(5)]
+    failed = await manager.submit("fails")
+    for job_id in [*ids, failed]:
+        await manager.wait(job_id, timeout_s=10)
+    first = await manager.list_jobs(limit=4)
+    second = await manager.list_jobs(limit=4, cursor=first.next_cursor)
+    assert [j.id for j in first.jobs + second.jobs] == [failed, *reversed(ids)]
+    assert second.next_cursor is None
+    assert [j.id for j in (await manager.list_jobs(status="failed")).jobs] == [failed]
+    assert len((await manager.list_jobs(job_type="noop")).jobs) == 5
+    with pytest.raises(InvalidInput, match="status"):
+        await manager.list_jobs(status="done")
+    with pytest.raises(InvalidInput, match="cursor"):
+        await manager.list_jobs(cursor="garbage!")
+    with pytest.raises(InvalidInput, match="limit"):
+        await manager.list_jobs(limit=0)
+
+
+async def test_wait_gives_up_after_its_timeout(manager: JobManager, probe: Probe) -> None:
+    probe.release.clear()
+    job_id = await manager.submit("gated", {"name": "slow"})
+    with pytest.raises(TimeoutError, match="did not finish within 0.3 s"):
+        await manager.wait(job_id, timeout_s=0.3)
+    probe.release.set()
+
+
+def test_settings_reject_nonsense() -> None:
+    from lpe_nb.jobs import ManagerSettings
+
+    with pytest.raises(InvalidInput) as info:
+        ManagerSettings(concurrency=0, lease_s=-1, heartbeat_s=100)
+    assert {"concurrency", "lease_s", "heartbeat_s"} <= set(info.value.fields)
+
+
+async def test_wait_does_not_block_other_work(manager: JobManager, probe: Probe) -> None:
+    probe.release.clear()
+    job_id = await manager.submit("gated", {"name": "w"})
+    waiter = asyncio.create_task(manager.wait(job_id, timeout_s=10))
+    await probe.until(lambda: probe.in_flight == 1)
+    assert not waiter.done()
+    probe.release.set()
+    assert (await waiter).status is JobStatus.COMPLETED
