@@ -155,7 +155,7 @@ class JobStore:
         aiosqlite has no public call for this; ``_execute`` is the method all its public calls use.
         """
         raw = conn._conn
-        result: T = await conn._execute(fn, raw)
+        result: T = await conn._execute(fn, raw)  # type: ignore[no-untyped-call]  # private, untyped
         return result
 
     # -- the writer: group commit ------------------------------------------------------------------------
@@ -277,26 +277,28 @@ class JobStore:
         result_json = None if result_data is None else dump_json(result_data, field_name="result_data")
 
         def op(conn: sqlite3.Connection) -> Job:
-            row = _first(conn.execute(
-                """
+            row = _first(
+                conn.execute(
+                    """
                 UPDATE jobs SET status = ?, result_data = ?, error_message = ?, progress = ?,
                        completed_at = ?, updated_at = ?, seq = MAX(seq, ?),
                        lease_owner = NULL, lease_expires_at = NULL
                 WHERE id = ? AND status = 'running' AND lease_owner = ?
                 RETURNING *
                 """,
-                (
-                    status.value,
-                    result_json,
-                    error_message,
-                    _progress_json(progress),
-                    now,
-                    now,
-                    seq,
-                    job_id,
-                    owner,
-                ),
-            ))
+                    (
+                        status.value,
+                        result_json,
+                        error_message,
+                        _progress_json(progress),
+                        now,
+                        now,
+                        seq,
+                        job_id,
+                        owner,
+                    ),
+                )
+            )
             if row is None:
                 raise LeaseLost(f"job {job_id} is no longer running under lease {owner}")
             _record_transition(conn, job_id, now, JobStatus.RUNNING, status, owner, error_message)
@@ -309,15 +311,17 @@ class JobStore:
         """running -> pending (a graceful stop): the job resumes from its last finished step later."""
 
         def op(conn: sqlite3.Connection) -> Job:
-            row = _first(conn.execute(
-                """
+            row = _first(
+                conn.execute(
+                    """
                 UPDATE jobs SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,
                        attempts = MAX(0, attempts - ?), updated_at = ?, seq = MAX(seq, ?)
                 WHERE id = ? AND status = 'running' AND lease_owner = ?
                 RETURNING *
                 """,
-                (1 if refund_attempt else 0, now, seq, job_id, owner),
-            ))
+                    (1 if refund_attempt else 0, now, seq, job_id, owner),
+                )
+            )
             if row is None:
                 raise LeaseLost(f"job {job_id} is no longer running under lease {owner}")
             _record_transition(
@@ -336,18 +340,22 @@ class JobStore:
             check_transition(job_id, current.status, JobStatus.CANCELLED)
             if current.status is JobStatus.PENDING:
                 reason = "cancelled before it started"
-                row = _first(conn.execute(
-                    "UPDATE jobs SET status = 'cancelled', error_message = ?, completed_at = ?, "
-                    "updated_at = ?, seq = seq + 1 WHERE id = ? AND status = 'pending' RETURNING *",
-                    (reason, now, now, job_id),
-                ))
+                row = _first(
+                    conn.execute(
+                        "UPDATE jobs SET status = 'cancelled', error_message = ?, completed_at = ?, "
+                        "updated_at = ?, seq = seq + 1 WHERE id = ? AND status = 'pending' RETURNING *",
+                        (reason, now, now, job_id),
+                    )
+                )
                 _record_transition(conn, job_id, now, JobStatus.PENDING, JobStatus.CANCELLED, actor, reason)
             else:
-                row = _first(conn.execute(
-                    "UPDATE jobs SET cancel_requested = 1, updated_at = ? "
-                    "WHERE id = ? AND status = 'running' RETURNING *",
-                    (now, job_id),
-                ))
+                row = _first(
+                    conn.execute(
+                        "UPDATE jobs SET cancel_requested = 1, updated_at = ? "
+                        "WHERE id = ? AND status = 'running' RETURNING *",
+                        (now, job_id),
+                    )
+                )
             return _row_to_job(row)
 
         job: Job = await self._write(op)
@@ -377,10 +385,12 @@ class JobStore:
         )  # fmt: skip
 
         def op(conn: sqlite3.Connection) -> None:
-            owned = _first(conn.execute(
-                "SELECT 1 FROM jobs WHERE id = ? AND status = 'running' AND lease_owner = ?",
-                (step.job_id, owner),
-            ))
+            owned = _first(
+                conn.execute(
+                    "SELECT 1 FROM jobs WHERE id = ? AND status = 'running' AND lease_owner = ?",
+                    (step.job_id, owner),
+                )
+            )
             if owned is None:
                 raise LeaseLost(f"job {step.job_id} is no longer running under lease {owner}")
             conn.execute(

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import pytest
+
+from lpe_nb.jobs import EventBus, JobEvent, JobStatus, Progress, SubscriptionClosed
+
+
+def progress(job_id: str, seq: int, pct: float) -> JobEvent:
+    return JobEvent.progress_of(job_id, Progress(percentage=pct, seq=seq))
+
+
+def status(job_id: str, seq: int, value: JobStatus) -> JobEvent:
+    return JobEvent("status", job_id, seq, status=value)
+
+
+async def test_slow_reader_gets_only_the_latest_progress_but_every_status() -> None:
+    bus = EventBus()
+    sub = bus.subscribe(["a"])
+    bus.publish(status("a", 1, JobStatus.RUNNING))
+    for seq in range(2, 102):
+        bus.publish(progress("a", seq, seq - 1))
+    bus.publish(status("a", 102, JobStatus.COMPLETED))
+    received = [await sub.get(timeout_s=1) for _ in range(3)]
+    assert [(e.kind, e.seq) for e in received] == [("status", 1), ("progress", 101), ("status", 102)]
+    assert sub.coalesced == 99 and sub.get_nowait() is None
+
+
+async def test_progress_after_a_status_is_not_merged_ahead_of_it() -> None:
+    bus = EventBus()
+    sub = bus.subscribe(["a"])
+    bus.publish(progress("a", 1, 10))
+    bus.publish(status("a", 2, JobStatus.PENDING))
+    bus.publish(progress("a", 3, 20))
+    assert [(await sub.get(timeout_s=1)).seq for _ in range(3)] == [1, 2, 3]
+
+
+async def test_events_older_than_what_was_delivered_are_skipped() -> None:
+    bus = EventBus()
+    sub = bus.subscribe(["a"])
+    bus.publish(progress("a", 5, 50))
+    assert (await sub.get(timeout_s=1)).seq == 5
+    bus.publish(status("a", 4, JobStatus.RUNNING))
+    bus.publish(progress("a", 6, 60))
+    assert (await sub.get(timeout_s=1)).seq == 6
+
+
+async def test_snapshot_goes_first_and_hides_the_events_it_covers() -> None:
+    bus = EventBus()
+    sub = bus.subscribe(["a"])
+    bus.publish(progress("a", 7, 70))  # raced with the snapshot read
+    sub.offer_snapshot([
+        JobEvent("status", "a", 8, status=JobStatus.RUNNING, snapshot=True),
+        JobEvent.progress_of("a", Progress(percentage=75, seq=8), snapshot=True),
+    ])  # fmt: skip
+    bus.publish(progress("a", 9, 90))
+    got = [await sub.get(timeout_s=1) for _ in range(3)]
+    assert [(e.kind, e.seq, e.snapshot) for e in got] == [
+        ("status", 8, True), ("progress", 8, True), ("progress", 9, False),
+    ]  # fmt: skip
+    assert sub.get_nowait() is None
+
+
+async def test_a_reader_too_far_behind_is_dropped_and_told_so() -> None:
+    bus = EventBus(max_pending=10)
+    sub = bus.subscribe(None)
+    for i in range(11):
+        bus.publish(status(f"job{i}", 1, JobStatus.PENDING))
+    assert sub.overflowed and sub.pending == 0 and bus.subscriber_count == 0
+    with pytest.raises(SubscriptionClosed, match="fell too far behind"):
+        await sub.get(timeout_s=1)
+
+
+async def test_closing_ends_iteration_and_unsubscribes() -> None:
+    bus = EventBus()
+    sub = bus.subscribe(["a"])
+    bus.publish(status("a", 1, JobStatus.RUNNING))
+    sub.close()
+    assert bus.subscriber_count == 0
+    assert [e.seq async for e in sub] == [1]
+
+
+async def test_watch_and_unwatch_change_what_a_subscription_receives() -> None:
+    bus = EventBus()
+    sub = bus.subscribe([])
+    bus.publish(status("a", 1, JobStatus.RUNNING))
+    sub.watch("a")
+    bus.publish(status("a", 2, JobStatus.COMPLETED))
+    sub.watch("b")
+    sub.unwatch("b")
+    bus.publish(status("b", 1, JobStatus.RUNNING))
+    assert [e.job_id for e in [await sub.get(timeout_s=1)]] == ["a"]
+    assert sub.get_nowait() is None
+
+
+async def test_get_times_out() -> None:
+    sub = EventBus().subscribe(["a"])
+    with pytest.raises(TimeoutError):
+        await sub.get(timeout_s=0.05)
+
+
+def test_wire_format_matches_the_seed() -> None:
+    p = JobEvent.progress_of("a", Progress(current_step="map", percentage=50.0, seq=3))
+    assert p.to_message()["type"] == "progress" and p.to_message()["data"]["current_step"] == "map"
+    s = JobEvent("status", "a", 4, status=JobStatus.FAILED, error_message="boom")
+    assert s.to_message() == {
+        "type": "status", "job_id": "a", "seq": 4, "status": "failed", "result_data": None, "error_message": "boom",
+    }  # fmt: skip

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import pytest
+
+from lpe_nb.errors import InvalidInput, InvalidTransition
+from lpe_nb.jobs import Job, JobStatus, Progress, check_transition
+from lpe_nb.jobs.model import dump_json
+
+LEGAL = {
+    ("pending", "running"), ("pending", "cancelled"), ("running", "completed"), ("running", "failed"),
+    ("running", "cancelled"), ("running", "pending"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("old", list(JobStatus))
+@pytest.mark.parametrize("new", list(JobStatus))
+def test_transition_table(old: JobStatus, new: JobStatus) -> None:
+    if (old.value, new.value) in LEGAL:
+        check_transition("j", old, new)
+    else:
+        with pytest.raises(InvalidTransition):
+            check_transition("j", old, new)
+
+
+def test_terminal_statuses_have_no_way_out() -> None:
+    job = Job(id="j", type="t", status=JobStatus.COMPLETED, title="t")
+    assert job.is_terminal
+    with pytest.raises(InvalidTransition, match="job j is completed; it cannot become running"):
+        job.moved_to(JobStatus.RUNNING)
+
+
+def test_percentage_is_clamped_to_0_100() -> None:
+    assert Progress.percent_of(7, 6) == 100.0
+    assert Progress.percent_of(-1, 6) == 0.0
+    assert Progress.percent_of(1, 3) == 33.3
+    assert Progress.percent_of(1, 0) == 0.0
+
+
+def test_progress_round_trips_and_ignores_unknown_fields() -> None:
+    p = Progress(
+        current_step="map", total_steps=6, completed_steps=3, percentage=50.0, details={"a": 1}, seq=9
+    )
+    assert Progress.from_dict({**p.to_dict(), "extra": True}) == p
+
+
+def test_dump_json_names_the_field() -> None:
+    with pytest.raises(InvalidInput) as info:
+        dump_json({"x": {1, 2}}, field_name="input_data")
+    assert list(info.value.fields) == ["input_data"]
