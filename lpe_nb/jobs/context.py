@@ -34,11 +34,14 @@ class RunState:
 
     job: Job
     owner: str
-    seq: int
+    seq: int  # the last sequence number handed out
     progress: Progress
+    published_seq: int = 0  # the last sequence number subscribers have been sent
+    live_progress: Progress | None = None  # the last progress sent, streamed text included
     finished: dict[str, StepRecord] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
-    started: bool = False
+    in_operation: bool = False
+    slot_released: bool = False
     cancel_requested: bool = False
     progress_dirty: bool = False
 

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 class ManagerSettings:
     """Tuning of a :class:`JobManager`; every duration is in seconds."""
 
-    concurrency: int = 4
+    concurrency: int = 8
     lease_s: float = 30.0
     heartbeat_s: float | None = None  # default: a third of the lease
     poll_interval_s: float = 1.0  # how often to look for jobs submitted by other processes
@@ -87,6 +87,13 @@ class ManagerSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class _Outcome:
+    status: JobStatus | None  # None: back to the queue
+    result: Any = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class JobPage:
     """One page of jobs, newest first; pass ``next_cursor`` back to get the next page (None at the end)."""
 
@@ -117,6 +124,7 @@ class JobManager:
         self._clock = clock
         self._lock = DispatchLock(store.path)
         self._runs: dict[str, RunState] = {}
+        self._slots_in_use = 0  # operations executing; a finishing job gives its slot back early
         self._wake = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._started = False
@@ -176,8 +184,8 @@ class JobManager:
         if tasks:
             _, still_running = await asyncio.wait(tasks, timeout=grace)
             for run in list(self._runs.values()):
-                if run.task in still_running and run.started:
-                    run.task.cancel()  # an unstarted one sees `stopping` and requeues itself
+                if run.task in still_running and run.in_operation:
+                    run.task.cancel()  # others are about to start (and requeue) or are recording
             await asyncio.gather(*tasks, return_exceptions=True)
         for loop in self._loops:
             loop.cancel()
@@ -360,7 +368,9 @@ class JobManager:
             job = await self.store.get_job(job_id)
             run = self._runs.get(job_id)  # it may have started while we read
         if run is not None:
-            job, seq, progress = run.job, run.seq, run.progress
+            # published_seq, not seq: a number handed out for an event not yet sent must not be
+            # covered by the snapshot, or that event would be skipped as already seen.
+            job, seq, progress = run.job, run.published_seq, run.live_progress or run.progress
         else:
             seq = max(job.seq, job.progress.seq)
             progress = job.progress
@@ -396,6 +406,8 @@ class JobManager:
         if persist:
             run.progress = progress
             run.progress_dirty = True
+        run.published_seq = progress.seq
+        run.live_progress = progress
         self.events.publish(JobEvent.progress_of(run.job.id, progress))
 
     async def save_step(self, run: RunState, record: StepRecord) -> None:
@@ -407,7 +419,7 @@ class JobManager:
         while not self._stopping:
             # Clear before claiming: a submit that lands during the claim sets it again, so it is not missed.
             self._wake.clear()
-            free = self.settings.concurrency - len(self._runs)
+            free = self.settings.concurrency - self._slots_in_use
             try:
                 claimed = await self._claim(free)
             except LpeError:
@@ -426,66 +438,79 @@ class JobManager:
         claimed = await self.store.claim_pending(self.owner, to_iso(now), lease_until, free)
         for job, steps in claimed:
             run = RunState(
-                job, self.owner, seq=job.seq, progress=job.progress, finished={s.name: s for s in steps}
-            )
+                job, self.owner, seq=job.seq, progress=job.progress, published_seq=job.seq,
+                finished={s.name: s for s in steps},
+            )  # fmt: skip
             self._runs[job.id] = run
+            self._slots_in_use += 1
             self.events.publish(JobEvent.status_of(job))
             run.task = asyncio.create_task(self._run_job(run), name=f"lpe-job:{job.id}")
         return [job for job, _ in claimed]
 
     async def _run_job(self, run: RunState) -> None:
         job = run.job
-        run.started = True
         try:
-            if run.cancel_requested:
-                await self._finish(run, JobStatus.CANCELLED, error="cancelled by request")
-                return
-            if self._stopping:
+            outcome = await self._execute(run)
+            # The operation is over: its slot goes to the next job now, so that job's claim can share
+            # a transaction with this job's outcome.
+            self._release_slot(run)
+            if outcome.status is None:
                 await self._requeue(run)
-                return
-            try:
-                operation = self.registry.get(job.type)
-                ctx = StepContext(run, self, operation.parse(job.input_data))
-                result = await operation.run(ctx, ctx.input)
-                dump_json(result, field_name="result_data")
-            except asyncio.CancelledError:
-                # We cancelled this task ourselves (a cancel request or a stop) and record the outcome;
-                # nothing else cancels it, so there is no caller to re-raise to.
-                if run.cancel_requested:
-                    await self._finish(run, JobStatus.CANCELLED, error="cancelled by request")
-                else:
-                    await self._requeue(run)
-            except JobInterrupted:
-                if run.cancel_requested:
-                    await self._finish(run, JobStatus.CANCELLED, error="cancelled by request")
-                else:
-                    await self._requeue(run)
-            except LeaseLost:
-                raise
-            except Exception as exc:
-                log.info(
-                    "job %s (%s) failed: %s", job.id, job.type, exc, exc_info=not isinstance(exc, LpeError)
-                )
-                await self._finish(run, JobStatus.FAILED, error=_describe(exc))
             else:
-                if run.cancel_requested:  # the operation swallowed the cancellation: the request still wins
-                    await self._finish(run, JobStatus.CANCELLED, error="cancelled by request")
-                else:
-                    await self._finish(run, JobStatus.COMPLETED, result=result)
+                await self._finish(run, outcome.status, result=outcome.result, error=outcome.error)
         except LeaseLost as exc:
             log.warning("job %s: %s; leaving it to whoever holds it now", job.id, exc)
         except LpeError:
             log.exception("job %s: its outcome could not be recorded; recovery will retry it", job.id)
         finally:
             self._runs.pop(job.id, None)
+            self._release_slot(run)
+
+    async def _execute(self, run: RunState) -> _Outcome:
+        """Run the operation and decide the job's outcome; ``status=None`` means back to the queue."""
+        cancelled = _Outcome(JobStatus.CANCELLED, error="cancelled by request")
+        if run.cancel_requested:
+            return cancelled
+        if self._stopping:
+            return _Outcome(None)
+        job = run.job
+        try:
+            operation = self.registry.get(job.type)
+            ctx = StepContext(run, self, operation.parse(job.input_data))
+            run.in_operation = True
+            try:
+                result = await operation.run(ctx, ctx.input)
+            finally:
+                run.in_operation = False
+            dump_json(result, field_name="result_data")
+        except asyncio.CancelledError:
+            # Only this manager cancels the task (a cancel request or a stop), and it is recorded as the
+            # outcome; there is no caller to re-raise to.
+            return cancelled if run.cancel_requested else _Outcome(None)
+        except JobInterrupted:
+            return cancelled if run.cancel_requested else _Outcome(None)
+        except LeaseLost:
+            raise
+        except Exception as exc:
+            log.info("job %s (%s) failed: %s", job.id, job.type, exc, exc_info=not isinstance(exc, LpeError))
+            return _Outcome(JobStatus.FAILED, error=_describe(exc))
+        if run.cancel_requested:  # the operation swallowed the cancellation: the request still wins
+            return cancelled
+        return _Outcome(JobStatus.COMPLETED, result=result)
+
+    def _release_slot(self, run: RunState) -> None:
+        if not run.slot_released:
+            run.slot_released = True
+            self._slots_in_use -= 1
             self._wake.set()
 
     def _deliver_cancel(self, run: RunState) -> None:
         if run.cancel_requested:
             return
         run.cancel_requested = True
-        # A task cancelled before its first step would never run its cleanup; _run_job checks the flag.
-        if run.task is not None and run.started:
+        # Only interrupt the operation itself: before it starts, _execute sees the flag (a task cancelled
+        # before its first step would skip all cleanup); after it ends, the outcome is being recorded.
+        if run.task is not None and run.in_operation:
             run.task.cancel()
 
     async def _finish(
@@ -505,7 +530,7 @@ class JobManager:
             )
             self.publish_progress(run, progress, persist=False)
         job = await self.store.finish(
-            run.job.id,
+            run.job,
             run.owner,
             status,
             now=self._now_iso(),
@@ -519,7 +544,7 @@ class JobManager:
 
     async def _requeue(self, run: RunState) -> None:
         job = await self.store.requeue(
-            run.job.id, run.owner, now=self._now_iso(), seq=run.next_seq(), refund_attempt=True
+            run.job, run.owner, now=self._now_iso(), seq=run.next_seq(), refund_attempt=True
         )
         self.events.publish(JobEvent.status_of(job))
 

@@ -103,7 +103,16 @@ class Progress:
     seq: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Spelled out: dataclasses.asdict deep-copies recursively and this runs for every event.
+        return {
+            "current_step": self.current_step,
+            "total_steps": self.total_steps,
+            "completed_steps": self.completed_steps,
+            "percentage": self.percentage,
+            "details": self.details,
+            "timestamp": self.timestamp,
+            "seq": self.seq,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Progress:

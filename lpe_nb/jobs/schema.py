@@ -40,10 +40,9 @@ MIGRATIONS: tuple[str, ...] = (
     );
     -- claim: highest priority first, then oldest
     CREATE INDEX jobs_pending_queue ON jobs (priority DESC, created_at) WHERE status = 'pending';
-    -- listing, newest first, optionally filtered
+    -- listing, newest first, optionally by status (a type filter scans jobs_created: types are few)
     CREATE INDEX jobs_created ON jobs (created_at DESC, id DESC);
     CREATE INDEX jobs_status_created ON jobs (status, created_at DESC, id DESC);
-    CREATE INDEX jobs_type_created ON jobs (type, created_at DESC, id DESC);
     -- lease sweeps and heartbeats
     CREATE INDEX jobs_running_lease ON jobs (lease_owner, lease_expires_at) WHERE status = 'running';
     -- retention
@@ -64,16 +63,17 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (job_id, name)
     );
 
-    -- the audit trail of status changes: who moved the job, when, and why
+    -- the audit trail of status changes: who moved the job, when, and why; clustered by job
     CREATE TABLE job_transitions (
         job_id      TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        seq         INTEGER NOT NULL,
         at          TEXT NOT NULL,
         from_status TEXT,
         to_status   TEXT NOT NULL,
         actor       TEXT,
-        reason      TEXT
-    );
-    CREATE INDEX job_transitions_job ON job_transitions (job_id, at);
+        reason      TEXT,
+        PRIMARY KEY (job_id, seq)
+    ) WITHOUT ROWID;
     """,
 )
 

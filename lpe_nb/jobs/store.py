@@ -17,7 +17,7 @@ import logging
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -47,6 +47,7 @@ _TERMINAL_SQL = "(" + ", ".join(sorted(f"'{s.value}'" for s in TERMINAL_STATUSES
 # After a crash the events published since the last throttled progress save are gone from disk, but a
 # client may have seen their sequence numbers. Resuming jumps past any number that could have been used.
 SEQ_GAP_AFTER_CRASH = 1_000_000
+_GATHER_TICKS = 4
 
 
 def default_db_path() -> Path:
@@ -105,9 +106,11 @@ class JobStore:
             self._writer = await self._connect()
             await self._hop(self._writer, migrate)
             self._reader = await self._connect(query_only=True)
-        except sqlite3.Error as exc:
+        except BaseException as exc:
             await self.close()
-            raise StoreError(f"cannot open the job database {self.path}: {exc}") from exc
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"cannot open the job database {self.path}: {exc}") from exc
+            raise
         self._writer_task = asyncio.create_task(self._write_loop(), name=f"lpe-store-writer:{self.path}")
         return self
 
@@ -173,6 +176,10 @@ class JobStore:
             first = await self._queue.get()
             if first is None:
                 return
+            # A few loop ticks for the tasks this write's author woke (a dispatcher claiming the freed
+            # slot, sibling jobs finishing) to queue their writes too: they join this transaction.
+            for _ in range(_GATHER_TICKS):
+                await asyncio.sleep(0)
             batch = [first]
             while len(batch) < self.max_batch and not self._queue.empty():
                 item = self._queue.get_nowait()
@@ -211,7 +218,7 @@ class JobStore:
             columns = ", ".join(row)
             marks = ", ".join("?" for _ in row)
             conn.execute(f"INSERT INTO jobs ({columns}) VALUES ({marks})", tuple(row.values()))
-            _record_transition(conn, job.id, job.created_at, None, job.status, "submit", None)
+            _record_transition(conn, job.id, job.seq, job.created_at, None, job.status, "submit", None)
 
         await self._write(op)
 
@@ -223,22 +230,25 @@ class JobStore:
         Each comes with the steps it finished in earlier attempts: where it resumes from.
         """
 
+        # INDEXED BY: without statistics the planner picks the status index and sorts every pending
+        # row; the partial queue index reads exactly `limit` entries in order.
         def op(conn: sqlite3.Connection) -> list[tuple[Job, list[StepRecord]]]:
             rows = conn.execute(
                 """
                 UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = ?,
                        lease_expires_at = ?, started_at = COALESCE(started_at, ?), updated_at = ?,
                        seq = seq + 1
-                WHERE id IN (SELECT id FROM jobs WHERE status = 'pending'
-                             ORDER BY priority DESC, created_at, rowid LIMIT ?)
-                  AND status = 'pending'
+                WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_pending_queue WHERE status = 'pending'
+                             ORDER BY priority DESC, created_at LIMIT ?)
                 RETURNING *
                 """,
                 (owner, lease_until, now, now, limit),
             ).fetchall()
             jobs = sorted((_row_to_job(r) for r in rows), key=lambda j: (-j.priority, j.created_at))
             for job in jobs:
-                _record_transition(conn, job.id, now, JobStatus.PENDING, JobStatus.RUNNING, owner, None)
+                _record_transition(
+                    conn, job.id, job.seq, now, JobStatus.PENDING, JobStatus.RUNNING, owner, None
+                )
             return [(job, _fetch_steps(conn, job.id)) for job in jobs]
 
         if limit <= 0:
@@ -262,7 +272,7 @@ class JobStore:
 
     async def finish(
         self,
-        job_id: str,
+        job: Job,
         owner: str,
         status: JobStatus,
         *,
@@ -272,65 +282,62 @@ class JobStore:
         result_data: Any = None,
         error_message: str | None = None,
     ) -> Job:
-        """running -> completed | failed | cancelled, only while ``owner`` holds the lease."""
-        check_transition(job_id, JobStatus.RUNNING, status)
+        """running -> completed | failed | cancelled, only while ``owner`` holds the lease.
+
+        ``job`` is the running job as its runner knows it; the finished job is returned.
+        """
+        check_transition(job.id, JobStatus.RUNNING, status)
         result_json = None if result_data is None else dump_json(result_data, field_name="result_data")
+        values = (
+            status.value,
+            result_json,
+            error_message,
+            _progress_json(progress),
+            now,
+            now,
+            seq,
+            job.id,
+            owner,
+        )
 
-        def op(conn: sqlite3.Connection) -> Job:
-            row = _first(
-                conn.execute(
-                    """
-                UPDATE jobs SET status = ?, result_data = ?, error_message = ?, progress = ?,
-                       completed_at = ?, updated_at = ?, seq = MAX(seq, ?),
-                       lease_owner = NULL, lease_expires_at = NULL
-                WHERE id = ? AND status = 'running' AND lease_owner = ?
-                RETURNING *
-                """,
-                    (
-                        status.value,
-                        result_json,
-                        error_message,
-                        _progress_json(progress),
-                        now,
-                        now,
-                        seq,
-                        job_id,
-                        owner,
-                    ),
-                )
+        def op(conn: sqlite3.Connection) -> None:
+            cursor = conn.execute(
+                "UPDATE jobs SET status = ?, result_data = ?, error_message = ?, progress = ?, "
+                "completed_at = ?, updated_at = ?, seq = MAX(seq, ?), lease_owner = NULL, lease_expires_at = NULL "
+                "WHERE id = ? AND status = 'running' AND lease_owner = ?",
+                values,
             )
-            if row is None:
-                raise LeaseLost(f"job {job_id} is no longer running under lease {owner}")
-            _record_transition(conn, job_id, now, JobStatus.RUNNING, status, owner, error_message)
-            return _row_to_job(row)
+            if cursor.rowcount != 1:
+                raise LeaseLost(f"job {job.id} is no longer running under lease {owner}")
+            _record_transition(conn, job.id, seq, now, JobStatus.RUNNING, status, owner, error_message)
 
-        job: Job = await self._write(op)
-        return job
+        await self._write(op)
+        return replace(
+            job, status=status, result_data=result_data, error_message=error_message, progress=progress,
+            completed_at=now, updated_at=now, seq=seq, lease_owner=None, lease_expires_at=None,
+        )  # fmt: skip
 
-    async def requeue(self, job_id: str, owner: str, *, now: str, seq: int, refund_attempt: bool) -> Job:
+    async def requeue(self, job: Job, owner: str, *, now: str, seq: int, refund_attempt: bool) -> Job:
         """running -> pending (a graceful stop): the job resumes from its last finished step later."""
+        refund = 1 if refund_attempt else 0
 
-        def op(conn: sqlite3.Connection) -> Job:
-            row = _first(
-                conn.execute(
-                    """
-                UPDATE jobs SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,
-                       attempts = MAX(0, attempts - ?), updated_at = ?, seq = MAX(seq, ?)
-                WHERE id = ? AND status = 'running' AND lease_owner = ?
-                RETURNING *
-                """,
-                    (1 if refund_attempt else 0, now, seq, job_id, owner),
-                )
+        def op(conn: sqlite3.Connection) -> None:
+            cursor = conn.execute(
+                "UPDATE jobs SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, "
+                "attempts = MAX(0, attempts - ?), updated_at = ?, seq = MAX(seq, ?) "
+                "WHERE id = ? AND status = 'running' AND lease_owner = ?",
+                (refund, now, seq, job.id, owner),
             )
-            if row is None:
-                raise LeaseLost(f"job {job_id} is no longer running under lease {owner}")
-            _record_transition(
-                conn, job_id, now, JobStatus.RUNNING, JobStatus.PENDING, owner, "manager stopped"
-            )
-            return _row_to_job(row)
+            if cursor.rowcount != 1:
+                raise LeaseLost(f"job {job.id} is no longer running under lease {owner}")
+            reason = "the manager stopped; it resumes from its last finished step"
+            _record_transition(conn, job.id, seq, now, JobStatus.RUNNING, JobStatus.PENDING, owner, reason)
 
-        job: Job = await self._write(op)
-        return job
+        await self._write(op)
+        return replace(
+            job, status=JobStatus.PENDING, attempts=max(0, job.attempts - refund), updated_at=now, seq=seq,
+            lease_owner=None, lease_expires_at=None,
+        )  # fmt: skip
 
     async def request_cancel(self, job_id: str, *, now: str, actor: str) -> Job:
         """Cancel a pending job at once; mark a running one ``cancel_requested`` for its runner to act on."""
@@ -347,7 +354,9 @@ class JobStore:
                         (reason, now, now, job_id),
                     )
                 )
-                _record_transition(conn, job_id, now, JobStatus.PENDING, JobStatus.CANCELLED, actor, reason)
+                _record_transition(
+                    conn, job_id, row["seq"], now, JobStatus.PENDING, JobStatus.CANCELLED, actor, reason
+                )
             else:
                 row = _first(
                     conn.execute(
@@ -430,7 +439,9 @@ class JobStore:
                      SEQ_GAP_AFTER_CRASH, action.value, now, job.id, job.lease_owner),
                 ))  # fmt: skip
                 if row is not None:
-                    _record_transition(conn, job.id, now, JobStatus.RUNNING, action, owner, reason)
+                    _record_transition(
+                        conn, job.id, row["seq"], now, JobStatus.RUNNING, action, owner, reason
+                    )
                     recovered.append(Recovered(_row_to_job(row), action))
             return recovered
 
@@ -486,7 +497,7 @@ class JobStore:
         def fn(conn: sqlite3.Connection) -> list[dict[str, Any]]:
             rows = conn.execute(
                 "SELECT at, from_status, to_status, actor, reason FROM job_transitions "
-                "WHERE job_id = ? ORDER BY at, rowid",
+                "WHERE job_id = ? ORDER BY seq",
                 (job_id,),
             ).fetchall()
             return [dict(r) for r in rows]
@@ -557,6 +568,7 @@ def _run_batch(conn: sqlite3.Connection, batch: list[_Write]) -> list[tuple[bool
 def _record_transition(
     conn: sqlite3.Connection,
     job_id: str,
+    seq: int,
     at: str,
     old: JobStatus | None,
     new: JobStatus,
@@ -564,9 +576,9 @@ def _record_transition(
     reason: str | None,
 ) -> None:
     conn.execute(
-        "INSERT INTO job_transitions (job_id, at, from_status, to_status, actor, reason) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        (job_id, at, None if old is None else old.value, new.value, actor, reason),
+        "INSERT INTO job_transitions (job_id, seq, at, from_status, to_status, actor, reason) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (job_id, seq, at, None if old is None else old.value, new.value, actor, reason),
     )
 
 

@@ -101,6 +101,7 @@ def build_registry(probe: Probe) -> OperationRegistry:
                 text += word + " "
                 ctx.stream_text(text, final=True)
                 await asyncio.sleep(0)
+            await probe.release.wait()  # hold here until the test has seen the streamed text
             return text.strip()
 
         ctx.report("writing", completed_steps=0, total_steps=1)

@@ -111,13 +111,13 @@ async def test_a_late_writer_cannot_overwrite_a_terminal_state(store: JobStore) 
     await store.insert_job(job)
     [(claimed, _)] = await store.claim_pending("me", to_iso(utc_now()), later(), 1)
     done = await store.finish(
-        claimed.id, "me", JobStatus.COMPLETED, now=to_iso(utc_now()), seq=5, progress=Progress()
+        claimed, "me", JobStatus.COMPLETED, now=to_iso(utc_now()), seq=5, progress=Progress()
     )
     assert done.status is JobStatus.COMPLETED
     with pytest.raises(LeaseLost):
-        await store.finish(job.id, "me", JobStatus.FAILED, now=to_iso(utc_now()), seq=6, progress=Progress())
+        await store.finish(claimed, "me", JobStatus.FAILED, now=to_iso(utc_now()), seq=6, progress=Progress())
     with pytest.raises(LeaseLost):
-        await store.requeue(job.id, "me", now=to_iso(utc_now()), seq=7, refund_attempt=True)
+        await store.requeue(claimed, "me", now=to_iso(utc_now()), seq=7, refund_attempt=True)
     await store.save_progress([(job.id, "me", Progress(percentage=3.0), 8)], now=to_iso(utc_now()))
     final = await store.get_job(job.id)
     assert final.status is JobStatus.COMPLETED and final.progress.percentage == 0.0
@@ -131,7 +131,7 @@ async def test_only_the_lease_owner_can_finish_or_checkpoint(store: JobStore) ->
     await store.claim_pending("owner", to_iso(utc_now()), later(), 1)
     with pytest.raises(LeaseLost):
         await store.finish(
-            job.id, "intruder", JobStatus.COMPLETED, now=to_iso(utc_now()), seq=2, progress=Progress()
+            job, "intruder", JobStatus.COMPLETED, now=to_iso(utc_now()), seq=2, progress=Progress()
         )
     step = StepRecord(job.id, 0, "s", None, "out", {}, to_iso(utc_now()), to_iso(utc_now()), 1, 1)
     with pytest.raises(LeaseLost):

@@ -1,0 +1,46 @@
+"""The LLM layer: one protocol, an OpenAI-compatible provider, an offline mock, and their configuration.
+
+Knows nothing of jobs. Typical use::
+
+    llm = make_llm()                      # from LPE_LLM_* / OPENAI_* variables; the mock when none are set
+    try:
+        reply = await llm.complete([{"role": "user", "content": "..."}], task="projection.deconstruct")
+    finally:
+        await llm.aclose()
+"""
+
+from __future__ import annotations
+
+from lpe_nb.llm.base import LLM, Completion, DeltaCallback, Message, Role, Usage
+from lpe_nb.llm.config import LlmSettings
+from lpe_nb.llm.factory import make_llm
+from lpe_nb.llm.fallback import FallbackLLM
+from lpe_nb.llm.mock import (
+    MOCK_MODEL,
+    MockLLM,
+    MockResponder,
+    register_mock_responder,
+    unregister_mock_responder,
+)
+from lpe_nb.llm.openai_compat import OpenAICompatibleLLM
+from lpe_nb.llm.structured import complete_json, parse_json_reply
+
+__all__ = [
+    "LLM",
+    "MOCK_MODEL",
+    "Completion",
+    "DeltaCallback",
+    "FallbackLLM",
+    "LlmSettings",
+    "Message",
+    "MockLLM",
+    "MockResponder",
+    "OpenAICompatibleLLM",
+    "Role",
+    "Usage",
+    "complete_json",
+    "make_llm",
+    "parse_json_reply",
+    "register_mock_responder",
+    "unregister_mock_responder",
+]

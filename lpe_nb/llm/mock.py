@@ -1,0 +1,183 @@
+"""An offline LLM that gives deterministic, structurally valid replies built from its input.
+
+Every job type, notebook and test can run with no network. A reply is a function of the call alone
+(messages, task, context, schema): no unseeded randomness, no clock. How it answers, in order:
+
+1. a responder registered for the call's ``task`` (:func:`register_mock_responder`; the operations
+   package registers one per step so the mock's output reads like that step's output);
+2. with a ``json_schema``, a JSON document valid against it, its strings taken from the input;
+3. otherwise a few sentences of prose about the input's names and key phrases.
+
+The input text is the string values in ``context`` when there are any (the step's own inputs, free of
+prompt boilerplate), else the last user message. Keep ``context`` JSON-like: other objects are hashed by
+their ``str()``, which must not vary between runs for the reply not to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from lpe_nb.llm._schema_instance import schema_instance
+from lpe_nb.llm.base import Completion, DeltaCallback, Message, Usage
+from lpe_nb.llm.text_features import (
+    choose,
+    key_phrases,
+    proper_names,
+    sentences,
+    stable_hash,
+    token_count,
+    truncate_words,
+)
+
+__all__ = ["MOCK_MODEL", "MockLLM", "MockResponder", "register_mock_responder", "unregister_mock_responder"]
+
+MOCK_MODEL = "lpe-mock-1"
+
+MockResponder = Callable[[Sequence[Message], Mapping[str, Any]], str]
+"""Builds the reply text for one task from the messages and the step's context; must be deterministic."""
+
+_RESPONDERS: dict[str, MockResponder] = {}
+_MAX_DELTAS = 24  # enough for text to visibly appear, few enough that per-delta sleeps stay meaningful
+_GENERIC_PHRASES = ("the question at hand", "what is at stake", "how it ends")
+_PIECE = re.compile(r"\S+\s*|\s+")
+
+
+def register_mock_responder(task: str, fn: MockResponder) -> None:
+    """Make the mock answer calls whose ``task`` equals ``task`` with ``fn``; replaces an earlier one.
+
+    Module-wide (every :class:`MockLLM` sees it), so operations register at import time. Not thread-safe
+    against concurrent registration; register before running jobs.
+    """
+    _RESPONDERS[task] = fn
+
+
+def unregister_mock_responder(task: str) -> None:
+    """Forget the responder for ``task`` (no error when there is none)."""
+    _RESPONDERS.pop(task, None)
+
+
+class MockLLM:
+    """The offline provider: ``provider == "mock"``, ``model == "lpe-mock-1"``.
+
+    ``latency_s`` is slept once per call; when streaming it is spread across the deltas so a watcher sees
+    the text appear. Usage counts whitespace tokens of the prompt and the reply.
+    """
+
+    provider: str = "mock"
+    model: str = MOCK_MODEL
+
+    def __init__(self, latency_s: float = 0.0) -> None:
+        if latency_s < 0:
+            raise ValueError(f"latency_s must be 0 or more, got {latency_s}")
+        self.latency_s = latency_s
+
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        task: str | None = None,
+        context: Mapping[str, Any] | None = None,
+        json_schema: Mapping[str, Any] | None = None,
+        on_delta: DeltaCallback | None = None,
+    ) -> Completion:
+        text = self.reply_text(messages, task=task, context=context, json_schema=json_schema)
+        # Always sleep, even for 0 s: a call is then a point where a job's cancellation can land.
+        if on_delta is None:
+            await asyncio.sleep(self.latency_s)
+        else:
+            deltas = list(_deltas(text))
+            for delta in deltas:
+                await asyncio.sleep(self.latency_s / len(deltas))
+                on_delta(delta)
+        prompt_tokens = sum(token_count(m["content"]) for m in messages)
+        completion_tokens = token_count(text)
+        usage = Usage(prompt_tokens, completion_tokens, prompt_tokens + completion_tokens)
+        return Completion(text=text, usage=usage, provider=self.provider, model=self.model)
+
+    def reply_text(
+        self,
+        messages: Sequence[Message],
+        *,
+        task: str | None = None,
+        context: Mapping[str, Any] | None = None,
+        json_schema: Mapping[str, Any] | None = None,
+    ) -> str:
+        """The reply :meth:`complete` gives, computed synchronously and without latency."""
+        context = context or {}
+        responder = _RESPONDERS.get(task) if task else None
+        if responder is not None:
+            return responder(messages, context)
+        source = _source_text(messages, context)
+        seed = stable_hash(task or "", [dict(m) for m in messages], dict(context), json_schema or {})
+        if json_schema is not None:
+            return json.dumps(schema_instance(json_schema, source, seed), ensure_ascii=False)
+        return _prose(source, seed)
+
+    async def aclose(self) -> None:
+        """Nothing to release; present to satisfy the :class:`~lpe_nb.llm.base.LLM` protocol."""
+
+
+def _source_text(messages: Sequence[Message], context: Mapping[str, Any]) -> str:
+    from_context = "\n\n".join(_strings(context))
+    if from_context.strip():
+        return from_context
+    for message in reversed(messages):
+        if message["role"] == "user":
+            return message["content"]
+    return "\n\n".join(m["content"] for m in messages)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
+
+
+def _prose(source: str, seed: int) -> str:
+    names = proper_names(source)
+    phrases = key_phrases(source, 6)
+    phrases += [p for p in _GENERIC_PHRASES if p not in phrases]
+    first, second, third = phrases[:3]
+    subject = names[0] if names else first
+    opening = choose(
+        (
+            f"At its core, this is about {subject} and {second}.",
+            f"{subject[:1].upper()}{subject[1:]} stands at the centre of what happens here.",
+            f"What unfolds here turns on {subject}.",
+        ),
+        seed,
+        "opening",
+    )
+    middle = choose(
+        (
+            f"The tension between {first} and {third} drives it forward.",
+            f"It moves from {first} towards {third}, and each step follows from the last.",
+            f"Much depends on how {second} meets {third}.",
+        ),
+        seed,
+        "middle",
+    )
+    parts = [opening, middle]
+    if len(names) > 1:
+        parts.append(f"{names[1]} matters as much as {names[0]} to how it ends.")
+    quotes = sentences(source)
+    if quotes:
+        parts.append(f"As the text has it: “{truncate_words(quotes[0], 20)}”")
+    return " ".join(parts)
+
+
+def _deltas(text: str) -> Iterator[str]:
+    """Split ``text`` into at most ``_MAX_DELTAS`` word-aligned pieces whose concatenation is ``text``."""
+    pieces = _PIECE.findall(text)
+    per_delta = max(1, -(-len(pieces) // _MAX_DELTAS))
+    for start in range(0, len(pieces), per_delta):
+        yield "".join(pieces[start : start + per_delta])
