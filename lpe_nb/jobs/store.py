@@ -249,7 +249,8 @@ class JobStore:
                 _record_transition(
                     conn, job.id, job.seq, now, JobStatus.PENDING, JobStatus.RUNNING, owner, None
                 )
-            return [(job, _fetch_steps(conn, job.id)) for job in jobs]
+            # Only a job that started before this claim can have checkpoints to resume from.
+            return [(job, _fetch_steps(conn, job.id) if job.started_at != now else []) for job in jobs]
 
         if limit <= 0:
             return []
