@@ -1,0 +1,201 @@
+"""The catalog of personas, namespaces and styles: built-in entries plus the user's own.
+
+A description goes into every prompt that uses the entry, so a name is never sent bare. The
+:class:`Catalog` holds an in-memory snapshot (built-ins + user entries loaded at start, updated when an
+entry is added) that input validation consults synchronously at submit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+from lpe_nb.errors import InvalidInput
+from lpe_nb.operations.catalog_store import CatalogStore, StoredEntry
+
+__all__ = [
+    "BUILTIN_ENTRIES",
+    "DEFAULTS",
+    "KINDS",
+    "LANGUAGES",
+    "NAME_PATTERN",
+    "Catalog",
+    "CatalogEntry",
+    "Kind",
+    "normalize_language",
+]
+
+Kind = Literal["persona", "namespace", "style"]
+KINDS: tuple[Kind, ...] = get_args(Kind)
+DEFAULTS: Mapping[Kind, str] = {"persona": "neutral", "namespace": "lamish-galaxy", "style": "standard"}
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
+_MAX_NAME = 40
+
+LANGUAGES: tuple[str, ...] = (
+    "english", "spanish", "french", "german", "italian", "portuguese", "russian", "chinese", "japanese",
+    "korean", "arabic", "hebrew", "hindi", "dutch", "swedish", "norwegian", "danish", "polish", "czech",
+)  # fmt: skip
+
+
+def normalize_language(value: str) -> str:
+    """``" French "`` -> ``"french"``; raises ValueError listing the supported languages."""
+    normalized = value.strip().lower()
+    if normalized not in LANGUAGES:
+        raise ValueError(f"unsupported language {value!r}; choose one of: {', '.join(LANGUAGES)}")
+    return normalized
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogEntry:
+    """A persona, namespace or style: its name, the one-line description used in prompts, extra fields."""
+
+    kind: Kind
+    name: str
+    description: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    builtin: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "description": self.description,
+            "fields": dict(self.fields),
+            "builtin": self.builtin,
+        }
+
+    def prompt_text(self) -> str:
+        """``name: description`` plus any fields, as it goes into a prompt."""
+        extra = "; ".join(f"{key}: {value}" for key, value in self.fields.items())
+        return f"{self.name}: {self.description}" + (f" ({extra})" if extra else "")
+
+
+def _builtins(kind: Kind, pairs: Iterable[tuple[str, str]]) -> list[CatalogEntry]:
+    return [CatalogEntry(kind, name, description) for name, description in pairs]
+
+
+BUILTIN_ENTRIES: tuple[CatalogEntry, ...] = (
+    *_builtins("persona", [
+        ("neutral", "an even-handed observer who reports without taking sides"),
+        ("advocate", "stresses the strengths of what happened while admitting its problems"),
+        ("critic", "probes assumptions and weak points, constructively"),
+        ("philosopher", "seeks the underlying meaning and the questions beneath events"),
+        ("storyteller", "an engaging narrative voice that carries the reader along"),
+        ("scientist", "attends to evidence, cause and mechanism"),
+        ("artist", "works through image and feeling"),
+    ]),
+    *_builtins("namespace", [
+        ("lamish-galaxy", "the house science-fiction setting, where ideas travel as energy through the Pulse"),
+        ("medieval-realm", "a realm of knights, quests and dragons guarding wisdom"),
+        ("corporate-dystopia", "megacorporations and algorithms as an allegory of power"),
+        ("natural-world", "an ecology in which each creature has its role"),
+        ("quantum-realm", "a world of probability, where observation makes possibility real"),
+        ("steampunk-era", "brass, steam and clockwork invention in an age of industry"),
+        ("cyberpunk-future", "neon cities, hackers and implants under corporate rule"),
+    ]),
+    *_builtins("style", [
+        ("standard", "plain and accessible"),
+        ("academic", "formal, precise and structured"),
+        ("poetic", "rich in metaphor and imagery"),
+        ("technical", "exact and detailed"),
+        ("casual", "relaxed and chatty"),
+        ("formal", "dignified and correct"),
+        ("archaic", "old-fashioned diction, as of an earlier age"),
+        ("futuristic", "sleek diction of a time yet to come"),
+    ]),
+)  # fmt: skip
+
+
+class Catalog:
+    """Built-in entries merged with user entries; user entries cannot shadow built-ins.
+
+    Reads are synchronous against the snapshot; :meth:`add` persists through the store (when there is
+    one) and then updates the snapshot. Not thread-safe: use it from one event loop.
+    """
+
+    def __init__(self, store: CatalogStore | None = None, user_entries: Iterable[CatalogEntry] = ()) -> None:
+        self.store = store
+        self._entries: dict[Kind, dict[str, CatalogEntry]] = {kind: {} for kind in KINDS}
+        for entry in BUILTIN_ENTRIES:
+            self._entries[entry.kind][entry.name] = entry
+        for entry in user_entries:
+            self._remember(entry)
+
+    @classmethod
+    async def load(cls, store: CatalogStore) -> Catalog:
+        """A catalog with every user entry saved in ``store``."""
+        return cls(store, [_from_stored(row) for row in await store.load()])
+
+    def _remember(self, entry: CatalogEntry) -> None:
+        current = self._entries[entry.kind].get(entry.name)
+        if current is None or not current.builtin:
+            self._entries[entry.kind][entry.name] = entry
+
+    def names(self, kind: Kind) -> list[str]:
+        """Built-in names in their documented order, then user names alphabetically."""
+        entries = self._entries[_check_kind(kind)].values()
+        return [e.name for e in entries if e.builtin] + sorted(e.name for e in entries if not e.builtin)
+
+    def get(self, kind: Kind, name: str) -> CatalogEntry:
+        """The entry; raises :class:`InvalidInput` on the field ``kind`` listing the choices."""
+        try:
+            return self._entries[_check_kind(kind)][self.check_name(kind, name)]
+        except ValueError as exc:
+            raise InvalidInput.field(kind, str(exc)) from None
+
+    def check_name(self, kind: Kind, name: str) -> str:
+        """The normalized name if ``kind`` has it; ValueError ``unknown persona 'poet'; choose one of: ...``."""
+        normalized = name.strip().lower()
+        if normalized not in self._entries[_check_kind(kind)]:
+            raise ValueError(f"unknown {kind} {name!r}; choose one of: {', '.join(self.names(kind))}")
+        return normalized
+
+    def is_builtin(self, kind: Kind, name: str) -> bool:
+        entry = self._entries[_check_kind(kind)].get(name)
+        return entry is not None and entry.builtin
+
+    async def add(self, kind: Kind, name: str, description: str, fields: Mapping[str, Any]) -> CatalogEntry:
+        """Validate and save a user entry (replacing a user entry of that name); returns it.
+
+        Raises :class:`InvalidInput` for a bad name, a clash with a built-in or an empty description.
+        """
+        problems: dict[str, str] = {}
+        if not NAME_PATTERN.match(name) or len(name) > _MAX_NAME:
+            problems["name"] = (
+                f"{name!r} must be lowercase letters and digits in words joined by '-', at most {_MAX_NAME} chars"
+            )
+        elif self.is_builtin(kind, name):
+            problems["name"] = f"{name!r} is a built-in {kind}; choose another name"
+        if not description.strip():
+            problems["description"] = "must not be empty"
+        if problems:
+            raise InvalidInput(problems)
+        if self.store is not None:
+            stored = await self.store.save(kind, name, description.strip(), dict(fields))
+            entry = _from_stored(stored)
+        else:
+            entry = CatalogEntry(kind, name, description.strip(), dict(fields), builtin=False)
+        self._remember(entry)
+        return entry
+
+    def describe(self) -> dict[str, Any]:
+        """JSON for an API: per kind, the entries in order, plus the defaults and the languages."""
+        return {
+            "personas": [self._entries["persona"][n].to_dict() for n in self.names("persona")],
+            "namespaces": [self._entries["namespace"][n].to_dict() for n in self.names("namespace")],
+            "styles": [self._entries["style"][n].to_dict() for n in self.names("style")],
+            "defaults": dict(DEFAULTS),
+            "languages": list(LANGUAGES),
+        }
+
+
+def _check_kind(kind: str) -> Kind:
+    if kind not in KINDS:
+        raise InvalidInput.field("kind", f"unknown kind {kind!r}; choose one of: {', '.join(KINDS)}")
+    return kind
+
+
+def _from_stored(row: StoredEntry) -> CatalogEntry:
+    return CatalogEntry(_check_kind(row.kind), row.name, row.description, dict(row.fields), builtin=False)

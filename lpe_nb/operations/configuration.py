@@ -1,0 +1,76 @@
+"""The configuration job: a new persona, namespace or style generated from a brief and saved to the catalog.
+
+Steps: generate (LLM JSON), validate (name pattern, no clash with a built-in, bounded fields), save (to the
+user catalog table and the live catalog, so a projection submitted next accepts it). An invalid reply
+fails the job and saves nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lpe_nb.errors import InvalidInput, LlmBadResponse
+from lpe_nb.jobs import StepContext
+from lpe_nb.llm import LLM
+from lpe_nb.operations._steps import audit, json_step, messages
+from lpe_nb.operations.catalog import Catalog
+from lpe_nb.operations.inputs import ConfigurationInput
+
+__all__ = ["GeneratedEntry", "make_run", "title"]
+
+_TOTAL = 4
+_FIELD_HINTS = {
+    "persona": "voice, values, blind_spots",
+    "namespace": "setting, key_institutions, how_ideas_travel",
+    "style": "diction, sentence_rhythm, imagery",
+}
+
+
+class GeneratedEntry(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str = Field(min_length=2, max_length=40)
+    description: str = Field(min_length=5, max_length=300)
+    fields: dict[str, str] = Field(default_factory=dict, max_length=12)
+
+
+def title(data: ConfigurationInput) -> str:
+    return f"Configuration ({data.attribute}): {data.brief[:40]}"
+
+
+def make_run(llm: LLM, catalog: Catalog) -> Callable[[StepContext, ConfigurationInput], Any]:
+    async def run(ctx: StepContext, data: ConfigurationInput) -> dict[str, Any]:
+        kind = data.attribute
+        ctx.report("initializing", completed_steps=1, total_steps=_TOTAL)
+        existing = catalog.names(kind)
+        entry = await json_step(
+            ctx, llm, "generate",
+            messages("You design configuration entries for the Lamish Projection Engine.",
+                     f"Create a new {kind} from this brief. Reply with JSON "
+                     '{"name": "lowercase-slug", "description": "one line that will go into prompts", '
+                     f'"fields": {{{_FIELD_HINTS[kind]}: short strings}}}}. The name must not be one of: '
+                     f"{', '.join(existing)}.\n\nBrief: {data.brief}"
+                     + (f"\nContext: {data.context}" if data.context else "")),
+            GeneratedEntry,
+            task="configuration.generate",
+            context={"attribute": kind, "brief": data.brief, "context": data.context},
+        )  # fmt: skip
+        ctx.report("validating entry", completed_steps=2, total_steps=_TOTAL, details={"name": entry.name})
+        try:
+            # Dry-run the catalog's own rules with no store, so a bad entry is rejected before saving.
+            await Catalog().add(kind, entry.name, entry.description, entry.fields)
+        except InvalidInput as exc:
+            raise LlmBadResponse(f"configuration.generate: the generated {kind} is invalid: {exc}") from exc
+        ctx.report("saving entry", completed_steps=3, total_steps=_TOTAL)
+
+        async def save() -> dict[str, Any]:
+            saved = await catalog.add(kind, entry.name, entry.description, entry.fields)
+            return {"data": saved.to_dict()}
+
+        stored = await ctx.run_step("save", save, input={"kind": kind, "name": entry.name})
+        ctx.report("complete", completed_steps=_TOTAL, total_steps=_TOTAL)
+        return {"attribute": kind, "entry": stored["data"], "saved": True, **audit(ctx, llm)}
+
+    return run

@@ -1,0 +1,223 @@
+"""The maieutic dialogue: Socratic questions by depth (``maieutic``), then the answers (``maieutic_answer``).
+
+The start job asks one open question per depth level; the question at depth k sees the questions before
+it. Its job id is the session id. The answer job reads that session, extracts insights, synthesizes an
+understanding, suggests a persona/namespace/style from the catalog, and with ``project: true`` projects
+the enriched narrative (narrative + answers + synthesis) in the same job as further steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lpe_nb.errors import InvalidInput, LlmBadResponse
+from lpe_nb.jobs import Job, JobStatus, StepContext
+from lpe_nb.llm import LLM
+from lpe_nb.operations._steps import audit, json_step, messages, text_step
+from lpe_nb.operations.catalog import Catalog
+from lpe_nb.operations.inputs import MaieuticAnswerInput, MaieuticInput
+from lpe_nb.operations.projection import PROJECTION_STEPS, project_narrative
+
+__all__ = ["DEPTH_MEANINGS", "Insights", "SuggestedConfig", "make_answer_run", "make_start_run"]
+
+DEPTH_MEANINGS = (
+    "surface facts: what happened, who was involved",
+    "motivations and conflicts",
+    "root causes and tensions",
+    "assumptions and worldview",
+    "universal or archetypal patterns",
+)
+GOAL_AIMS = {
+    "understand": "help the narrator understand the narrative more deeply",
+    "clarify": "help the narrator clarify what is vague or ambiguous in it",
+    "discover": "help the narrator discover what is hidden or unnoticed in it",
+    "question": "help the narrator question what it takes for granted",
+}
+JobReader = Callable[[str], Awaitable[Job]]
+_SYSTEM = (
+    "You are a Socratic questioner. You ask exactly one open question about one aspect at a time. "
+    "You never answer, suggest answers or lecture."
+)
+
+
+class Insights(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    insights: list[str] = Field(min_length=1)
+
+
+class SuggestedConfig(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    persona: str
+    namespace: str
+    style: str
+    rationale: str = ""
+
+
+def depth_meaning(depth: int) -> str:
+    return DEPTH_MEANINGS[min(depth, len(DEPTH_MEANINGS) - 1)] + (" (deeper still)" if depth >= 5 else "")
+
+
+def start_title(data: MaieuticInput) -> str:
+    words = data.narrative.split()
+    return f"Maieutic ({data.goal}): " + " ".join(words[:5]) + ("…" if len(words) > 5 else "")
+
+
+def make_start_run(llm: LLM) -> Callable[[StepContext, MaieuticInput], Any]:
+    async def run(ctx: StepContext, data: MaieuticInput) -> dict[str, Any]:
+        total = data.max_turns + 3
+        aim = GOAL_AIMS[data.goal]
+        ctx.report(
+            "session initialization", completed_steps=1, total_steps=total, details={"goal": data.goal}
+        )
+        questions: list[dict[str, Any]] = []
+        for depth in range(data.max_turns):
+            meaning = depth_meaning(depth)
+            earlier = "\n".join(f"- (depth {q['depth']}) {q['question']}" for q in questions) or "(none yet)"
+            if ctx.finished_step(f"question_{depth}") is None:
+                ctx.report(
+                    f"question at depth {depth}: running", completed_steps=1 + depth, total_steps=total
+                )
+            text = await text_step(
+                ctx, llm, f"question_{depth}",
+                messages(_SYSTEM, f"Goal of this dialogue: {data.goal}, to {aim}.\n"
+                         f"Ask one open question at depth {depth}: {meaning}. Do not repeat the earlier "
+                         f"questions:\n{earlier}\n\nNarrative:\n{data.narrative}"),
+                task="maieutic.question",
+                context={"narrative": data.narrative, "goal": data.goal, "depth": depth,
+                         "depth_meaning": meaning, "previous_questions": [q["question"] for q in questions]},
+            )  # fmt: skip
+            questions.append({"index": depth, "depth": depth, "focus": meaning, "question": text.strip()})
+            ctx.report(f"question at depth {depth}: done", completed_steps=2 + depth, total_steps=total)
+        ctx.report("dialogue structure preparation", completed_steps=total - 1, total_steps=total)
+        ctx.report("interactive session setup", completed_steps=total, total_steps=total)
+        return {
+            "session_id": ctx.job_id,
+            "narrative": data.narrative,
+            "goal": data.goal,
+            "max_turns": data.max_turns,
+            "questions": questions,
+            "status": "awaiting_answers",
+            **audit(ctx, llm),
+        }
+
+    return run
+
+
+def answer_title(data: MaieuticAnswerInput) -> str:
+    return f"Maieutic answers: session {data.session_id[:8]}" + (" + projection" if data.project else "")
+
+
+async def _load_session(read_job: JobReader, session_id: str) -> dict[str, Any]:
+    try:
+        job = await read_job(session_id)
+    except LookupError:
+        raise InvalidInput.field("session_id", f"no maieutic session {session_id!r}") from None
+    if (
+        job.type != "maieutic"
+        or job.status is not JobStatus.COMPLETED
+        or not isinstance(job.result_data, dict)
+    ):
+        raise InvalidInput.field(
+            "session_id",
+            f"job {session_id} is a {job.status.value} {job.type} job, not a completed maieutic session",
+        )
+    return job.result_data
+
+
+def make_answer_run(
+    llm: LLM, catalog: Catalog, read_job: JobReader
+) -> Callable[[StepContext, MaieuticAnswerInput], Any]:
+    async def run(ctx: StepContext, data: MaieuticAnswerInput) -> dict[str, Any]:
+        total = 5 + (len(PROJECTION_STEPS) * 2 if data.project else 0)
+        ctx.report("loading session", completed_steps=1, total_steps=total)
+        session = await _load_session(read_job, data.session_id)
+        questions = session["questions"]
+        if len(data.answers) > len(questions):
+            raise InvalidInput.field("answers", f"{len(data.answers)} answers for {len(questions)} questions")
+        dialogue = [
+            {"depth": q["depth"], "question": q["question"], "answer": answer}
+            for q, answer in zip(questions, data.answers, strict=False)
+            if answer
+        ]
+        narrative = str(session["narrative"])
+        qa_text = "\n".join(f"Q (depth {d['depth']}): {d['question']}\nA: {d['answer']}" for d in dialogue)
+        ctx.report("extracting insights", completed_steps=1, total_steps=total)
+        insights = await json_step(
+            ctx, llm, "insights",
+            messages(_SYSTEM.split(".")[0] + ".", f"Goal: {session['goal']}. From the narrator's answers, extract "
+                     'the insights they reveal. Reply with JSON {"insights": ["..."]}.'
+                     f"\n\nNarrative:\n{narrative}\n\nDialogue:\n{qa_text}"),
+            Insights,
+            task="maieutic.insights",
+            context={"narrative": narrative, "goal": session["goal"], "dialogue": dialogue},
+        )  # fmt: skip
+        ctx.report("synthesizing understanding", completed_steps=2, total_steps=total)
+        synthesis = await text_step(
+            ctx, llm, "synthesis",
+            messages("You synthesize what a Socratic dialogue revealed.", f"Goal: {session['goal']}. Write a short "
+                     "synthesis of the understanding reached.\n\nNarrative:\n" + narrative + "\n\nInsights:\n"
+                     + "\n".join(f"- {i}" for i in insights.insights)),
+            task="maieutic.synthesis",
+            context={"narrative": narrative, "insights": insights.insights},
+        )  # fmt: skip
+        ctx.report("suggesting configuration", completed_steps=3, total_steps=total)
+        choices = {kind: catalog.names(kind) for kind in ("persona", "namespace", "style")}
+        options = "\n".join(
+            f"{kind}: " + "; ".join(catalog.get(kind, n).prompt_text() for n in names)  # type: ignore[arg-type]
+            for kind, names in choices.items()
+        )
+        suggested = await json_step(
+            ctx, llm, "suggestion",
+            messages("You configure the Lamish Projection Engine.", "Suggest the persona, namespace and style "
+                     "that would best project this narrative, choosing names from the lists only. Reply with JSON "
+                     '{"persona": ..., "namespace": ..., "style": ..., "rationale": ...}.'
+                     f"\n\n{options}\n\nSynthesis:\n{synthesis}"),
+            SuggestedConfig,
+            task="maieutic.suggest",
+            context={"synthesis": synthesis, "choices": choices},
+        )  # fmt: skip
+        try:
+            config = {kind: catalog.check_name(kind, getattr(suggested, kind)) for kind in choices}  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise LlmBadResponse(
+                f"maieutic.suggest: the suggested configuration is not in the catalog: {exc}"
+            ) from exc
+        enriched = (
+            narrative
+            + "\n\nWhat the narrator added:\n"
+            + "\n".join(f"- {d['answer']}" for d in dialogue)
+            + "\n\nUnderstanding reached:\n"
+            + synthesis
+        )
+        result: dict[str, Any] = {
+            "session_id": data.session_id,
+            "goal": session["goal"],
+            "dialogue": dialogue,
+            "insights": insights.insights,
+            "synthesis": synthesis,
+            "suggested_config": {**config, "rationale": suggested.rationale},
+            "enriched_narrative": enriched,
+        }
+        ctx.report("configuration suggested", completed_steps=4, total_steps=total, details=config)
+        if data.project:
+            chosen = {kind: getattr(data, kind) or config[kind] for kind in choices}
+
+            def hook(index: int, name: str, done: bool) -> None:
+                ctx.report(f"projection {name}: {'done' if done else 'running'}",
+                           completed_steps=4 + 2 * index + (2 if done else 0), total_steps=total)  # fmt: skip
+
+            outputs = await project_narrative(
+                ctx, llm, enriched,
+                catalog.get("persona", chosen["persona"]), catalog.get("namespace", chosen["namespace"]),
+                catalog.get("style", chosen["style"]), step_prefix="projection_", hook=hook,
+            )  # fmt: skip
+            result["projection"] = {
+                "final_projection": outputs["stylize"], "reflection": outputs["reflect"], **chosen,
+            }  # fmt: skip
+        ctx.report("finalizing", completed_steps=total, total_steps=total)
+        return {**result, **audit(ctx, llm)}
+
+    return run
