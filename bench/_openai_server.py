@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.llm.fake_openai_server import FakeOpenAIServer  # noqa: E402
+from tests.llm.fake_openai_server import FakeOpenAIServer
 
 if __name__ == "__main__":
     with FakeOpenAIServer(delay_s=float(sys.argv[1])) as server:

@@ -62,6 +62,8 @@ class ContextHost(Protocol):
 
     def publish_progress(self, run: RunState, progress: Progress, *, persist: bool) -> None: ...
 
+    def is_watched(self, job_id: str) -> bool: ...
+
     async def save_step(self, run: RunState, record: StepRecord) -> None: ...
 
 
@@ -125,27 +127,36 @@ class StepContext:
 
         Streamed text rides on progress events and is never persisted; only the step's output is.
         """
-        now = time.monotonic()
-        if not final and now - self._last_stream_at < self._host.stream_interval_s:
-            return
-        self._last_stream_at = now
-        base = self._run.progress
-        details = dict(base.details) if isinstance(base.details, Mapping) else {"step": base.details}
-        details["partial_text"] = partial_text
-        progress = replace(
-            base, details=details, timestamp=to_iso(self._host.now()), seq=self._run.next_seq()
-        )
-        self._host.publish_progress(self._run, progress, persist=False)
+        if final or self._stream_due():
+            self._publish_stream(partial_text)
 
-    def text_streamer(self) -> Callable[[str], None]:
-        """An ``on_delta`` callback for an LLM call that accumulates deltas and streams the text so far."""
+    def text_streamer(self) -> Callable[[str], None] | None:
+        """An ``on_delta`` callback for an LLM call that accumulates deltas and streams the text so far.
+
+        None when nobody watches this job: a streamed reply costs the client far more CPU per call than a
+        plain one, and a batch of unwatched jobs should not pay for text no one sees.
+        """
+        if not self._host.is_watched(self.job_id):
+            return None
         parts: list[str] = []
 
         def on_delta(delta: str) -> None:
             parts.append(delta)
-            self.stream_text("".join(parts))
+            if self._stream_due():  # join only when publishing: a long reply has thousands of deltas
+                self._publish_stream("".join(parts))
 
         return on_delta
+
+    def _stream_due(self) -> bool:
+        return time.monotonic() - self._last_stream_at >= self._host.stream_interval_s
+
+    def _publish_stream(self, partial_text: str) -> None:
+        self._last_stream_at = time.monotonic()
+        base = self._run.progress
+        details = dict(base.details) if isinstance(base.details, Mapping) else {"step": base.details}
+        details["partial_text"] = partial_text
+        progress = replace(base, details=details, timestamp=to_iso(self._host.now()), seq=self._run.next_seq())
+        self._host.publish_progress(self._run, progress, persist=False)
 
     def add_usage(self, usage: Mapping[str, int]) -> None:
         """Attribute token usage to the step that is running."""

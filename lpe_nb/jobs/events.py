@@ -260,6 +260,10 @@ class EventBus:
         for sub in (*self._by_job.get(event.job_id, ()), *self._all_jobs):
             sub.offer(event)
 
+    def has_watchers(self, job_id: str) -> bool:
+        """Whether a subscription names this job (subscriptions to all jobs do not count)."""
+        return bool(self._by_job.get(job_id))
+
     @property
     def subscriber_count(self) -> int:
         return len(self._all_jobs) + len({s for subs in self._by_job.values() for s in subs})

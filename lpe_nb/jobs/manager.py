@@ -410,6 +410,9 @@ class JobManager:
         run.live_progress = progress
         self.events.publish(JobEvent.progress_of(run.job.id, progress))
 
+    def is_watched(self, job_id: str) -> bool:
+        return self.events.has_watchers(job_id)
+
     async def save_step(self, run: RunState, record: StepRecord) -> None:
         await self.store.save_step(record, run.owner)
 
