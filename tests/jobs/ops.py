@@ -107,6 +107,9 @@ def build_registry(probe: Probe) -> OperationRegistry:
         ctx.report("writing", completed_steps=0, total_steps=1)
         return await ctx.run_step("write", work)
 
+    async def watched(ctx: StepContext, data: Any) -> dict[str, bool]:
+        return {"streams": ctx.text_streamer() is not None}
+
     async def fails(ctx: StepContext, data: Any) -> None:
         probe.runs["fails"] = probe.runs.get("fails", 0) + 1
         ctx.report("about to fail", completed_steps=1, total_steps=2)
@@ -128,6 +131,7 @@ def build_registry(probe: Probe) -> OperationRegistry:
         "reports": reports,
         "streams": streams,
         "fails": fails,
+        "watched": watched,
         "bad_result": bad_result,
     }
     for name, fn in operations.items():

@@ -108,6 +108,16 @@ async def test_streamed_text_reaches_subscribers_but_only_the_output_is_stored(
     assert "partial_text" not in str(job.progress.details)
 
 
+async def test_text_is_streamed_only_for_jobs_someone_watches(manager: JobManager) -> None:
+    watched = await manager.wait(await manager.submit("watched"), timeout_s=10)  # wait() watches
+    assert watched.result_data == {"streams": True}
+    with await manager.subscribe(None) as everything:  # a dashboard's view does not count
+        unwatched = await manager.submit("watched")
+        while not (event := await everything.get(timeout_s=10)).is_terminal or event.job_id != unwatched:
+            pass
+    assert (await manager.get(unwatched)).result_data == {"streams": False}
+
+
 async def test_a_new_manager_on_the_same_file_sees_jobs_progress_and_steps(
     db_path: Path, probe: Probe
 ) -> None:
