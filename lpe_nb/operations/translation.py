@@ -63,6 +63,15 @@ def title(data: TranslationInput) -> str:
     )
 
 
+async def _translate(ctx: StepContext, llm: LLM, direction: str, text: str, source: str, target: str) -> str:
+    """The forward or backward translation step."""
+    prompt = f"Translate this {source} text into {target}. Reply with the translation only.\n\n{text}"
+    return await text_step(
+        ctx, llm, f"{direction}_translation", messages(_SYSTEM, prompt), task=f"translation.{direction}",
+        context={"text": text, "from_language": source, "to_language": target},
+    )  # fmt: skip
+
+
 def make_run(llm: LLM) -> Callable[[StepContext, TranslationInput], Any]:
     """The ``translation`` operation bound to an LLM."""
 
@@ -70,22 +79,10 @@ def make_run(llm: LLM) -> Callable[[StepContext, TranslationInput], Any]:
         source, target = data.source_language, data.intermediate_language
         ctx.report("initializing", completed_steps=1, total_steps=_TOTAL)
         ctx.report("forward translation: running", completed_steps=1, total_steps=_TOTAL)
-        forward = await text_step(
-            ctx, llm, "forward_translation",
-            messages(_SYSTEM, f"Translate this {source} text into {target}. Reply with the translation only."
-                     f"\n\n{data.text}"),
-            task="translation.forward",
-            context={"text": data.text, "from_language": source, "to_language": target},
-        )  # fmt: skip
+        forward = await _translate(ctx, llm, "forward", data.text, source, target)
         ctx.report("forward translation: done", completed_steps=2, total_steps=_TOTAL)
         ctx.report("backward translation: running", completed_steps=2, total_steps=_TOTAL)
-        backward = await text_step(
-            ctx, llm, "backward_translation",
-            messages(_SYSTEM, f"Translate this {target} text into {source}. Reply with the translation only."
-                     f"\n\n{forward}"),
-            task="translation.backward",
-            context={"text": forward, "from_language": target, "to_language": source},
-        )  # fmt: skip
+        backward = await _translate(ctx, llm, "backward", forward, target, source)
         ctx.report("backward translation: done", completed_steps=3, total_steps=_TOTAL)
         ctx.report("semantic drift analysis: running", completed_steps=3, total_steps=_TOTAL)
         judgement = await json_step(
