@@ -94,6 +94,13 @@ def build_registry(probe: Probe) -> OperationRegistry:
                 await asyncio.sleep(0)
         return {"reports": total}
 
+    async def burst(ctx: StepContext, data: Any) -> None:
+        total = int(data["reports"])
+        for i in range(1, total + 1):
+            ctx.report(f"r{i}", completed_steps=i, total_steps=total + 1)
+        probe.note()
+        await probe.release.wait()
+
     async def streams(ctx: StepContext, data: Any) -> str:
         async def work() -> str:
             text = ""
@@ -132,6 +139,7 @@ def build_registry(probe: Probe) -> OperationRegistry:
         "streams": streams,
         "fails": fails,
         "watched": watched,
+        "burst": burst,
         "bad_result": bad_result,
     }
     for name, fn in operations.items():

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -106,6 +107,36 @@ async def test_streamed_text_reaches_subscribers_but_only_the_output_is_stored(
     assert job.result_data == "the pulse carries ideas"
     assert [s.output for s in steps] == ["the pulse carries ideas"]
     assert "partial_text" not in str(job.progress.details)
+
+
+async def test_progress_is_persisted_throttled_and_its_latest_value_always_lands(
+    manager: JobManager, probe: Probe, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saves: list[int] = []
+    original = manager.store.save_progress
+
+    async def counting(updates, *, now):  # type: ignore[no-untyped-def]
+        saves.append(len(updates))
+        await original(updates, now=now)
+
+    monkeypatch.setattr(manager.store, "save_progress", counting)
+    probe.release.clear()
+    job_id = await manager.submit("burst", {"reports": 500})
+    await probe.until(lambda: bool(probe.changed.is_set()))
+
+    def persisted_step() -> str:
+        with sqlite3.connect(db_path) as conn:
+            (progress,) = conn.execute("SELECT progress FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return str(json.loads(progress)["current_step"])
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while persisted_step() != "r500":  # the trailing value lands within one persist interval
+        assert loop.time() < deadline, "the latest progress was never persisted"
+        await asyncio.sleep(0.05)  # polling the database file, which has nothing to await
+    probe.release.set()
+    await manager.wait(job_id, timeout_s=10)
+    assert sum(saves) < 10  # 500 reports, a handful of writes
 
 
 async def test_text_is_streamed_only_for_jobs_someone_watches(manager: JobManager) -> None:
