@@ -79,7 +79,9 @@ async def measured(work: Callable[[], Awaitable[Any]]) -> tuple[float, float, fl
 async def engine_run(base_url: str, jobs: int, directory: Path) -> tuple[float, float, float, float]:
     from lpe_nb.embedded import open_engine
 
-    settings = LlmSettings(provider="openai", base_url=base_url, model="bench", max_concurrency=jobs, timeout_s=60)
+    settings = LlmSettings(
+        provider="openai", base_url=base_url, model="bench", max_concurrency=jobs, timeout_s=60
+    )
     manager_settings = ManagerSettings(concurrency=jobs, retention_days=None)
     async with open_engine(directory / "jobs.db", llm_settings=settings, settings=manager_settings) as engine:
         baseline = rss_mb()

@@ -155,7 +155,9 @@ class StepContext:
         base = self._run.progress
         details = dict(base.details) if isinstance(base.details, Mapping) else {"step": base.details}
         details["partial_text"] = partial_text
-        progress = replace(base, details=details, timestamp=to_iso(self._host.now()), seq=self._run.next_seq())
+        progress = replace(
+            base, details=details, timestamp=to_iso(self._host.now()), seq=self._run.next_seq()
+        )
         self._host.publish_progress(self._run, progress, persist=False)
 
     def add_usage(self, usage: Mapping[str, int]) -> None:

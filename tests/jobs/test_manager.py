@@ -376,7 +376,7 @@ async def test_a_subscriber_that_never_reads_neither_blocks_the_engine_nor_grows
 
 async def test_unknown_type_is_rejected_and_nothing_is_written(manager: JobManager, db_path: Path) -> None:
     with pytest.raises(
-        UnknownJobType, match=r"unknown job type 'poem'; choose one of: bad_result, counted_steps"
+        UnknownJobType, match=r"unknown job type 'poem'; choose one of: bad_result, burst, counted_steps"
     ):
         await manager.submit("poem", {})
     assert count_rows(db_path) == 0

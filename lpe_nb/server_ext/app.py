@@ -1,0 +1,144 @@
+"""The ``lpe_nb`` Jupyter server extension: configuration, routes and the job engine's lifecycle.
+
+Configure it like any Jupyter app, e.g. in ``jupyter_server_config.py``::
+
+    c.LpeExtensionApp.db_path = "/data/lpe/jobs.db"
+    c.LpeExtensionApp.llm_base_url = "http://localhost:11434/v1"
+
+or on the command line (``--LpeExtensionApp.concurrency=4``). LLM settings left unset fall back to the
+``LPE_LLM_*`` environment variables (see :mod:`lpe_nb.llm.config`); the API key is read from the
+environment only, so it never lands in a config file.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Enum, Float, Int, Unicode
+
+from lpe_nb.errors import InvalidInput
+from lpe_nb.jobs import ManagerSettings, default_db_path
+from lpe_nb.llm import LlmSettings
+from lpe_nb.server_ext.engine import EngineConfig, ServerEngine
+from lpe_nb.server_ext.handlers import ENGINE_SETTING, rest_routes
+from lpe_nb.server_ext.ws import WS_PATH, JobsWebSocket
+
+__all__ = ["ACTIVITY_SETTING", "LIFECYCLE_SCHEMA_ID", "LpeExtensionApp"]
+
+LIFECYCLE_SCHEMA_ID = "https://lpe-nb.org/events/job-lifecycle"
+LIFECYCLE_SCHEMA_PATH = Path(__file__).parent / "events" / "job-lifecycle.yaml"
+ACTIVITY_SETTING = "lpe_last_activity"  # ServerApp.last_activity() reads every *_last_activity setting
+
+
+class LpeExtensionApp(ExtensionApp):
+    """Hosts the job manager in the Jupyter server and serves its REST API and WebSocket."""
+
+    name = "lpe_nb"
+    description = "Asynchronous, durable jobs for long-running LLM work"
+    load_other_extensions = True
+
+    db_path = Unicode("", help="SQLite file of jobs and the user catalog (default ~/.lpe/jobs.db).").tag(
+        config=True
+    )
+    synchronous = Enum(
+        ["NORMAL", "FULL"], "NORMAL", help="SQLite synchronous mode: FULL also survives a power cut."
+    ).tag(config=True)
+    concurrency = Int(8, help="Jobs running at once.").tag(config=True)
+    retention_days = Float(
+        30.0, allow_none=True, help="Delete finished jobs after this many days (None keeps them)."
+    ).tag(config=True)
+    shutdown_grace_s = Float(
+        3.0, help="Seconds running jobs get to reach a step boundary at shutdown before being requeued."
+    ).tag(config=True)
+    max_body_bytes = Int(1_000_000, help="Largest request body accepted (413 above).").tag(config=True)
+    activity_interval_s = Float(
+        30.0, help="How often running jobs mark the server active, so idle culling spares it."
+    ).tag(config=True)
+    ws_send_timeout_s = Float(
+        10.0, help="A WebSocket client that does not take a frame within this many seconds is dropped."
+    ).tag(config=True)
+
+    llm_provider = Enum(["auto", "openai", "mock"], None, allow_none=True, help="LLM provider.").tag(
+        config=True
+    )
+    llm_model = Unicode(None, allow_none=True, help="Model name sent to the endpoint.").tag(config=True)
+    llm_base_url = Unicode(None, allow_none=True, help="OpenAI-compatible base URL (…/v1).").tag(config=True)
+    llm_timeout_s = Float(None, allow_none=True, help="Seconds per LLM HTTP attempt.").tag(config=True)
+    llm_concurrency = Int(None, allow_none=True, help="LLM calls in flight at once.").tag(config=True)
+    mock_latency_s = Float(None, allow_none=True, help="Simulated seconds per mock LLM call.").tag(
+        config=True
+    )
+
+    engine: ServerEngine | None = None
+
+    def engine_config(self) -> EngineConfig:
+        """The engine's configuration from these traits; raises :class:`InvalidInput` naming the trait."""
+        problems: dict[str, str] = {}
+        if self.max_body_bytes < 1:
+            problems["max_body_bytes"] = "must be at least 1"
+        if self.activity_interval_s <= 0:
+            problems["activity_interval_s"] = "must be positive"
+        if self.ws_send_timeout_s <= 0:
+            problems["ws_send_timeout_s"] = "must be positive"
+        if problems:
+            raise InvalidInput(problems)
+        manager = ManagerSettings(
+            concurrency=self.concurrency,
+            retention_days=self.retention_days,
+            shutdown_grace_s=self.shutdown_grace_s,
+        )
+        llm = LlmSettings.from_env(
+            provider=self.llm_provider,
+            model=self.llm_model,
+            base_url=self.llm_base_url,
+            timeout_s=self.llm_timeout_s,
+            max_concurrency=self.llm_concurrency,
+            mock_latency_s=self.mock_latency_s,
+        )
+        return EngineConfig(
+            db_path=Path(self.db_path).expanduser() if self.db_path else default_db_path(),
+            synchronous="FULL" if self.synchronous == "FULL" else "NORMAL",
+            manager=manager,
+            llm=llm,
+            max_body_bytes=self.max_body_bytes,
+            activity_interval_s=self.activity_interval_s,
+            ws_send_timeout_s=self.ws_send_timeout_s,
+        )
+
+    def initialize_settings(self) -> None:
+        assert self.serverapp is not None
+        event_logger = self.serverapp.event_logger
+        assert event_logger is not None  # created by ServerApp.initialize, before extensions load
+        event_logger.register_event_schema(LIFECYCLE_SCHEMA_PATH)
+
+        def emit(action: str, data: dict[str, Any]) -> None:
+            event_logger.emit(schema_id=LIFECYCLE_SCHEMA_ID, data=data)
+
+        self.engine = ServerEngine(self.engine_config(), touch=self._touch, emit=emit)
+        self.settings[ENGINE_SETTING] = self.engine
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend((route.pattern, route.handler, route.kwargs) for route in rest_routes())
+        self.handlers.append((WS_PATH, JobsWebSocket))
+
+    def _touch(self) -> None:
+        if self.serverapp is not None and self.serverapp.web_app is not None:
+            self.serverapp.web_app.settings[ACTIVITY_SETTING] = datetime.now(timezone.utc)
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        """Start dispatching on the server's loop, resuming jobs a previous server left unfinished."""
+        if self.engine is not None:
+            await self.engine.start()
+
+    async def stop_extension(self) -> None:
+        """Stop the manager: running jobs are requeued with their finished steps and resume next time."""
+        if self.engine is not None:
+            await self.engine.stop()
+
+    def current_activity(self) -> list[str] | None:
+        """The running jobs' ids, or None when idle (the server's idle shutdown waits while there are any)."""
+        running = self.engine.running_job_ids if self.engine is not None else []
+        return running or None

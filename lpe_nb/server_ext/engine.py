@@ -1,0 +1,225 @@
+"""The job engine as the server extension runs it: store, LLM, catalog, operations and manager in one object.
+
+The extension app builds one :class:`ServerEngine` per server and the handlers reach it through
+``web_app.settings``. Besides owning the components, it runs one *watcher* task subscribed to every job: it
+marks the server active on each event (and on a timer while jobs run, since one LLM call can outlast the
+idle culler's patience) and emits the lifecycle events on the server's event bus.
+
+Not thread-safe: everything runs on the server's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from lpe_nb.errors import LpeError
+from lpe_nb.jobs import JobEvent, JobManager, JobStatus, JobStore, ManagerSettings, OperationRegistry
+from lpe_nb.jobs.events import SubscriptionClosed
+from lpe_nb.jobs.store import Synchronous
+from lpe_nb.llm import LLM, LlmSettings, make_llm
+from lpe_nb.operations import Catalog, CatalogStore, build_registry
+
+__all__ = ["EngineConfig", "ServerEngine", "Socket", "lifecycle_action"]
+
+log = logging.getLogger(__name__)
+
+_WATCHER_MAX_PENDING = 10_000  # status events the watcher may lag behind before it resubscribes
+_MAX_REMEMBERED_TYPES = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Everything the engine needs, already validated by the app's traits."""
+
+    db_path: Path
+    synchronous: Synchronous
+    manager: ManagerSettings
+    llm: LlmSettings
+    max_body_bytes: int = 1_000_000
+    activity_interval_s: float = 30.0
+    ws_send_timeout_s: float = 10.0
+    ws_max_watches: int = 1000
+
+
+class Socket(Protocol):
+    """What the engine needs of an open WebSocket: a way to close it at shutdown."""
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None: ...
+
+
+def lifecycle_action(event: JobEvent) -> str | None:
+    """The lifecycle action a status event stands for, or None (progress, snapshots, requeues)."""
+    if event.kind != "status" or event.snapshot or event.status is None:
+        return None
+    if event.status is JobStatus.PENDING:
+        return "created" if event.seq == 1 else None  # a requeued job has moved past seq 1
+    if event.status is JobStatus.RUNNING:
+        return "started"
+    action: str = event.status.value  # completed, failed, cancelled
+    return action
+
+
+class ServerEngine:
+    """Owns the job engine inside the server; ``start()`` once on the server's loop, ``stop()`` at shutdown.
+
+    ``touch()`` is called whenever jobs show activity; ``emit(action, data)`` for each lifecycle event.
+    Handlers call :meth:`ready` so a server that never ran the extension start hook still works.
+    """
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        *,
+        touch: Callable[[], None] = lambda: None,
+        emit: Callable[[str, dict[str, Any]], None] = lambda action, data: None,
+    ) -> None:
+        self.config = config
+        self._touch = touch
+        self._emit = emit
+        self._store: JobStore | None = None
+        self._manager: JobManager | None = None
+        self._llm: LLM | None = None
+        self._catalog: Catalog | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._start_lock: asyncio.Lock | None = None
+        self._stopped = False
+        self.sockets: set[Socket] = set()
+        self._types: dict[str, str] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the store, load the catalog, start dispatching (resuming interrupted jobs). Idempotent."""
+        if self._start_lock is None:
+            self._start_lock = asyncio.Lock()
+        async with self._start_lock:
+            if self._manager is not None:
+                return
+            if self._stopped:
+                raise LpeError("the lpe_nb extension has been stopped")
+            await self._open()
+
+    async def _open(self) -> None:
+        config = self.config
+        store = JobStore(config.db_path, synchronous=config.synchronous)
+        llm = make_llm(config.llm)
+        try:
+            await store.open()
+            catalog = await Catalog.load(CatalogStore(config.db_path))
+            registry = OperationRegistry()
+            manager = JobManager(store, registry, settings=config.manager)
+            build_registry(llm, catalog, read_job=manager.get, registry=registry)
+            await manager.start()
+        except BaseException:
+            await store.close()
+            await llm.aclose()
+            raise
+        self._store, self._llm, self._catalog, self._manager = store, llm, catalog, manager
+        self._watcher = asyncio.create_task(self._watch_jobs(manager), name="lpe-server-watcher")
+        log.info("lpe_nb: dispatching jobs from %s with the %s LLM %s", store.path, llm.provider, llm.model)
+
+    async def stop(self) -> None:
+        """Close sockets, stop the manager (running jobs go back to the queue), release everything."""
+        self._stopped = True
+        for socket in list(self.sockets):
+            with contextlib.suppress(Exception):  # a socket that is already gone has nothing to close
+                socket.close(1001, "server shutting down")
+        self.sockets.clear()
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
+        manager, store, llm = self._manager, self._store, self._llm
+        self._manager = self._store = self._llm = None
+        try:
+            if manager is not None:
+                await manager.stop()
+        finally:
+            try:
+                if store is not None:
+                    await store.close()
+            finally:
+                if llm is not None:
+                    await llm.aclose()
+
+    async def ready(self) -> JobManager:
+        """The started manager (starting it on first use)."""
+        if self._manager is None:
+            await self.start()
+        assert self._manager is not None
+        return self._manager
+
+    @property
+    def manager(self) -> JobManager | None:
+        return self._manager
+
+    @property
+    def catalog(self) -> Catalog | None:
+        return self._catalog
+
+    @property
+    def llm(self) -> LLM | None:
+        return self._llm
+
+    @property
+    def running_job_ids(self) -> list[str]:
+        return [] if self._manager is None else self._manager.running_job_ids
+
+    # -- the watcher ---------------------------------------------------------------------------------
+
+    async def _watch_jobs(self, manager: JobManager) -> None:
+        while True:
+            sub = manager.events.subscribe(None, max_pending=_WATCHER_MAX_PENDING)
+            try:
+                while True:
+                    try:
+                        event = await sub.get(timeout_s=self.config.activity_interval_s)
+                    except TimeoutError:
+                        if manager.running_job_ids:
+                            self._touch()  # a long silent LLM call is still activity
+                        continue
+                    self._touch()
+                    action = lifecycle_action(event)
+                    if action is not None:
+                        await self._emit_safely(manager, action, event)
+            except SubscriptionClosed:
+                log.warning("lpe_nb: the lifecycle watcher fell behind; some lifecycle events were lost")
+            finally:
+                sub.close()
+
+    async def _emit_safely(self, manager: JobManager, action: str, event: JobEvent) -> None:
+        data: dict[str, Any] = {"action": action, "job_id": event.job_id, "seq": event.seq}
+        job_type = await self._job_type(manager, event.job_id, forget=event.is_terminal)
+        if job_type is not None:
+            data["job_type"] = job_type
+        if event.error_message and action == "failed":
+            # The reason is ours (exception type and message), never LLM text; bounded all the same.
+            data["error"] = event.error_message[:500]
+        try:
+            self._emit(action, data)
+        except Exception:  # a broken listener must not stop the watcher
+            log.exception("lpe_nb: emitting the %s event of job %s failed", action, event.job_id)
+
+    def remember_type(self, job_id: str, job_type: str) -> None:
+        """Note a job's type at submit, so its lifecycle events need no database read."""
+        self._types[job_id] = job_type
+        if len(self._types) > _MAX_REMEMBERED_TYPES:
+            del self._types[next(iter(self._types))]
+
+    async def _job_type(self, manager: JobManager, job_id: str, *, forget: bool) -> str | None:
+        job_type = self._types.pop(job_id, None) if forget else self._types.get(job_id)
+        if job_type is None:
+            try:
+                job_type = (await manager.get(job_id)).type  # submitted by another process
+            except LpeError:
+                return None
+            if not forget:
+                self.remember_type(job_id, job_type)
+        return job_type

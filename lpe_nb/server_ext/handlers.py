@@ -1,0 +1,334 @@
+"""The REST handlers under ``{base_url}lpe/api/``: parse, authorize, call the manager, serialize.
+
+Every method is ``@web.authenticated`` and ``@authorized`` on the ``lpe`` resource. Handlers only raise;
+:meth:`LpeApiHandler.write_error` is the one place that turns an error into a status and the JSON body
+``{"error": code, "message": ..., "fields": {...}}``. Nothing a client sends produces a 500 or a
+traceback: bodies and query values are checked here, inputs by the operations' pydantic models.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from http.client import responses
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+from lpe_nb._version import __version__
+from lpe_nb.errors import (
+    DispatcherBusy,
+    InvalidInput,
+    InvalidTransition,
+    JobNotFound,
+    LpeError,
+    StoreError,
+    UnknownJobType,
+)
+from lpe_nb.jobs import Job, JobManager, JobStatus, StepRecord
+from lpe_nb.server_ext.engine import ServerEngine
+from lpe_nb.server_ext.openapi import MAX_WAIT_S, Route, build_document
+
+__all__ = ["AUTH_RESOURCE", "ENGINE_SETTING", "BodyTooLarge", "LpeApiHandler", "rest_routes", "status_for"]
+
+AUTH_RESOURCE = "lpe"
+ENGINE_SETTING = "lpe_nb_engine"
+_MAX_FILTER_CHARS = 100
+
+
+class BodyTooLarge(LpeError):
+    """The request body is larger than the extension's ``max_body_bytes``."""
+
+    code = "body_too_large"
+
+    def __init__(self, size: int, limit: int) -> None:
+        self.size, self.limit = size, limit
+        super().__init__(f"the request body is {size} bytes; the limit is {limit} (max_body_bytes)")
+
+
+_STATUS_BY_ERROR: tuple[tuple[type[LpeError], int], ...] = (
+    (InvalidInput, 400),
+    (UnknownJobType, 400),
+    (JobNotFound, 404),
+    (InvalidTransition, 409),
+    (BodyTooLarge, 413),
+    (DispatcherBusy, 503),
+    (StoreError, 503),
+)
+_CODE_BY_STATUS = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+
+
+def status_for(error: BaseException) -> int:
+    """The HTTP status an error maps to: the table above for ours, 500 for anything unexpected."""
+    if isinstance(error, web.HTTPError):
+        return error.status_code
+    for error_type, status in _STATUS_BY_ERROR:
+        if isinstance(error, error_type):
+            return status
+    return 500
+
+
+class LpeApiHandler(APIHandler):
+    """Base of the REST handlers: the engine, body and query parsing, and the JSON error shape."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def engine(self) -> ServerEngine:
+        engine: ServerEngine = self.settings[ENGINE_SETTING]
+        return engine
+
+    async def manager(self) -> JobManager:
+        return await self.engine.ready()
+
+    # -- input -----------------------------------------------------------------------------------------
+
+    def json_object(self, *, required: bool = True) -> dict[str, Any]:
+        """The body as a JSON object; raises :class:`InvalidInput` on ``(body)`` or :class:`BodyTooLarge`."""
+        body = self.request.body or b""
+        limit = self.engine.config.max_body_bytes
+        if len(body) > limit:
+            raise BodyTooLarge(len(body), limit)
+        if not body.strip():
+            if required:
+                raise InvalidInput.field("(body)", "is empty; send a JSON object")
+            return {}
+        try:
+            value = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+        except UnicodeDecodeError:
+            raise InvalidInput.field("(body)", "is not UTF-8 text") from None
+        except ValueError as exc:
+            raise InvalidInput.field("(body)", f"is not valid JSON: {exc}") from None
+        if not isinstance(value, dict):
+            raise InvalidInput.field("(body)", f"must be a JSON object, not {_json_type(value)}")
+        return value
+
+    def query_str(self, name: str) -> str | None:
+        value = self.get_query_argument(name, None)
+        if value is not None and len(value) > _MAX_FILTER_CHARS:
+            raise InvalidInput.field(name, f"must be at most {_MAX_FILTER_CHARS} characters")
+        return value
+
+    def wait_seconds(self, body: dict[str, Any]) -> float | None:
+        """The optional ``wait`` (seconds, 0..60), from the body (taken out of it) or the query."""
+        raw: Any = body.pop("wait") if "wait" in body else self.get_query_argument("wait", None)
+        if raw is None:
+            return None
+        if isinstance(raw, str):
+            try:
+                raw = float(raw)
+            except ValueError:
+                raise InvalidInput.field("wait", f"must be a number of seconds, not {raw[:40]!r}") from None
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
+            raise InvalidInput.field("wait", "must be a number of seconds")
+        if not 0 <= raw <= MAX_WAIT_S:
+            raise InvalidInput.field("wait", f"must be from 0 to {MAX_WAIT_S:g} seconds")
+        return float(raw)
+
+    # -- output ----------------------------------------------------------------------------------------
+
+    def send_json(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(data, allow_nan=False))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """The one place errors become responses: ``{"error", "message", "fields"}``, never a traceback."""
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        body: dict[str, Any]
+        if isinstance(error, LpeError):
+            status_code = status_for(error)
+            body = {"error": error.code, "message": str(error)}
+            body["fields"] = error.fields if isinstance(error, InvalidInput) else {}
+        elif isinstance(error, web.HTTPError):
+            message = (
+                error.log_message % error.args if error.log_message and error.args else error.log_message
+            )
+            body = {
+                "error": _CODE_BY_STATUS.get(status_code, "http_error"),
+                "message": message or responses.get(status_code, "error"),
+                "fields": {},
+            }
+        else:
+            body = {"error": "internal_error", "message": "the server failed; see its log", "fields": {}}
+        self.set_status(status_code)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        # A client's mistake is not a server error: log it in one line, without a traceback.
+        if isinstance(value, LpeError) and status_for(value) < 500:
+            self.log.info("%s %s: %s", self.request.method, self.request.path, value)
+            return
+        super().log_exception(typ, value, tb)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "a number"
+
+
+def job_body(job: Job, steps: list[StepRecord] | None = None) -> dict[str, Any]:
+    data = job.to_dict()
+    if steps is not None:
+        data["steps"] = [step.to_dict() for step in steps]
+    return data
+
+
+class JobsHandler(LpeApiHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """Jobs newest first: ``status`` (repeatable or comma-separated), ``type``, ``limit``, ``cursor``."""
+        statuses = [s for value in self.get_query_arguments("status") for s in value.split(",") if s]
+        raw_limit = self.get_query_argument("limit", "50")
+        try:
+            limit = int(raw_limit)
+        except ValueError:
+            raise InvalidInput.field("limit", f"must be a whole number, not {raw_limit[:40]!r}") from None
+        page = await (await self.manager()).list_jobs(
+            status=statuses or None,
+            job_type=self.query_str("type"),
+            limit=limit,
+            cursor=self.query_str("cursor"),
+        )
+        self.send_json({"jobs": [job_body(job) for job in page.jobs], "next_cursor": page.next_cursor})
+
+
+class JobHandler(LpeApiHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        job, steps = await (await self.manager()).get_with_steps(job_id)
+        self.send_json(job_body(job, steps))
+
+    @web.authenticated
+    @authorized
+    async def delete(self, job_id: str) -> None:
+        await (await self.manager()).delete(job_id)
+        self.set_status(204)
+        self.finish()
+
+
+class CancelHandler(LpeApiHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, job_id: str) -> None:
+        job = await (await self.manager()).cancel(job_id)
+        self.send_json(job_body(job))
+
+
+class CreateJobHandler(LpeApiHandler):
+    """Submit a job of the route's type; 202 ``{job_id, status}`` once persisted, or 200 with ``wait``."""
+
+    job_type: str
+
+    def initialize(self, job_type: str) -> None:
+        self.job_type = job_type
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        body = self.json_object()
+        wait_s = self.wait_seconds(body)
+        manager = await self.manager()
+        job_id = await manager.submit(self.job_type, body)
+        self.engine.remember_type(job_id, self.job_type)
+        self.set_header("Location", f"{self.base_url}lpe/api/jobs/{job_id}")
+        if wait_s:
+            try:
+                await manager.wait(job_id, timeout_s=wait_s)
+            except TimeoutError:
+                pass
+            else:
+                job, steps = await manager.get_with_steps(job_id)
+                self.send_json(job_body(job, steps))
+                return
+        job = await manager.get(job_id)
+        self.send_json({"job_id": job_id, "status": job.status.value}, status=202)
+
+
+class CatalogHandler(LpeApiHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        await self.manager()
+        catalog = self.engine.catalog
+        assert catalog is not None  # set once the engine is ready
+        self.send_json(catalog.describe())
+
+
+class StatusHandler(LpeApiHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        manager = await self.manager()
+        counts = await manager.counts()
+        llm = self.engine.llm
+        assert llm is not None  # set once the engine is ready
+        self.send_json(
+            {
+                "version": __version__,
+                "llm": {"provider": llm.provider, "model": llm.model, "is_mock": llm.provider == "mock"},
+                "counts": {status.value: counts.get(status, 0) for status in JobStatus},
+                "running": len(manager.running_job_ids),
+                "job_types": manager.registry.job_types,
+            }
+        )
+
+
+class OpenApiHandler(LpeApiHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        manager = await self.manager()
+        models = {op.job_type: op.input_model for op in manager.registry if op.input_model is not None}
+        self.send_json(build_document(rest_routes(), models, version=__version__))
+
+
+def rest_routes() -> list[Route]:
+    """Every REST route of the extension, in registration order."""
+    wait = {"wait": f"seconds (0..{MAX_WAIT_S:g}) to wait for the job to finish and return it with 200"}
+
+    def create(path: str, job_type: str, summary: str) -> Route:
+        return Route(path, CreateJobHandler, {"post": summary}, job_type=job_type, query=wait)
+
+    return [
+        Route(
+            "lpe/api/jobs",
+            JobsHandler,
+            {"get": "List jobs, newest first"},
+            query={
+                "status": "only these statuses (repeat or comma-separate)",
+                "type": "only this job type",
+                "limit": "page size, 1..500 (default 50)",
+                "cursor": "next_cursor of the previous page",
+            },
+        ),
+        Route(
+            "lpe/api/jobs/{job_id}",
+            JobHandler,
+            {"get": "A job with its steps", "delete": "Delete a finished job"},
+        ),
+        Route("lpe/api/jobs/{job_id}/cancel", CancelHandler, {"post": "Cancel a pending or running job"}),
+        create("lpe/api/projection/create", "projection", "Start a projection"),
+        create("lpe/api/translation/round-trip", "translation", "Start a round-trip translation"),
+        create("lpe/api/maieutic/start", "maieutic", "Start a maieutic (Socratic) session"),
+        create("lpe/api/maieutic/answer", "maieutic_answer", "Answer a maieutic session's questions"),
+        create("lpe/api/configuration/generate", "configuration", "Generate a persona, namespace or style"),
+        Route("lpe/api/catalog", CatalogHandler, {"get": "Personas, namespaces, styles and languages"}),
+        Route("lpe/api/status", StatusHandler, {"get": "Version, LLM and queue counts"}),
+        Route("lpe/api/openapi.json", OpenApiHandler, {"get": "This document"}),
+    ]

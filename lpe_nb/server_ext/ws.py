@@ -1,0 +1,179 @@
+"""The WebSocket at ``{base_url}lpe/ws``: watch jobs and receive their progress and status live.
+
+Client frames: ``{"type": "watch", "job_id": ..., "since": N?}``, ``{"type": "unwatch", "job_id": ...}``,
+``{"type": "ping"}``. Server frames: the job events of :meth:`JobEvent.to_message` (``progress`` and
+``status``), ``{"type": "pong"}`` and ``{"type": "error", "message": ..., "job_id"?}``; a bad frame gets an
+error frame and the connection stays open.
+
+Each connection has one subscription and one task that pumps it to the socket. Both are bounded: the
+subscription coalesces progress and closes when its reader falls too many status events behind, and each
+write must reach the socket within ``ws_send_timeout_s``. A client that stops reading is disconnected
+instead of buffered forever. Like the kernel socket, authentication happens in ``get`` and the server's
+pings keep the connection alive; unlike it, the Origin header is checked even for token-authenticated
+requests, since a browser page on another origin has no business watching jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+from jupyter_core.utils import ensure_async
+from jupyter_server.auth.decorator import ws_authenticated
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from tornado import web
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+from lpe_nb.errors import LpeError
+from lpe_nb.jobs import JobEvent, Subscription, SubscriptionClosed
+from lpe_nb.server_ext.engine import ServerEngine
+from lpe_nb.server_ext.handlers import AUTH_RESOURCE, ENGINE_SETTING
+
+__all__ = ["WS_PATH", "JobsWebSocket"]
+
+WS_PATH = "lpe/ws"
+_MAX_FRAME_BYTES = 64 * 1024
+_MAX_JOB_ID_CHARS = 64
+_TOO_SLOW = 1008  # policy violation: the client stopped reading
+
+
+class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
+    """One client connection; see the module docstring for the protocol."""
+
+    auth_resource = AUTH_RESOURCE
+
+    _sub: Subscription | None = None
+    _pump: asyncio.Task[None] | None = None
+    _since: dict[str, int]
+
+    @property
+    def engine(self) -> ServerEngine:
+        engine: ServerEngine = self.settings[ENGINE_SETTING]
+        return engine
+
+    def set_default_headers(self) -> None:
+        """JupyterHandler's page headers make no sense on a WebSocket upgrade."""
+
+    @property
+    def max_message_size(self) -> int:
+        return _MAX_FRAME_BYTES
+
+    def skip_check_origin(self) -> bool:
+        return False
+
+    @ws_authenticated
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        """Authorize, then upgrade (Tornado checks the origin during the upgrade)."""
+        allowed = await ensure_async(
+            self.authorizer.is_authorized(self, self.current_user, "read", AUTH_RESOURCE)
+        )
+        if not allowed:
+            raise web.HTTPError(403)
+        await self.engine.ready()
+        await super().get(*args, **kwargs)
+
+    async def open(self, *args: Any, **kwargs: Any) -> None:
+        super().open()  # starts the keep-alive pings
+        manager = await self.engine.ready()
+        self._since = {}
+        self._sub = manager.events.subscribe(())
+        self._pump = asyncio.create_task(self._pump_events(self._sub), name="lpe-ws-pump")
+        self.engine.sockets.add(self)
+
+    def on_close(self) -> None:
+        self.engine.sockets.discard(self)
+        if self._pump is not None:
+            self._pump.cancel()
+            self._pump = None
+        if self._sub is not None:
+            self._sub.close()
+
+    async def on_message(self, message: str | bytes) -> None:
+        """Handle one client frame; Tornado waits for this before reading the next, so order is kept."""
+        try:
+            frame = _parse_frame(message)
+        except ValueError as exc:
+            self._send_nowait({"type": "error", "message": str(exc)})
+            return
+        kind, job_id = frame["type"], str(frame.get("job_id", ""))
+        if kind == "ping":
+            self._send_nowait({"type": "pong"})
+        elif kind == "watch":
+            await self._watch(job_id, frame.get("since"))
+        else:  # unwatch
+            if self._sub is not None:
+                self._sub.unwatch(job_id)
+            self._since.pop(job_id, None)
+
+    async def _watch(self, job_id: str, since: int | None) -> None:
+        sub = self._sub
+        if sub is None or sub.closed:
+            return
+        if job_id not in self._since and len(self._since) >= self.engine.config.ws_max_watches:
+            limit = self.engine.config.ws_max_watches
+            self._send_nowait({"type": "error", "job_id": job_id, "message": f"watch at most {limit} jobs"})
+            return
+        self._since[job_id] = since if since is not None else 0
+        try:
+            await (await self.engine.ready()).watch(sub, job_id)
+        except LpeError as exc:
+            self._since.pop(job_id, None)
+            self._send_nowait({"type": "error", "job_id": job_id, "message": str(exc)})
+
+    async def _pump_events(self, sub: Subscription) -> None:
+        """Move events from the subscription to the socket, in order, each write bounded in time."""
+        timeout_s = self.engine.config.ws_send_timeout_s
+        try:
+            while True:
+                event = await sub.get()
+                if event.seq <= self._since.get(event.job_id, 0):
+                    continue  # the client has it already (``since``)
+                await asyncio.wait_for(self._write(event), timeout_s)
+        except SubscriptionClosed as closed:
+            if closed.overflowed:
+                self.close(_TOO_SLOW, "too slow: reconnect and watch again")
+        except (asyncio.TimeoutError, TimeoutError):
+            self.close(_TOO_SLOW, "too slow: reconnect and watch again")
+        except WebSocketClosedError:
+            pass
+
+    async def _write(self, event: JobEvent) -> None:
+        await self.write_message(json.dumps(event.to_message()))
+
+    def _send_nowait(self, frame: dict[str, Any]) -> None:
+        # Replies are small and rare; the pump's bounded writes are what detect a client not reading.
+        with contextlib.suppress(WebSocketClosedError):
+            future = self.write_message(json.dumps(frame))
+            future.add_done_callback(_ignore_closed)
+
+
+def _ignore_closed(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieve it, so a closed socket does not log "exception never retrieved"
+
+
+def _parse_frame(message: str | bytes) -> dict[str, Any]:
+    """A checked client frame; ValueError with a message for the client otherwise."""
+    if isinstance(message, bytes):
+        raise ValueError("binary frames are not supported; send JSON text")
+    try:
+        frame = json.loads(message)
+    except ValueError:
+        raise ValueError("the frame is not valid JSON") from None
+    if not isinstance(frame, dict):
+        raise ValueError("a frame must be a JSON object with a 'type'")
+    kind = frame.get("type")
+    if kind == "ping":
+        return frame
+    if kind not in ("watch", "unwatch"):
+        raise ValueError(f"unknown frame type {str(kind)[:40]!r}; send watch, unwatch or ping")
+    job_id = frame.get("job_id")
+    if not isinstance(job_id, str) or not job_id or len(job_id) > _MAX_JOB_ID_CHARS:
+        raise ValueError(f"{kind} needs a 'job_id' string")
+    since = frame.get("since")
+    if since is not None and (isinstance(since, bool) or not isinstance(since, int) or since < 0):
+        raise ValueError("'since' must be a whole number of 0 or more")
+    return frame
