@@ -1,0 +1,110 @@
+"""A benchmark-only Jupyter server extension that sits next to ``lpe_nb.server_ext`` in the same server.
+
+``bench/server.py`` enables it in the ``jupyter server`` subprocess it starts; nothing else should. It adds:
+
+- ``POST {base_url}lpe-bench/ceiling``: an authenticated, authorized ``APIHandler`` that parses the JSON
+  body like the real create handler and answers 202 with a small JSON body without creating a job: the
+  ceiling of the HTTP stack (Tornado, jupyter_server's auth and logging) for the submission benchmark.
+- ``POST {base_url}lpe-bench/setup``: registers the ``ticker`` job type into the running lpe engine's
+  operation registry (on first use, after the lpe extension has loaded) and submits ``jobs`` tickers; each
+  sleeps until ``start_at_ns`` (wall clock) and then reports progress ``hz`` times a second for
+  ``duration_s`` seconds, the publish time (``time.time_ns()``) in ``details["t_ns"]``. With
+  ``staggered`` (the default) job k starts k/jobs of a period after ``start_at_ns``, so the reports are
+  spread evenly over each period instead of all landing at once. Answers 202 with ``{"job_ids": [...]}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+from lpe_nb.jobs import StepContext
+from lpe_nb.server_ext.engine import ServerEngine
+from lpe_nb.server_ext.handlers import AUTH_RESOURCE, ENGINE_SETTING
+
+TICKER = "ticker"
+
+
+async def ticker(ctx: StepContext, data: Any) -> dict[str, Any]:
+    """Report progress at ``hz`` on a fixed wall-clock schedule, each report stamped with its publish time."""
+    hz, duration_s, start_at_ns = float(data["hz"]), float(data["duration_s"]), int(data["start_at_ns"])
+    ticks = max(1, round(hz * duration_s))
+    for i in range(ticks):
+        due_ns = start_at_ns + round(i * 1e9 / hz)
+        delay_s = (due_ns - time.time_ns()) / 1e9
+        if delay_s > 0:
+            await asyncio.sleep(delay_s)
+        ctx.report("tick", completed_steps=i + 1, total_steps=ticks, details={"i": i, "t_ns": time.time_ns()})
+    # One more period before finishing: the manager's own 100% progress at completion would otherwise
+    # replace (coalesce) the last tick in every queue that has not sent it yet.
+    await asyncio.sleep(1 / hz)
+    return {"ticks": ticks}
+
+
+class _BenchHandler(APIHandler):
+    auth_resource = AUTH_RESOURCE
+
+    def body_object(self) -> dict[str, Any]:
+        try:
+            value = json.loads((self.request.body or b"").decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise web.HTTPError(400, "the body is not JSON") from None
+        if not isinstance(value, dict):
+            raise web.HTTPError(400, "the body must be a JSON object")
+        return value
+
+
+class CeilingHandler(_BenchHandler):
+    """What a create endpoint costs without the job: auth, body parsing, a 202 JSON answer."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        self.body_object()
+        self.set_status(202)
+        self.finish(json.dumps({"job_id": uuid.uuid4().hex, "status": "pending"}))
+
+
+class SetupHandler(_BenchHandler):
+    """Register the ticker type (once) and submit ``jobs`` tickers; 202 with their ids."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        body = self.body_object()
+        engine: ServerEngine = self.settings[ENGINE_SETTING]
+        manager = await engine.ready()
+        if TICKER not in manager.registry.job_types:
+            manager.registry.register(TICKER, ticker, description="benchmark: progress at a fixed rate")
+        jobs, hz, start_at_ns = int(body["jobs"]), float(body["hz"]), int(body["start_at_ns"])
+        job_ids = []
+        for k in range(jobs):
+            # staggered: job k's ticks are k/jobs of a period late, spreading the reports evenly in time
+            offset_ns = round(k * 1e9 / hz / jobs) if body.get("staggered", True) else 0
+            job_input = {"hz": hz, "duration_s": body["duration_s"], "start_at_ns": start_at_ns + offset_ns}
+            job_ids.append(await manager.submit(TICKER, job_input))
+        self.set_status(202)
+        self.finish(json.dumps({"job_ids": job_ids}))
+
+
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    return [{"module": "bench._server_peer_ext"}]
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    base_url = serverapp.web_app.settings["base_url"]
+    serverapp.web_app.add_handlers(
+        ".*$",
+        [
+            (url_path_join(base_url, "lpe-bench/ceiling"), CeilingHandler),
+            (url_path_join(base_url, "lpe-bench/setup"), SetupHandler),
+        ],
+    )

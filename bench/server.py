@@ -1,0 +1,373 @@
+"""The server extension end to end, against a real ``jupyter server`` subprocess on loopback.
+
+(a) Submissions per second through ``POST {base_url}lpe/api/projection/create`` (mock LLM, zero latency,
+    so each job's five instant mock calls run in the server during the measurement: part of the cost),
+    side by side with ``POST {base_url}lpe-bench/ceiling``, an authenticated, authorized ``APIHandler`` in
+    the same server that parses the body and answers 202 without creating a job (the HTTP stack's ceiling,
+    from ``bench/_server_peer_ext.py``). K requests at concurrency C per sample from Tornado's
+    ``AsyncHTTPClient`` (one connection per request: that client does not keep connections alive, which
+    costs both endpoints the same); the endpoints alternate in interleaved repeats and each sample starts
+    with the job queue drained. ``submit_ratio`` = median projection rate / median ceiling rate. Every
+    projection submission must get 202 with a distinct job id.
+
+(b) WebSocket fan-out: a fresh server (its job ``concurrency`` raised so all tickers run at once) runs
+    ``ticker`` jobs (registered into the lpe engine's operation registry by the peer extension) that
+    report progress at ``hz`` on a fixed schedule, each report carrying its publish time; this process
+    opens two ``{base_url}lpe/ws`` connections per job and ``watch``es. The latency of a progress frame
+    is its receipt time (``time.time_ns()`` right after the frame is read) minus the publish time (same
+    machine, same clock), over every frame of the ticking window; p50 and p99, the frame count and how
+    many reports reached the clients (the rest were coalesced by the server's per-connection queues).
+
+    python bench/server.py [--requests 1000] [--concurrency 32] [--repeats 5]
+                           [--ws-jobs 50] [--ws-per-job 2] [--hz 20] [--ws-seconds 5]
+
+Prints the figures and, last, ``submit_ratio=<x> ws_p99_ms=<y>``; writes ``bench/results/server.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest  # noqa: E402
+from tornado.websocket import websocket_connect  # noqa: E402
+
+from bench._common import median, write_results  # noqa: E402
+
+NARRATIVE = "Mara left the harbour town of Velden at dawn, carrying her father's compass and a debt."
+PROJECTION_BODY = json.dumps({"narrative": NARRATIVE, "persona": "critic"})
+STARTUP_TIMEOUT_S = 60.0
+DRAIN_TIMEOUT_S = 120.0
+REQUEST_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str  # http://127.0.0.1:port/ (base_url "/")
+    token: str
+    log: Path
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"token {self.token}"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def jupyter_server(tmp: Path, name: str, **lpe: Any) -> Iterator[Server]:
+    """A ``jupyter server`` subprocess with lpe_nb (mock LLM) and the peer extension; always terminated."""
+    work = tmp / name
+    (work / "root").mkdir(parents=True)
+    settings = {"db_path": str(work / "jobs.db"), "llm_provider": "mock", "mock_latency_s": 0.0, **lpe}
+    config = {
+        "ServerApp": {
+            "jpserver_extensions": {"lpe_nb.server_ext": True, "bench._server_peer_ext": True},
+        },
+        "LpeExtensionApp": settings,
+    }
+    (work / "bench_config.json").write_text(json.dumps(config))
+    port, token = _free_port(), secrets.token_hex(24)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    for var, sub in (
+        ("JUPYTER_CONFIG_DIR", "config"),
+        ("JUPYTER_DATA_DIR", "data"),
+        ("JUPYTER_RUNTIME_DIR", "rt"),
+    ):
+        env[var] = str(work / sub)
+    command = [
+        sys.executable,
+        "-m",
+        "jupyter_server",
+        f"--config={work / 'bench_config.json'}",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        "--ServerApp.open_browser=False",
+        "--ServerApp.allow_root=True",  # harmless off root; containers often run as root
+        f"--ServerApp.root_dir={work / 'root'}",
+        f"--IdentityProvider.token={token}",
+    ]
+    log = work / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=work)
+    server = Server(f"http://127.0.0.1:{port}/", token, log)
+    try:
+        asyncio.run(_wait_ready(server, process))
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+async def _wait_ready(server: Server, process: subprocess.Popen[bytes]) -> None:
+    client = AsyncHTTPClient()
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = server.log.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"jupyter server exited ({process.returncode}):\n{tail}")
+        try:
+            response = await client.fetch(
+                server.url + "api/status", headers=server.headers, request_timeout=2, raise_error=False
+            )
+            if response.code == 200:
+                return
+        except OSError:
+            pass
+        await asyncio.sleep(0.1)
+    tail = server.log.read_text(errors="replace")[-3000:]
+    raise TimeoutError(f"jupyter server not ready within {STARTUP_TIMEOUT_S:g} s:\n{tail}")
+
+
+# -- (a) submissions ---------------------------------------------------------------------------------------
+
+
+async def _drain(client: AsyncHTTPClient, server: Server) -> None:
+    """Wait until no job is pending or running, so each sample starts from an idle server."""
+    deadline = time.monotonic() + DRAIN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        response = await client.fetch(server.url + "lpe/api/status", headers=server.headers)
+        status = json.loads(response.body)
+        if status["running"] == 0 and status["counts"].get("pending", 0) == 0:
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"projection jobs did not drain within {DRAIN_TIMEOUT_S:g} s")
+
+
+async def _post_many(
+    client: AsyncHTTPClient, server: Server, path: str, requests: int, concurrency: int
+) -> tuple[float, list[tuple[int, bytes]]]:
+    """``requests`` POSTs from ``concurrency`` workers; (requests per second, [(code, body)])."""
+    url = server.url + path
+    headers = {**server.headers, "Content-Type": "application/json"}
+    left = requests
+    answers: list[tuple[int, bytes]] = []
+
+    async def worker() -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            request = HTTPRequest(
+                url, method="POST", headers=headers, body=PROJECTION_BODY, request_timeout=REQUEST_TIMEOUT_S
+            )
+            response = await client.fetch(request, raise_error=False)
+            answers.append((response.code, response.body or b""))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    return requests / elapsed, answers
+
+
+async def submissions(server: Server, requests: int, concurrency: int, repeats: int) -> dict[str, Any]:
+    client = AsyncHTTPClient(max_clients=concurrency)
+    paths = {"ceiling": "lpe-bench/ceiling", "projection": "lpe/api/projection/create"}
+    samples: dict[str, list[float]] = {name: [] for name in paths}
+    job_ids: list[str] = []
+    for name in paths:  # warm-up: the engine's first use, imports, connections
+        _, answers = await _post_many(client, server, paths[name], 2 * concurrency, concurrency)
+        assert all(code == 202 for code, _ in answers), answers[:3]
+    for repeat in range(repeats):
+        order = list(paths) if repeat % 2 == 0 else list(reversed(paths))
+        for name in order:
+            await _drain(client, server)
+            rate, answers = await _post_many(client, server, paths[name], requests, concurrency)
+            bad = [(code, body[:200]) for code, body in answers if code != 202]
+            assert not bad, f"{name}: {len(bad)} answers were not 202, e.g. {bad[:3]}"
+            if name == "projection":
+                job_ids.extend(json.loads(body)["job_id"] for _, body in answers)
+            samples[name].append(rate)
+    await _drain(client, server)
+    assert len(set(job_ids)) == len(job_ids) == requests * repeats, "duplicate or missing job ids"
+    rates = {name: median(values) for name, values in samples.items()}
+    return {
+        "requests": requests,
+        "concurrency": concurrency,
+        "repeats": repeats,
+        "per_s": {name: round(rate, 1) for name, rate in rates.items()},
+        "samples": {name: [round(v, 1) for v in values] for name, values in samples.items()},
+        "projection_jobs_checked": len(job_ids),
+        "submit_ratio": round(rates["projection"] / rates["ceiling"], 3),
+    }
+
+
+# -- (b) WebSocket fan-out -----------------------------------------------------------------------------------
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def _watch(server: Server, job_id: str, watching: asyncio.Event, deadline: float) -> dict[str, Any]:
+    """One connection watching one job until its terminal status: latencies (ms) and progress seqs seen."""
+    url = server.url.replace("http://", "ws://") + "lpe/ws"
+    conn = await asyncio.wait_for(
+        websocket_connect(HTTPRequest(url, headers=server.headers, request_timeout=REQUEST_TIMEOUT_S)),
+        REQUEST_TIMEOUT_S,
+    )
+    latencies: list[tuple[int, float]] = []  # (publish t_ns, ms)
+    ticks: set[int] = set()
+    status = None
+    try:
+        await conn.write_message(json.dumps({"type": "watch", "job_id": job_id}))
+        while status not in ("completed", "failed", "cancelled"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            message = await asyncio.wait_for(conn.read_message(), remaining)
+            received_ns = time.time_ns()
+            if message is None:
+                break  # closed by the server
+            frame = json.loads(message)
+            if frame["type"] == "status":
+                status = frame["status"]
+                watching.set()  # the snapshot: the watch is in place
+            elif frame["type"] == "progress":
+                details = frame["data"].get("details") or {}
+                if "t_ns" in details:
+                    ticks.add(details["i"])
+                    latencies.append((details["t_ns"], (received_ns - details["t_ns"]) / 1e6))
+            elif frame["type"] == "error":
+                raise RuntimeError(f"error frame for {job_id}: {frame}")
+    except TimeoutError:
+        pass
+    finally:
+        conn.close()
+    return {"latencies": latencies, "ticks": ticks, "status": status}
+
+
+async def fan_out(
+    server: Server, jobs: int, per_job: int, hz: float, seconds: float, *, staggered: bool
+) -> dict[str, Any]:
+    client = AsyncHTTPClient()
+    lead_s = 3.0  # time to open and watch every connection before the first tick
+    start_at_ns = time.time_ns() + int(lead_s * 1e9)
+    body = json.dumps(
+        {"jobs": jobs, "hz": hz, "duration_s": seconds, "start_at_ns": start_at_ns, "staggered": staggered}
+    )
+    response = await client.fetch(
+        server.url + "lpe-bench/setup",
+        method="POST",
+        headers={**server.headers, "Content-Type": "application/json"},
+        body=body,
+        request_timeout=REQUEST_TIMEOUT_S,
+    )
+    job_ids: list[str] = json.loads(response.body)["job_ids"]
+    deadline = time.monotonic() + lead_s + seconds + 20.0
+    events = [asyncio.Event() for _ in range(jobs * per_job)]
+    tasks = [
+        asyncio.create_task(_watch(server, job_ids[i % jobs], events[i], deadline))
+        for i in range(jobs * per_job)
+    ]
+    await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), lead_s)
+    watched_before_start = time.time_ns() < start_at_ns
+    results = await asyncio.gather(*tasks)
+    latencies = [ms for r in results for t_ns, ms in r["latencies"] if t_ns >= start_at_ns]
+    ticks_per_job = max(1, round(hz * seconds))
+    expected = ticks_per_job * jobs * per_job
+    completed = sum(1 for r in results if r["status"] == "completed")
+    assert latencies, "no progress frame reached the clients"
+    return {
+        "jobs": jobs,
+        "connections": jobs * per_job,
+        "hz": hz,
+        "seconds": seconds,
+        "staggered": staggered,
+        "all_watching_before_first_tick": watched_before_start,
+        "connections_seeing_completed": completed,
+        "frames": len(latencies),
+        "reports_expected": expected,
+        "reports_delivered": sum(len(r["ticks"]) for r in results),
+        "latency_ms": {
+            "p50": round(_percentile(latencies, 0.50), 3),
+            "p90": round(_percentile(latencies, 0.90), 3),
+            "p99": round(_percentile(latencies, 0.99), 3),
+            "max": round(max(latencies), 3),
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--ws-jobs", type=int, default=50)
+    parser.add_argument("--ws-per-job", type=int, default=2)
+    parser.add_argument("--hz", type=float, default=20.0)
+    parser.add_argument("--ws-seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--aligned", action="store_true", help="all jobs tick at the same instants (worst-case bursts)"
+    )
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="lpe-bench-server-") as tmp:
+        with jupyter_server(Path(tmp), "submit") as server:  # the extension's default job concurrency
+            submit = asyncio.run(submissions(server, args.requests, args.concurrency, args.repeats))
+        with jupyter_server(Path(tmp), "ws", concurrency=args.ws_jobs + 8) as server:
+            ws = asyncio.run(
+                fan_out(
+                    server,
+                    args.ws_jobs,
+                    args.ws_per_job,
+                    args.hz,
+                    args.ws_seconds,
+                    staggered=not args.aligned,
+                )
+            )
+
+    write_results("server", {"submissions": submit, "websocket": ws})
+    rates, lat = submit["per_s"], ws["latency_ms"]
+    print(
+        f"(a) submissions: requests={args.requests} concurrency={args.concurrency} repeats={args.repeats}"
+        " (medians, requests/s)"
+    )
+    print(f"    ceiling (bare APIHandler, 202)   {rates['ceiling']:8.1f}")
+    print(f"    POST lpe/api/projection/create  {rates['projection']:8.1f}")
+    print(f"    ratio {submit['submit_ratio']:.3f} (target >= 0.5)")
+    print(
+        f"(b) WebSocket fan-out: {ws['connections']} connections on {ws['jobs']} jobs at {ws['hz']:g} Hz"
+        f" for {ws['seconds']:g} s, {'staggered' if ws['staggered'] else 'aligned'} ticks"
+    )
+    print(
+        f"    frames {ws['frames']}, reports delivered {ws['reports_delivered']}/{ws['reports_expected']}"
+        f" (the rest coalesced), connections seeing 'completed' {ws['connections_seeing_completed']}"
+    )
+    print(
+        f"    publish->receipt ms: p50 {lat['p50']:.3f}  p90 {lat['p90']:.3f}  p99 {lat['p99']:.3f}"
+        f"  max {lat['max']:.3f} (target p99 <= 10)"
+    )
+    print(f"submit_ratio={submit['submit_ratio']:.3f} ws_p99_ms={lat['p99']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
