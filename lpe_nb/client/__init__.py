@@ -1,0 +1,37 @@
+"""The Python client of lpe-nb: the same API on a Jupyter server (HTTP + WebSocket) or in this process.
+
+::
+
+    client = lpe_nb.connect()                  # finds the server that started this kernel, else embedded
+    job = client.projection("Rosa Parks refused to give up her seat.", persona="critic")
+    job.wait(timeout=120).result               # or: await job / async with await aconnect() as client
+
+Errors are :class:`~lpe_nb.errors.LpeError` subclasses: :class:`TokenRefused`, :class:`ServerUnreachable`
+here, and ``InvalidInput``, ``JobNotFound``, ``InvalidTransition``, ``JobFailed`` from ``lpe_nb.errors``.
+"""
+
+from lpe_nb.client._async_client import AsyncClient
+from lpe_nb.client._backend import Backend
+from lpe_nb.client._connect import aconnect, connect
+from lpe_nb.client._discovery import ServerTarget, discover
+from lpe_nb.client._embedded import EmbeddedBackend
+from lpe_nb.client._errors import ServerUnreachable, TokenRefused
+from lpe_nb.client._job import Job
+from lpe_nb.client._remote import RemoteBackend
+from lpe_nb.client._sync import Client, SyncJob
+
+__all__ = [
+    "AsyncClient",
+    "Backend",
+    "Client",
+    "EmbeddedBackend",
+    "Job",
+    "RemoteBackend",
+    "ServerTarget",
+    "ServerUnreachable",
+    "SyncJob",
+    "TokenRefused",
+    "aconnect",
+    "connect",
+    "discover",
+]

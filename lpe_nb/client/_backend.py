@@ -1,0 +1,67 @@
+"""The seam between the client and where jobs run: :class:`Backend`, and event de-duplication."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Protocol
+
+from lpe_nb.jobs import Job, JobEvent, StepRecord
+
+__all__ = ["Backend", "EventDeduper"]
+
+
+class Backend(Protocol):
+    """Submit, read, cancel and watch jobs. Every method runs on the loop that opened the backend."""
+
+    @property
+    def location(self) -> str:
+        """Where jobs run, for messages: the server URL or the database path."""
+        ...
+
+    async def submit(self, job_type: str, data: dict[str, Any]) -> str:
+        """Persist and queue a job; returns its id. Raises ``InvalidInput`` for bad input."""
+        ...
+
+    async def get(self, job_id: str) -> tuple[Job, list[StepRecord]]:
+        """The job and its finished steps; raises ``JobNotFound``."""
+        ...
+
+    async def list_jobs(self, *, status: Sequence[str] | None, job_type: str | None, limit: int) -> list[Job]:
+        """Newest first, at most ``limit`` (1..500)."""
+        ...
+
+    async def catalog(self) -> dict[str, Any]:
+        """Personas, namespaces, styles, defaults and languages."""
+        ...
+
+    async def cancel(self, job_id: str) -> Job:
+        """Cancel a pending or running job; raises ``InvalidTransition`` if it already finished."""
+        ...
+
+    def events(self, job_id: str) -> AsyncIterator[JobEvent]:
+        """The job's current state, then its live events in ``seq`` order, ending with a terminal status."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections (or stop the embedded engine). Idempotent."""
+        ...
+
+
+class EventDeduper:
+    """Drops events already delivered, across reconnects: older ``seq``, or same ``seq`` and kind.
+
+    The current-state snapshot sends a status and a progress event with the same ``seq``, so the key is
+    ``(seq, kind)`` rather than ``seq`` alone.
+    """
+
+    def __init__(self) -> None:
+        self.last_seq = 0
+        self._kinds_at_last: set[str] = set()
+
+    def is_new(self, event: JobEvent) -> bool:
+        if event.seq < self.last_seq or (event.seq == self.last_seq and event.kind in self._kinds_at_last):
+            return False
+        if event.seq > self.last_seq:
+            self.last_seq, self._kinds_at_last = event.seq, set()
+        self._kinds_at_last.add(event.kind)
+        return True

@@ -1,0 +1,132 @@
+"""Find the server to talk to: arguments, ``LPE_SERVER_*``, JupyterHub, the kernel's parent server.
+
+:func:`discover` returns a :class:`ServerTarget`, or None for "run jobs in this process"; its inputs
+(environment, server list, ancestor pids) are parameters so it is tested without real servers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from lpe_nb.errors import LpeError
+
+__all__ = ["ServerTarget", "ancestor_pids", "discover"]
+
+log = logging.getLogger(__name__)
+
+_MAX_ANCESTORS = 64
+_HUB_DEFAULT_PORT = 8888
+
+
+@dataclass(frozen=True, slots=True)
+class ServerTarget:
+    """A server URL (with its base_url), its token, and which discovery rule found it."""
+
+    url: str
+    token: str | None
+    source: str
+
+
+def discover(
+    url: str | None = None,
+    token: str | None = None,
+    *,
+    embedded: bool | None = None,
+    environ: Mapping[str, str] | None = None,
+    list_servers: Callable[[], Iterable[dict[str, Any]]] | None = None,
+    ancestors: Iterable[int] | None = None,
+) -> ServerTarget | None:
+    """The server to use, or None for the embedded engine; see the module docstring for the order.
+
+    ``embedded=True`` skips the search; ``embedded=False`` raises :class:`LpeError` if nothing is found.
+    """
+    if embedded:
+        return None
+    env = os.environ if environ is None else environ
+    target = _from_arguments(url, token, env) or _from_lpe_env(token, env) or _from_hub(env)
+    if target is None:
+        servers = _running_servers() if list_servers is None else list(list_servers())
+        target = _from_parent_server(servers, ancestor_pids() if ancestors is None else list(ancestors))
+    if target is None and embedded is False:
+        raise LpeError(
+            "no lpe-nb server found: pass connect(url, token), set LPE_SERVER_URL and LPE_SERVER_TOKEN, "
+            "or start the kernel from a Jupyter server with the lpe_nb extension"
+        )
+    return target
+
+
+def _from_arguments(url: str | None, token: str | None, env: Mapping[str, str]) -> ServerTarget | None:
+    if not url:
+        return None
+    return ServerTarget(url, token if token is not None else env.get("LPE_SERVER_TOKEN"), "arguments")
+
+
+def _from_lpe_env(token: str | None, env: Mapping[str, str]) -> ServerTarget | None:
+    url = env.get("LPE_SERVER_URL", "").strip()
+    if not url:
+        return None
+    return ServerTarget(url, token if token is not None else env.get("LPE_SERVER_TOKEN"), "LPE_SERVER_URL")
+
+
+def _from_hub(env: Mapping[str, str]) -> ServerTarget | None:
+    prefix, token = env.get("JUPYTERHUB_SERVICE_PREFIX", ""), env.get("JUPYTERHUB_API_TOKEN", "")
+    if not prefix or not token:
+        return None
+    port = None
+    for name in ("JUPYTER_SERVER_URL", "JUPYTERHUB_SERVICE_URL"):
+        if env.get(name):
+            try:
+                port = urlsplit(env[name]).port
+            except ValueError:
+                port = None
+            if port:
+                break
+    prefix = "/" + prefix.strip("/") + "/"
+    return ServerTarget(f"http://127.0.0.1:{port or _HUB_DEFAULT_PORT}{prefix}", token, "JupyterHub")
+
+
+def _from_parent_server(servers: list[dict[str, Any]], ancestors: list[int]) -> ServerTarget | None:
+    """The running server nearest up this process's ancestry (the one that started this kernel)."""
+    by_pid = {int(info["pid"]): info for info in servers if "pid" in info and "url" in info}
+    for pid in ancestors:
+        info = by_pid.get(pid)
+        if info is not None:
+            return ServerTarget(str(info["url"]), info.get("token") or None, f"jupyter server pid {pid}")
+    return None
+
+
+def _running_servers() -> list[dict[str, Any]]:
+    try:
+        from jupyter_server.serverapp import list_running_servers
+    except ImportError:  # the client also works without jupyter_server installed
+        return []
+    try:
+        return list(list_running_servers())
+    except OSError as exc:
+        log.debug("cannot list running Jupyter servers: %s", exc)
+        return []
+
+
+def ancestor_pids(pid: int | None = None) -> list[int]:
+    """The parent, grandparent... of ``pid`` (this process), nearest first; empty where /proc is missing."""
+    pids: list[int] = []
+    current = os.getpid() if pid is None else pid
+    for _ in range(_MAX_ANCESTORS):
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text()
+        except OSError:
+            break
+        # the command name (field 2) is in parentheses and may hold spaces: the ppid follows the last ')'
+        fields = stat.rsplit(")", 1)[-1].split()
+        parent = int(fields[1])
+        if parent <= 0 or parent in pids:
+            break
+        pids.append(parent)
+        current = parent
+    return pids

@@ -1,0 +1,187 @@
+""":class:`RemoteBackend`: the extension's REST API and WebSocket, with the server's token.
+
+Not thread-safe: use it on the loop that opened it (the sync ``Client`` guarantees this).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
+from tornado.websocket import WebSocketClientConnection, websocket_connect
+
+from lpe_nb.errors import JobNotFound, LpeError
+from lpe_nb.jobs import Job, JobEvent, StepRecord
+
+from ._backend import EventDeduper
+from ._errors import ServerUnreachable, TokenRefused
+from ._wire import error_from_body, event_from_frame, job_from_dict, step_from_dict
+
+__all__ = ["SUBMIT_PATHS", "RemoteBackend"]
+
+SUBMIT_PATHS = {
+    "projection": "projection/create",
+    "translation": "translation/round-trip",
+    "maieutic": "maieutic/start",
+    "maieutic_answer": "maieutic/answer",
+    "configuration": "configuration/generate",
+}
+_REFUSED = (401, 403)
+
+
+class RemoteBackend:
+    """A :class:`~lpe_nb.client._backend.Backend` talking to ``{url}lpe/...``; ``url`` includes base_url.
+
+    ``events`` reconnects after a dropped WebSocket (up to ``reconnect_attempts`` failures in a row, with
+    a short backoff) and resumes with ``since`` = the last ``seq`` seen, dropping any repeat.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        request_timeout_s: float = 30.0,
+        connect_timeout_s: float = 10.0,
+        reconnect_attempts: int = 5,
+        ws_ping_interval_s: float = 20.0,
+    ) -> None:
+        self.url = url if url.endswith("/") else url + "/"
+        self.token = token or None
+        self.request_timeout_s = request_timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self.reconnect_attempts = reconnect_attempts
+        self.ws_ping_interval_s = ws_ping_interval_s
+        self._http = AsyncHTTPClient(force_instance=True)
+        self._sockets: set[WebSocketClientConnection] = set()
+        self._closed = False
+
+    @property
+    def location(self) -> str:
+        return self.url
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"token {self.token}"} if self.token else {}
+
+    async def _request(
+        self, method: str, path: str, *, body: Any = None, query: str = "", job_id: str | None = None
+    ) -> Any:
+        url = f"{self.url}lpe/api/{path}" + (f"?{query}" if query else "")
+        payload = None if method == "GET" else json.dumps(body if body is not None else {}).encode()
+        request = HTTPRequest(
+            url,
+            method=method,
+            headers={**self._headers(), "Content-Type": "application/json"},
+            body=payload,
+            request_timeout=self.request_timeout_s,
+            connect_timeout=self.connect_timeout_s,
+        )
+        try:
+            response: HTTPResponse = await self._http.fetch(request, raise_error=False)
+        except (OSError, HTTPClientError) as exc:
+            raise ServerUnreachable(self.url, str(exc) or type(exc).__name__) from exc
+        if response.code == 599:  # tornado's code for "no HTTP answer" (timeout, reset)
+            raise ServerUnreachable(self.url, str(response.error))
+        if response.code in _REFUSED:
+            raise TokenRefused(self.url)
+        text = response.body.decode("utf-8", "replace") if response.body else ""
+        try:
+            data = json.loads(text) if text else None
+        except ValueError:
+            data = None
+        if response.code >= 400:
+            if response.code == 404 and not isinstance(data, dict):
+                raise LpeError(f"{url} is not an lpe-nb route (404); is the lpe_nb extension enabled there?")
+            raise error_from_body(response.code, data, job_id=job_id)
+        return data
+
+    async def submit(self, job_type: str, data: dict[str, Any]) -> str:
+        path = SUBMIT_PATHS.get(job_type)
+        if path is None:
+            raise LpeError(f"the server has no route for job type {job_type!r}")
+        reply = await self._request("POST", path, body=data)
+        job_id: str = reply["job_id"]
+        return job_id
+
+    async def get(self, job_id: str) -> tuple[Job, list[StepRecord]]:
+        data = await self._request("GET", f"jobs/{quote(job_id, safe='')}", job_id=job_id)
+        return job_from_dict(data), [step_from_dict(step) for step in data.get("steps", [])]
+
+    async def list_jobs(self, *, status: Sequence[str] | None, job_type: str | None, limit: int) -> list[Job]:
+        params: dict[str, str] = {"limit": str(limit)}
+        if status:
+            params["status"] = ",".join(status)
+        if job_type:
+            params["type"] = job_type
+        data = await self._request("GET", "jobs", query=urlencode(params))
+        return [job_from_dict(job) for job in data["jobs"]]
+
+    async def catalog(self) -> dict[str, Any]:
+        data: dict[str, Any] = await self._request("GET", "catalog")
+        return data
+
+    async def cancel(self, job_id: str) -> Job:
+        data = await self._request("POST", f"jobs/{quote(job_id, safe='')}/cancel", job_id=job_id)
+        return job_from_dict(data)
+
+    async def _connect_ws(self) -> WebSocketClientConnection:
+        ws_url = "ws" + self.url.removeprefix("http") + "lpe/ws"
+        request = HTTPRequest(ws_url, headers=self._headers(), connect_timeout=self.connect_timeout_s)
+        try:
+            return await websocket_connect(
+                request, ping_interval=self.ws_ping_interval_s, ping_timeout=self.ws_ping_interval_s
+            )
+        except HTTPClientError as exc:
+            if exc.code in _REFUSED:
+                raise TokenRefused(self.url) from exc
+            raise ServerUnreachable(self.url, f"WebSocket {ws_url}: {exc}") from exc
+        except OSError as exc:
+            raise ServerUnreachable(self.url, f"WebSocket {ws_url}: {exc}") from exc
+
+    async def events(self, job_id: str) -> AsyncIterator[JobEvent]:
+        seen = EventDeduper()
+        failures = 0
+        while True:
+            if self._closed:
+                raise LpeError("the client was closed")
+            try:
+                ws = await self._connect_ws()
+            except ServerUnreachable:
+                failures += 1
+                if failures > self.reconnect_attempts:
+                    raise
+                await asyncio.sleep(min(2.0, 0.1 * 2**failures))  # backoff before reconnecting
+                continue
+            self._sockets.add(ws)
+            try:
+                await ws.write_message(
+                    json.dumps({"type": "watch", "job_id": job_id, "since": seen.last_seq})
+                )
+                while True:
+                    message = await ws.read_message()
+                    if message is None:
+                        break  # dropped: reconnect and resume from the last seq seen
+                    failures = 0
+                    frame = json.loads(message)
+                    if frame.get("type") == "error" and frame.get("job_id") == job_id:
+                        text = str(frame.get("message", ""))
+                        raise JobNotFound(job_id) if text.startswith("no job") else LpeError(text)
+                    event = event_from_frame(frame)
+                    if event is None or event.job_id != job_id or not seen.is_new(event):
+                        continue
+                    yield event
+                    if event.is_terminal:
+                        return
+            finally:
+                self._sockets.discard(ws)
+                ws.close()
+
+    async def aclose(self) -> None:
+        self._closed = True
+        for ws in list(self._sockets):
+            ws.close()
+        self._http.close()

@@ -1,0 +1,251 @@
+""":class:`Client`: the async client's API, synchronous, run on one private event-loop thread.
+
+The caller's event loop (a Jupyter kernel's, say) is never used, patched or re-entered: each call is
+handed to the client's own loop with ``asyncio.run_coroutine_threadsafe`` and the caller blocks on the
+result. So it works from plain scripts and from code running inside a loop alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+from lpe_nb.jobs import JobEvent, JobStatus, Progress, StepRecord
+
+from ._async_client import AsyncClient
+from ._job import Job, summary
+
+__all__ = ["Client", "SyncJob"]
+
+T = TypeVar("T")
+_JOIN_TIMEOUT_S = 10.0
+
+
+class _LoopThread:
+    """One daemon thread running one event loop until :meth:`stop`."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._main, name="lpe-client-loop", daemon=True)
+        self._thread.start()
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the private loop and block for its result; an interrupt cancels it."""
+        if threading.current_thread() is self._thread:
+            coro.close()
+            raise RuntimeError("a sync Client call from its own loop thread would deadlock; use AsyncClient")
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()  # e.g. KeyboardInterrupt in a notebook: stop the work too
+            raise
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
+        """``coro`` on the private loop, as a future of the *calling* loop (for ``await``)."""
+        return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+
+    def stop(self) -> None:
+        if self.loop.is_closed():
+            return
+        if self._thread.is_alive():
+            self.run(self.loop.shutdown_asyncgens())
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(_JOIN_TIMEOUT_S)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
+class SyncJob:
+    """The sync twin of :class:`Job`: the same attributes; ``wait``, ``cancel``, ``refresh`` block.
+
+    ``await job`` also works (it waits on the client's thread without blocking the awaiting loop).
+    """
+
+    def __init__(self, job: Job, runner: _LoopThread) -> None:
+        self._job = job
+        self._runner = runner
+
+    @property
+    def id(self) -> str:
+        return self._job.id
+
+    @property
+    def type(self) -> str:
+        return self._job.type
+
+    @property
+    def status(self) -> JobStatus:
+        return self._job.status
+
+    @property
+    def progress(self) -> Progress:
+        return self._job.progress
+
+    @property
+    def steps(self) -> list[StepRecord]:
+        return self._job.steps
+
+    @property
+    def error_message(self) -> str | None:
+        return self._job.error_message
+
+    @property
+    def is_terminal(self) -> bool:
+        return self._job.is_terminal
+
+    @property
+    def result(self) -> Any:
+        """The result; reads the job again if it had not finished when last seen. Raises :class:`JobFailed`
+        for a failed or cancelled job, :class:`LpeError` for one still running."""
+        if not self._job.is_terminal:
+            self.refresh()
+        return self._job.result
+
+    def refresh(self) -> SyncJob:
+        self._runner.run(self._job.refresh())
+        return self
+
+    def wait(self, timeout: float | None = None) -> SyncJob:
+        """Block until the job finishes (``TimeoutError`` after ``timeout`` s); raises :class:`JobFailed`."""
+        self._runner.run(self._job.wait(timeout))
+        return self
+
+    def cancel(self) -> SyncJob:
+        self._runner.run(self._job.cancel())
+        return self
+
+    def events(self) -> Iterator[JobEvent]:
+        """The current state, then live events, ending with the terminal status (blocking iterator)."""
+        events = self._job.events()
+        try:
+            while True:
+                try:
+                    yield self._runner.run(_anext(events))
+                except StopAsyncIteration:
+                    return
+        finally:
+            self._runner.run(events.aclose())  # type: ignore[attr-defined]  # an async generator
+
+    def __await__(self) -> Generator[Any, None, SyncJob]:
+        yield from self._runner.submit(self._job.wait()).__await__()
+        return self
+
+    def __repr__(self) -> str:
+        return summary(self._job.data)
+
+
+async def _anext(events: Any) -> JobEvent:
+    event: JobEvent = await events.__anext__()
+    return event
+
+
+class Client:
+    """The sync API: the same methods as :class:`AsyncClient`, returning :class:`SyncJob` handles.
+
+    ``connector`` makes the async client; it runs on the private loop, which owns every connection.
+    Thread-safe: calls from several threads are serialized by the private loop.
+    """
+
+    def __init__(self, connector: Callable[[], Awaitable[AsyncClient]]) -> None:
+        self._runner = _LoopThread()
+        try:
+            self._client = self._runner.run(_await(connector()))
+        except BaseException:
+            self._runner.stop()
+            raise
+
+    @classmethod
+    def remote(cls, url: str, token: str | None = None, **options: Any) -> Client:
+        async def connector() -> AsyncClient:
+            return AsyncClient.remote(url, token, **options)
+
+        return cls(connector)
+
+    @classmethod
+    def embedded(cls, db_path: Any = None, **options: Any) -> Client:
+        """An engine in this process on ``db_path``; ``options`` as for :meth:`AsyncClient.embedded`."""
+        return cls(lambda: AsyncClient.embedded(db_path, **options))
+
+    @property
+    def location(self) -> str:
+        return self._client.location
+
+    def _job(self, coro: Coroutine[Any, Any, Job]) -> SyncJob:
+        return SyncJob(self._runner.run(coro), self._runner)
+
+    def projection(
+        self,
+        narrative: str,
+        *,
+        persona: str | None = None,
+        namespace: str | None = None,
+        style: str | None = None,
+    ) -> SyncJob:
+        return self._job(
+            self._client.projection(narrative, persona=persona, namespace=namespace, style=style)
+        )
+
+    def translation(
+        self, text: str, intermediate_language: str, *, source_language: str | None = None
+    ) -> SyncJob:
+        return self._job(
+            self._client.translation(text, intermediate_language, source_language=source_language)
+        )
+
+    def maieutic(self, narrative: str, *, goal: str | None = None, max_turns: int | None = None) -> SyncJob:
+        return self._job(self._client.maieutic(narrative, goal=goal, max_turns=max_turns))
+
+    def maieutic_answer(
+        self, session_id: str, answers: list[str], *, project: bool = False, **config: str
+    ) -> SyncJob:
+        return self._job(self._client.maieutic_answer(session_id, answers, project=project, **config))
+
+    def configure(self, attribute: str, brief: str, context: str | None = None) -> SyncJob:
+        return self._job(self._client.configure(attribute, brief, context))
+
+    def job(self, job_id: str) -> SyncJob:
+        return self._job(self._client.job(job_id))
+
+    def jobs(
+        self, *, status: str | Sequence[str] | None = None, type: str | None = None, limit: int = 50
+    ) -> list[SyncJob]:
+        found = self._runner.run(self._client.jobs(status=status, type=type, limit=limit))
+        return [SyncJob(job, self._runner) for job in found]
+
+    def catalog(self) -> dict[str, Any]:
+        return self._runner.run(self._client.catalog())
+
+    def cancel(self, job_id: str) -> SyncJob:
+        return self._job(self._client.cancel(job_id))
+
+    def close(self) -> None:
+        """Close the connections (or stop the embedded engine) and the private thread. Idempotent."""
+        if self._runner.loop.is_closed():
+            return
+        try:
+            self._runner.run(self._client.aclose())
+        finally:
+            self._runner.stop()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Client {self.location}>"
+
+
+async def _await(awaitable: Awaitable[T]) -> T:
+    return await awaitable

@@ -1,0 +1,117 @@
+"""One suite for every backend: a test module imports these with a ``client`` fixture of its own."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from lpe_nb.client import AsyncClient, Job
+from lpe_nb.errors import InvalidInput, InvalidTransition, JobFailed, JobNotFound, LpeError
+from lpe_nb.jobs import JobEvent, JobStatus
+
+NARRATIVE = "Mara left the harbour town of Velden at dawn, carrying her father's compass and a debt."
+WAIT_S = 20.0
+SLOW = 0.05  # seconds per mock LLM call: a job takes a few tenths of a second
+VERY_SLOW = 2.0  # a job still running when the test cancels it
+
+
+async def test_projection_waits_to_a_completed_result_with_steps(client: AsyncClient) -> None:
+    job = await client.projection(NARRATIVE, persona="critic")
+    assert isinstance(job, Job) and job.type == "projection"
+    done = await job.wait(timeout=WAIT_S)
+    assert done is job and job.status is JobStatus.COMPLETED
+    assert job.result["final_projection"]
+    assert job.steps and job.progress.percentage == 100
+
+
+async def test_await_a_job_is_wait(client: AsyncClient) -> None:
+    job = await (await client.translation(NARRATIVE, "french", source_language="english"))
+    assert job.status is JobStatus.COMPLETED and job.result
+
+
+async def test_maieutic_session_then_answers_then_configure(client: AsyncClient) -> None:
+    session = await (await client.maieutic(NARRATIVE, max_turns=2))
+    answered = await client.maieutic_answer(session.id, ["She wants to be free of it.", "Her father."])
+    await answered.wait(timeout=WAIT_S)
+    assert answered.type == "maieutic_answer" and answered.result
+    configured = await (await client.configure("persona", "a patient gardener who notices small things"))
+    assert configured.type == "configuration" and configured.result
+
+
+async def test_job_jobs_and_catalog(client: AsyncClient) -> None:
+    first = await (await client.projection(NARRATIVE))
+    second = await (await client.translation(NARRATIVE, "german"))
+    again = await client.job(first.id)
+    assert again.id == first.id and again.status is JobStatus.COMPLETED and again.steps
+    assert [j.id for j in await client.jobs()] == [second.id, first.id]
+    assert [j.id for j in await client.jobs(type="projection", status="completed")] == [first.id]
+    assert [j.id for j in await client.jobs(limit=1)] == [second.id]
+    assert await client.jobs(status=["failed", "cancelled"]) == []
+    catalog = await client.catalog()
+    assert {"personas", "namespaces", "styles", "defaults", "languages"} <= set(catalog)
+
+
+@pytest.mark.parametrize("mock_latency_s", [SLOW])
+async def test_events_are_in_order_and_end_with_the_terminal_status(client: AsyncClient) -> None:
+    job = await client.projection(NARRATIVE)
+    events: list[JobEvent] = []
+
+    async def collect() -> None:
+        async for event in job.events():
+            events.append(event)
+
+    await asyncio.wait_for(collect(), WAIT_S)
+    seqs = [e.seq for e in events]
+    assert seqs == sorted(seqs)
+    assert len({(e.seq, e.kind) for e in events}) == len(events)
+    assert events[-1].kind == "status" and events[-1].status is JobStatus.COMPLETED
+    assert any(e.kind == "progress" and e.progress and e.progress.percentage == 100 for e in events)
+    assert job.status is JobStatus.COMPLETED  # the handle follows the events it reads
+
+
+@pytest.mark.parametrize("mock_latency_s", [VERY_SLOW])
+async def test_cancel_a_running_job_then_wait_raises_job_failed(client: AsyncClient) -> None:
+    job = await client.projection(NARRATIVE)
+
+    async def until_running() -> None:
+        async for event in job.events():
+            if event.status is JobStatus.RUNNING:
+                return
+
+    await asyncio.wait_for(until_running(), WAIT_S)
+    await job.cancel()
+    with pytest.raises(JobFailed) as failed:
+        await job.wait(timeout=WAIT_S)
+    assert failed.value.status == "cancelled" and job.status is JobStatus.CANCELLED
+    with pytest.raises(JobFailed):
+        _ = job.result
+    with pytest.raises(InvalidTransition):
+        await client.cancel(job.id)
+
+
+@pytest.mark.parametrize("mock_latency_s", [VERY_SLOW])
+async def test_result_of_an_unfinished_job_says_to_wait_and_wait_times_out(client: AsyncClient) -> None:
+    job = await client.projection(NARRATIVE)
+    with pytest.raises(LpeError, match="wait for it"):
+        _ = job.result
+    with pytest.raises(TimeoutError):
+        await job.wait(timeout=0.05)
+    assert repr(job).startswith("<Job projection ") and "\n" not in repr(job)
+    await client.cancel(job.id)
+
+
+async def test_unknown_job_is_job_not_found(client: AsyncClient) -> None:
+    with pytest.raises(JobNotFound):
+        await client.job("no-such-job")
+    with pytest.raises(JobNotFound):
+        await client.cancel("no-such-job")
+
+
+async def test_bad_input_is_invalid_input_naming_the_field(client: AsyncClient) -> None:
+    with pytest.raises(InvalidInput) as bad:
+        await client.projection(NARRATIVE, persona="no-such-persona")
+    assert "persona" in bad.value.fields
+    with pytest.raises(InvalidInput) as empty:
+        await client.maieutic_answer("s", [])
+    assert "answers" in empty.value.fields

@@ -1,0 +1,13 @@
+"""The client contract on an engine in this process."""
+
+from __future__ import annotations
+
+import pytest_asyncio
+
+from lpe_nb.client import AsyncClient
+from tests.client.contract import *  # noqa: F403  # the contract tests
+
+
+@pytest_asyncio.fixture
+async def client(embedded_client: AsyncClient) -> AsyncClient:
+    return embedded_client
