@@ -241,8 +241,9 @@ class JobManager:
         Raises :class:`UnknownJobType` or :class:`InvalidInput`; a rejected job writes nothing.
         """
         operation = self.registry.get(job_type)
-        stored_input = operation.validate(input_data)
-        dump_json(stored_input, field_name="input_data")
+        parsed_input, stored_input = operation.validate(
+            input_data
+        )  # JSON-ness is checked as the row is built
         if isinstance(priority, bool) or not isinstance(priority, int):
             raise InvalidInput.field("priority", f"must be an integer, not {priority!r}")
         attempts = self.settings.max_attempts if max_attempts is None else max_attempts
@@ -253,7 +254,7 @@ class JobManager:
             id=new_job_id(),
             type=job_type,
             status=JobStatus.PENDING,
-            title=title or operation.title_for(operation.parse(stored_input)),
+            title=title or operation.title_for(parsed_input),
             description=description,
             input_data=stored_input,
             progress=Progress(current_step="queued", timestamp=now, seq=1),

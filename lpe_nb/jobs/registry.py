@@ -32,11 +32,12 @@ class Operation:
     title: Callable[[Any], str] | None = None
     description: str = ""
 
-    def validate(self, input_data: Any) -> Any:
-        """The input as it will be stored: validated and normalized to JSON when there is a model."""
+    def validate(self, input_data: Any) -> tuple[Any, Any]:
+        """``(parsed, stored)``: what ``run`` will receive, and the input as stored (normalized JSON)."""
+        parsed = self.parse(input_data)
         if self.input_model is None:
-            return input_data
-        return self.parse(input_data).model_dump(mode="json")
+            return parsed, input_data
+        return parsed, parsed.model_dump(mode="json")
 
     def parse(self, stored_input: Any) -> Any:
         """What ``run`` receives for a stored input."""
