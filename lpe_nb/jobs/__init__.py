@@ -5,9 +5,11 @@ Knows nothing of Jupyter, Tornado, widgets or LLMs.
 
 from lpe_nb.jobs.context import StepContext
 from lpe_nb.jobs.events import EventBus, JobEvent, Subscription, SubscriptionClosed
-from lpe_nb.jobs.manager import JobManager, JobPage, ManagerSettings
+from lpe_nb.jobs.listing import JobPage
+from lpe_nb.jobs.manager import JobManager
 from lpe_nb.jobs.model import TERMINAL_STATUSES, Job, JobStatus, Progress, StepRecord, check_transition
 from lpe_nb.jobs.registry import Operation, OperationFn, OperationRegistry
+from lpe_nb.jobs.settings import ManagerSettings
 from lpe_nb.jobs.store import JobStore, default_db_path
 
 __all__ = [

@@ -10,7 +10,6 @@ a job interrupted by a crash or a stop resumes from its last finished step.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import os
@@ -25,6 +24,7 @@ from lpe_nb.errors import DispatcherBusy, InvalidInput, LpeError
 from lpe_nb.jobs._lock import DispatchLock
 from lpe_nb.jobs.context import JobInterrupted, RunState, StepContext
 from lpe_nb.jobs.events import EventBus, JobEvent, Subscription
+from lpe_nb.jobs.listing import JobPage, decode_cursor, encode_cursor, parse_statuses
 from lpe_nb.jobs.model import (
     Job,
     JobStatus,
@@ -36,54 +36,12 @@ from lpe_nb.jobs.model import (
     utc_now,
 )
 from lpe_nb.jobs.registry import OperationRegistry
+from lpe_nb.jobs.settings import ManagerSettings
 from lpe_nb.jobs.store import JobStore, LeaseLost, Recovered, Synchronous
 
-__all__ = ["JobManager", "JobPage", "ManagerSettings"]
+__all__ = ["JobManager"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class ManagerSettings:
-    """Tuning of a :class:`JobManager`; every duration is in seconds."""
-
-    concurrency: int = 8
-    lease_s: float = 30.0
-    heartbeat_s: float | None = None  # default: a third of the lease
-    poll_interval_s: float = 1.0  # how often to look for jobs submitted by other processes
-    max_attempts: int = 3
-    progress_persist_interval_s: float = 1.0
-    stream_interval_s: float = 0.1
-    retention_days: float | None = 30.0  # None keeps finished jobs forever
-    retention_check_interval_s: float = 3600.0
-    purge_batch: int = 200
-    shutdown_grace_s: float = 3.0
-    subscriber_max_pending: int = 256
-    wait_for_dispatcher_s: float = 0.0
-
-    def __post_init__(self) -> None:
-        problems = {}
-        for name in ("concurrency", "max_attempts", "purge_batch", "subscriber_max_pending"):
-            if getattr(self, name) < 1:
-                problems[name] = "must be at least 1"
-        for name in (
-            "lease_s",
-            "poll_interval_s",
-            "progress_persist_interval_s",
-            "retention_check_interval_s",
-        ):
-            if getattr(self, name) <= 0:
-                problems[name] = "must be a positive number of seconds"
-        if self.heartbeat_s is not None and not 0 < self.heartbeat_s < self.lease_s:
-            problems["heartbeat_s"] = "must be positive and shorter than lease_s"
-        if self.retention_days is not None and self.retention_days <= 0:
-            problems["retention_days"] = "must be positive, or None to keep jobs forever"
-        if problems:
-            raise InvalidInput(problems)
-
-    @property
-    def heartbeat_interval_s(self) -> float:
-        return self.heartbeat_s if self.heartbeat_s is not None else self.lease_s / 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,14 +49,6 @@ class _Outcome:
     status: JobStatus | None  # None: back to the queue
     result: Any = None
     error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class JobPage:
-    """One page of jobs, newest first; pass ``next_cursor`` back to get the next page (None at the end)."""
-
-    jobs: list[Job]
-    next_cursor: str | None
 
 
 class JobManager:
@@ -295,14 +245,14 @@ class JobManager:
         """Jobs newest first, filtered by status(es) and type, ``limit`` per page (1..500)."""
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 500:
             raise InvalidInput.field("limit", f"must be an integer from 1 to 500, not {limit!r}")
-        statuses = _parse_statuses(status)
-        before = _decode_cursor(cursor) if cursor else None
+        statuses = parse_statuses(status)
+        before = decode_cursor(cursor) if cursor else None
         jobs = await self.store.list_jobs(
             statuses=statuses, job_type=job_type, limit=limit + 1, before=before
         )
         more = len(jobs) > limit
         jobs = jobs[:limit]
-        return JobPage(jobs, _encode_cursor(jobs[-1]) if more else None)
+        return JobPage(jobs, encode_cursor(jobs[-1]) if more else None)
 
     async def cancel(self, job_id: str) -> Job:
         """Cancel a job: a pending one at once; a running one is marked, then its task is cancelled.
@@ -607,26 +557,3 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, LpeError):
         return message or type(exc).__name__
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-
-
-def _parse_statuses(status: str | JobStatus | Iterable[str | JobStatus] | None) -> list[JobStatus]:
-    if status is None:
-        return []
-    values = [status] if isinstance(status, (str, JobStatus)) else list(status)
-    try:
-        return [JobStatus(value) for value in values]
-    except ValueError:
-        choices = ", ".join(s.value for s in JobStatus)
-        raise InvalidInput.field("status", f"unknown status in {values!r}; choose from: {choices}") from None
-
-
-def _encode_cursor(job: Job) -> str:
-    return base64.urlsafe_b64encode(f"{job.created_at}|{job.id}".encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        created_at, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidInput.field("cursor", "is not a cursor this server returned") from None
-    return created_at, job_id

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import os
 import sqlite3
@@ -24,6 +23,7 @@ from typing import Any, Literal, TypeVar
 import aiosqlite
 
 from lpe_nb.errors import InvalidInput, InvalidTransition, JobNotFound, StoreError
+from lpe_nb.jobs._rows import job_to_row, progress_json, row_to_job, row_to_step
 from lpe_nb.jobs.model import (
     TERMINAL_STATUSES,
     Job,
@@ -212,7 +212,7 @@ class JobStore:
     # -- writes ------------------------------------------------------------------------------------------
 
     async def insert_job(self, job: Job) -> None:
-        row = _job_to_row(job)
+        row = job_to_row(job)
 
         def op(conn: sqlite3.Connection) -> None:
             columns = ", ".join(row)
@@ -244,7 +244,7 @@ class JobStore:
                 """,
                 (owner, lease_until, now, now, limit),
             ).fetchall()
-            jobs = sorted((_row_to_job(r) for r in rows), key=lambda j: (-j.priority, j.created_at))
+            jobs = sorted((row_to_job(r) for r in rows), key=lambda j: (-j.priority, j.created_at))
             for job in jobs:
                 _record_transition(
                     conn, job.id, job.seq, now, JobStatus.PENDING, JobStatus.RUNNING, owner, None
@@ -293,7 +293,7 @@ class JobStore:
             status.value,
             result_json,
             error_message,
-            _progress_json(progress),
+            progress_json(progress),
             now,
             now,
             seq,
@@ -366,7 +366,7 @@ class JobStore:
                         (now, job_id),
                     )
                 )
-            return _row_to_job(row)
+            return row_to_job(row)
 
         job: Job = await self._write(op)
         return job
@@ -378,7 +378,7 @@ class JobStore:
             conn.executemany(
                 "UPDATE jobs SET progress = ?, seq = MAX(seq, ?), updated_at = ? "
                 "WHERE id = ? AND status = 'running' AND lease_owner = ?",
-                [(_progress_json(p), seq, now, job_id, owner) for job_id, owner, p, seq in updates],
+                [(progress_json(p), seq, now, job_id, owner) for job_id, owner, p, seq in updates],
             )
 
         if updates:
@@ -426,7 +426,7 @@ class JobStore:
                 sql += " AND (lease_expires_at IS NULL OR lease_expires_at < ?)"
                 params += (now,)
             recovered = []
-            for job in [_row_to_job(r) for r in conn.execute(sql, params).fetchall()]:
+            for job in [row_to_job(r) for r in conn.execute(sql, params).fetchall()]:
                 action, reason = _recovery_of(job)
                 row = _first(conn.execute(
                     """
@@ -443,7 +443,7 @@ class JobStore:
                     _record_transition(
                         conn, job.id, row["seq"], now, JobStatus.RUNNING, action, owner, reason
                     )
-                    recovered.append(Recovered(_row_to_job(row), action))
+                    recovered.append(Recovered(row_to_job(row), action))
             return recovered
 
         result: list[Recovered] = await self._write(op)
@@ -531,7 +531,7 @@ class JobStore:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
         params.append(limit)
-        return await self._read(lambda conn: [_row_to_job(r) for r in conn.execute(sql, params)])
+        return await self._read(lambda conn: [row_to_job(r) for r in conn.execute(sql, params)])
 
     async def count_by_status(self) -> dict[JobStatus, int]:
         def fn(conn: sqlite3.Connection) -> dict[JobStatus, int]:
@@ -608,83 +608,9 @@ def _fetch_job(conn: sqlite3.Connection, job_id: str) -> Job:
     row = _first(conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)))
     if row is None:
         raise JobNotFound(job_id)
-    return _row_to_job(row)
+    return row_to_job(row)
 
 
 def _fetch_steps(conn: sqlite3.Connection, job_id: str) -> list[StepRecord]:
     rows = conn.execute("SELECT * FROM job_steps WHERE job_id = ? ORDER BY idx", (job_id,)).fetchall()
-    return [
-        StepRecord(
-            job_id=r["job_id"],
-            index=r["idx"],
-            name=r["name"],
-            input=_loads(r["input"]),
-            output=_loads(r["output"]),
-            usage=_loads(r["usage"]) or {},
-            started_at=r["started_at"],
-            completed_at=r["completed_at"],
-            duration_ms=r["duration_ms"],
-            attempt=r["attempt"],
-        )
-        for r in rows
-    ]
-
-
-def _loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
-
-
-def _progress_json(progress: Progress) -> str:
-    return dump_json(progress.to_dict(), field_name="progress")
-
-
-def _job_to_row(job: Job) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "type": job.type,
-        "status": job.status.value,
-        "title": job.title,
-        "description": job.description,
-        "input_data": dump_json(job.input_data, field_name="input_data"),
-        "result_data": None
-        if job.result_data is None
-        else dump_json(job.result_data, field_name="result_data"),
-        "error_message": job.error_message,
-        "progress": _progress_json(job.progress),
-        "created_at": job.created_at,
-        "started_at": job.started_at,
-        "completed_at": job.completed_at,
-        "updated_at": job.updated_at,
-        "priority": job.priority,
-        "attempts": job.attempts,
-        "max_attempts": job.max_attempts,
-        "lease_owner": job.lease_owner,
-        "lease_expires_at": job.lease_expires_at,
-        "cancel_requested": int(job.cancel_requested),
-        "seq": job.seq,
-    }
-
-
-def _row_to_job(row: sqlite3.Row) -> Job:
-    return Job(
-        id=row["id"],
-        type=row["type"],
-        status=JobStatus(row["status"]),
-        title=row["title"],
-        description=row["description"],
-        input_data=_loads(row["input_data"]),
-        result_data=_loads(row["result_data"]),
-        error_message=row["error_message"],
-        progress=Progress.from_dict(_loads(row["progress"])),
-        created_at=row["created_at"],
-        started_at=row["started_at"],
-        completed_at=row["completed_at"],
-        updated_at=row["updated_at"],
-        priority=row["priority"],
-        attempts=row["attempts"],
-        max_attempts=row["max_attempts"],
-        lease_owner=row["lease_owner"],
-        lease_expires_at=row["lease_expires_at"],
-        cancel_requested=bool(row["cancel_requested"]),
-        seq=row["seq"],
-    )
+    return [row_to_step(r) for r in rows]

@@ -1,0 +1,86 @@
+"""Jobs and steps to SQLite rows and back: pure functions, no SQL and no I/O."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from lpe_nb.jobs.model import Job, JobStatus, Progress, StepRecord, dump_json
+
+__all__ = ["job_to_row", "progress_json", "row_to_job", "row_to_step"]
+
+
+def row_to_step(r: sqlite3.Row) -> StepRecord:
+    return StepRecord(
+        job_id=r["job_id"],
+        index=r["idx"],
+        name=r["name"],
+        input=_loads(r["input"]),
+        output=_loads(r["output"]),
+        usage=_loads(r["usage"]) or {},
+        started_at=r["started_at"],
+        completed_at=r["completed_at"],
+        duration_ms=r["duration_ms"],
+        attempt=r["attempt"],
+    )
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def progress_json(progress: Progress) -> str:
+    return dump_json(progress.to_dict(), field_name="progress")
+
+
+def job_to_row(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "type": job.type,
+        "status": job.status.value,
+        "title": job.title,
+        "description": job.description,
+        "input_data": dump_json(job.input_data, field_name="input_data"),
+        "result_data": None
+        if job.result_data is None
+        else dump_json(job.result_data, field_name="result_data"),
+        "error_message": job.error_message,
+        "progress": progress_json(job.progress),
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "completed_at": job.completed_at,
+        "updated_at": job.updated_at,
+        "priority": job.priority,
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "lease_owner": job.lease_owner,
+        "lease_expires_at": job.lease_expires_at,
+        "cancel_requested": int(job.cancel_requested),
+        "seq": job.seq,
+    }
+
+
+def row_to_job(row: sqlite3.Row) -> Job:
+    return Job(
+        id=row["id"],
+        type=row["type"],
+        status=JobStatus(row["status"]),
+        title=row["title"],
+        description=row["description"],
+        input_data=_loads(row["input_data"]),
+        result_data=_loads(row["result_data"]),
+        error_message=row["error_message"],
+        progress=Progress.from_dict(_loads(row["progress"])),
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        completed_at=row["completed_at"],
+        updated_at=row["updated_at"],
+        priority=row["priority"],
+        attempts=row["attempts"],
+        max_attempts=row["max_attempts"],
+        lease_owner=row["lease_owner"],
+        lease_expires_at=row["lease_expires_at"],
+        cancel_requested=bool(row["cancel_requested"]),
+        seq=row["seq"],
+    )
