@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Generator
 from dataclasses import replace
 from typing import Any
 
+from lpe_nb._aio import with_timeout
 from lpe_nb.errors import JobFailed, LpeError
 from lpe_nb.jobs import Job as JobData
 from lpe_nb.jobs import JobEvent, JobStatus, Progress, StepRecord
@@ -82,8 +82,8 @@ class Job:
         """
         if not self.is_terminal:
             try:
-                await asyncio.wait_for(self._until_terminal(), timeout)
-            except asyncio.TimeoutError:  # not the builtin one before Python 3.11
+                await with_timeout(self._until_terminal(), timeout)
+            except TimeoutError:
                 raise TimeoutError(f"job {self.id} did not finish within {timeout} s") from None
         await self.refresh()
         _result_of(self.data)  # raises JobFailed

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from lpe_nb._aio import wake_or_timeout
 from lpe_nb.errors import LpeError
 from lpe_nb.jobs.model import Job, JobStatus, Progress
 
@@ -187,15 +188,17 @@ class Subscription:
 
     async def get(self, timeout_s: float | None = None) -> JobEvent:
         """Wait for the next event; ``TimeoutError`` after ``timeout_s``, :class:`SubscriptionClosed` at the end."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout_s is None else loop.time() + timeout_s
         while True:
             event = self.get_nowait()
             if event is not None:
                 return event
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError(f"no job event within {timeout_s} s")
             self._ready.clear()
-            try:
-                await asyncio.wait_for(self._ready.wait(), timeout_s)
-            except asyncio.TimeoutError:
-                raise TimeoutError(f"no job event within {timeout_s} s") from None
+            await wake_or_timeout(self._ready, remaining)
 
     def __aiter__(self) -> Subscription:
         return self

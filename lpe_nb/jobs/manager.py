@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from lpe_nb._aio import wake_or_timeout
 from lpe_nb.errors import DispatcherBusy, InvalidInput, LpeError
 from lpe_nb.jobs._lock import DispatchLock
 from lpe_nb.jobs.context import JobInterrupted, RunState, StepContext
@@ -381,8 +382,7 @@ class JobManager:
                 claimed = []
             if free > 0 and len(claimed) == free:
                 continue  # there may be more waiting
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval_s)
+            await wake_or_timeout(self._wake, self.settings.poll_interval_s)  # a timeout is a poll
 
     async def _claim(self, free: int) -> list[Job]:
         if free <= 0 or self._stopping:

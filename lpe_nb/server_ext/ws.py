@@ -27,6 +27,7 @@ from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
+from lpe_nb._aio import with_timeout
 from lpe_nb.errors import LpeError
 from lpe_nb.jobs import JobEvent, Subscription, SubscriptionClosed
 from lpe_nb.server_ext.engine import ServerEngine
@@ -131,7 +132,7 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
                 event = await sub.get()
                 if event.seq <= self._since.get(event.job_id, 0):
                     continue  # the client has it already (``since``)
-                await asyncio.wait_for(self._write(event), timeout_s)
+                await with_timeout(self._write(event), timeout_s)
         except SubscriptionClosed as closed:
             if closed.overflowed:
                 self.close(_TOO_SLOW, "too slow: reconnect and watch again")

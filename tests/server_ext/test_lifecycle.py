@@ -34,7 +34,7 @@ async def test_created_started_completed_are_emitted_without_llm_text(
     assert json.dumps(job["result_data"])[:40] not in json.dumps(seen)
 
 
-@pytest.mark.parametrize("mock_latency_s", [0.3])
+@pytest.mark.parametrize("mock_latency_s", [2.0])  # five calls: the job runs ~10 s unless cancelled
 async def test_running_jobs_are_reported_as_activity(
     api: Api, jp_serverapp: Any, engine: ServerEngine
 ) -> None:
@@ -45,8 +45,10 @@ async def test_running_jobs_are_reported_as_activity(
     _code, body = await api("POST", "projection/create", body=INPUTS["projection/create"])
     manager = await engine.ready()
     with await manager.subscribe([body["job_id"]]) as sub:
-        while (await sub.get(timeout_s=10)).status is None or not manager.running_job_ids:
-            pass
+        # A live progress report comes from the running operation itself (a snapshot can read the
+        # committed claim a moment before this manager has registered the run).
+        while (event := await sub.get(timeout_s=10)).kind != "progress" or event.snapshot:
+            assert not event.is_terminal, event
     assert lpe.current_activity() == [body["job_id"]]
     assert jp_serverapp.web_app.settings[ACTIVITY_SETTING] >= before
     assert jp_serverapp.extension_manager.any_activity()
