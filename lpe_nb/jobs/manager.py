@@ -77,7 +77,8 @@ class JobManager:
         self._runs: dict[str, RunState] = {}
         self._slots_in_use = 0  # operations executing; a finishing job gives its slot back early
         self._wake = asyncio.Event()
-        self._loops: list[asyncio.Task[None]] = []
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._loops: list[asyncio.Task[None]] = []  # heartbeat and progress flush
         self._started = False
         self._stopping = False
 
@@ -107,13 +108,17 @@ class JobManager:
             return
         if self.dispatch:
             await self._acquire_dispatch_lock()
-            # We hold the lock, so whoever owns a running job is gone: recover them all now.
-            self._publish_recovered(
-                await self.store.recover_orphans(self.owner, now=self._now_iso(), only_expired=False)
-            )
-            await self.purge_old_jobs()
+            try:
+                # We hold the lock, so whoever owns a running job is gone: recover them all now.
+                self._publish_recovered(
+                    await self.store.recover_orphans(self.owner, now=self._now_iso(), only_expired=False)
+                )
+                await self.purge_old_jobs()
+            except BaseException:
+                self._lock.release()
+                raise
+            self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="lpe-dispatch")
             self._loops = [
-                asyncio.create_task(self._dispatch_loop(), name="lpe-dispatch"),
                 asyncio.create_task(self._heartbeat_loop(), name="lpe-heartbeat"),
                 asyncio.create_task(self._progress_flush_loop(), name="lpe-progress-flush"),
             ]
@@ -130,6 +135,11 @@ class JobManager:
             return
         self._stopping = True
         self._wake.set()
+        if self._dispatcher is not None:
+            # It sees `stopping` and ends on its own; a claim already in flight finishes first, so every
+            # job it claimed has its task (which requeues itself) before we collect the tasks below.
+            await asyncio.gather(self._dispatcher, return_exceptions=True)
+            self._dispatcher = None
         grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
         tasks = [run.task for run in self._runs.values() if run.task is not None]
         if tasks:
