@@ -12,6 +12,7 @@ environment only, so it never lands in a config file.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,12 @@ from lpe_nb.server_ext.engine import EngineConfig, ServerEngine
 from lpe_nb.server_ext.handlers import ENGINE_SETTING, rest_routes
 from lpe_nb.server_ext.ws import WS_PATH, JobsWebSocket
 
-__all__ = ["ACTIVITY_SETTING", "LIFECYCLE_SCHEMA_ID", "LpeExtensionApp"]
+__all__ = ["ACTIVITY_SETTING", "LIFECYCLE_SCHEMA_ID", "SERVER_TOKEN_ENV", "SERVER_URL_ENV", "LpeExtensionApp"]
 
 LIFECYCLE_SCHEMA_ID = "https://lpe-nb.org/events/job-lifecycle"
 LIFECYCLE_SCHEMA_PATH = Path(__file__).parent / "events" / "job-lifecycle.yaml"
+SERVER_URL_ENV = "LPE_SERVER_URL"  # exported for the kernels this server starts
+SERVER_TOKEN_ENV = "LPE_SERVER_TOKEN"
 ACTIVITY_SETTING = "lpe_last_activity"  # ServerApp.last_activity() reads every *_last_activity setting
 
 
@@ -73,6 +76,7 @@ class LpeExtensionApp(ExtensionApp):
     )
 
     engine: ServerEngine | None = None
+    _previous_environment: dict[str, str | None] = {}
 
     def engine_config(self) -> EngineConfig:
         """The engine's configuration from these traits; raises :class:`InvalidInput` naming the trait."""
@@ -132,11 +136,34 @@ class LpeExtensionApp(ExtensionApp):
         """Start dispatching on the server's loop, resuming jobs a previous server left unfinished."""
         if self.engine is not None:
             await self.engine.start()
+        self._export_for_kernels(serverapp)
 
     async def stop_extension(self) -> None:
         """Stop the manager: running jobs are requeued with their finished steps and resume next time."""
+        self._restore_environment()
         if self.engine is not None:
             await self.engine.stop()
+
+    def _export_for_kernels(self, serverapp: Any) -> None:
+        # Kernels inherit the server's environment: this is how `lpe_nb.connect()` in a kernel finds the
+        # server that started it, whatever else runs on the machine.
+        self._previous_environment = {
+            name: os.environ.get(name) for name in (SERVER_URL_ENV, SERVER_TOKEN_ENV)
+        }
+        os.environ[SERVER_URL_ENV] = serverapp.connection_url
+        token = getattr(serverapp.identity_provider, "token", "")
+        if token:
+            os.environ[SERVER_TOKEN_ENV] = token
+        else:
+            os.environ.pop(SERVER_TOKEN_ENV, None)
+
+    def _restore_environment(self) -> None:
+        for name, value in self._previous_environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._previous_environment = {}
 
     def current_activity(self) -> list[str] | None:
         """The running jobs' ids, or None when idle (the server's idle shutdown waits while there are any)."""
