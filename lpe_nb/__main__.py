@@ -41,12 +41,15 @@ async def _run(
     job_type: str, data: dict[str, Any], timeout_s: float, *, llm: LlmSettings | None = None
 ) -> int:
     async with open_engine(llm_settings=llm) as engine:
-        job_id = await engine.manager.submit(job_type, data)
-        print(f"job {job_id} ({job_type}) submitted", flush=True)
         shown = ""
-        with await engine.manager.subscribe([job_id]) as sub:
+        # Subscribed before submitting, so even the first progress report is seen.
+        with await engine.manager.subscribe(None) as sub:
+            job_id = await engine.manager.submit(job_type, data)
+            print(f"job {job_id} ({job_type}) submitted", flush=True)
             while True:
                 event = await sub.get(timeout_s=timeout_s)
+                if event.job_id != job_id:
+                    continue
                 if event.progress is not None:
                     line = f"  {event.progress.percentage:5.1f} %  {event.progress.current_step}"
                     if line != shown:  # streamed text repeats the step's line; show it once
