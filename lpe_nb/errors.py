@@ -10,6 +10,8 @@
     ├── JobFailed             a job you waited for ended failed or cancelled
     ├── DispatcherBusy        another manager already runs this database's jobs
     ├── StoreError            the SQLite file could not be used
+    ├── TokenRefused          the lpe-nb server refused the client's token
+    ├── ServerUnreachable     the client got no HTTP answer from the server
     └── LlmError              an LLM call did not give a usable answer
         ├── LlmUnavailable    the endpoint could not be reached or kept failing
         └── LlmBadResponse    the reply could not be parsed as the step needs
@@ -33,7 +35,9 @@ __all__ = [
     "LlmError",
     "LlmUnavailable",
     "LpeError",
+    "ServerUnreachable",
     "StoreError",
+    "TokenRefused",
     "UnknownJobType",
 ]
 
@@ -117,6 +121,32 @@ class DispatcherBusy(LpeError):
 
 class StoreError(LpeError):
     code = "store_error"
+
+
+class TokenRefused(LpeError):
+    """The server answered 401/403: the token is missing, wrong, or lacks the ``lpe`` permission."""
+
+    code = "token_refused"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        super().__init__(
+            f"the server at {url} refused the token; pass the server's token to connect(url, token=...) "
+            "or set LPE_SERVER_TOKEN (see `jupyter server list`)"
+        )
+
+
+class ServerUnreachable(LpeError):
+    """No HTTP answer from the server (connection refused, DNS, timeout)."""
+
+    code = "server_unreachable"
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url, self.reason = url, reason
+        super().__init__(
+            f"could not reach the lpe-nb server at {url}: {reason}; is it running, and is the URL "
+            "(including its base_url) right?"
+        )
 
 
 class LlmError(LpeError):

@@ -14,11 +14,10 @@ from urllib.parse import quote, urlencode
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
-from lpe_nb.errors import JobNotFound, LpeError
+from lpe_nb.errors import JobNotFound, LpeError, ServerUnreachable, TokenRefused
 from lpe_nb.jobs import Job, JobEvent, StepRecord
 
 from ._backend import EventDeduper
-from ._errors import ServerUnreachable, TokenRefused
 from ._wire import error_from_body, event_from_frame, job_from_dict, step_from_dict
 
 __all__ = ["SUBMIT_PATHS", "RemoteBackend"]
