@@ -8,6 +8,7 @@ result. So it works from plain scripts and from code running inside a loop alike
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator, Sequence
 from types import TracebackType
@@ -47,6 +48,10 @@ class _LoopThread:
         except BaseException:
             future.cancel()  # e.g. KeyboardInterrupt in a notebook: stop the work too
             raise
+
+    def spawn(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Start ``coro`` on the private loop without waiting; cancel the returned future to stop it."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
         """``coro`` on the private loop, as a future of the *calling* loop (for ``await``)."""
@@ -133,6 +138,16 @@ class SyncJob:
                     return
         finally:
             self._runner.run(events.aclose())  # type: ignore[attr-defined]  # an async generator
+
+    def watch(self, on_event: Callable[[JobEvent], None]) -> concurrent.futures.Future[None]:
+        """Call ``on_event(event)`` for the current state and each live event, on the client's loop
+        thread, until the terminal status; returns at once. Cancel the future to stop watching."""
+
+        async def pump() -> None:
+            async for event in self._job.events():
+                on_event(event)
+
+        return self._runner.spawn(pump())
 
     def __await__(self) -> Generator[Any, None, SyncJob]:
         yield from self._runner.submit(self._job.wait()).__await__()
@@ -225,6 +240,16 @@ class Client:
 
     def cancel(self, job_id: str) -> SyncJob:
         return self._job(self._client.cancel(job_id))
+
+    def run_background(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Run an async-client coroutine on the private loop without blocking (widgets poll this way);
+        ``client.async_client`` is the :class:`AsyncClient` to call. Cancel the future to stop it."""
+        return self._runner.spawn(coro)
+
+    @property
+    def async_client(self) -> AsyncClient:
+        """The async client living on the private loop; use it only inside :meth:`run_background`."""
+        return self._client
 
     def close(self) -> None:
         """Close the connections (or stop the embedded engine) and the private thread. Idempotent."""
