@@ -15,7 +15,7 @@ from lpe_nb.client._backend import Backend
 from lpe_nb.client._connect import aconnect, connect
 from lpe_nb.client._discovery import ServerTarget, discover
 from lpe_nb.client._embedded import EmbeddedBackend
-from lpe_nb.client._job import Job
+from lpe_nb.client._job import Job, JobList
 from lpe_nb.client._remote import RemoteBackend
 from lpe_nb.client._sync import Client, SyncJob
 from lpe_nb.errors import ServerUnreachable, TokenRefused
@@ -26,6 +26,7 @@ __all__ = [
     "Client",
     "EmbeddedBackend",
     "Job",
+    "JobList",
     "RemoteBackend",
     "ServerTarget",
     "ServerUnreachable",

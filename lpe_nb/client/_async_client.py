@@ -12,7 +12,7 @@ from lpe_nb.llm import LLM, LlmSettings
 
 from ._backend import Backend
 from ._embedded import EmbeddedBackend
-from ._job import Job
+from ._job import Job, JobList
 from ._remote import RemoteBackend
 
 __all__ = ["AsyncClient"]
@@ -99,12 +99,20 @@ class AsyncClient:
         return Job(self.backend, data, steps)
 
     async def jobs(
-        self, *, status: str | Sequence[str] | None = None, type: str | None = None, limit: int = 50
-    ) -> list[Job]:
-        """Jobs newest first, optionally only these statuses and this type; ``limit`` 1..500."""
+        self,
+        *,
+        status: str | Sequence[str] | None = None,
+        type: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> JobList[Job]:
+        """Jobs newest first, optionally only these statuses and this type; ``limit`` 1..500 per page.
+
+        The list's ``next_cursor``, passed back as ``cursor``, gives the next page (None after the last).
+        """
         statuses = [status] if isinstance(status, str) else status
-        found = await self.backend.list_jobs(status=statuses, job_type=type, limit=limit)
-        return [Job(self.backend, data) for data in found]
+        page = await self.backend.list_jobs(status=statuses, job_type=type, limit=limit, cursor=cursor)
+        return JobList((Job(self.backend, data) for data in page.jobs), page.next_cursor)
 
     async def catalog(self) -> dict[str, Any]:
         """Personas, namespaces, styles, defaults and languages."""
@@ -113,6 +121,10 @@ class AsyncClient:
     async def cancel(self, job_id: str) -> Job:
         """Cancel a pending or running job; raises :class:`InvalidTransition` if it already finished."""
         return Job(self.backend, await self.backend.cancel(job_id))
+
+    async def delete(self, job_id: str) -> None:
+        """Delete a finished job and its steps; raises :class:`InvalidTransition` if it has not finished."""
+        await self.backend.delete(job_id)
 
     def events(self, job_id: str) -> AsyncIterator[JobEvent]:
         """A job's current state and then its live events, ending with its terminal status."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
-from lpe_nb.jobs import Job, JobEvent, StepRecord
+from lpe_nb.jobs import Job, JobEvent, JobPage, StepRecord
 
 __all__ = ["Backend", "EventDeduper"]
 
@@ -26,8 +26,10 @@ class Backend(Protocol):
         """The job and its finished steps; raises ``JobNotFound``."""
         ...
 
-    async def list_jobs(self, *, status: Sequence[str] | None, job_type: str | None, limit: int) -> list[Job]:
-        """Newest first, at most ``limit`` (1..500)."""
+    async def list_jobs(
+        self, *, status: Sequence[str] | None, job_type: str | None, limit: int, cursor: str | None
+    ) -> JobPage:
+        """Newest first, at most ``limit`` (1..500), after ``cursor`` (the previous page's ``next_cursor``)."""
         ...
 
     async def catalog(self) -> dict[str, Any]:
@@ -36,6 +38,10 @@ class Backend(Protocol):
 
     async def cancel(self, job_id: str) -> Job:
         """Cancel a pending or running job; raises ``InvalidTransition`` if it already finished."""
+        ...
+
+    async def delete(self, job_id: str) -> None:
+        """Delete a finished job and its steps; raises ``InvalidTransition`` if it has not finished."""
         ...
 
     def events(self, job_id: str) -> AsyncIterator[JobEvent]:

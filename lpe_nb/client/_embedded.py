@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from lpe_nb.embedded import Engine, open_engine
-from lpe_nb.jobs import Job, JobEvent, ManagerSettings, StepRecord, SubscriptionClosed
+from lpe_nb.jobs import Job, JobEvent, JobPage, ManagerSettings, StepRecord, SubscriptionClosed
 from lpe_nb.llm import LLM, LlmSettings
 
 from ._backend import EventDeduper
@@ -57,15 +57,21 @@ class EmbeddedBackend:
     async def get(self, job_id: str) -> tuple[Job, list[StepRecord]]:
         return await self.engine.manager.get_with_steps(job_id)
 
-    async def list_jobs(self, *, status: Sequence[str] | None, job_type: str | None, limit: int) -> list[Job]:
-        page = await self.engine.manager.list_jobs(status=status, job_type=job_type, limit=limit)
-        return page.jobs
+    async def list_jobs(
+        self, *, status: Sequence[str] | None, job_type: str | None, limit: int, cursor: str | None
+    ) -> JobPage:
+        return await self.engine.manager.list_jobs(
+            status=status, job_type=job_type, limit=limit, cursor=cursor
+        )
 
     async def catalog(self) -> dict[str, Any]:
         return self.engine.catalog.describe()
 
     async def cancel(self, job_id: str) -> Job:
         return await self.engine.manager.cancel(job_id)
+
+    async def delete(self, job_id: str) -> None:
+        await self.engine.manager.delete(job_id)
 
     async def events(self, job_id: str) -> AsyncIterator[JobEvent]:
         seen = EventDeduper()

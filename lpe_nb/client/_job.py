@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Generator, Iterable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from lpe_nb._aio import with_timeout
 from lpe_nb.errors import JobFailed, LpeError
@@ -12,13 +12,24 @@ from lpe_nb.jobs import Job as JobData
 from lpe_nb.jobs import JobEvent, JobStatus, Progress, StepRecord
 
 from ._backend import Backend
+from ._display import mimebundle
 
-__all__ = ["Job", "summary"]
+__all__ = ["Job", "JobList", "summary"]
+
+T = TypeVar("T")
 
 
 def summary(data: JobData) -> str:
     """One line: type, short id, status and percentage."""
     return f"<Job {data.type} {data.id[:8]} {data.status.value} {data.progress.percentage:g}%>"
+
+
+class JobList(list[T]):
+    """A page of job handles, newest first; ``next_cursor`` fetches the next page (None at the end)."""
+
+    def __init__(self, jobs: Iterable[T], next_cursor: str | None) -> None:
+        super().__init__(jobs)
+        self.next_cursor = next_cursor
 
 
 class Job:
@@ -118,6 +129,10 @@ class Job:
 
     def __repr__(self) -> str:
         return summary(self.data)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """A live progress widget in a notebook (watching on the kernel's loop); one line elsewhere."""
+        return mimebundle(self, repr(self), include, exclude)
 
 
 def _result_of(data: JobData) -> Any:

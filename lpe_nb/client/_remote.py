@@ -15,7 +15,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HT
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from lpe_nb.errors import JobNotFound, LpeError, ServerUnreachable, TokenRefused
-from lpe_nb.jobs import Job, JobEvent, StepRecord
+from lpe_nb.jobs import Job, JobEvent, JobPage, StepRecord
 
 from ._backend import EventDeduper
 from ._wire import error_from_body, event_from_frame, job_from_dict, step_from_dict
@@ -70,7 +70,9 @@ class RemoteBackend:
         self, method: str, path: str, *, body: Any = None, query: str = "", job_id: str | None = None
     ) -> Any:
         url = f"{self.url}lpe/api/{path}" + (f"?{query}" if query else "")
-        payload = None if method == "GET" else json.dumps(body if body is not None else {}).encode()
+        payload = (
+            None if method in ("GET", "DELETE") else json.dumps(body if body is not None else {}).encode()
+        )
         request = HTTPRequest(
             url,
             method=method,
@@ -110,14 +112,18 @@ class RemoteBackend:
         data = await self._request("GET", f"jobs/{quote(job_id, safe='')}", job_id=job_id)
         return job_from_dict(data), [step_from_dict(step) for step in data.get("steps", [])]
 
-    async def list_jobs(self, *, status: Sequence[str] | None, job_type: str | None, limit: int) -> list[Job]:
+    async def list_jobs(
+        self, *, status: Sequence[str] | None, job_type: str | None, limit: int, cursor: str | None
+    ) -> JobPage:
         params: dict[str, str] = {"limit": str(limit)}
+        if cursor:
+            params["cursor"] = cursor
         if status:
             params["status"] = ",".join(status)
         if job_type:
             params["type"] = job_type
         data = await self._request("GET", "jobs", query=urlencode(params))
-        return [job_from_dict(job) for job in data["jobs"]]
+        return JobPage([job_from_dict(job) for job in data["jobs"]], data.get("next_cursor"))
 
     async def catalog(self) -> dict[str, Any]:
         data: dict[str, Any] = await self._request("GET", "catalog")
@@ -126,6 +132,9 @@ class RemoteBackend:
     async def cancel(self, job_id: str) -> Job:
         data = await self._request("POST", f"jobs/{quote(job_id, safe='')}/cancel", job_id=job_id)
         return job_from_dict(data)
+
+    async def delete(self, job_id: str) -> None:
+        await self._request("DELETE", f"jobs/{quote(job_id, safe='')}", job_id=job_id)
 
     async def _connect_ws(self) -> WebSocketClientConnection:
         ws_url = "ws" + self.url.removeprefix("http") + "lpe/ws"

@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 from lpe_nb.jobs import JobEvent, JobStatus, Progress, StepRecord
 
 from ._async_client import AsyncClient
-from ._job import Job, summary
+from ._display import mimebundle
+from ._job import Job, JobList, summary
 
 __all__ = ["Client", "SyncJob"]
 
@@ -156,6 +157,10 @@ class SyncJob:
     def __repr__(self) -> str:
         return summary(self._job.data)
 
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """A live progress widget in a notebook; one line elsewhere."""
+        return mimebundle(self, repr(self), include, exclude)
+
 
 async def _anext(events: Any) -> JobEvent:
     event: JobEvent = await events.__anext__()
@@ -230,16 +235,24 @@ class Client:
         return self._job(self._client.job(job_id))
 
     def jobs(
-        self, *, status: str | Sequence[str] | None = None, type: str | None = None, limit: int = 50
-    ) -> list[SyncJob]:
-        found = self._runner.run(self._client.jobs(status=status, type=type, limit=limit))
-        return [SyncJob(job, self._runner) for job in found]
+        self,
+        *,
+        status: str | Sequence[str] | None = None,
+        type: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> JobList[SyncJob]:
+        found = self._runner.run(self._client.jobs(status=status, type=type, limit=limit, cursor=cursor))
+        return JobList((SyncJob(job, self._runner) for job in found), found.next_cursor)
 
     def catalog(self) -> dict[str, Any]:
         return self._runner.run(self._client.catalog())
 
     def cancel(self, job_id: str) -> SyncJob:
         return self._job(self._client.cancel(job_id))
+
+    def delete(self, job_id: str) -> None:
+        self._runner.run(self._client.delete(job_id))
 
     def run_background(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         """Run an async-client coroutine on the private loop without blocking (widgets poll this way);

@@ -46,10 +46,26 @@ async def test_job_jobs_and_catalog(client: AsyncClient) -> None:
     assert again.id == first.id and again.status is JobStatus.COMPLETED and again.steps
     assert [j.id for j in await client.jobs()] == [second.id, first.id]
     assert [j.id for j in await client.jobs(type="projection", status="completed")] == [first.id]
-    assert [j.id for j in await client.jobs(limit=1)] == [second.id]
+    page = await client.jobs(limit=1)
+    assert [j.id for j in page] == [second.id] and page.next_cursor
+    rest = await client.jobs(limit=1, cursor=page.next_cursor)
+    assert [j.id for j in rest] == [first.id]
+    assert rest.next_cursor is None
     assert await client.jobs(status=["failed", "cancelled"]) == []
     catalog = await client.catalog()
     assert {"personas", "namespaces", "styles", "defaults", "languages"} <= set(catalog)
+    await client.delete(first.id)
+    with pytest.raises(JobNotFound):
+        await client.job(first.id)
+    assert [j.id for j in await client.jobs()] == [second.id]
+
+
+@pytest.mark.parametrize("mock_latency_s", [SLOW])
+async def test_deleting_an_unfinished_job_is_refused(client: AsyncClient) -> None:
+    job = await client.projection(NARRATIVE)
+    with pytest.raises(InvalidTransition):
+        await client.delete(job.id)
+    await client.cancel(job.id)
 
 
 @pytest.mark.parametrize("mock_latency_s", [SLOW])

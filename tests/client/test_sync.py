@@ -71,3 +71,10 @@ def test_connect_embedded_says_so_once_in_the_log(
             assert client.location == str(tmp_path / "default.db")
     said = [r.getMessage() for r in caplog.records if "no lpe-nb server found" in r.getMessage()]
     assert said == [f"no lpe-nb server found; running jobs in this process on {tmp_path / 'default.db'}"]
+
+
+def test_outside_a_kernel_a_job_displays_as_one_line(tmp_path: Path) -> None:
+    with Client.embedded(tmp_path / "sync.db", llm=MockLLM()) as client:
+        job = client.projection(NARRATIVE).wait(timeout=WAIT_S)
+        assert job._repr_mimebundle_() == {"text/plain": repr(job)}
+        assert repr(job) == f"<Job projection {job.id[:8]} completed 100%>"
