@@ -17,6 +17,8 @@ __all__ = ["aconnect", "connect"]
 log = logging.getLogger("lpe_nb.client")
 _told_embedded: set[str] = set()
 _told_lock = threading.Lock()
+_shared_embedded: dict[str, Client] = {}
+_shared_lock = threading.Lock()
 
 
 async def aconnect(
@@ -35,13 +37,7 @@ async def aconnect(
     if target is not None:
         log.debug("lpe-nb: using the server at %s (found by %s)", target.url, target.source)
         return AsyncClient.remote(target.url, target.token)
-    path = str(resolve_db_path(db_path))
-    with _told_lock:
-        first = path not in _told_embedded
-        _told_embedded.add(path)
-    if first:
-        log.info("no lpe-nb server found; running jobs in this process on %s", path)
-    return await AsyncClient.embedded(path)
+    return await AsyncClient.embedded(_embedded_path(db_path))
 
 
 def connect(
@@ -51,5 +47,30 @@ def connect(
     embedded: bool | None = None,
     db_path: str | os.PathLike[str] | None = None,
 ) -> Client:
-    """A sync :class:`Client`, found like :func:`aconnect`; safe to call inside a running event loop."""
-    return Client(lambda: aconnect(url, token, embedded=embedded, db_path=db_path))
+    """A sync :class:`Client`, found like :func:`aconnect`; safe to call inside a running event loop.
+
+    Embedded clients of one database share one engine in this process (a database has one dispatcher),
+    so running ``client = lpe_nb.connect()`` again in a notebook just works; the engine stops when the
+    last of them is closed.
+    """
+    target = discover(url, token, embedded=embedded)
+    if target is not None:
+        return Client.remote(target.url, target.token)
+    path = _embedded_path(db_path)
+    with _shared_lock:
+        client = _shared_embedded.get(path)
+        if client is None or client.closed:
+            client = _shared_embedded[path] = Client.embedded(path)
+            return client
+        return client.share()
+
+
+def _embedded_path(db_path: str | os.PathLike[str] | None) -> str:
+    """The embedded engine's database, said once per path in the log."""
+    path = str(resolve_db_path(db_path))
+    with _told_lock:
+        first = path not in _told_embedded
+        _told_embedded.add(path)
+    if first:
+        log.info("no lpe-nb server found; running jobs in this process on %s", path)
+    return path

@@ -24,6 +24,7 @@ __all__ = ["Client", "SyncJob"]
 
 T = TypeVar("T")
 _JOIN_TIMEOUT_S = 10.0
+_share_lock = threading.Lock()
 
 
 class _LoopThread:
@@ -181,6 +182,20 @@ class Client:
         except BaseException:
             self._runner.stop()
             raise
+        self._users = [1]  # shared by share(): the open handles on this runner and client
+        self._closed = False
+
+    def share(self) -> Client:
+        """Another handle on the same connection (or embedded engine); each handle is closed once."""
+        twin = object.__new__(Client)
+        twin._runner, twin._client, twin._users, twin._closed = self._runner, self._client, self._users, False
+        with _share_lock:
+            self._users[0] += 1
+        return twin
+
+    @property
+    def closed(self) -> bool:
+        return self._closed or self._runner.loop.is_closed()
 
     @classmethod
     def remote(cls, url: str, token: str | None = None, **options: Any) -> Client:
@@ -265,9 +280,15 @@ class Client:
         return self._client
 
     def close(self) -> None:
-        """Close the connections (or stop the embedded engine) and the private thread. Idempotent."""
-        if self._runner.loop.is_closed():
-            return
+        """Close the connections (or stop the embedded engine) and the private thread, once the last
+        shared handle is closed. Idempotent."""
+        with _share_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._users[0] -= 1
+            if self._users[0] > 0 or self._runner.loop.is_closed():
+                return
         try:
             self._runner.run(self._client.aclose())
         finally:

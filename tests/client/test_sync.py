@@ -78,3 +78,20 @@ def test_outside_a_kernel_a_job_displays_as_one_line(tmp_path: Path) -> None:
         job = client.projection(NARRATIVE).wait(timeout=WAIT_S)
         assert job._repr_mimebundle_() == {"text/plain": repr(job)}
         assert repr(job) == f"<Job projection {job.id[:8]} completed 100%>"
+
+
+def test_connect_twice_embedded_shares_one_engine_until_the_last_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LPE_DB_PATH", str(tmp_path / "shared.db"))
+    monkeypatch.setenv("LPE_LLM_PROVIDER", "mock")
+    first = connect(embedded=True)
+    second = connect(embedded=True)  # a notebook cell run again: no DispatcherBusy
+    first.close()
+    first.close()  # idempotent: does not close the second handle's share
+    assert second.projection(NARRATIVE).wait(timeout=WAIT_S).status is JobStatus.COMPLETED
+    second.close()
+    assert second.closed
+    third = connect(embedded=True)  # a fresh engine after the last close
+    assert third.jobs(limit=5)[0].status is JobStatus.COMPLETED
+    third.close()
