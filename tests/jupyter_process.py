@@ -49,6 +49,7 @@ class JupyterProcess:
         env: Mapping[str, str] | None = None,
         args: list[str] | None = None,
         runtime_dir: Path | None = None,
+        root_dir: Path | None = None,
     ) -> None:
         self.workdir = workdir
         self.app = app
@@ -56,6 +57,7 @@ class JupyterProcess:
         self.token = secrets.token_hex(16)
         self.base_url = base_url
         self.url = f"http://127.0.0.1:{self.port}{base_url}"
+        self.root_dir = root_dir or workdir  # what the server's file browser shows
         self.db_path = workdir / "jobs.db"
         self.runtime_dir = runtime_dir or workdir / "runtime"  # shared, servers see each other
         self.log_path = workdir / f"jupyter-{app}.log"
@@ -76,7 +78,7 @@ class JupyterProcess:
             "--port-retries=0",
             f"--IdentityProvider.token={self.token}",
             f"--ServerApp.base_url={self.base_url}",
-            f"--ServerApp.root_dir={self.workdir}",
+            f"--ServerApp.root_dir={self.root_dir}",
             f"--LpeExtensionApp.db_path={self.db_path}",
             *(["--allow-root"] if os.geteuid() == 0 else []),  # CI runs as root
             *self._args,

@@ -1,0 +1,104 @@
+"""JupyterLab with the extension, driven by Playwright in Debian's headless chromium.
+
+Test tools cannot download browsers here, so the tests use ``/usr/bin/chromium`` (``.ci/run`` installs
+it with apt-get) and skip with the reason when it or Playwright is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.jupyter_process import JupyterProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Where the tests save their screenshots; LPE_SCREENSHOT_DIR=docs/images refreshes the README's set.
+SCREENSHOTS = Path(os.environ.get("LPE_SCREENSHOT_DIR") or ROOT / "build" / "screenshots")
+MOCK_LATENCY_S = "0.6"  # per mock LLM call: a projection takes a few seconds, long enough to watch
+
+try:
+    from playwright.sync_api import Browser, Page, sync_playwright
+except ImportError:  # pragma: no cover - the test extra installs it
+    sync_playwright = None  # type: ignore[assignment]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    reason = None
+    if sync_playwright is None:
+        reason = "playwright is not installed (pip install -e '.[test]')"
+    elif not CHROMIUM.exists():
+        reason = f"no chromium at {CHROMIUM} (apt-get install chromium; .ci/run does it)"
+    if reason is None:
+        return
+    for item in items:
+        if "browser" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterProcess]:
+    """``jupyter lab`` on a free port with a real token, serving a copy of notebooks/."""
+    workdir = tmp_path_factory.mktemp("lab")
+    root = workdir / "notebooks"
+    shutil.copytree(ROOT / "notebooks", root)
+    settings = workdir / "lab-settings"
+    # A fresh user: no "get notified about news?" prompt over the notebook, no restored workspace.
+    notification = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    notification.parent.mkdir(parents=True)
+    notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    # Render every cell (no windowing), so widgets scrolled out of view still exist in the page.
+    tracker = settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True)
+    tracker.write_text(json.dumps({"windowingMode": "none"}))
+    env = {
+        "LPE_MOCK_LATENCY_S": MOCK_LATENCY_S,
+        "LPE_LLM_PROVIDER": "mock",
+        "JUPYTERLAB_SETTINGS_DIR": str(settings),
+        "JUPYTERLAB_WORKSPACES_DIR": str(workdir / "lab-workspaces"),
+    }
+    with JupyterProcess(workdir, app="lab", env=env, root_dir=root) as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    opened = context.new_page()
+    yield opened
+    if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
+        opened.screenshot(path=str(SCREENSHOTS / f"failed-{request.node.name}.png"))
+    context.close()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
