@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator,
 from types import TracebackType
 from typing import Any, TypeVar
 
+from lpe_nb.jobs import Job as JobData
 from lpe_nb.jobs import JobEvent, JobStatus, Progress, StepRecord
 
 from ._async_client import AsyncClient
@@ -79,6 +80,11 @@ class SyncJob:
     def __init__(self, job: Job, runner: _LoopThread) -> None:
         self._job = job
         self._runner = runner
+
+    @property
+    def data(self) -> JobData:
+        """The job's record as last read (title, input, times...)."""
+        return self._job.data
 
     @property
     def id(self) -> str:

@@ -1,0 +1,139 @@
+"""What a :class:`~lpe_nb.widgets.JobProgress` shows, as plain data and text: no widgets, no threads.
+
+:class:`ViewState` is the latest known state of one job (events fold into it); the functions turn it into
+the labels' HTML. Kept apart from the widget so the rules (the ETA, which step number to show) read alone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from lpe_nb.jobs import JobEvent, JobStatus, Progress
+
+from .results import esc
+
+__all__ = ["BAR_STYLES", "ViewState", "duration", "status_html", "step_html"]
+
+BAR_STYLES = {
+    JobStatus.PENDING: "",
+    JobStatus.RUNNING: "info",
+    JobStatus.COMPLETED: "success",
+    JobStatus.FAILED: "danger",
+    JobStatus.CANCELLED: "warning",
+}
+_HIDDEN_DETAILS = frozenset({"partial_text", "step", "index", "of"})  # shown elsewhere, or too long
+
+
+@dataclass
+class ViewState:
+    """The latest known state of a job; the widget guards it with a lock."""
+
+    status: JobStatus
+    progress: Progress
+    seq: int = 0
+    result: Any = None
+    error: str | None = None
+    cancelling: bool = False
+    note: str | None = None  # about the watching itself: lost contact, a refused cancel
+    started: float | None = None  # time.monotonic() at the job's start, as well as known
+    ended: float | None = None
+    base_steps: int = 0  # completed steps when `started` was taken: the ETA only counts steps seen since
+
+    @property
+    def details(self) -> Mapping[str, Any]:
+        details = self.progress.details
+        return details if isinstance(details, Mapping) else {}
+
+    @property
+    def partial_text(self) -> str | None:
+        """The text the running step has streamed so far, if it streams."""
+        text = self.details.get("partial_text")
+        return text if isinstance(text, str) and self.status is JobStatus.RUNNING else None
+
+    def apply(self, event: JobEvent, now: float) -> None:
+        """Fold in one event (as the client's ``Job`` does: an older ``seq`` is ignored)."""
+        if event.seq < self.seq:
+            return
+        self.seq = event.seq
+        if event.kind == "status" and event.status is not None:
+            self.status = event.status
+            self.result = event.result_data
+            self.error = event.error_message
+        elif event.progress is not None:
+            self.progress = event.progress
+        if self.status is JobStatus.RUNNING and self.started is None:
+            self.started, self.base_steps = now, self.progress.completed_steps
+        if self.status.is_terminal and self.ended is None:
+            self.ended = now
+
+    def seed_times(self, data: Any) -> None:
+        """Start and end from the job's record, when the handle carries one (``started_at`` ISO text)."""
+        now, wall = time.monotonic(), datetime.now(timezone.utc)
+        started = _parse_time(getattr(data, "started_at", None))
+        if started is not None:
+            self.started = now - (wall - started).total_seconds()
+        ended = _parse_time(getattr(data, "completed_at", None))
+        if ended is not None and self.status.is_terminal:
+            self.ended = now - (wall - ended).total_seconds()
+
+
+def status_html(state: ViewState) -> str:
+    status, percent = state.status, f"{state.progress.percentage:.0f}%"
+    if status is JobStatus.COMPLETED:
+        return "<b style='color: #15803d'>completed</b>"
+    if status in (JobStatus.FAILED, JobStatus.CANCELLED):
+        color = "#b91c1c" if status is JobStatus.FAILED else "#b45309"
+        return f"<b style='color: {color}'>{status.value}</b> at {percent}"
+    return f"{status.value} {percent}"
+
+
+def step_html(state: ViewState, now: float) -> str:
+    """``step k of n: label (details) · elapsed · about ETA left``; when done, how long it took."""
+    progress, details = state.progress, state.details
+    index, of = details.get("index"), details.get("of")
+    if not (isinstance(index, int) and isinstance(of, int)):  # the operation's own step numbering wins
+        index, of = progress.completed_steps, progress.total_steps
+    where = f"step {index} of {of}: {progress.current_step}" if of else progress.current_step or "waiting"
+    extra = ", ".join(f"{k}: {v}" for k, v in details.items() if k not in _HIDDEN_DETAILS and v is not None)
+    if extra:
+        where += f" ({extra})"
+    if state.status is JobStatus.COMPLETED:
+        where = "done"
+    elif state.status.is_terminal:
+        where = f"stopped at {where}"
+    parts = [where]
+    if state.started is not None:
+        elapsed = (state.ended if state.ended is not None else now) - state.started
+        parts.append(f"{duration(elapsed)} elapsed")
+        seen = progress.completed_steps - state.base_steps
+        left_steps = progress.total_steps - progress.completed_steps
+        if state.status is JobStatus.RUNNING and seen > 0 and left_steps > 0:
+            parts.append(f"about {duration(elapsed / seen * left_steps)} left")  # the average step so far
+    return "<small>" + " · ".join(esc(part) for part in parts) + "</small>"
+
+
+def duration(seconds: float) -> str:
+    """``4.2 s``, ``37 s``, ``3 min 05 s``, ``1 h 02 min``."""
+    if seconds < 10:
+        return f"{max(0.0, seconds):.1f} s"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None

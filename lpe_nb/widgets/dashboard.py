@@ -1,0 +1,249 @@
+""":class:`JobsDashboard`: the recent jobs, live, with a status filter, and Cancel and Open per job.
+
+A background task on the client's loop lists the jobs every ``interval_s`` (and at once when asked: the
+filter changed, a job was cancelled); each listing only replaces the stored rows under a lock, and a
+:class:`~lpe_nb.widgets._throttle.Throttle` renders them at most every 100 ms. Rows are kept per job id
+so a refresh only changes traits; a row widget is created once per job shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import threading
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets  # type: ignore[import-untyped]
+
+from lpe_nb.errors import InvalidTransition, LpeError
+
+from ._client import resolve_client
+from ._throttle import DEFAULT_INTERVAL_S, Throttle
+from .progress import JobProgress
+from .results import close_children, error_html, esc
+
+if TYPE_CHECKING:
+    from lpe_nb.client import Client, Job
+
+__all__ = ["JobRow", "JobsDashboard"]
+
+STATUSES = ("all", "pending", "running", "completed", "failed", "cancelled")
+_BAR_STYLES = {"pending": "", "running": "info", "completed": "success", "failed": "danger"}
+
+
+class JobRow:
+    """One job's line: what it is, a small bar, its status, Cancel and Open."""
+
+    def __init__(self, dashboard: JobsDashboard, job_id: str) -> None:
+        self.job_id = job_id
+        self.label = widgets.HTML(layout=widgets.Layout(width="45%"))
+        self.bar = widgets.FloatProgress(min=0.0, max=100.0, layout=widgets.Layout(width="20%"))
+        self.status = widgets.HTML(layout=widgets.Layout(width="12%"))
+        self.cancel_button = widgets.Button(description="Cancel", icon="stop", layout=_button_layout())
+        self.open_button = widgets.Button(description="Open", icon="folder-open", layout=_button_layout())
+        self.cancel_button.on_click(lambda _button: dashboard.cancel(job_id))
+        self.open_button.on_click(lambda _button: dashboard.open_job(job_id))
+        self.box = widgets.HBox([self.label, self.bar, self.status, self.cancel_button, self.open_button])
+        self.synced = [self.label, self.bar, self.status, self.cancel_button]
+
+    def show(self, job: Job) -> None:
+        status = job.status.value
+        self.label.value = f"<b>{esc(job.data.title)}</b> <code>{esc(job.id[:8])}</code>"
+        self.bar.value = float(job.progress.percentage)
+        self.bar.bar_style = _BAR_STYLES.get(status, "warning")
+        self.status.value = esc(f"{status} {job.progress.percentage:.0f}%")
+        self.cancel_button.disabled = job.is_terminal
+
+    def close(self) -> None:
+        for widget in (*self.box.children, self.box):
+            widget.close()
+
+
+class JobsDashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
+    """The ``limit`` most recent jobs, refreshed every ``interval_s`` seconds until :meth:`close`.
+
+    ``status_filter`` picks one status (or all); each row's Cancel cancels that job and Open shows its
+    :class:`JobProgress` (live, then its result) below the list. :meth:`refresh` lists the jobs now.
+    """
+
+    def __init__(
+        self,
+        client: Client | None = None,
+        *,
+        limit: int = 20,
+        interval_s: float = 1.0,
+        render_interval_s: float = DEFAULT_INTERVAL_S,
+    ) -> None:
+        super().__init__()
+        self.client = resolve_client(client)
+        self.limit = limit
+        self.interval_s = interval_s
+        self.status_filter = widgets.Dropdown(description="status", options=list(STATUSES), value="all")
+        self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
+        self.message = widgets.HTML()
+        self.table = widgets.VBox()
+        self.detail = widgets.VBox()
+        self.opened: JobProgress | None = None
+        self.children = [
+            widgets.HBox([self.status_filter, self.refresh_button]),
+            self.message,
+            self.table,
+            self.detail,
+        ]
+        self._lock = threading.Lock()
+        self._jobs: list[Job] = []
+        self._error: str | None = None
+        self._fetched = 0  # listings stored so far; a render shows every one up to its number
+        self._waiters: list[tuple[int, concurrent.futures.Future[None]]] = []
+        self._rows: dict[str, JobRow] = {}  # only touched by renders (and close, once they stopped)
+        self._order: list[str] = []
+        self._stopped = threading.Event()
+        self._throttle = Throttle(self._render, render_interval_s)
+        self.status_filter.observe(lambda _change: self.refresh(), names="value")
+        self.refresh_button.on_click(lambda _button: self.refresh())
+        self._poll: concurrent.futures.Future[None] = self.client.run_background(self._poll_forever())
+
+    # -- public ----------------------------------------------------------------------------------------
+
+    @property
+    def job_ids(self) -> list[str]:
+        """The ids of the jobs shown, newest first, as last rendered."""
+        return list(self._order)
+
+    def row(self, job_id: str) -> JobRow:
+        """The row of a job shown (its ``cancel_button``, ``open_button``, ``status``, ``bar``)."""
+        return self._rows[job_id]
+
+    def refresh(self) -> concurrent.futures.Future[None]:
+        """List the jobs now; the future completes once that listing is rendered."""
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        fetch = self.client.run_background(self._fetch())
+
+        def rendered_after(listing: concurrent.futures.Future[int]) -> None:
+            if listing.cancelled():
+                done.cancel()
+                return
+            if (exc := listing.exception()) is not None:
+                done.set_exception(exc)
+                return
+            with self._lock:
+                self._waiters.append((listing.result(), done))
+            self._throttle.poke()  # a render that already showed it completes the future at once
+
+        fetch.add_done_callback(rendered_after)
+        return done
+
+    def cancel(self, job_id: str) -> None:
+        """Cancel one job (its row's Cancel), then refresh."""
+        try:
+            self.client.cancel(job_id)
+        except InvalidTransition:
+            pass  # it finished meanwhile; the refresh shows how
+        except LpeError as exc:
+            self._set_error(f"cancelling {job_id[:8]} failed: {exc}")
+        self.refresh()
+
+    def open_job(self, job_id: str) -> JobProgress | None:
+        """Show one job's live progress and result below the list (its row's Open)."""
+        try:
+            job = self.client.job(job_id)
+        except LpeError as exc:
+            self._set_error(str(exc))
+            return None
+        previous, self.opened = self.opened, JobProgress(job)
+        self.detail.children = (self.opened,)
+        if previous is not None:
+            previous.close()
+        return self.opened
+
+    @property
+    def polling(self) -> bool:
+        """Whether the background refresh task is still running."""
+        return not self._stopped.is_set()
+
+    def wait_stopped(self, timeout: float | None = None) -> bool:
+        """Block until the refresh task has ended (after :meth:`close`); False on timeout."""
+        return self._stopped.wait(timeout)
+
+    def close(self) -> None:
+        """Stop the refresh task and the renders, and close the widgets (the client stays open)."""
+        if hasattr(self, "_poll"):  # ipywidgets also calls close() from __del__, maybe half-built
+            self._poll.cancel()
+            self._throttle.close()
+            if self.opened is not None:
+                self.opened.close()
+            for row in list(self._rows.values()):
+                row.close()
+            close_children(self)
+        super().close()
+
+    # -- on the client's loop --------------------------------------------------------------------------
+
+    async def _poll_forever(self) -> None:
+        try:
+            while True:
+                with contextlib.suppress(Exception):  # _fetch shows it; a later listing may work
+                    await self._fetch()
+                await asyncio.sleep(self.interval_s)
+        finally:
+            self._stopped.set()
+
+    async def _fetch(self) -> int:
+        status = self.status_filter.value
+        try:
+            jobs = await self.client.async_client.jobs(
+                status=None if status == "all" else status, limit=self.limit
+            )
+        except Exception as exc:
+            self._set_error(f"listing the jobs failed: {exc}")
+            raise
+        with self._lock:
+            self._jobs, self._error = jobs, None
+            self._fetched += 1
+            number = self._fetched
+        self._throttle.poke()
+        return number
+
+    # -- rendering (one thread at a time, via the throttle) --------------------------------------------
+
+    def _set_error(self, message: str) -> None:
+        with self._lock:
+            self._error = message
+        self._throttle.poke()
+
+    def _render(self) -> None:
+        with self._lock:
+            jobs, error, number = list(self._jobs), self._error, self._fetched
+        rows = []
+        for job in jobs:
+            row = self._rows.get(job.id)
+            if row is None:
+                row = self._rows[job.id] = JobRow(self, job.id)
+            rows.append((row, job))
+        gone = [self._rows.pop(job_id) for job_id in set(self._rows) - {job.id for job in jobs}]
+        with contextlib.ExitStack() as stack:
+            for widget in [self.message, self.table] + [w for row, _ in rows for w in row.synced]:
+                stack.enter_context(widget.hold_sync())
+            for row, job in rows:
+                row.show(job)
+            boxes = tuple(row.box for row, _ in rows)
+            if boxes != tuple(self.table.children):
+                self.table.children = boxes
+            self.message.value = error_html(error) if error else ""
+        for row in gone:
+            row.close()
+        self._order = [job.id for job in jobs]
+        self._complete_waiters(number)
+
+    def _complete_waiters(self, rendered: int) -> None:
+        with self._lock:
+            ready = [future for number, future in self._waiters if number <= rendered]
+            self._waiters = [(n, f) for n, f in self._waiters if n > rendered]
+        for future in ready:
+            if not future.done():
+                future.set_result(None)
+
+
+def _button_layout() -> Any:
+    return widgets.Layout(width="auto")

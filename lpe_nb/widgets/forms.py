@@ -1,0 +1,141 @@
+"""Launch forms: pick the options (from the client's catalog), click Run, watch the job below.
+
+A form's widget changes happen on the kernel's thread in response to a click, so they need no throttle;
+the :class:`JobProgress` each run shows is throttled on its own.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets  # type: ignore[import-untyped]
+
+from lpe_nb.errors import LpeError
+
+from ._client import choices, resolve_client
+from .progress import JobProgress
+from .results import close_children, error_html
+
+if TYPE_CHECKING:
+    from lpe_nb.client import Client, SyncJob
+
+__all__ = ["ConfigurationForm", "ProjectionForm", "TranslationForm"]
+
+_KINDS = ("persona", "namespace", "style")
+
+
+def _wide() -> Any:
+    return widgets.Layout(width="95%")  # one Layout per widget: a shared one would tie their sizes
+
+
+def _textarea(placeholder: str, rows: int = 4) -> Any:
+    return widgets.Textarea(placeholder=placeholder, rows=rows, layout=_wide())
+
+
+def _dropdown(description: str, options: list[Any], value: Any) -> Any:
+    names = [option[1] if isinstance(option, tuple) else option for option in options]
+    return widgets.Dropdown(
+        description=description,
+        options=options,
+        value=value if value in names else (names[0] if names else None),
+        layout=_wide(),
+        style={"description_width": "10em"},
+    )
+
+
+class _LaunchForm(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
+    """The fields of one job type, a Run button, an error line and the progress of the last job started."""
+
+    def __init__(self, client: Client | None = None) -> None:
+        super().__init__()
+        self.client = resolve_client(client)
+        self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
+        self.message = widgets.HTML()
+        self.output = widgets.VBox()
+        self.job: SyncJob | None = None
+        self.progress: JobProgress | None = None
+        self.run_button.on_click(lambda _button: self.run())
+        fields = self._build(self.client.catalog())
+        self.children = [*fields, self.run_button, self.message, self.output]
+
+    def _build(self, catalog: dict[str, Any]) -> list[Any]:
+        """Create the fields from the catalog; returns them in display order."""
+        raise NotImplementedError
+
+    def _start(self) -> SyncJob:
+        """Submit the job from the fields' values."""
+        raise NotImplementedError
+
+    def run(self) -> JobProgress | None:
+        """Start a job with the chosen options and show its progress (what Run does); None if refused.
+
+        A refused input (an empty text, say) shows its message in red and starts nothing.
+        """
+        try:
+            job = self._start()
+        except LpeError as exc:
+            self.message.value = error_html(str(exc))
+            return None
+        self.message.value = ""
+        previous, self.job, self.progress = self.progress, job, JobProgress(job)
+        self.output.children = (self.progress,)
+        if previous is not None:
+            previous.close()  # stops watching the earlier job; the job itself runs on
+        return self.progress
+
+    def close(self) -> None:
+        """Close the form and everything in it; a job still running runs on, unwatched."""
+        close_children(self)
+        super().close()
+
+
+class ProjectionForm(_LaunchForm):
+    """A narrative, a persona, a namespace and a style; Run starts a projection."""
+
+    def _build(self, catalog: dict[str, Any]) -> list[Any]:
+        defaults = catalog.get("defaults") or {}
+        self.narrative = _textarea("The narrative to project, e.g. a historical event…")
+        self.persona = _dropdown("persona", choices(catalog, "personas"), defaults.get("persona"))
+        self.namespace = _dropdown("namespace", choices(catalog, "namespaces"), defaults.get("namespace"))
+        self.style = _dropdown("style", choices(catalog, "styles"), defaults.get("style"))
+        return [self.narrative, self.persona, self.namespace, self.style]
+
+    def _start(self) -> SyncJob:
+        return self.client.projection(
+            self.narrative.value,
+            persona=self.persona.value,
+            namespace=self.namespace.value,
+            style=self.style.value,
+        )
+
+
+class TranslationForm(_LaunchForm):
+    """A text, its language and the language of the round trip; Run starts a translation analysis."""
+
+    def _build(self, catalog: dict[str, Any]) -> list[Any]:
+        languages = [str(language) for language in catalog.get("languages") or []]
+        self.text = _textarea("The text to send on a round trip…")
+        self.source_language = _dropdown("from", languages, "english")
+        self.intermediate_language = _dropdown("through", languages, "french")
+        return [self.text, self.source_language, self.intermediate_language]
+
+    def _start(self) -> SyncJob:
+        return self.client.translation(
+            self.text.value, self.intermediate_language.value, source_language=self.source_language.value
+        )
+
+
+class ConfigurationForm(_LaunchForm):
+    """What to create (persona, namespace or style), a brief and some context; Run generates the entry.
+
+    The new entry is saved in the catalog; forms made afterwards offer it.
+    """
+
+    def _build(self, catalog: dict[str, Any]) -> list[Any]:
+        self.attribute = _dropdown("create a", list(_KINDS), "persona")
+        self.brief = widgets.Text(placeholder="a short brief, e.g. 'a patient gardener'", layout=_wide())
+        self.context = _textarea("Optional context for the generator", rows=3)
+        return [self.attribute, self.brief, self.context]
+
+    def _start(self) -> SyncJob:
+        return self.client.configure(self.attribute.value, self.brief.value, self.context.value or None)

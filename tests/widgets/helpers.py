@@ -1,0 +1,70 @@
+"""Shared by the widget tests: constants, reading a job's record, and counting widget messages."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from lpe_nb.client import Client, SyncJob
+from lpe_nb.jobs import Job, JobStatus, ManagerSettings
+
+NARRATIVE = "Rosa Parks refused to give up her seat on a Montgomery bus in 1955, and a boycott followed."
+WAIT_S = 20.0
+SLOW_S = 1.0  # per mock LLM call: a projection (five calls) is still running when a test cancels it
+SETTINGS = ManagerSettings(shutdown_grace_s=0.5, poll_interval_s=0.2)
+
+
+def record(client: Client, job_id: str) -> Job:
+    """The job's stored record (type, input) through the public async client, on the client's loop."""
+    return client.run_background(client.async_client.job(job_id)).result(WAIT_S).data
+
+
+def wait_running(job: SyncJob) -> None:
+    """Block until the job reports progress (it is running), reading its events."""
+    for event in job.events():
+        if event.kind == "progress" or event.status is JobStatus.RUNNING or event.is_terminal:
+            return
+
+
+class SendLog:
+    """When each widget sent a message to the front-end: wraps the instances' ``_send`` (the one method
+    every state update goes through), which with ipywidgets' dummy comm is the whole transport."""
+
+    def __init__(self, named: dict[str, Any]) -> None:
+        self.times: dict[str, list[float]] = {name: [] for name in named}
+        for name, widget in named.items():
+            widget._send = self._recorder(name, widget._send)
+
+    def _recorder(self, name: str, send: Any) -> Any:
+        def recorded(msg: dict[str, Any], buffers: Any = None) -> None:
+            if msg.get("method") == "update":
+                self.times[name].append(time.monotonic())
+            send(msg, buffers=buffers)
+
+        return recorded
+
+    def busiest_second(self, name: str) -> int:
+        """The most messages ``name`` sent within any half-open one-second window."""
+        return busiest_second(self.times[name])
+
+
+def busiest_second(times: list[float]) -> int:
+    """The most of these sorted instants within any half-open one-second window ``[t, t + 1)``."""
+    return max((sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times)), default=0)
+
+
+def texts(widget: Any) -> str:
+    """Every HTML/text value under ``widget``, joined: what a reader of the output would see."""
+    found: list[str] = []
+    _collect(widget, found)
+    return "\n".join(found)
+
+
+def _collect(widget: Any, found: list[str]) -> None:
+    value = getattr(widget, "value", None)
+    if isinstance(value, str):
+        found.append(value)
+    children: Iterable[Any] = getattr(widget, "children", ())
+    for child in children:
+        _collect(child, found)
