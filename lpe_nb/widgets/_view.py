@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from lpe_nb.jobs import Job as JobData
 from lpe_nb.jobs import JobEvent, JobStatus, Progress
 
 from .results import esc
@@ -70,13 +71,13 @@ class ViewState:
         if self.status.is_terminal and self.ended is None:
             self.ended = now
 
-    def seed_times(self, data: Any) -> None:
-        """Start and end from the job's record, when the handle carries one (``started_at`` ISO text)."""
+    def seed_times(self, data: JobData) -> None:
+        """Start and end from the job's record (ISO times), on this process's monotonic clock."""
         now, wall = time.monotonic(), datetime.now(timezone.utc)
-        started = _parse_time(getattr(data, "started_at", None))
+        started = _parse_time(data.started_at)
         if started is not None:
             self.started = now - (wall - started).total_seconds()
-        ended = _parse_time(getattr(data, "completed_at", None))
+        ended = _parse_time(data.completed_at)
         if ended is not None and self.status.is_terminal:
             self.ended = now - (wall - ended).total_seconds()
 

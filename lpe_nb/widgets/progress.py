@@ -52,7 +52,7 @@ class JobProgress(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self._state = ViewState(status=job.status, progress=job.progress, error=job.error_message)
         if job.status is JobStatus.COMPLETED:
             self._state.result = job.result  # terminal: no refresh, no blocking
-        self._state.seed_times(getattr(job, "data", None))  # an async Job has its record; a SyncJob not
+        self._state.seed_times(job.data)  # started_at: elapsed time counts from the job's real start
         self._done = False
         self._done_callbacks: list[Callable[[JobProgress], None]] = []
         self._rendered_terminal = threading.Event()
@@ -252,6 +252,5 @@ class JobProgress(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
 
 
 def _title_html(job: JobHandle) -> str:
-    data = getattr(job, "data", None)
-    title = getattr(data, "title", None) or job.type.replace("_", " ").capitalize()
+    title = job.data.title or job.type.replace("_", " ").capitalize()
     return f"<b>{esc(title)}</b> <code>{esc(job.id[:8])}</code>"
