@@ -56,12 +56,12 @@ def output_button(page: Page, label: str) -> Locator:
     return page.locator(".jp-OutputArea button.jupyter-button", has_text=label)
 
 
-def screenshot_once(page: Page, name: str) -> None:
-    """Save the page as ``name`` in the screenshot directory unless this run saved it already."""
+def screenshot_once(target: Page | Locator, name: str) -> None:
+    """Save the page (or one element) as ``name`` in the screenshot directory, once per run."""
     path = SCREENSHOTS / name
     if path not in _taken:
         _taken.add(path)
-        page.screenshot(path=str(path))
+        target.screenshot(path=str(path))
 
 
 _taken: set[Path] = set()

@@ -36,6 +36,7 @@ def test_quickstart_shows_a_live_bar_that_ends_in_success_and_the_result(
     run_all_cells(page)
     bar = progress_bars(page).first
     bar.wait_for(timeout=LOAD_TIMEOUT_MS)
+    widget = page.locator(".jp-OutputArea-output").filter(has=page.locator(".widget-hprogress")).first
 
     seen: list[float] = []
     deadline = time.monotonic() + _JOB_TIMEOUT_S
@@ -45,6 +46,7 @@ def test_quickstart_shows_a_live_bar_that_ends_in_success_and_the_result(
             seen.append(value)
         if 0 < value < 100:
             screenshot_once(page, "quickstart-running.png")
+            screenshot_once(widget, "quickstart-widget-running.png")
         if "progress-bar-success" in classes and value >= 100:
             break
         page.wait_for_timeout(50)
@@ -54,7 +56,8 @@ def test_quickstart_shows_a_live_bar_that_ends_in_success_and_the_result(
     assert len(set(seen)) >= 3, f"the bar took fewer than three values while the job ran: {seen}"
     assert seen == sorted(seen), f"the bar went backwards: {seen}"
     page.get_by_text("Let it be said").first.wait_for(timeout=LOAD_TIMEOUT_MS)  # the projection's text
-    page.screenshot(path=str(SCREENSHOTS / "quickstart-done.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / "quickstart-done.png"))
+    widget.screenshot(path=str(SCREENSHOTS / "quickstart-widget-done.png"))
 
 
 def test_cancel_from_the_projection_forms_progress_widget(page: Page, lab: JupyterProcess) -> None:
