@@ -202,9 +202,9 @@ class JobManager:
         Raises :class:`UnknownJobType` or :class:`InvalidInput`; a rejected job writes nothing.
         """
         operation = self.registry.get(job_type)
-        parsed_input, stored_input = operation.validate(
-            input_data
-        )  # JSON-ness is checked as the row is built
+        parsed_input, stored_input = operation.validate(input_data)  # JSON-ness: as the row is built
+        if operation.check is not None:
+            await operation.check(parsed_input)
         if isinstance(priority, bool) or not isinstance(priority, int):
             raise InvalidInput.field("priority", f"must be an integer, not {priority!r}")
         attempts = self.settings.max_attempts if max_attempts is None else max_attempts

@@ -13,9 +13,10 @@ from lpe_nb.errors import InvalidInput, UnknownJobType
 if TYPE_CHECKING:
     from lpe_nb.jobs.context import StepContext
 
-__all__ = ["Operation", "OperationFn", "OperationRegistry"]
+__all__ = ["InputCheck", "Operation", "OperationFn", "OperationRegistry"]
 
 OperationFn = Callable[["StepContext", Any], Awaitable[Any]]
+InputCheck = Callable[[Any], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,8 @@ class Operation:
 
     With an ``input_model``, input is validated at submit (a bad value is rejected before anything is
     stored) and ``run`` receives the model instance; without one, it receives the JSON value as given.
+    ``check(parsed)``, when given, is awaited at submit too, for what only stored state can tell (that a
+    job the input refers to exists, say); it raises ``InvalidInput``.
     """
 
     job_type: str
@@ -31,6 +34,7 @@ class Operation:
     input_model: type[BaseModel] | None = None
     title: Callable[[Any], str] | None = None
     description: str = ""
+    check: InputCheck | None = None
 
     def validate(self, input_data: Any) -> tuple[Any, Any]:
         """``(parsed, stored)``: what ``run`` will receive, and the input as stored (normalized JSON)."""
@@ -68,13 +72,14 @@ class OperationRegistry:
         input_model: type[BaseModel] | None = None,
         title: Callable[[Any], str] | None = None,
         description: str = "",
+        check: InputCheck | None = None,
         replace: bool = False,
     ) -> Operation:
         if not job_type or not job_type.replace("_", "").replace("-", "").isalnum():
             raise InvalidInput.field("job_type", f"{job_type!r} must be letters, digits, '-' or '_'")
         if job_type in self._operations and not replace:
             raise InvalidInput.field("job_type", f"{job_type!r} is already registered; pass replace=True")
-        operation = Operation(job_type, run, input_model, title, description)
+        operation = Operation(job_type, run, input_model, title, description, check)
         self._operations[job_type] = operation
         return operation
 

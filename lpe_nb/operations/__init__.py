@@ -73,6 +73,7 @@ def build_registry(
     registry.register(
         "maieutic_answer", maieutic.make_answer_run(llm, catalog, read_job),
         input_model=bind_catalog(MaieuticAnswerInput, catalog), title=maieutic.answer_title,
+        check=maieutic.make_answer_check(read_job),
         description="Answers to a maieutic session: insights, synthesis, suggested configuration, projection.",
     )  # fmt: skip
     registry.register(

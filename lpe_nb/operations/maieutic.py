@@ -127,6 +127,22 @@ async def _load_session(read_job: JobReader, session_id: str) -> dict[str, Any]:
     return job.result_data
 
 
+def make_answer_check(read_job: JobReader) -> Callable[[MaieuticAnswerInput], Awaitable[None]]:
+    """The submit-time check of an answer job: its session exists, is finished, and has enough questions
+    (the run checks again: the session may be deleted while the answer waits in the queue)."""
+
+    async def check(data: MaieuticAnswerInput) -> None:
+        _check_answers(data, await _load_session(read_job, data.session_id))
+
+    return check
+
+
+def _check_answers(data: MaieuticAnswerInput, session: dict[str, Any]) -> None:
+    questions = session["questions"]
+    if len(data.answers) > len(questions):
+        raise InvalidInput.field("answers", f"{len(data.answers)} answers for {len(questions)} questions")
+
+
 def make_answer_run(
     llm: LLM, catalog: Catalog, read_job: JobReader
 ) -> Callable[[StepContext, MaieuticAnswerInput], Any]:
@@ -134,9 +150,8 @@ def make_answer_run(
         total = 5 + (len(PROJECTION_STEPS) * 2 if data.project else 0)
         ctx.report("loading session", completed_steps=1, total_steps=total)
         session = await _load_session(read_job, data.session_id)
+        _check_answers(data, session)
         questions = session["questions"]
-        if len(data.answers) > len(questions):
-            raise InvalidInput.field("answers", f"{len(data.answers)} answers for {len(questions)} questions")
         dialogue = [
             {"depth": q["depth"], "question": q["question"], "answer": answer}
             for q, answer in zip(questions, data.answers, strict=False)

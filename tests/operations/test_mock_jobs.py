@@ -75,9 +75,18 @@ async def test_maieutic_asks_one_question_per_depth_and_answers_chain_into_proje
     ]
 
 
-async def test_maieutic_answer_for_unknown_session_fails_clearly(engine: Engine) -> None:
-    job, _ = await run_and_watch(engine.manager, "maieutic_answer", {"session_id": "nope", "answers": ["x"]})
-    assert job.status is JobStatus.FAILED and "no maieutic session" in (job.error_message or "")
+async def test_maieutic_answer_is_refused_at_submit_without_a_usable_session(engine: Engine) -> None:
+    with pytest.raises(InvalidInput, match="no maieutic session") as unknown:
+        await engine.manager.submit("maieutic_answer", {"session_id": "nope", "answers": ["x"]})
+    assert set(unknown.value.fields) == {"session_id"}
+    projection, _ = await run_and_watch(engine.manager, "projection", {"narrative": NARRATIVE})
+    with pytest.raises(InvalidInput, match="not a completed maieutic session"):
+        await engine.manager.submit("maieutic_answer", {"session_id": projection.id, "answers": ["x"]})
+    session, _ = await run_and_watch(engine.manager, "maieutic", {"narrative": NARRATIVE, "max_turns": 2})
+    with pytest.raises(InvalidInput, match="3 answers for 2 questions") as too_many:
+        await engine.manager.submit("maieutic_answer", {"session_id": session.id, "answers": ["a", "b", "c"]})
+    assert set(too_many.value.fields) == {"answers"}
+    assert [job.type for job in (await engine.manager.list_jobs()).jobs] == ["maieutic", "projection"]
 
 
 async def test_configuration_saves_an_entry_that_a_projection_then_accepts(

@@ -75,13 +75,12 @@ async def test_oversize_body_is_413(api: Api) -> None:
     assert error["error"] == "body_too_large"
 
 
-async def test_unknown_session_is_a_clean_error(api: Api) -> None:
-    code, job = await api(
-        "POST", "maieutic/answer", body={"session_id": "nope", "answers": ["a"], "wait": 30}
-    )
-    assert code in (200, 400, 404), job
-    if code == 200:
-        assert job["status"] == "failed" and job["error_message"]
+async def test_an_answer_to_an_unknown_session_is_refused_naming_it(api: Api) -> None:
+    code, error = await api("POST", "maieutic/answer", body={"session_id": "nope", "answers": ["a"]})
+    assert code == 400, error
+    assert error["error"] == "invalid_input" and "no maieutic session" in error["fields"]["session_id"]
+    code, listed = await api("GET", "jobs")
+    assert code == 200 and listed["jobs"] == []  # refused before anything was stored
 
 
 @pytest.mark.parametrize(

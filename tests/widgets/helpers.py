@@ -6,8 +6,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from lpe_nb.client import Client, SyncJob
-from lpe_nb.jobs import Job, JobStatus, ManagerSettings
+from lpe_nb.client import Client, EmbeddedBackend, SyncJob
+from lpe_nb.jobs import Job, JobStatus, ManagerSettings, StepContext
 
 NARRATIVE = "Rosa Parks refused to give up her seat on a Montgomery bus in 1955, and a boycott followed."
 WAIT_S = 20.0
@@ -18,6 +18,23 @@ SETTINGS = ManagerSettings(shutdown_grace_s=0.5, poll_interval_s=0.2)
 def record(client: Client, job_id: str) -> Job:
     """The job's stored record (type, input) through the public async client, on the client's loop."""
     return client.run_background(client.async_client.job(job_id)).result(WAIT_S).data
+
+
+FAILURE = "the model refused to answer"
+
+
+async def _fail(ctx: StepContext, data: Any) -> None:
+    """A custom job type whose work raises, as an operation does when its LLM gives up."""
+    ctx.report("asking", completed_steps=1, total_steps=2)
+    raise RuntimeError(FAILURE)
+
+
+def start_failing(client: Client) -> SyncJob:
+    """Submit a job that fails while running, on the client's embedded engine."""
+    backend = client.async_client.backend
+    assert isinstance(backend, EmbeddedBackend)
+    backend.engine.manager.registry.register("fails", _fail, replace=True)
+    return client.job(client.run_background(backend.submit("fails", {})).result(WAIT_S))
 
 
 def wait_running(job: SyncJob) -> None:

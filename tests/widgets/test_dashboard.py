@@ -10,13 +10,13 @@ from lpe_nb.client import Client
 from lpe_nb.errors import JobFailed
 from lpe_nb.jobs import JobStatus
 from lpe_nb.widgets import JobsDashboard
-from tests.widgets.helpers import NARRATIVE, WAIT_S, texts, wait_running
+from tests.widgets.helpers import NARRATIVE, WAIT_S, start_failing, texts, wait_running
 
 
 def test_the_dashboard_lists_filters_opens_and_stops(client: Client) -> None:
     first = client.projection(NARRATIVE).wait(WAIT_S)
     second = client.translation(NARRATIVE, "french").wait(WAIT_S)
-    failed = client.maieutic_answer(first.id, ["an answer"])
+    failed = start_failing(client)
     with pytest.raises(JobFailed):
         failed.wait(WAIT_S)
     dashboard = JobsDashboard(client)

@@ -15,7 +15,7 @@ from lpe_nb.jobs import JobStatus, Progress
 from lpe_nb.llm.mock import MockLLM
 from lpe_nb.widgets import JobProgress, render_result
 from lpe_nb.widgets._view import ViewState, duration, step_html
-from tests.widgets.helpers import NARRATIVE, SETTINGS, WAIT_S, texts, wait_running
+from tests.widgets.helpers import FAILURE, NARRATIVE, SETTINGS, WAIT_S, start_failing, texts, wait_running
 
 
 def test_bar_follows_a_projection_to_success_and_shows_the_result(client: Client) -> None:
@@ -36,14 +36,12 @@ def test_bar_follows_a_projection_to_success_and_shows_the_result(client: Client
 
 
 def test_a_failed_job_turns_the_bar_red_and_shows_the_message(client: Client) -> None:
-    projection = client.projection(NARRATIVE).wait(WAIT_S)
-    # Accepted at submit (the shape is right), refused while running: the id is not a maieutic session.
-    progress = JobProgress(client.maieutic_answer(projection.id, ["an answer"]))
+    progress = JobProgress(start_failing(client))
     assert progress.wait_rendered(WAIT_S)
     assert progress.status is JobStatus.FAILED
     assert progress.bar.bar_style == "danger" and "failed" in progress.status_label.value
     assert progress.error.layout.display != "none"
-    assert "not a completed maieutic session" in progress.error.value and "#b91c1c" in progress.error.value
+    assert FAILURE in progress.error.value and "#b91c1c" in progress.error.value
     assert progress.result_box.children == ()
 
 
