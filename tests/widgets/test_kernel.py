@@ -85,3 +85,38 @@ def test_a_kernel_front_end_gets_at_most_ten_updates_a_second_per_widget(kernel:
     assert len(sent[bar_id]) >= 10  # live all along
     for times in sent.values():
         assert busiest_second(sorted(t.timestamp() for t in times)) <= 10
+
+
+DISPLAY_CELLS = {
+    "sync": "from lpe_nb.client import Client\nfrom lpe_nb.llm.mock import MockLLM\n"
+    "client = Client.embedded(DB, llm=MockLLM())\njob = client.projection('A ferry crossed at dawn.')\njob",
+    "async": "from lpe_nb.client import AsyncClient\nfrom lpe_nb.llm.mock import MockLLM\n"
+    "aclient = await AsyncClient.embedded(DB, llm=MockLLM())\n"
+    "ajob = await aclient.projection('A ferry crossed at dawn.')\najob",
+}
+
+
+def _execute_result(kernel: Any, code: str) -> dict[str, Any]:
+    msg_id = kernel.execute(code)
+    found: dict[str, Any] = {}
+    while True:
+        msg = kernel.get_iopub_msg(timeout=30)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        content, kind = msg["content"], msg["msg_type"]
+        if kind == "execute_result":
+            found = content["data"]
+        elif kind == "error":
+            pytest.fail("\n".join(content["traceback"]))
+        elif kind == "status" and content["execution_state"] == "idle":
+            return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flavour", sorted(DISPLAY_CELLS))
+def test_a_job_handle_displays_as_a_live_widget_in_a_kernel(
+    kernel: Any, tmp_path: Path, flavour: str
+) -> None:
+    data = _execute_result(kernel, f"DB = {str(tmp_path / 'display.db')!r}\n" + DISPLAY_CELLS[flavour])
+    assert "application/vnd.jupyter.widget-view+json" in data, data
+    assert data["text/plain"].startswith("<Job projection ")
