@@ -8,7 +8,7 @@ from typing import Any
 
 from lpe_nb.jobs.model import Job, JobStatus, Progress, StepRecord, dump_json
 
-__all__ = ["job_to_row", "progress_json", "row_to_job", "row_to_step"]
+__all__ = ["job_to_row", "progress_json", "row_to_job", "row_to_step", "step_to_row"]
 
 
 def row_to_step(r: sqlite3.Row) -> StepRecord:
@@ -24,6 +24,21 @@ def row_to_step(r: sqlite3.Row) -> StepRecord:
         duration_ms=r["duration_ms"],
         attempt=r["attempt"],
     )
+
+
+def step_to_row(step: StepRecord) -> dict[str, Any]:
+    return {
+        "job_id": step.job_id,
+        "idx": step.index,
+        "name": step.name,
+        "input": dump_json(step.input, field_name=f"steps.{step.name}.input"),
+        "output": dump_json(step.output, field_name=f"steps.{step.name}.output"),
+        "usage": dump_json(step.usage, field_name=f"steps.{step.name}.usage"),
+        "started_at": step.started_at,
+        "completed_at": step.completed_at,
+        "duration_ms": step.duration_ms,
+        "attempt": step.attempt,
+    }
 
 
 def _loads(text: str | None) -> Any:

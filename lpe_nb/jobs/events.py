@@ -111,6 +111,7 @@ class Subscription:
     _items: deque[JobEvent | _ProgressSlot] = field(default_factory=deque)
     _open_slots: dict[str, _ProgressSlot] = field(default_factory=dict)
     _delivered_seq: dict[str, int] = field(default_factory=dict)
+    _awaiting_snapshot: set[str] = field(default_factory=set)  # watched, their state not yet queued
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
     _closed: bool = False
     _overflowed: bool = False
@@ -140,28 +141,45 @@ class Subscription:
         self._ready.set()
 
     def offer_snapshot(self, events: Iterable[JobEvent]) -> None:
-        """Put the current state of a job in front of anything queued for it."""
+        """Put the current state of a job in front of anything queued for it, and release what was held
+        back for it (what the snapshot already covers is then skipped by its ``seq``)."""
         for event in reversed(list(events)):
             self._items.appendleft(event)
+            self._awaiting_snapshot.discard(event.job_id)
         self._ready.set()
 
     # -- what readers call -----------------------------------------------------------------------------
 
-    def watch(self, job_id: str) -> None:
+    def watch(self, job_id: str, *, awaiting_snapshot: bool = False) -> None:
+        """Receive ``job_id``'s events from now on. With ``awaiting_snapshot`` they are held back until
+        :meth:`offer_snapshot` queues its current state, so a reader always sees that state first."""
         if self.job_ids is not None:
             self.job_ids.add(job_id)
             self.bus._index(self, job_id)
+            if awaiting_snapshot:
+                self._awaiting_snapshot.add(job_id)
 
     def unwatch(self, job_id: str) -> None:
         if self.job_ids is not None:
             self.job_ids.discard(job_id)
             self.bus._unindex(self, job_id)
             self._delivered_seq.pop(job_id, None)
+            self._awaiting_snapshot.discard(job_id)
 
     def get_nowait(self) -> JobEvent | None:
         """The next event, or None if none is queued; raises :class:`SubscriptionClosed` once ended."""
+        held: list[JobEvent | _ProgressSlot] = []
+        try:
+            return self._next_deliverable(held)
+        finally:
+            self._items.extendleft(reversed(held))  # back in front, in their order
+
+    def _next_deliverable(self, held: list[JobEvent | _ProgressSlot]) -> JobEvent | None:
         while self._items:
             item = self._items.popleft()
+            if (item.event if isinstance(item, _ProgressSlot) else item).job_id in self._awaiting_snapshot:
+                held.append(item)
+                continue
             if isinstance(item, _ProgressSlot):
                 if self._open_slots.get(item.event.job_id) is item:
                     del self._open_slots[item.event.job_id]

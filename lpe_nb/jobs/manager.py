@@ -5,25 +5,28 @@ One manager per database dispatches (an OS lock file says which); others may ope
 age, up to ``concurrency`` at a time, runs each as an asyncio task under a lease it heartbeats, and publishes
 every status change and progress report on its :class:`EventBus`. Delivery is at-least-once per *step*:
 a job interrupted by a crash or a stop resumes from its last finished step.
+
+The claiming and running of jobs is the :class:`~lpe_nb.jobs._dispatcher.Dispatcher`'s; heartbeats, lease
+sweeps, retention and progress saves are :class:`~lpe_nb.jobs._periodic.PeriodicWork`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from lpe_nb._aio import wake_or_timeout
-from lpe_nb.errors import DispatcherBusy, InvalidInput, LpeError
+from lpe_nb.errors import DispatcherBusy, InvalidInput
+from lpe_nb.jobs._dispatcher import Dispatcher
 from lpe_nb.jobs._lock import DispatchLock
-from lpe_nb.jobs.context import JobInterrupted, RunState, StepContext
+from lpe_nb.jobs._periodic import PeriodicWork
+from lpe_nb.jobs.context import RunState
 from lpe_nb.jobs.events import EventBus, JobEvent, Subscription
 from lpe_nb.jobs.listing import JobPage, decode_cursor, encode_cursor, parse_statuses
 from lpe_nb.jobs.model import (
@@ -31,25 +34,15 @@ from lpe_nb.jobs.model import (
     JobStatus,
     Progress,
     StepRecord,
-    dump_json,
     new_job_id,
     to_iso,
     utc_now,
 )
 from lpe_nb.jobs.registry import OperationRegistry
 from lpe_nb.jobs.settings import ManagerSettings
-from lpe_nb.jobs.store import JobStore, LeaseLost, Recovered, Synchronous
+from lpe_nb.jobs.store import JobStore, Synchronous
 
 __all__ = ["JobManager"]
-
-log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    status: JobStatus | None  # None: back to the queue
-    result: Any = None
-    error: str | None = None
 
 
 class JobManager:
@@ -74,13 +67,19 @@ class JobManager:
         self.stream_interval_s = self.settings.stream_interval_s
         self._clock = clock
         self._lock = DispatchLock(store.path)
-        self._runs: dict[str, RunState] = {}
-        self._slots_in_use = 0  # operations executing; a finishing job gives its slot back early
-        self._wake = asyncio.Event()
-        self._dispatcher: asyncio.Task[None] | None = None
-        self._loops: list[asyncio.Task[None]] = []  # heartbeat and progress flush
+        self._dispatcher = Dispatcher(
+            store, self.registry, self.settings, self.events, self, owner=self.owner, clock=clock
+        )
+        self._periodic = PeriodicWork(
+            store,
+            self.settings,
+            self.events,
+            self._dispatcher,
+            owner=self.owner,
+            clock=clock,
+            purge=self.purge_old_jobs,
+        )
         self._started = False
-        self._stopping = False
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -110,20 +109,15 @@ class JobManager:
             await self._acquire_dispatch_lock()
             try:
                 # We hold the lock, so whoever owns a running job is gone: recover them all now.
-                self._publish_recovered(
-                    await self.store.recover_orphans(self.owner, now=self._now_iso(), only_expired=False)
-                )
+                await self._periodic.recover_orphans(self._clock(), only_expired=False)
                 await self.purge_old_jobs()
             except BaseException:
                 self._lock.release()
                 raise
-            self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="lpe-dispatch")
-            self._loops = [
-                asyncio.create_task(self._heartbeat_loop(), name="lpe-heartbeat"),
-                asyncio.create_task(self._progress_flush_loop(), name="lpe-progress-flush"),
-            ]
+            self._dispatcher.start()
+            self._periodic.start()
         self._started = True
-        self._stopping = False
+        self._dispatcher.stopping = False
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Stop claiming; give running jobs ``grace_s`` to reach a step boundary, then interrupt the rest.
@@ -133,27 +127,10 @@ class JobManager:
         """
         if not self._started:
             return
-        self._stopping = True
-        self._wake.set()
-        if self._dispatcher is not None:
-            # It sees `stopping` and ends on its own; a claim already in flight finishes first, so every
-            # job it claimed has its task (which requeues itself) before we collect the tasks below.
-            await asyncio.gather(self._dispatcher, return_exceptions=True)
-            self._dispatcher = None
-        grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
-        tasks = [run.task for run in self._runs.values() if run.task is not None]
-        if tasks:
-            _, still_running = await asyncio.wait(tasks, timeout=grace)
-            for run in list(self._runs.values()):
-                if run.task in still_running and run.in_operation:
-                    run.task.cancel()  # others are about to start (and requeue) or are recording
-            await asyncio.gather(*tasks, return_exceptions=True)
-        for loop in self._loops:
-            loop.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
-        self._loops = []
+        await self._dispatcher.stop(self.settings.shutdown_grace_s if grace_s is None else grace_s)
+        await self._periodic.stop()
         if self.dispatch:
-            await self._flush_progress()
+            await self._periodic.flush_progress()
             self._lock.release()
         self._started = False
 
@@ -166,11 +143,11 @@ class JobManager:
 
     @property
     def stopping(self) -> bool:
-        return self._stopping
+        return self._dispatcher.stopping
 
     @property
     def running_job_ids(self) -> list[str]:
-        return list(self._runs)
+        return list(self._dispatcher.runs)
 
     def now(self) -> datetime:
         return self._clock()
@@ -227,20 +204,20 @@ class JobManager:
         )
         await self.store.insert_job(job)
         self.events.publish(JobEvent.status_of(job))
-        self._wake.set()
+        self._dispatcher.wake.set()
         return job.id
 
     async def get(self, job_id: str) -> Job:
         """The job as stored, with the live progress if this manager is running it."""
         job = await self.store.get_job(job_id)
-        run = self._runs.get(job_id)
+        run = self._dispatcher.runs.get(job_id)
         if run is not None and job.status is JobStatus.RUNNING:
             job = replace(job, progress=run.progress, seq=run.seq)
         return job
 
     async def get_with_steps(self, job_id: str) -> tuple[Job, list[StepRecord]]:
         job, steps = await self.store.get_job_with_steps(job_id)
-        run = self._runs.get(job_id)
+        run = self._dispatcher.runs.get(job_id)
         if run is not None and job.status is JobStatus.RUNNING:
             job = replace(job, progress=run.progress, seq=run.seq)
         return job, steps
@@ -274,9 +251,9 @@ class JobManager:
         if job.status is JobStatus.CANCELLED:
             self.events.publish(JobEvent.status_of(job))
         else:
-            run = self._runs.get(job_id)
+            run = self._dispatcher.runs.get(job_id)
             if run is not None:
-                self._deliver_cancel(run)
+                self._dispatcher.deliver_cancel(run)
             # else a dispatcher in another process acts on cancel_requested at its next heartbeat
         return job
 
@@ -317,7 +294,9 @@ class JobManager:
     async def watch(self, sub: Subscription, job_id: str) -> None:
         """Add a job to ``sub``: its current state first (status, then progress; a finished job's status
         last so it never looks in progress), then its live events."""
-        sub.watch(job_id)  # before the snapshot, so no event between the two is missed
+        # Watched before the snapshot is read, so no event between the two is missed; held back until the
+        # snapshot is queued, so the reader sees the current state first.
+        sub.watch(job_id, awaiting_snapshot=True)
         try:
             sub.offer_snapshot(await self._snapshot(job_id))
         except BaseException:
@@ -325,10 +304,10 @@ class JobManager:
             raise
 
     async def _snapshot(self, job_id: str) -> list[JobEvent]:
-        run = self._runs.get(job_id)
+        run = self._dispatcher.runs.get(job_id)
         if run is None:
             job = await self.store.get_job(job_id)
-            run = self._runs.get(job_id)  # it may have started while we read
+            run = self._dispatcher.runs.get(job_id)  # it may have started while we read
         if run is not None:
             # published_seq, not seq: a number handed out for an event not yet sent must not be
             # covered by the snapshot, or that event would be skipped as already seen.
@@ -377,193 +356,3 @@ class JobManager:
 
     async def save_step(self, run: RunState, record: StepRecord) -> None:
         await self.store.save_step(record, run.owner)
-
-    # -- dispatching -------------------------------------------------------------------------------------
-
-    async def _dispatch_loop(self) -> None:
-        while not self._stopping:
-            # Clear before claiming: a submit that lands during the claim sets it again, so it is not missed.
-            self._wake.clear()
-            free = self.settings.concurrency - self._slots_in_use
-            try:
-                claimed = await self._claim(free)
-            except LpeError:
-                log.exception("claiming jobs failed; retrying in %s s", self.settings.poll_interval_s)
-                claimed = []
-            if free > 0 and len(claimed) == free:
-                continue  # there may be more waiting
-            await wake_or_timeout(self._wake, self.settings.poll_interval_s)  # a timeout is a poll
-
-    async def _claim(self, free: int) -> list[Job]:
-        if free <= 0 or self._stopping:
-            return []
-        now = self._clock()
-        lease_until = to_iso(now + timedelta(seconds=self.settings.lease_s))
-        claimed = await self.store.claim_pending(self.owner, to_iso(now), lease_until, free)
-        for job, steps in claimed:
-            run = RunState(
-                job, self.owner, seq=job.seq, progress=job.progress, published_seq=job.seq,
-                finished={s.name: s for s in steps},
-            )  # fmt: skip
-            self._runs[job.id] = run
-            self._slots_in_use += 1
-            self.events.publish(JobEvent.status_of(job))
-            run.task = asyncio.create_task(self._run_job(run), name=f"lpe-job:{job.id}")
-        return [job for job, _ in claimed]
-
-    async def _run_job(self, run: RunState) -> None:
-        job = run.job
-        try:
-            outcome = await self._execute(run)
-            # The operation is over: its slot goes to the next job now, so that job's claim can share
-            # a transaction with this job's outcome.
-            self._release_slot(run)
-            if outcome.status is None:
-                await self._requeue(run)
-            else:
-                await self._finish(run, outcome.status, result=outcome.result, error=outcome.error)
-        except LeaseLost as exc:
-            log.warning("job %s: %s; leaving it to whoever holds it now", job.id, exc)
-        except LpeError:
-            log.exception("job %s: its outcome could not be recorded; recovery will retry it", job.id)
-        finally:
-            self._runs.pop(job.id, None)
-            self._release_slot(run)
-
-    async def _execute(self, run: RunState) -> _Outcome:
-        """Run the operation and decide the job's outcome; ``status=None`` means back to the queue."""
-        cancelled = _Outcome(JobStatus.CANCELLED, error="cancelled by request")
-        if run.cancel_requested:
-            return cancelled
-        if self._stopping:
-            return _Outcome(None)
-        job = run.job
-        try:
-            operation = self.registry.get(job.type)
-            ctx = StepContext(run, self, operation.parse(job.input_data))
-            run.in_operation = True
-            try:
-                result = await operation.run(ctx, ctx.input)
-            finally:
-                run.in_operation = False
-            dump_json(result, field_name="result_data")
-        except asyncio.CancelledError:
-            # Only this manager cancels the task (a cancel request or a stop), and it is recorded as the
-            # outcome; there is no caller to re-raise to.
-            return cancelled if run.cancel_requested else _Outcome(None)
-        except JobInterrupted:
-            return cancelled if run.cancel_requested else _Outcome(None)
-        except LeaseLost:
-            raise
-        except Exception as exc:
-            log.info("job %s (%s) failed: %s", job.id, job.type, exc, exc_info=not isinstance(exc, LpeError))
-            return _Outcome(JobStatus.FAILED, error=_describe(exc))
-        if run.cancel_requested:  # the operation swallowed the cancellation: the request still wins
-            return cancelled
-        return _Outcome(JobStatus.COMPLETED, result=result)
-
-    def _release_slot(self, run: RunState) -> None:
-        if not run.slot_released:
-            run.slot_released = True
-            self._slots_in_use -= 1
-            self._wake.set()
-
-    def _deliver_cancel(self, run: RunState) -> None:
-        if run.cancel_requested:
-            return
-        run.cancel_requested = True
-        # Only interrupt the operation itself: before it starts, _execute sees the flag (a task cancelled
-        # before its first step would skip all cleanup); after it ends, the outcome is being recorded.
-        if run.task is not None and run.in_operation:
-            run.task.cancel()
-
-    async def _finish(
-        self, run: RunState, status: JobStatus, *, result: Any = None, error: str | None = None
-    ) -> None:
-        progress = run.progress
-        if status is JobStatus.COMPLETED:
-            total = max(progress.total_steps, progress.completed_steps, 1)
-            progress = Progress(
-                current_step="completed",
-                total_steps=total,
-                completed_steps=total,
-                percentage=100.0,
-                details=None,
-                timestamp=self._now_iso(),
-                seq=run.next_seq(),
-            )
-            self.publish_progress(run, progress, persist=False)
-        job = await self.store.finish(
-            run.job,
-            run.owner,
-            status,
-            now=self._now_iso(),
-            seq=run.next_seq(),
-            progress=progress,
-            result_data=result,
-            error_message=error,
-        )
-        run.progress_dirty = False
-        self.events.publish(JobEvent.status_of(job))
-
-    async def _requeue(self, run: RunState) -> None:
-        job = await self.store.requeue(
-            run.job, run.owner, now=self._now_iso(), seq=run.next_seq(), refund_attempt=True
-        )
-        self.events.publish(JobEvent.status_of(job))
-
-    def _publish_recovered(self, recovered: list[Recovered]) -> None:
-        for item in recovered:
-            log.warning("job %s was orphaned by a stopped manager: now %s", item.job.id, item.action.value)
-            self.events.publish(JobEvent.status_of(item.job))
-        if recovered:
-            self._wake.set()
-
-    # -- periodic work -----------------------------------------------------------------------------------
-
-    async def _heartbeat_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_sweep = loop.time() + self.settings.lease_s
-        next_purge = loop.time() + self.settings.retention_check_interval_s
-        while True:
-            await asyncio.sleep(self.settings.heartbeat_interval_s)  # a timer, not a synchronization
-            try:
-                now = self._clock()
-                lease_until = to_iso(now + timedelta(seconds=self.settings.lease_s))
-                for job_id in await self.store.renew_leases(self.owner, lease_until):
-                    run = self._runs.get(job_id)
-                    if run is not None:
-                        self._deliver_cancel(run)  # asked from another process
-                if loop.time() >= next_sweep:
-                    next_sweep = loop.time() + self.settings.lease_s
-                    self._publish_recovered(
-                        await self.store.recover_orphans(self.owner, now=to_iso(now), only_expired=True)
-                    )
-                if loop.time() >= next_purge:
-                    next_purge = loop.time() + self.settings.retention_check_interval_s
-                    await self.purge_old_jobs()
-            except LpeError:
-                log.exception("job manager heartbeat failed; retrying")
-
-    async def _progress_flush_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.progress_persist_interval_s)  # the throttle period
-            try:
-                await self._flush_progress()
-            except LpeError:
-                log.exception("saving job progress failed; retrying")
-
-    async def _flush_progress(self) -> None:
-        dirty = [run for run in self._runs.values() if run.progress_dirty]
-        for run in dirty:
-            run.progress_dirty = False
-        await self.store.save_progress(
-            [(run.job.id, run.owner, run.progress, run.seq) for run in dirty], now=self._now_iso()
-        )
-
-
-def _describe(exc: BaseException) -> str:
-    message = str(exc).strip()
-    if isinstance(exc, LpeError):
-        return message or type(exc).__name__
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

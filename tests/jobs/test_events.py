@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from lpe_nb.jobs import EventBus, JobEvent, JobStatus, Progress, SubscriptionClosed
@@ -58,6 +60,33 @@ async def test_snapshot_goes_first_and_hides_the_events_it_covers() -> None:
         ("status", 8, True), ("progress", 8, True), ("progress", 9, False),
     ]  # fmt: skip
     assert sub.get_nowait() is None
+
+
+async def test_a_job_watched_before_its_snapshot_is_held_back_until_the_snapshot_comes() -> None:
+    bus = EventBus()
+    sub = bus.subscribe([])
+    sub.watch("a", awaiting_snapshot=True)  # the manager now reads the job's state from the store...
+    bus.publish(status("a", 2, JobStatus.RUNNING))  # ...while live events arrive
+    bus.publish(progress("a", 4, 40))
+    sub.watch("b")
+    bus.publish(progress("b", 7, 70))
+    assert (await sub.get(timeout_s=1)).job_id == "b"  # another job is not held up
+    assert sub.get_nowait() is None  # nothing of "a" before its current state
+    sub.offer_snapshot(
+        [replace(e, snapshot=True) for e in (status("a", 3, JobStatus.RUNNING), progress("a", 3, 30))]
+    )
+    received = [await sub.get(timeout_s=1) for _ in range(3)]
+    assert [(e.kind, e.seq) for e in received] == [("status", 3), ("progress", 3), ("progress", 4)]
+    assert sub.get_nowait() is None  # the status at seq 2 is covered by the snapshot
+
+
+async def test_unwatching_a_job_awaiting_its_snapshot_drops_what_was_held() -> None:
+    bus = EventBus()
+    sub = bus.subscribe([])
+    sub.watch("a", awaiting_snapshot=True)
+    bus.publish(status("a", 2, JobStatus.RUNNING))
+    sub.unwatch("a")  # the job was not found, say
+    assert sub.get_nowait() is None and sub.pending == 0
 
 
 async def test_a_reader_too_far_behind_is_dropped_and_told_so() -> None:

@@ -1,0 +1,120 @@
+"""Group commit: the job store's one writer task, which commits many queued writes in one transaction.
+
+Every write is a plain function of a ``sqlite3.Connection``. The writer takes everything queued at that
+moment and runs it in *one* ``BEGIN IMMEDIATE`` transaction, each operation in its own savepoint (one fsync
+for many state changes, and one failing operation does not undo the others). A whole transaction runs in
+one hop to aiosqlite's thread. Not thread-safe: submit writes on the event loop that started the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from lpe_nb.errors import StoreError
+from lpe_nb.jobs._sqlite import hop
+
+__all__ = ["GroupCommitWriter"]
+
+T = TypeVar("T")
+_GATHER_TICKS = 4
+
+
+@dataclass(slots=True)
+class _Write:
+    op: Callable[[sqlite3.Connection], Any]
+    future: asyncio.Future[Any]
+
+
+class GroupCommitWriter:
+    """Runs the writes submitted to it on one connection, as many as are queued per transaction."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path  # named in errors
+        self.commits = 0  # transactions committed; group commit makes this < writes
+        self._queue: asyncio.Queue[_Write | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, conn: aiosqlite.Connection, *, max_batch: int) -> None:
+        """Start the writer task on ``conn``, with at most ``max_batch`` writes per transaction."""
+        self._task = asyncio.create_task(
+            self._write_loop(conn, max_batch), name=f"lpe-store-writer:{self.path}"
+        )
+
+    async def stop(self) -> None:
+        """Commit every write queued so far, then end the writer task."""
+        try:
+            if self._task is not None:
+                await self._queue.put(None)
+                await self._task
+        finally:
+            self._task = None
+
+    async def submit(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """Queue ``op``; returns what it returned once its transaction committed, or raises what it raised.
+
+        A ``sqlite3.Error`` that fails the whole transaction is raised as :class:`StoreError`.
+        """
+        if self._task is None:
+            raise StoreError("the job store is not open; use `async with JobStore(...)`")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Write(op, future))
+        return await future
+
+    async def _write_loop(self, conn: aiosqlite.Connection, max_batch: int) -> None:
+        while True:
+            first = await self._queue.get()
+            if first is None:
+                return
+            # A few loop ticks for the tasks this write's author woke (a dispatcher claiming the freed
+            # slot, sibling jobs finishing) to queue their writes too: they join this transaction.
+            for _ in range(_GATHER_TICKS):
+                await asyncio.sleep(0)
+            batch = [first]
+            while len(batch) < max_batch and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is None:  # stop() was called: finish this batch, then stop
+                    self._queue.put_nowait(None)
+                    break
+                batch.append(item)
+            try:
+                outcomes = await hop(conn, functools.partial(_run_batch, batch=batch))
+                self.commits += 1
+            except sqlite3.Error as exc:
+                error = StoreError(f"writing to the job database {self.path} failed: {exc}")
+                outcomes = [(False, error)] * len(batch)
+            for write, (ok, value) in zip(batch, outcomes, strict=True):
+                if write.future.done():  # the caller gave up waiting; the write stands
+                    continue
+                if ok:
+                    write.future.set_result(value)
+                else:
+                    write.future.set_exception(value)
+
+
+def _run_batch(conn: sqlite3.Connection, batch: list[_Write]) -> list[tuple[bool, Any]]:
+    """Runs on the connection's thread."""
+    outcomes: list[tuple[bool, Any]] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for write in batch:
+            conn.execute("SAVEPOINT op")
+            try:
+                outcomes.append((True, write.op(conn)))
+            except Exception as exc:
+                conn.execute("ROLLBACK TO op")
+                outcomes.append((False, exc))
+            conn.execute("RELEASE op")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return outcomes

@@ -1,0 +1,98 @@
+"""The job store's writes of whole jobs: submit, cancel, delete, purge, and the audit trail of transitions.
+
+Plain functions of a ``sqlite3.Connection``, each run by the writer inside its group-commit transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from lpe_nb.errors import InvalidTransition
+from lpe_nb.jobs._rows import row_to_job
+from lpe_nb.jobs._sql_reads import fetch_job, first
+from lpe_nb.jobs.model import TERMINAL_STATUSES, Job, JobStatus, check_transition
+
+__all__ = ["delete_job", "insert_job", "insert_row", "purge_terminal", "record_transition", "request_cancel"]
+
+_TERMINAL_SQL = "(" + ", ".join(sorted(f"'{s.value}'" for s in TERMINAL_STATUSES)) + ")"
+
+
+def record_transition(
+    conn: sqlite3.Connection,
+    job_id: str,
+    seq: int,
+    at: str,
+    old: JobStatus | None,
+    new: JobStatus,
+    actor: str | None,
+    reason: str | None,
+) -> None:
+    """Append a status change to the job's audit trail."""
+    conn.execute(
+        "INSERT INTO job_transitions (job_id, seq, at, from_status, to_status, actor, reason) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (job_id, seq, at, None if old is None else old.value, new.value, actor, reason),
+    )
+
+
+def insert_row(conn: sqlite3.Connection, table: str, row: dict[str, Any], *, suffix: str = "") -> None:
+    """``INSERT INTO table`` the ``row`` (column name to value), with ``suffix`` (e.g. ``ON CONFLICT``)."""
+    columns = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks}){suffix}", tuple(row.values()))
+
+
+def insert_job(conn: sqlite3.Connection, job: Job, row: dict[str, Any]) -> None:
+    """Insert the new ``job``, already turned into its ``row``, and record its submission."""
+    insert_row(conn, "jobs", row)
+    record_transition(conn, job.id, job.seq, job.created_at, None, job.status, "submit", None)
+
+
+def request_cancel(conn: sqlite3.Connection, job_id: str, *, now: str, actor: str) -> Job:
+    """Cancel a pending job at once; mark a running one ``cancel_requested`` for its runner to act on."""
+    current = fetch_job(conn, job_id)
+    check_transition(job_id, current.status, JobStatus.CANCELLED)
+    if current.status is JobStatus.PENDING:
+        reason = "cancelled before it started"
+        row = first(
+            conn.execute(
+                "UPDATE jobs SET status = 'cancelled', error_message = ?, completed_at = ?, "
+                "updated_at = ?, seq = seq + 1 WHERE id = ? AND status = 'pending' RETURNING *",
+                (reason, now, now, job_id),
+            )
+        )
+        record_transition(
+            conn, job_id, row["seq"], now, JobStatus.PENDING, JobStatus.CANCELLED, actor, reason
+        )
+    else:
+        row = first(
+            conn.execute(
+                "UPDATE jobs SET cancel_requested = 1, updated_at = ? "
+                "WHERE id = ? AND status = 'running' RETURNING *",
+                (now, job_id),
+            )
+        )
+    return row_to_job(row)
+
+
+def delete_job(conn: sqlite3.Connection, job_id: str) -> None:
+    """Delete a terminal job and its steps; a pending or running job must be cancelled first."""
+    job = fetch_job(conn, job_id)
+    if not job.is_terminal:
+        raise _not_deletable(job)
+    conn.execute(f"DELETE FROM jobs WHERE id = ? AND status IN {_TERMINAL_SQL}", (job_id,))
+
+
+def purge_terminal(conn: sqlite3.Connection, completed_before: str, *, batch: int) -> int:
+    """Delete at most ``batch`` terminal jobs that ended before ``completed_before``; returns how many."""
+    cursor = conn.execute(
+        f"DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE status IN {_TERMINAL_SQL} "
+        "AND completed_at < ? ORDER BY completed_at LIMIT ?)",
+        (completed_before, batch),
+    )
+    return int(cursor.rowcount)
+
+
+def _not_deletable(job: Job) -> Exception:
+    return InvalidTransition(job.id, job.status.value, "deleted (cancel it first)")

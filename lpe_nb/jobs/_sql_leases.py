@@ -1,0 +1,188 @@
+"""The job store's writes of running jobs: claim, heartbeat, checkpoint, finish, requeue, and recovery.
+
+Plain functions of a ``sqlite3.Connection``, each run by the writer inside its group-commit transaction.
+A running job belongs to the owner of its lease: every change but recovery is conditional on that lease
+(else :class:`LeaseLost`), so a late writer never overwrites a job someone else took over or finished.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lpe_nb.errors import StoreError
+from lpe_nb.jobs._rows import progress_json, row_to_job
+from lpe_nb.jobs._sql_jobs import insert_row, record_transition
+from lpe_nb.jobs._sql_reads import fetch_steps, first
+from lpe_nb.jobs.model import Job, JobStatus, Progress, StepRecord
+
+__all__ = [
+    "SEQ_GAP_AFTER_CRASH",
+    "LeaseLost",
+    "Recovered",
+    "claim_pending",
+    "finish",
+    "recover_orphans",
+    "renew_leases",
+    "requeue",
+    "save_progress",
+    "save_step",
+]
+
+# After a crash the events published since the last throttled progress save are gone from disk, but a
+# client may have seen their sequence numbers. Resuming jumps past any number that could have been used.
+SEQ_GAP_AFTER_CRASH = 1_000_000
+
+
+class LeaseLost(StoreError):
+    """The job is no longer running under this owner's lease (it was recovered, cancelled or finished)."""
+
+    code = "lease_lost"
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    """A running job whose owner died, and what recovery made of it."""
+
+    job: Job
+    action: JobStatus  # PENDING (will resume), FAILED (attempts used up) or CANCELLED (cancel was asked)
+
+
+def claim_pending(
+    conn: sqlite3.Connection, owner: str, now: str, lease_until: str, limit: int
+) -> list[tuple[Job, list[StepRecord]]]:
+    """pending -> running for up to ``limit`` jobs, highest priority then oldest first, with their steps."""
+    # INDEXED BY: without statistics the planner picks the status index and sorts every pending
+    # row; the partial queue index reads exactly `limit` entries in order.
+    rows = conn.execute(
+        """
+        UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = ?,
+               lease_expires_at = ?, started_at = COALESCE(started_at, ?), updated_at = ?,
+               seq = seq + 1
+        WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_pending_queue WHERE status = 'pending'
+                     ORDER BY priority DESC, created_at LIMIT ?)
+        RETURNING *
+        """,
+        (owner, lease_until, now, now, limit),
+    ).fetchall()
+    jobs = sorted((row_to_job(r) for r in rows), key=lambda j: (-j.priority, j.created_at))
+    for job in jobs:
+        record_transition(conn, job.id, job.seq, now, JobStatus.PENDING, JobStatus.RUNNING, owner, None)
+    # Only a job that started before this claim can have checkpoints to resume from.
+    return [(job, fetch_steps(conn, job.id) if job.started_at != now else []) for job in jobs]
+
+
+def renew_leases(conn: sqlite3.Connection, owner: str, lease_until: str) -> set[str]:
+    """Extend every lease ``owner`` holds; returns the ids of its jobs whose cancel was requested."""
+    rows = conn.execute(
+        "UPDATE jobs SET lease_expires_at = ? WHERE status = 'running' AND lease_owner = ? "
+        "RETURNING id, cancel_requested",
+        (lease_until, owner),
+    ).fetchall()
+    return {r["id"] for r in rows if r["cancel_requested"]}
+
+
+def finish(
+    conn: sqlite3.Connection,
+    job_id: str,
+    owner: str,
+    status: JobStatus,
+    *,
+    now: str,
+    seq: int,
+    progress: str,
+    result_data: str | None,
+    error_message: str | None,
+) -> None:
+    """running -> ``status`` with its outcome (``progress`` and ``result_data`` already as JSON)."""
+    cursor = conn.execute(
+        "UPDATE jobs SET status = ?, result_data = ?, error_message = ?, progress = ?, "
+        "completed_at = ?, updated_at = ?, seq = MAX(seq, ?), lease_owner = NULL, lease_expires_at = NULL "
+        "WHERE id = ? AND status = 'running' AND lease_owner = ?",
+        (status.value, result_data, error_message, progress, now, now, seq, job_id, owner),
+    )
+    if cursor.rowcount != 1:
+        raise _lease_lost(job_id, owner)
+    record_transition(conn, job_id, seq, now, JobStatus.RUNNING, status, owner, error_message)
+
+
+def requeue(conn: sqlite3.Connection, job_id: str, owner: str, *, now: str, seq: int, refund: int) -> None:
+    """running -> pending, giving ``refund`` (0 or 1) attempts back."""
+    cursor = conn.execute(
+        "UPDATE jobs SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, "
+        "attempts = MAX(0, attempts - ?), updated_at = ?, seq = MAX(seq, ?) "
+        "WHERE id = ? AND status = 'running' AND lease_owner = ?",
+        (refund, now, seq, job_id, owner),
+    )
+    if cursor.rowcount != 1:
+        raise _lease_lost(job_id, owner)
+    reason = "the manager stopped; it resumes from its last finished step"
+    record_transition(conn, job_id, seq, now, JobStatus.RUNNING, JobStatus.PENDING, owner, reason)
+
+
+def save_progress(
+    conn: sqlite3.Connection, updates: Sequence[tuple[str, str, Progress, int]], *, now: str
+) -> None:
+    """Persist the latest progress of running jobs, as ``(job_id, owner, progress, seq)``."""
+    conn.executemany(
+        "UPDATE jobs SET progress = ?, seq = MAX(seq, ?), updated_at = ? "
+        "WHERE id = ? AND status = 'running' AND lease_owner = ?",
+        [(progress_json(p), seq, now, job_id, owner) for job_id, owner, p, seq in updates],
+    )
+
+
+def save_step(conn: sqlite3.Connection, row: dict[str, Any], owner: str) -> None:
+    """Insert a finished step, already turned into its ``row``, while ``owner`` still runs the job."""
+    job_id = row["job_id"]
+    owned = first(
+        conn.execute(
+            "SELECT 1 FROM jobs WHERE id = ? AND status = 'running' AND lease_owner = ?", (job_id, owner)
+        )
+    )
+    if owned is None:
+        raise _lease_lost(job_id, owner)
+    insert_row(conn, "job_steps", row, suffix=" ON CONFLICT (job_id, name) DO NOTHING")
+
+
+def recover_orphans(conn: sqlite3.Connection, owner: str, *, now: str, only_expired: bool) -> list[Recovered]:
+    """Take back running jobs held by other owners (all of them, or those whose lease has expired)."""
+    sql = "SELECT * FROM jobs WHERE status = 'running' AND lease_owner IS NOT ?"
+    params: tuple[Any, ...] = (owner,)
+    if only_expired:
+        sql += " AND (lease_expires_at IS NULL OR lease_expires_at < ?)"
+        params += (now,)
+    recovered = []
+    for job in [row_to_job(r) for r in conn.execute(sql, params).fetchall()]:
+        action, reason = _recovery_of(job)
+        row = first(conn.execute(
+            """
+            UPDATE jobs SET status = ?, error_message = ?, lease_owner = NULL,
+                   lease_expires_at = NULL, updated_at = ?, seq = seq + ?,
+                   completed_at = CASE WHEN ? = 'pending' THEN NULL ELSE ? END
+            WHERE id = ? AND status = 'running' AND lease_owner IS ?
+            RETURNING *
+            """,
+            (action.value, None if action is JobStatus.PENDING else reason, now,
+             SEQ_GAP_AFTER_CRASH, action.value, now, job.id, job.lease_owner),
+        ))  # fmt: skip
+        if row is not None:
+            record_transition(conn, job.id, row["seq"], now, JobStatus.RUNNING, action, owner, reason)
+            recovered.append(Recovered(row_to_job(row), action))
+    return recovered
+
+
+def _recovery_of(job: Job) -> tuple[JobStatus, str]:
+    if job.cancel_requested:
+        return JobStatus.CANCELLED, "cancelled while its manager was down"
+    if job.attempts >= job.max_attempts:
+        return JobStatus.FAILED, (
+            f"interrupted: the job was running when its manager stopped unexpectedly, "
+            f"and all {job.max_attempts} attempt(s) are used"
+        )
+    return JobStatus.PENDING, "interrupted: resuming from the last finished step"
+
+
+def _lease_lost(job_id: str, owner: str) -> LeaseLost:
+    return LeaseLost(f"job {job_id} is no longer running under lease {owner}")

@@ -1,0 +1,101 @@
+"""The job store's queries: plain functions of a ``sqlite3.Connection``, run on the connection's thread.
+
+The store runs them on its reader connection; the writes reuse ``fetch_job`` and ``fetch_steps`` inside
+their own transactions.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+from lpe_nb.errors import JobNotFound
+from lpe_nb.jobs._rows import row_to_job, row_to_step
+from lpe_nb.jobs.model import Job, JobStatus, StepRecord
+
+__all__ = [
+    "count_by_status",
+    "fetch_job",
+    "fetch_job_with_steps",
+    "fetch_steps",
+    "fetch_transitions",
+    "first",
+    "list_jobs",
+]
+
+
+def first(cursor: sqlite3.Cursor) -> Any:
+    """The first row of ``cursor``, or None."""
+    # fetchall, not fetchone: an unfinished statement (RETURNING!) would block COMMIT.
+    rows = cursor.fetchall()
+    return rows[0] if rows else None
+
+
+def fetch_job(conn: sqlite3.Connection, job_id: str) -> Job:
+    """The job ``job_id``; raises :class:`JobNotFound`."""
+    row = first(conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)))
+    if row is None:
+        raise JobNotFound(job_id)
+    return row_to_job(row)
+
+
+def fetch_steps(conn: sqlite3.Connection, job_id: str) -> list[StepRecord]:
+    """The job's finished steps, in order."""
+    rows = conn.execute("SELECT * FROM job_steps WHERE job_id = ? ORDER BY idx", (job_id,)).fetchall()
+    return [row_to_step(r) for r in rows]
+
+
+def fetch_job_with_steps(conn: sqlite3.Connection, job_id: str) -> tuple[Job, list[StepRecord]]:
+    """The job and its finished steps from one consistent snapshot."""
+    conn.execute("BEGIN")
+    try:
+        return fetch_job(conn, job_id), fetch_steps(conn, job_id)
+    finally:
+        conn.execute("COMMIT")
+
+
+def fetch_transitions(conn: sqlite3.Connection, job_id: str) -> list[dict[str, Any]]:
+    """The job's audit trail of status changes, oldest first."""
+    rows = conn.execute(
+        "SELECT at, from_status, to_status, actor, reason FROM job_transitions WHERE job_id = ? ORDER BY seq",
+        (job_id,),
+    ).fetchall()
+    return [dict(r) for r in rows]
+
+
+def list_jobs(
+    conn: sqlite3.Connection,
+    *,
+    statuses: Iterable[JobStatus],
+    job_type: str | None,
+    limit: int,
+    before: tuple[str, str] | None,
+) -> list[Job]:
+    """Newest first. ``before`` is the ``(created_at, id)`` of the last job of the previous page."""
+    where: list[str] = []
+    params: list[Any] = []
+    status_values = [s.value for s in statuses]
+    if status_values:
+        where.append(f"status IN ({', '.join('?' for _ in status_values)})")
+        params += status_values
+    if job_type is not None:
+        where.append("type = ?")
+        params.append(job_type)
+    if before is not None:
+        where.append("(created_at, id) < (?, ?)")
+        params += before
+    sql = "SELECT * FROM jobs"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+    params.append(limit)
+    return [row_to_job(r) for r in conn.execute(sql, params)]
+
+
+def count_by_status(conn: sqlite3.Connection) -> dict[JobStatus, int]:
+    """How many jobs there are in each status (0 for a status with none)."""
+    counts = dict.fromkeys(JobStatus, 0)
+    for row in conn.execute("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status"):
+        counts[JobStatus(row["status"])] = row["n"]
+    return counts

@@ -1,0 +1,48 @@
+"""The job store's aiosqlite connections: opened with the store's pragmas, and called in one hop."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import aiosqlite
+
+__all__ = ["Synchronous", "connect", "hop"]
+
+T = TypeVar("T")
+Synchronous = Literal["NORMAL", "FULL"]
+
+
+async def connect(
+    path: Path, *, busy_timeout_ms: int, synchronous: Synchronous, query_only: bool = False
+) -> aiosqlite.Connection:
+    """A connection to ``path`` in WAL mode with ``busy_timeout``, foreign keys on, and ``sqlite3.Row`` rows."""
+    # isolation_level=None: we issue BEGIN IMMEDIATE / COMMIT ourselves.
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    pragmas = [
+        f"busy_timeout = {int(busy_timeout_ms)}",
+        "journal_mode = WAL",
+        f"synchronous = {synchronous}",
+        "foreign_keys = ON",
+        f"query_only = {'ON' if query_only else 'OFF'}",
+    ]
+
+    def configure(raw: sqlite3.Connection) -> None:
+        for pragma in pragmas:
+            raw.execute(f"PRAGMA {pragma}").fetchall()
+
+    await hop(conn, configure)
+    return conn
+
+
+async def hop(conn: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """Run ``fn`` on the connection's own thread in one hop.
+
+    aiosqlite has no public call for this; ``_execute`` is the method all its public calls use.
+    """
+    raw = conn._conn
+    result: T = await conn._execute(fn, raw)  # type: ignore[no-untyped-call]  # private, untyped
+    return result
