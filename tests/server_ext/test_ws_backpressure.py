@@ -1,0 +1,461 @@
+"""A WebSocket client that stops reading is dropped with 1008; the job and the other clients carry on.
+
+The slow client is a bare TCP socket with a tiny receive buffer that does the WebSocket handshake by hand
+and then stops reading, so the server's writes to it really back up (in the kernel, then in Tornado). It
+watches a ``burst`` job that streams ~32 KB progress frames until the test has seen the slow client
+dropped, while a well-behaved Tornado client watches the same job and reads everything.
+
+The two ways to be dropped get one test each:
+
+- a write that does not reach the socket within ``ws_send_timeout_s``: a client that never reads again is
+  closed with 1008, Tornado tears the connection down, and the socket sees EOF (or a reset);
+- the subscription overflowing because the client fell more than ``max_pending`` status events behind,
+  with a send timeout far longer than the test so that only the overflow can explain the close: the client
+  reads again afterwards and gets the close frame, 1008.
+
+Nothing sleeps to synchronize: the test waits for real conditions with deadlines (the handler leaving
+``engine.sockets``, i.e. its ``on_close`` ran because the server closed the stream; the bus no longer
+listing the slow client's subscription; frames and EOF on the sockets).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import socket
+import struct
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from tornado.websocket import WebSocketClientConnection
+from traitlets.config import Config
+
+from lpe_nb.jobs import JobManager, JobStatus, StepContext
+from lpe_nb.server_ext.engine import ServerEngine
+from lpe_nb.server_ext.ws import JobsWebSocket
+from tests.server_ext.conftest import Api, read_frame
+
+SEND_TIMEOUT_S = 2.0  # short, so the timeout test is quick; long enough for the good client never to miss it
+NEVER_S = 60.0  # a send timeout the overflow test cannot reach
+DEADLINE_S = 15.0
+CHUNK = "x" * (32 * 1024)  # streamed text per progress frame: a few hundred fill the slow socket
+EMIT_EVERY_S = 0.005
+BURST_MAX_S = 20.0  # the burst job's own limit, should the test never stop it
+FLOOD_BATCH = 50  # held jobs per round in the overflow test: two live status events each
+TOO_SLOW = 1008
+TOO_SLOW_REASON = "too slow: reconnect and watch again"
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+OP_TEXT, OP_CLOSE = 0x1, 0x8
+
+Closes = list[tuple[JobsWebSocket, int | None, str | None]]
+
+
+# -- server configuration and job types ---------------------------------------------------------------
+
+
+@pytest.fixture
+def ws_send_timeout_s() -> float:
+    return SEND_TIMEOUT_S
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config: Config, ws_send_timeout_s: float) -> Config:
+    jp_server_config.LpeExtensionApp.ws_send_timeout_s = ws_send_timeout_s
+    return jp_server_config
+
+
+@dataclass
+class Burst:
+    """The ``burst`` job type's state: once running it waits for ``go``, then streams big progress frames
+    until ``stop`` is set."""
+
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    go: asyncio.Event = field(default_factory=asyncio.Event)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    emitted: int = 0
+
+
+@pytest.fixture
+def burst(engine: ServerEngine) -> Iterator[Burst]:
+    state = Burst()
+
+    async def run(ctx: StepContext, data: Any) -> dict[str, Any]:
+        ctx.report("flooding", completed_steps=0, total_steps=1)
+        state.started.set()
+        await state.go.wait()
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + BURST_MAX_S
+        while not state.stop.is_set() and loop.time() < give_up:
+            state.emitted += 1
+            ctx.stream_text(f"{state.emitted} {CHUNK}", final=True)
+            await asyncio.sleep(EMIT_EVERY_S)
+        ctx.report("done", completed_steps=1, total_steps=1)
+        return {"emitted": state.emitted, "stopped_by_test": state.stop.is_set()}
+
+    assert engine.manager is not None
+    engine.manager.registry.register("burst", run, replace=True)
+    yield state
+    state.go.set()  # a failed test must not leave it waiting, or running
+    state.stop.set()
+
+
+@pytest.fixture
+def closes(monkeypatch: pytest.MonkeyPatch) -> Closes:
+    """Every ``JobsWebSocket.close(code, reason)`` call: a 1008 from the pump is told from any other close."""
+    calls: Closes = []
+    original = JobsWebSocket.close
+
+    def spy(self: JobsWebSocket, code: int | None = None, reason: str | None = None) -> None:
+        calls.append((self, code, reason))
+        original(self, code, reason)
+
+    monkeypatch.setattr(JobsWebSocket, "close", spy)
+    return calls
+
+
+def closes_of(closes: Closes, handler: JobsWebSocket) -> list[tuple[int | None, str | None]]:
+    return [(code, reason) for h, code, reason in closes if h is handler]
+
+
+# -- a WebSocket client on a bare socket that reads only when told to -----------------------------------
+
+
+class RawWebSocket:
+    """RFC 6455 by hand over a non-blocking socket whose receive buffer is as small as the kernel allows."""
+
+    def __init__(self, sock: socket.socket, buffered: bytes) -> None:
+        self.sock = sock
+        self.buffer = bytearray(buffered)
+
+    @classmethod
+    async def connect(cls, port: int, path: str, headers: dict[str, str]) -> RawWebSocket:
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+            sock.setblocking(False)
+            await loop.sock_connect(sock, ("127.0.0.1", port))
+            key = base64.b64encode(os.urandom(16)).decode()
+            request = [
+                f"GET {path} HTTP/1.1",
+                f"Host: 127.0.0.1:{port}",
+                "Upgrade: websocket",
+                "Connection: Upgrade",
+                f"Sec-WebSocket-Key: {key}",
+                "Sec-WebSocket-Version: 13",
+                *(f"{name}: {value}" for name, value in headers.items()),
+            ]
+            await loop.sock_sendall(sock, ("\r\n".join(request) + "\r\n\r\n").encode())
+            response = b""
+            while b"\r\n\r\n" not in response:
+                chunk = await asyncio.wait_for(loop.sock_recv(sock, 4096), DEADLINE_S)
+                assert chunk, f"the server closed the connection during the handshake: {response!r}"
+                response += chunk
+        except BaseException:
+            sock.close()
+            raise
+        head, _, rest = response.partition(b"\r\n\r\n")
+        status, *lines = head.decode().split("\r\n")
+        fields = {name.strip().lower(): value.strip() for name, _, value in (x.partition(":") for x in lines)}
+        accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+        if not status.startswith("HTTP/1.1 101") or fields.get("sec-websocket-accept") != accept:
+            sock.close()
+            raise AssertionError(f"not a WebSocket upgrade: {head!r}")
+        return cls(sock, rest)
+
+    async def send(self, payload: bytes, opcode: int = OP_TEXT) -> None:
+        """One masked frame, as a client must send it."""
+        mask = os.urandom(4)
+        size = len(payload)
+        if size < 126:
+            header = struct.pack(">BB", 0x80 | opcode, 0x80 | size)
+        elif size < 1 << 16:
+            header = struct.pack(">BBH", 0x80 | opcode, 0x80 | 126, size)
+        else:
+            header = struct.pack(">BBQ", 0x80 | opcode, 0x80 | 127, size)
+        masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+        await asyncio.get_running_loop().sock_sendall(self.sock, header + mask + masked)
+
+    async def send_json(self, frame: dict[str, Any]) -> None:
+        await self.send(json.dumps(frame).encode())
+
+    async def _recv(self, deadline: float) -> bytes:
+        """The next bytes from the socket; b"" at EOF (a reset counts as EOF)."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.wait_for(
+                loop.sock_recv(self.sock, 1 << 16), max(0.01, deadline - loop.time())
+            )
+        except ConnectionResetError:
+            return b""
+        except asyncio.TimeoutError:
+            raise AssertionError("the server sent nothing more, and did not close the connection") from None
+
+    async def read_frame(self, deadline: float) -> tuple[int, bytes]:
+        """``(opcode, payload)`` of the next server frame (unmasked and unfragmented, as Tornado sends)."""
+
+        async def fill(size: int) -> None:
+            while len(self.buffer) < size:
+                chunk = await self._recv(deadline)
+                assert chunk, "the connection ended without a close frame"
+                self.buffer += chunk
+
+        await fill(2)
+        opcode, size, start = self.buffer[0] & 0x0F, self.buffer[1] & 0x7F, 2
+        if size == 126:
+            await fill(4)
+            (size,), start = struct.unpack(">H", self.buffer[2:4]), 4
+        elif size == 127:
+            await fill(10)
+            (size,), start = struct.unpack(">Q", self.buffer[2:10]), 10
+        await fill(start + size)
+        payload = bytes(self.buffer[start : start + size])
+        del self.buffer[: start + size]
+        return opcode, payload
+
+    async def read_to_eof(self, deadline: float) -> int:
+        """Read and discard until the server's end is closed; how many bytes were still on their way."""
+        received = len(self.buffer)
+        self.buffer.clear()
+        while chunk := await self._recv(deadline):
+            received += len(chunk)
+        return received
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+RawConnect = Callable[[], Awaitable[RawWebSocket]]
+
+
+@pytest.fixture
+def raw_ws(
+    http_server_client: Any, jp_http_port: int, jp_base_url: str, jp_auth_header: dict[str, str]
+) -> RawConnect:
+    """``await raw_ws()``: a :class:`RawWebSocket` on ``{base_url}lpe/ws`` with the server's token.
+
+    ``http_server_client`` is what makes the server listen on ``jp_http_port``.
+    """
+
+    def connect() -> Awaitable[RawWebSocket]:
+        return RawWebSocket.connect(jp_http_port, f"{jp_base_url}lpe/ws", jp_auth_header)
+
+    return connect
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+
+
+async def eventually(condition: Callable[[], bool], what: str, timeout_s: float = DEADLINE_S) -> None:
+    """Wait until ``condition()`` holds, checking every 10 ms; fail after ``timeout_s``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not condition():
+        assert loop.time() < deadline, f"timed out after {timeout_s} s waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+async def follow(
+    ws: WebSocketClientConnection, job_id: str, frames: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``frames`` and every later frame for ``job_id`` through its terminal status; streamed text is kept
+    as its tick number only (it is big)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + BURST_MAX_S + DEADLINE_S
+    while True:
+        frame = await read_frame(ws, max(0.1, deadline - loop.time()))
+        if frame.get("job_id") != job_id:
+            continue
+        details = frame["data"].get("details") if frame["type"] == "progress" else None
+        if isinstance(details, dict) and "partial_text" in details:
+            details["tick"] = int(details.pop("partial_text").split(" ", 1)[0])
+        frames.append(frame)
+        if frame["type"] == "status" and JobStatus(frame["status"]).is_terminal:
+            return frames
+
+
+async def start_burst(
+    manager: JobManager, burst: Burst, good: WebSocketClientConnection
+) -> tuple[str, asyncio.Task[list[dict[str, Any]]]]:
+    """A running burst job, still waiting for ``go``, and a task following it on the good client.
+
+    The good client watches while the job is quiet, so that the snapshot (status, then progress, with one
+    seq) is what it gets first: a watch that races with live events can get some of them before the
+    snapshot, which is not what these tests are about.
+    """
+    job_id = await manager.submit("burst", {})
+    await asyncio.wait_for(burst.started.wait(), DEADLINE_S)
+    await good.write_message(json.dumps({"type": "watch", "job_id": job_id}))
+    snapshot = [await read_frame(good), await read_frame(good)]
+    assert [frame["type"] for frame in snapshot] == ["status", "progress"], snapshot
+    return job_id, asyncio.create_task(follow(good, job_id, snapshot))
+
+
+async def connect_slow_client(
+    raw_ws: RawConnect, engine: ServerEngine, job_id: str
+) -> tuple[RawWebSocket, JobsWebSocket]:
+    """The non-reading client, watching ``job_id``, and its handler on the server."""
+    before = set(engine.sockets)
+    slow = await raw_ws()
+    try:
+        await eventually(lambda: len(engine.sockets - before) == 1, "the slow client's handler to open")
+        (handler,) = engine.sockets - before
+        assert isinstance(handler, JobsWebSocket)
+        await slow.send_json({"type": "watch", "job_id": job_id})
+    except BaseException:
+        slow.close()
+        raise
+    return slow, handler
+
+
+def assert_every_status_through_completed(frames: list[dict[str, Any]]) -> None:
+    """The snapshot (running), then every later event in order, ending with ``completed``."""
+    assert frames[0]["seq"] == frames[1]["seq"], frames[:2]  # the snapshot
+    assert [frame["status"] for frame in frames if frame["type"] == "status"] == ["running", "completed"]
+    seqs = [frame["seq"] for frame in frames[1:]]
+    assert seqs == sorted(set(seqs)), seqs
+    assert frames[-2]["type"] == "progress" and frames[-2]["data"]["percentage"] == 100
+    assert frames[-1]["status"] == "completed"
+    assert frames[-1]["result_data"]["stopped_by_test"] is True  # it ran until the slow client was gone
+
+
+async def assert_completed_and_still_serving(api: Api, job_id: str) -> None:
+    code, job = await api("GET", f"jobs/{job_id}")
+    assert code == 200 and job["status"] == "completed", job
+    code, status = await api("GET", "status")
+    assert code == 200 and status["version"], status
+
+
+async def stop_following(good: WebSocketClientConnection, following: asyncio.Task[Any] | None) -> None:
+    if following is not None and not following.done():
+        following.cancel()  # only when the test failed early
+    good.close()
+
+
+# -- the tests ----------------------------------------------------------------------------------------
+
+
+async def test_a_client_that_never_reads_again_is_dropped_after_the_send_timeout(
+    api: Api, engine: ServerEngine, burst: Burst, closes: Closes, jp_ws_fetch: Any, raw_ws: RawConnect
+) -> None:
+    manager = await engine.ready()
+    loop = asyncio.get_running_loop()
+    good: WebSocketClientConnection = await jp_ws_fetch("lpe", "ws")
+    following = None
+    try:
+        job_id, following = await start_burst(manager, burst, good)
+        slow, handler = await connect_slow_client(raw_ws, engine, job_id)
+        burst.go.set()
+        try:
+            stalled_at, emitted_at_stall = loop.time(), burst.emitted
+            await eventually(lambda: handler not in engine.sockets, "the server to drop the slow client")
+            dropped_after_s, emitted_at_drop = loop.time() - stalled_at, burst.emitted
+            burst.stop.set()
+            # Closed by its pump with 1008, once: not by a ping timeout, not by the client.
+            assert closes_of(closes, handler) == [(TOO_SLOW, TOO_SLOW_REASON)]
+            assert not following.done()  # the good client is still there
+            # The server's end is really closed: what was still in the kernel arrives, then EOF.
+            backlog = await slow.read_to_eof(loop.time() + DEADLINE_S)
+        finally:
+            slow.close()
+        frames = await following
+    finally:
+        await stop_following(good, following)
+    assert backlog > 0  # the slow client really had frames it did not read
+    assert SEND_TIMEOUT_S < dropped_after_s < DEADLINE_S
+    # The job kept streaming while the slow client was stuck, and the good client got it as it came.
+    assert emitted_at_drop - emitted_at_stall > 100, (emitted_at_stall, emitted_at_drop)
+    ticks = {
+        tick for f in frames if f["type"] == "progress" if (tick := (f["data"]["details"] or {}).get("tick"))
+    }
+    assert len([tick for tick in ticks if emitted_at_stall < tick <= emitted_at_drop]) > 50, sorted(ticks)
+    assert_every_status_through_completed(frames)
+    await assert_completed_and_still_serving(api, job_id)
+
+
+@pytest.mark.parametrize("ws_send_timeout_s", [NEVER_S])
+async def test_a_client_that_falls_too_many_status_events_behind_is_closed_with_1008(
+    api: Api, engine: ServerEngine, burst: Burst, closes: Closes, jp_ws_fetch: Any, raw_ws: RawConnect
+) -> None:
+    manager = await engine.ready()
+    loop = asyncio.get_running_loop()
+    gates: list[asyncio.Event] = []
+
+    async def held(ctx: StepContext, data: Any) -> dict[str, Any]:
+        await gates[data["round"]].wait()
+        return {}
+
+    manager.registry.register("held", held, replace=True)
+    good: WebSocketClientConnection = await jp_ws_fetch("lpe", "ws")
+    following = None
+    try:
+        job_id, following = await start_burst(manager, burst, good)
+        slow, handler = await connect_slow_client(raw_ws, engine, job_id)
+        burst.go.set()
+        try:
+            stalled_at = loop.time()
+            flood = await flood_until_overflow(manager, slow, gates)
+            burst.stop.set()
+            # It reads again: behind what was already queued comes the close frame.
+            frames_read = 0
+            while True:
+                opcode, payload = await slow.read_frame(loop.time() + DEADLINE_S)
+                if opcode == OP_CLOSE:
+                    break
+                frames_read += 1
+            (code,), reason = struct.unpack(">H", payload[:2]), payload[2:].decode()
+            await slow.send(payload[:2], opcode=OP_CLOSE)  # complete the closing handshake
+            await slow.read_to_eof(loop.time() + DEADLINE_S)
+            await eventually(lambda: handler not in engine.sockets, "the handler to close")
+            closed_after_s = loop.time() - stalled_at
+        finally:
+            slow.close()
+        frames = await following
+    finally:
+        for gate in gates:
+            gate.set()
+        await stop_following(good, following)
+    assert (code, reason) == (TOO_SLOW, TOO_SLOW_REASON)
+    assert closes_of(closes, handler) == [(TOO_SLOW, TOO_SLOW_REASON)]
+    assert frames_read > 0
+    assert closed_after_s < NEVER_S / 2  # so the overflow closed it, not the send timeout
+    assert_every_status_through_completed(frames)
+    await assert_completed_and_still_serving(api, job_id)
+    for flood_job in flood:
+        assert (await manager.wait(flood_job, timeout_s=DEADLINE_S)).status is JobStatus.COMPLETED
+
+
+async def flood_until_overflow(
+    manager: JobManager, slow: RawWebSocket, gates: list[asyncio.Event]
+) -> list[str]:
+    """Have the slow client watch a batch of held jobs, then let them finish (running and completed: two live
+    status events each), until its subscription overflows and the bus drops it. The jobs submitted."""
+    submitted: list[str] = []
+
+    def overflowed() -> bool:  # only the slow client watches the flood's jobs
+        return bool(submitted) and not manager.events.has_watchers(submitted[0])
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEADLINE_S
+    while not overflowed():
+        assert loop.time() < deadline, f"no overflow after {len(submitted)} watched jobs"
+        gates.append(asyncio.Event())
+        batch = [await manager.submit("held", {"round": len(gates) - 1}) for _ in range(FLOOD_BATCH)]
+        for flood_job in batch:
+            await slow.send_json({"type": "watch", "job_id": flood_job})
+        first_round = not submitted
+        submitted += batch
+
+        def handled(last: str = batch[-1], first_round: bool = first_round) -> bool:
+            # frames are handled in order; once overflowed, later watches are ignored
+            return manager.events.has_watchers(last) or (not first_round and overflowed())
+
+        await eventually(handled, "the slow client's watch frames to be handled")
+        gates[-1].set()
+        await asyncio.gather(*(manager.wait(flood_job, timeout_s=DEADLINE_S) for flood_job in batch))
+    return submitted
