@@ -123,6 +123,9 @@ class LpeExtensionApp(ExtensionApp):
 
         self.engine = ServerEngine(self.engine_config(), touch=self._touch, emit=emit)
         self.settings[ENGINE_SETTING] = self.engine
+        # Before the server answers any request (it does so before the extensions' async start), so no
+        # kernel is ever started without the variables; the start re-exports once the port is final.
+        self._export_for_kernels(self.serverapp)
 
     def initialize_handlers(self) -> None:
         self.handlers.extend((route.pattern, route.handler, route.kwargs) for route in rest_routes())
@@ -134,9 +137,9 @@ class LpeExtensionApp(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         """Start dispatching on the server's loop, resuming jobs a previous server left unfinished."""
+        self._export_for_kernels(serverapp)  # the bound port may differ from the configured one
         if self.engine is not None:
             await self.engine.start()
-        self._export_for_kernels(serverapp)
 
     async def stop_extension(self) -> None:
         """Stop the manager: running jobs are requeued with their finished steps and resume next time."""
@@ -147,9 +150,10 @@ class LpeExtensionApp(ExtensionApp):
     def _export_for_kernels(self, serverapp: Any) -> None:
         # Kernels inherit the server's environment: this is how `lpe_nb.connect()` in a kernel finds the
         # server that started it, whatever else runs on the machine.
-        self._previous_environment = {
-            name: os.environ.get(name) for name in (SERVER_URL_ENV, SERVER_TOKEN_ENV)
-        }
+        if not self._previous_environment:  # exported twice: keep what was there before the first
+            self._previous_environment = {
+                name: os.environ.get(name) for name in (SERVER_URL_ENV, SERVER_TOKEN_ENV)
+            }
         os.environ[SERVER_URL_ENV] = serverapp.connection_url
         token = getattr(serverapp.identity_provider, "token", "")
         if token:
