@@ -3,6 +3,7 @@
     python -m lpe_nb demo                                  # a projection, with live progress
     python -m lpe_nb run projection --narrative "..." [--persona critic]
     python -m lpe_nb run translation --text "..." --intermediate-language french
+    python -m lpe_nb run multi_translation --text "..." --intermediate-languages french,german,japanese
     python -m lpe_nb run maieutic --narrative "..." [--goal discover] [--max-turns 3]
     python -m lpe_nb run configuration --attribute persona --brief "a noir detective"
     python -m lpe_nb jobs                                  # recent jobs
@@ -17,6 +18,7 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from lpe_nb.embedded import open_engine
@@ -30,7 +32,11 @@ _DEMO = (
     "led by Martin Luther King, and the city's segregation law was struck down a year later."
 )
 _FIELDS = ("narrative", "persona", "namespace", "style", "text", "intermediate_language", "source_language",
-           "goal", "max_turns", "attribute", "brief", "context")  # fmt: skip
+           "intermediate_languages", "goal", "max_turns", "attribute", "brief", "context")  # fmt: skip
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "max_turns": int,
+    "intermediate_languages": lambda value: [part.strip() for part in value.split(",")],  # french,german
+}
 
 
 # Unless told otherwise, the demo's mock takes a moment per call so the progress can be watched.
@@ -90,9 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="run a projection of a sample narrative")
     run = commands.add_parser("run", help="run one job and print its result")
-    run.add_argument("job_type", choices=["projection", "translation", "maieutic", "configuration"])
+    job_types = ["projection", "translation", "multi_translation", "maieutic", "configuration"]
+    run.add_argument("job_type", choices=job_types)
     for name in _FIELDS:
-        run.add_argument("--" + name.replace("_", "-"), dest=name, type=int if name == "max_turns" else str)
+        run.add_argument("--" + name.replace("_", "-"), dest=name, type=_PARSERS.get(name, str))
     run.add_argument("--timeout", type=float, default=600.0)
     jobs = commands.add_parser("jobs", help="list recent jobs")
     jobs.add_argument("--limit", type=int, default=20)

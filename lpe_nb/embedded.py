@@ -64,6 +64,16 @@ class Engine:
         }
         return await self.manager.submit("translation", data)
 
+    async def multi_translation(
+        self, text: str, intermediate_languages: list[str], *, source_language: str = "english"
+    ) -> str:
+        data = {
+            "text": text,
+            "intermediate_languages": intermediate_languages,
+            "source_language": source_language,
+        }
+        return await self.manager.submit("multi_translation", data)
+
     async def maieutic(self, narrative: str, *, goal: str = "understand", max_turns: int = 5) -> str:
         return await self.manager.submit(
             "maieutic", {"narrative": narrative, "goal": goal, "max_turns": max_turns}

@@ -76,6 +76,17 @@ class AsyncClient:
         }
         return await self._submit("translation", data)
 
+    async def multi_translation(
+        self, text: str, intermediate_languages: Sequence[str], *, source_language: str | None = None
+    ) -> Job:
+        """Start round trips of ``text`` through 2..6 languages, compared: which elements survive most."""
+        data = {
+            "text": text,
+            "intermediate_languages": list(intermediate_languages),
+            "source_language": source_language,
+        }
+        return await self._submit("multi_translation", data)
+
     async def maieutic(self, narrative: str, *, goal: str | None = None, max_turns: int | None = None) -> Job:
         """Start a maieutic session: questions about ``narrative``; answer with :meth:`maieutic_answer`."""
         return await self._submit("maieutic", {"narrative": narrative, "goal": goal, "max_turns": max_turns})

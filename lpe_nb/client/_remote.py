@@ -25,6 +25,7 @@ __all__ = ["SUBMIT_PATHS", "RemoteBackend"]
 SUBMIT_PATHS = {
     "projection": "projection/create",
     "translation": "translation/round-trip",
+    "multi_translation": "translation/multi",
     "maieutic": "maieutic/start",
     "maieutic_answer": "maieutic/answer",
     "configuration": "configuration/generate",

@@ -241,6 +241,13 @@ class Client:
             self._client.translation(text, intermediate_language, source_language=source_language)
         )
 
+    def multi_translation(
+        self, text: str, intermediate_languages: Sequence[str], *, source_language: str | None = None
+    ) -> SyncJob:
+        return self._job(
+            self._client.multi_translation(text, intermediate_languages, source_language=source_language)
+        )
+
     def maieutic(self, narrative: str, *, goal: str | None = None, max_turns: int | None = None) -> SyncJob:
         return self._job(self._client.maieutic(narrative, goal=goal, max_turns=max_turns))
 

@@ -1,6 +1,7 @@
-"""The LPE job types on the job engine: projection, translation, maieutic (+ answers), configuration.
+"""The LPE job types on the job engine: projection, translation (one language, or several compared),
+maieutic (+ answers), configuration.
 
-``build_registry(llm, catalog, read_job=...)`` returns an :class:`OperationRegistry` with all five; the
+``build_registry(llm, catalog, read_job=...)`` returns an :class:`OperationRegistry` with all six; the
 input models check catalog names against ``catalog`` at submit. Importing this package registers the
 mock LLM's responders for every step.
 """
@@ -9,13 +10,14 @@ from __future__ import annotations
 
 from lpe_nb.jobs import OperationRegistry
 from lpe_nb.llm import LLM
-from lpe_nb.operations import configuration, maieutic, projection, translation
+from lpe_nb.operations import configuration, maieutic, multi_translation, projection, translation
 from lpe_nb.operations.catalog import DEFAULTS, KINDS, LANGUAGES, Catalog, CatalogEntry, Kind
 from lpe_nb.operations.catalog_store import CatalogStore
 from lpe_nb.operations.inputs import (
     ConfigurationInput,
     MaieuticAnswerInput,
     MaieuticInput,
+    MultiTranslationInput,
     ProjectionInput,
     TranslationInput,
     bind_catalog,
@@ -36,12 +38,13 @@ __all__ = [
     "Kind",
     "MaieuticAnswerInput",
     "MaieuticInput",
+    "MultiTranslationInput",
     "ProjectionInput",
     "TranslationInput",
     "build_registry",
 ]
 
-JOB_TYPES = ("projection", "translation", "maieutic", "maieutic_answer", "configuration")
+JOB_TYPES = ("projection", "translation", "multi_translation", "maieutic", "maieutic_answer", "configuration")
 
 register_all()
 
@@ -49,7 +52,7 @@ register_all()
 def build_registry(
     llm: LLM, catalog: Catalog, *, read_job: JobReader, registry: OperationRegistry | None = None
 ) -> OperationRegistry:
-    """Register the five LPE job types on ``registry`` (a new one by default) and return it.
+    """Register the six LPE job types on ``registry`` (a new one by default) and return it.
 
     ``read_job(job_id)`` reads a stored job (the manager's ``get``); ``maieutic_answer`` uses it to load
     the session it continues.
@@ -64,6 +67,11 @@ def build_registry(
         "translation", translation.make_run(llm),
         input_model=TranslationInput, title=translation.title,
         description="Round-trip translation and the meaning it loses (drift = 1 - similarity, plus chrF).",
+    )  # fmt: skip
+    registry.register(
+        "multi_translation", multi_translation.make_run(llm),
+        input_model=MultiTranslationInput, title=multi_translation.title,
+        description="Round trips through several languages, compared: the most stable and volatile elements.",
     )  # fmt: skip
     registry.register(
         "maieutic", maieutic.make_start_run(llm),

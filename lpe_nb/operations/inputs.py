@@ -20,6 +20,7 @@ __all__ = [
     "ConfigurationInput",
     "MaieuticAnswerInput",
     "MaieuticInput",
+    "MultiTranslationInput",
     "OperationInput",
     "ProjectionInput",
     "TranslationInput",
@@ -30,6 +31,7 @@ MAX_TEXT_CHARS = 20_000
 MAX_ANSWER_CHARS = 4_000
 MAX_BRIEF_CHARS = 1_000
 MAX_TURNS = 10
+MAX_ROUND_TRIPS = 6  # languages in one multi-language translation job
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT_CHARS)]
 Answer = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_ANSWER_CHARS)]
@@ -75,6 +77,29 @@ class TranslationInput(OperationInput):
         if value == info.data.get("source_language"):
             raise ValueError("must differ from source_language")
         return value
+
+
+class MultiTranslationInput(OperationInput):
+    """One text on round trips through several languages (2..6, distinct, none the source)."""
+
+    text: Text
+    source_language: str = "english"
+    intermediate_languages: list[str] = Field(min_length=2, max_length=MAX_ROUND_TRIPS)
+
+    @field_validator("source_language")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        return normalize_language(value)
+
+    @field_validator("intermediate_languages")
+    @classmethod
+    def _languages(cls, value: list[str], info: Any) -> list[str]:
+        languages = [normalize_language(language) for language in value]
+        if len(set(languages)) != len(languages):
+            raise ValueError("must not repeat a language")
+        if info.data.get("source_language") in languages:
+            raise ValueError("must not include source_language")
+        return languages
 
 
 class MaieuticInput(OperationInput):

@@ -63,66 +63,84 @@ def title(data: TranslationInput) -> str:
     )
 
 
-async def _translate(ctx: StepContext, llm: LLM, direction: str, text: str, source: str, target: str) -> str:
-    """The forward or backward translation step."""
+async def _translate(
+    ctx: StepContext, llm: LLM, step: str, direction: str, text: str, source: str, target: str
+) -> str:
+    """The forward or backward translation step (checkpointed as ``step``)."""
     prompt = f"Translate this {source} text into {target}. Reply with the translation only.\n\n{text}"
     return await text_step(
-        ctx, llm, f"{direction}_translation", messages(_SYSTEM, prompt), task=f"translation.{direction}",
+        ctx, llm, step, messages(_SYSTEM, prompt), task=f"translation.{direction}",
         context={"text": text, "from_language": source, "to_language": target},
     )  # fmt: skip
+
+
+Phase = Callable[[str, int, "dict[str, Any] | None"], None]  # (label, phases done 0..4, details)
+
+
+async def round_trip(
+    ctx: StepContext, llm: LLM, text: str, source: str, target: str, *, phase: Phase, prefix: str = ""
+) -> dict[str, Any]:
+    """One round trip and its analysis: forward, backward, drift, elements (steps named ``prefix`` + ...).
+
+    ``phase(label, done, details)`` is called as each of the four phases starts and ends, so the caller
+    maps them onto its own progress scale.
+    """
+    phase("forward translation: running", 0, None)
+    forward = await _translate(ctx, llm, f"{prefix}forward_translation", "forward", text, source, target)
+    phase("forward translation: done", 1, None)
+    phase("backward translation: running", 1, None)
+    backward = await _translate(
+        ctx, llm, f"{prefix}backward_translation", "backward", forward, target, source
+    )
+    phase("backward translation: done", 2, None)
+    phase("semantic drift analysis: running", 2, None)
+    judgement = await json_step(
+        ctx, llm, f"{prefix}drift_analysis",
+        messages(_SYSTEM, "Judge how similar in meaning these two texts are. Reply with JSON: "
+                 '{"similarity": 0..1 (1 = same meaning), "explanation": "..."}.'
+                 f"\n\nOriginal:\n{text}\n\nBack-translation:\n{backward}"),
+        DriftJudgement,
+        task="translation.drift",
+        context={"original": text, "back_translation": backward},
+    )  # fmt: skip
+    drift, surface = round(1.0 - judgement.similarity, 4), chrf(text, backward)
+    phase("semantic drift analysis: done", 3, {"drift": drift, "chrf": surface})
+    phase("element analysis: running", 3, None)
+    elements = await json_step(
+        ctx, llm, f"{prefix}element_analysis",
+        messages(_SYSTEM, "Compare the original with its back-translation. Reply with JSON listing "
+                 "preserved_elements, lost_elements, gained_elements (lists of short phrases) and "
+                 "linguistic_analysis {tone_change, style_change, complexity_change, structural_changes[]}."
+                 f"\n\nOriginal:\n{text}\n\nBack-translation:\n{backward}"),
+        ElementAnalysis,
+        task="translation.elements",
+        context={"original": text, "back_translation": backward},
+    )  # fmt: skip
+    phase("element analysis: done", 4, None)
+    return {
+        "intermediate_language": target,
+        "intermediate_text": forward,
+        "back_translation": backward,
+        "similarity": judgement.similarity,
+        "drift": drift,
+        "drift_explanation": judgement.explanation,
+        "chrf": surface,
+        **elements.model_dump(mode="json"),
+    }
 
 
 def make_run(llm: LLM) -> Callable[[StepContext, TranslationInput], Any]:
     """The ``translation`` operation bound to an LLM."""
 
     async def run(ctx: StepContext, data: TranslationInput) -> dict[str, Any]:
-        source, target = data.source_language, data.intermediate_language
+        source = data.source_language
         ctx.report("initializing", completed_steps=1, total_steps=_TOTAL)
-        ctx.report("forward translation: running", completed_steps=1, total_steps=_TOTAL)
-        forward = await _translate(ctx, llm, "forward", data.text, source, target)
-        ctx.report("forward translation: done", completed_steps=2, total_steps=_TOTAL)
-        ctx.report("backward translation: running", completed_steps=2, total_steps=_TOTAL)
-        backward = await _translate(ctx, llm, "backward", forward, target, source)
-        ctx.report("backward translation: done", completed_steps=3, total_steps=_TOTAL)
-        ctx.report("semantic drift analysis: running", completed_steps=3, total_steps=_TOTAL)
-        judgement = await json_step(
-            ctx, llm, "drift_analysis",
-            messages(_SYSTEM, "Judge how similar in meaning these two texts are. Reply with JSON: "
-                     '{"similarity": 0..1 (1 = same meaning), "explanation": "..."}.'
-                     f"\n\nOriginal:\n{data.text}\n\nBack-translation:\n{backward}"),
-            DriftJudgement,
-            task="translation.drift",
-            context={"original": data.text, "back_translation": backward},
-        )  # fmt: skip
-        surface = chrf(data.text, backward)
-        ctx.report(
-            "semantic drift analysis: done", completed_steps=4, total_steps=_TOTAL,
-            details={"drift": round(1 - judgement.similarity, 4), "chrf": surface},
-        )  # fmt: skip
-        ctx.report("element analysis: running", completed_steps=4, total_steps=_TOTAL)
-        elements = await json_step(
-            ctx, llm, "element_analysis",
-            messages(_SYSTEM, "Compare the original with its back-translation. Reply with JSON listing "
-                     "preserved_elements, lost_elements, gained_elements (lists of short phrases) and "
-                     "linguistic_analysis {tone_change, style_change, complexity_change, structural_changes[]}."
-                     f"\n\nOriginal:\n{data.text}\n\nBack-translation:\n{backward}"),
-            ElementAnalysis,
-            task="translation.elements",
-            context={"original": data.text, "back_translation": backward},
-        )  # fmt: skip
-        ctx.report("complete", completed_steps=5, total_steps=_TOTAL)
-        return {
-            "original_text": data.text,
-            "source_language": source,
-            "intermediate_language": target,
-            "intermediate_text": forward,
-            "back_translation": backward,
-            "similarity": judgement.similarity,
-            "drift": round(1.0 - judgement.similarity, 4),
-            "drift_explanation": judgement.explanation,
-            "chrf": surface,
-            **elements.model_dump(mode="json"),
-            **audit(ctx, llm),
-        }
+
+        def phase(label: str, done: int, details: dict[str, Any] | None = None) -> None:
+            ctx.report(label, completed_steps=1 + done, total_steps=_TOTAL, details=details)
+
+        trip = await round_trip(ctx, llm, data.text, source, data.intermediate_language, phase=phase)
+        ctx.report("complete", completed_steps=_TOTAL, total_steps=_TOTAL)
+        return {"original_text": data.text, "source_language": source, **trip, **audit(ctx, llm)}
 
     return run

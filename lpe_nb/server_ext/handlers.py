@@ -325,6 +325,9 @@ def rest_routes() -> list[Route]:
         Route("lpe/api/jobs/{job_id}/cancel", CancelHandler, {"post": "Cancel a pending or running job"}),
         create("lpe/api/projection/create", "projection", "Start a projection"),
         create("lpe/api/translation/round-trip", "translation", "Start a round-trip translation"),
+        create(
+            "lpe/api/translation/multi", "multi_translation", "Start round trips through several languages"
+        ),
         create("lpe/api/maieutic/start", "maieutic", "Start a maieutic (Socratic) session"),
         create("lpe/api/maieutic/answer", "maieutic_answer", "Answer a maieutic session's questions"),
         create("lpe/api/configuration/generate", "configuration", "Generate a persona, namespace or style"),

@@ -110,19 +110,27 @@ class ProjectionForm(_LaunchForm):
 
 
 class TranslationForm(_LaunchForm):
-    """A text, its language and the language of the round trip; Run starts a translation analysis."""
+    """A text, its language and the language of the round trip; Run starts a translation analysis.
+
+    Languages picked in *compare with* turn it into one multi-language job that compares the round trips.
+    """
 
     def _build(self, catalog: dict[str, Any]) -> list[Any]:
         languages = [str(language) for language in catalog.get("languages") or []]
         self.text = _textarea("The text to send on a round trip…")
         self.source_language = _dropdown("from", languages, "english")
         self.intermediate_language = _dropdown("through", languages, "french")
-        return [self.text, self.source_language, self.intermediate_language]
+        self.compare_with = widgets.SelectMultiple(
+            description="compare with", options=languages, rows=4, style={"description_width": "initial"}
+        )
+        return [self.text, self.source_language, self.intermediate_language, self.compare_with]
 
     def _start(self) -> SyncJob:
-        return self.client.translation(
-            self.text.value, self.intermediate_language.value, source_language=self.source_language.value
-        )
+        source, through = self.source_language.value, self.intermediate_language.value
+        others = [language for language in self.compare_with.value if language != through]
+        if others:
+            return self.client.multi_translation(self.text.value, [through, *others], source_language=source)
+        return self.client.translation(self.text.value, through, source_language=source)
 
 
 class ConfigurationForm(_LaunchForm):

@@ -103,16 +103,15 @@ def _number(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if isinstance(value, (int, float)) else "n/a"
 
 
-def _translation(result: Mapping[str, Any]) -> list[Any]:
+def _round_trip(result: Mapping[str, Any]) -> str:
+    """One round trip's figures, texts and elements, as HTML."""
     figures = (
         f"<table><tr><td><b>drift</b></td><td>{_number(result.get('drift'))}</td></tr>"
         f"<tr><td><b>similarity</b></td><td>{_number(result.get('similarity'))}</td></tr>"
         f"<tr><td><b>chrF</b></td><td>{_number(result.get('chrf'), 1)}</td></tr></table>"
     )
-    route = f"{result.get('source_language', '?')} → {result.get('intermediate_language', '?')} → back"
-    return [
-        _html(
-            _heading(f"Round trip: {route}"),
+    return "".join(
+        (
             figures,
             _block(result.get("drift_explanation", ""), style="font-style: italic"),
             _heading(f"Intermediate ({result.get('intermediate_language', '?')})"),
@@ -126,7 +125,52 @@ def _translation(result: Mapping[str, Any]) -> list[Any]:
             _heading("Gained"),
             _items(result.get("gained_elements"), color="#1d4ed8"),
             _pairs(result.get("linguistic_analysis")),
+        )
+    )
+
+
+def _translation(result: Mapping[str, Any]) -> list[Any]:
+    route = f"{result.get('source_language', '?')} → {result.get('intermediate_language', '?')} → back"
+    return [_html(_heading(f"Round trip: {route}"), _round_trip(result)), *_steps(result)]
+
+
+def _ranked(entries: Any, *, color: str) -> str:
+    """Elements with the languages that kept (or lost) them."""
+    if not isinstance(entries, Sequence) or not entries:
+        return "<i>none</i>"
+    shown = [
+        f"{entry.get('element', '')} ({', '.join(map(str, entry.get('languages', [])))})"
+        for entry in entries
+        if isinstance(entry, Mapping)
+    ]
+    return _items(shown, color=color)
+
+
+def _multi_translation(result: Mapping[str, Any]) -> list[Any]:
+    trips = [trip for trip in result.get("round_trips") or [] if isinstance(trip, Mapping)]
+    rows = "".join(
+        f"<tr><td><b>{esc(trip.get('intermediate_language', '?'))}</b></td>"
+        f"<td>{_number(trip.get('drift'))}</td><td>{_number(trip.get('chrf'), 1)}</td></tr>"
+        for trip in trips
+    )
+    summary = (
+        f"<table><tr><th>language</th><th>drift</th><th>chrF</th></tr>{rows}</table>"
+        f"<small>most faithful: <b>{esc(result.get('most_faithful_language', '?'))}</b> · least faithful: "
+        f"<b>{esc(result.get('least_faithful_language', '?'))}</b> · mean drift "
+        f"{_number(result.get('mean_drift'))}</small>"
+    )
+    panes = [_html(_round_trip(trip)) for trip in trips]
+    titles = tuple(str(trip.get("intermediate_language", "?")) for trip in trips)
+    return [
+        _html(
+            _heading(f"Round trips from {result.get('source_language', '?')}"),
+            summary,
+            _heading("Most stable elements"),
+            _ranked(result.get("stable_elements"), color="#15803d"),
+            _heading("Most volatile elements"),
+            _ranked(result.get("volatile_elements"), color=_RED),
         ),
+        widgets.Accordion(children=panes, titles=titles, selected_index=None),
         *_steps(result),
     ]
 
@@ -188,6 +232,7 @@ def _generic(result: Any) -> list[Any]:
 _RENDERERS: dict[str, Renderer] = {
     "projection": _projection,
     "translation": _translation,
+    "multi_translation": _multi_translation,
     "maieutic": _maieutic,
     "maieutic_answer": _maieutic_answer,
     "configuration": _configuration,

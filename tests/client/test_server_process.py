@@ -41,6 +41,11 @@ def test_sync_client_every_method_against_a_server_process(server: JupyterProces
         assert job.wait(timeout=WAIT_S).result["final_projection"]
         assert [step.name for step in client.job(job.id).steps][:2] == ["deconstruct", "map"]
         assert client.translation(NARRATIVE, "french").wait(timeout=WAIT_S).result
+        compared = client.multi_translation(NARRATIVE, ["german", "czech"]).wait(timeout=WAIT_S)
+        assert {trip["intermediate_language"] for trip in compared.result["round_trips"]} == {
+            "german",
+            "czech",
+        }
         session = client.maieutic(NARRATIVE, max_turns=2).wait(timeout=WAIT_S)
         client.maieutic_answer(session.id, ["Dignity.", "The law."]).wait(timeout=WAIT_S)
         client.configure("persona", "a lighthouse keeper who counts ships").wait(timeout=WAIT_S)

@@ -30,6 +30,7 @@ NARRATIVE = "Mara left the harbour town of Velden at dawn, carrying her father's
 INPUTS: dict[str, dict[str, Any]] = {
     "projection/create": {"narrative": NARRATIVE, "persona": "critic"},
     "translation/round-trip": {"text": NARRATIVE, "intermediate_language": "french"},
+    "translation/multi": {"text": NARRATIVE, "intermediate_languages": ["french", "polish"]},
     "maieutic/start": {"narrative": NARRATIVE, "max_turns": 2},
     "configuration/generate": {
         "attribute": "persona",

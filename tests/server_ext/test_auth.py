@@ -18,7 +18,7 @@ BAD_HEADERS = {"no token": {}, "wrong token": {"Authorization": "token not-the-t
 
 def test_every_route_is_found(jp_serverapp: Any) -> None:
     routes = served_routes(jp_serverapp.web_app)
-    assert len(routes) == 12  # 11 REST routes and the WebSocket: update when adding one
+    assert len(routes) == 13  # 12 REST routes and the WebSocket: update when adding one
     assert all(path.startswith("/a%40b/lpe/") for path, _ in routes)
 
 

@@ -43,6 +43,13 @@ CASES: list[tuple[str, str, bytes, int, str]] = [
     ("answers not a list", "maieutic/answer", b'{"session_id": "s", "answers": "yes"}', 400, "answers"),
     ("no answers", "maieutic/answer", b'{"session_id": "s", "answers": []}', 400, "answers"),
     (
+        "one language",
+        "translation/multi",
+        b'{"text": "x", "intermediate_languages": ["french"]}',
+        400,
+        "intermediate_languages",
+    ),
+    (
         "bad attribute",
         "configuration/generate",
         b'{"attribute": "villain", "brief": "a bad one"}',

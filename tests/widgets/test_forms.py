@@ -47,6 +47,19 @@ def test_translation_form_runs_with_the_chosen_languages(client: Client) -> None
     assert "drift" in texts(progress.result_box)
 
 
+def test_translation_form_compares_languages_in_one_multi_language_job(client: Client) -> None:
+    form = TranslationForm(client)
+    form.text.value = NARRATIVE
+    form.intermediate_language.value = "german"
+    form.compare_with.value = ("german", "hindi", "dutch")  # the first is already the main language
+    progress = form.run()
+    assert progress is not None and progress.wait_rendered(WAIT_S)
+    data = record(client, progress.job.id)
+    assert data.type == "multi_translation"
+    assert data.input_data["intermediate_languages"] == ["german", "hindi", "dutch"]
+    assert "Most stable elements" in texts(progress.result_box)
+
+
 def test_configuration_form_creates_an_entry_later_forms_offer(client: Client) -> None:
     form = ConfigurationForm(client)
     form.attribute.value = "style"

@@ -124,6 +124,10 @@ def test_user_and_llm_text_is_escaped(client: Client) -> None:
             lambda c: c.translation(NARRATIVE, "french"),
             ["drift", "similarity", "Back-translated", "Preserved"],
         ),
+        (
+            lambda c: c.multi_translation(NARRATIVE, ["french", "korean"]),
+            ["most faithful", "Most stable elements", "Most volatile elements", "korean", "Back-translated"],
+        ),
         (lambda c: c.maieutic(NARRATIVE, max_turns=3), ["depth 0", "depth 1", "depth 2"]),
         (lambda c: c.configure("persona", "a patient gardener"), ["New persona", "saved to the catalog"]),
     ],

@@ -1,0 +1,97 @@
+"""The multi-language translation job: one text on round trips through several languages, compared.
+
+Each language gets the full round trip of :func:`~lpe_nb.operations.translation.round_trip` (its steps
+named ``<language>.forward_translation`` and so on, each a checkpoint). The comparison is computed here,
+not asked of the model: the elements kept by the most languages are the *stable* ones, those lost by the
+most are the *volatile* ones, and the languages are ranked by drift.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from lpe_nb.jobs import StepContext
+from lpe_nb.llm import LLM
+from lpe_nb.operations._steps import audit
+from lpe_nb.operations.inputs import MultiTranslationInput
+from lpe_nb.operations.translation import round_trip
+
+__all__ = ["compare", "make_run", "title"]
+
+_PHASES = 4  # per language: forward, backward, drift, elements
+_LISTED = 8  # stable and volatile elements reported
+
+
+def title(data: MultiTranslationInput) -> str:
+    words = data.text.split()
+    return (
+        f"Translation via {', '.join(data.intermediate_languages)}: "
+        + " ".join(words[:4])
+        + ("…" if len(words) > 4 else "")
+    )
+
+
+def _ranked(lists_by_language: dict[str, Iterable[str]]) -> list[dict[str, Any]]:
+    """Elements by how many languages name them (most first), with those languages."""
+    languages_of: dict[str, list[str]] = {}
+    shown: dict[str, str] = {}
+    for language, elements in lists_by_language.items():
+        for element in elements:
+            key = " ".join(element.lower().split())
+            if key and language not in languages_of.setdefault(key, []):
+                languages_of[key].append(language)
+                shown.setdefault(key, element.strip())
+    counts = Counter({key: len(languages) for key, languages in languages_of.items()})
+    ordered = sorted(counts, key=lambda key: (-counts[key], key))[:_LISTED]
+    return [{"element": shown[key], "languages": languages_of[key]} for key in ordered]
+
+
+def compare(trips: list[dict[str, Any]]) -> dict[str, Any]:
+    """The cross-language summary of the round trips (each a ``round_trip`` result)."""
+    by_drift = sorted(trips, key=lambda trip: (trip["drift"], trip["intermediate_language"]))
+    count = len(trips)
+    return {
+        "stable_elements": _ranked({t["intermediate_language"]: t["preserved_elements"] for t in trips}),
+        "volatile_elements": _ranked({t["intermediate_language"]: t["lost_elements"] for t in trips}),
+        "most_faithful_language": by_drift[0]["intermediate_language"],
+        "least_faithful_language": by_drift[-1]["intermediate_language"],
+        "mean_drift": round(sum(t["drift"] for t in trips) / count, 4),
+        "mean_chrf": round(sum(t["chrf"] for t in trips) / count, 2),
+    }
+
+
+def make_run(llm: LLM) -> Callable[[StepContext, MultiTranslationInput], Any]:
+    """The ``multi_translation`` operation bound to an LLM."""
+
+    async def run(ctx: StepContext, data: MultiTranslationInput) -> dict[str, Any]:
+        languages = data.intermediate_languages
+        total = 2 + _PHASES * len(languages)  # initializing, the round trips, comparing
+        ctx.report("initializing", completed_steps=1, total_steps=total)
+        trips = []
+        for index, language in enumerate(languages):
+
+            def phase(label: str, done: int, details: dict[str, Any] | None, *, i: int = index) -> None:
+                where = {"language": languages[i], "index": i + 1, "of": len(languages), **(details or {})}
+                units = 1 + _PHASES * i + done
+                ctx.report(
+                    f"{languages[i]}: {label}", completed_steps=units, total_steps=total, details=where
+                )
+
+            trip = await round_trip(
+                ctx, llm, data.text, data.source_language, language, phase=phase, prefix=f"{language}."
+            )
+            trips.append(trip)
+        ctx.report("comparing languages", completed_steps=total - 1, total_steps=total)
+        summary = compare(trips)
+        ctx.report("complete", completed_steps=total, total_steps=total)
+        return {
+            "original_text": data.text,
+            "source_language": data.source_language,
+            "round_trips": trips,
+            **summary,
+            **audit(ctx, llm),
+        }
+
+    return run
