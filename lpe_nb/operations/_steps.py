@@ -14,9 +14,15 @@ from pydantic import BaseModel
 from lpe_nb.jobs import StepContext
 from lpe_nb.llm import LLM, Completion, Message, complete_json
 
-__all__ = ["audit", "json_step", "messages", "text_step"]
+__all__ = ["audit", "json_step", "messages", "opening", "text_step"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def opening(text: str, words: int) -> str:
+    """The first ``words`` words of ``text``, with an ellipsis if there are more (for job titles)."""
+    split = text.split()
+    return " ".join(split[:words]) + ("…" if len(split) > words else "")
 
 
 def messages(system: str, user: str) -> list[Message]:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from lpe_nb.errors import InvalidInput, LlmBadResponse
 from lpe_nb.jobs import Job, JobStatus, StepContext
 from lpe_nb.llm import LLM
-from lpe_nb.operations._steps import audit, json_step, messages, text_step
+from lpe_nb.operations._steps import audit, json_step, messages, opening, text_step
 from lpe_nb.operations.catalog import Catalog
 from lpe_nb.operations.inputs import MaieuticAnswerInput, MaieuticInput
 from lpe_nb.operations.projection import PROJECTION_STEPS, project_narrative
@@ -61,8 +61,7 @@ def depth_meaning(depth: int) -> str:
 
 
 def start_title(data: MaieuticInput) -> str:
-    words = data.narrative.split()
-    return f"Maieutic ({data.goal}): " + " ".join(words[:5]) + ("…" if len(words) > 5 else "")
+    return f"Maieutic ({data.goal}): {opening(data.narrative, 5)}"
 
 
 def make_start_run(llm: LLM) -> Callable[[StepContext, MaieuticInput], Any]:

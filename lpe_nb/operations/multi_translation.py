@@ -14,7 +14,7 @@ from typing import Any
 
 from lpe_nb.jobs import StepContext
 from lpe_nb.llm import LLM
-from lpe_nb.operations._steps import audit
+from lpe_nb.operations._steps import audit, opening
 from lpe_nb.operations.inputs import MultiTranslationInput
 from lpe_nb.operations.translation import round_trip
 
@@ -25,12 +25,7 @@ _LISTED = 8  # stable and volatile elements reported
 
 
 def title(data: MultiTranslationInput) -> str:
-    words = data.text.split()
-    return (
-        f"Translation via {', '.join(data.intermediate_languages)}: "
-        + " ".join(words[:4])
-        + ("…" if len(words) > 4 else "")
-    )
+    return f"Translation via {', '.join(data.intermediate_languages)}: {opening(data.text, 4)}"
 
 
 def _ranked(lists_by_language: dict[str, Iterable[str]]) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from lpe_nb.jobs import StepContext
 from lpe_nb.llm import LLM
-from lpe_nb.operations._steps import audit, messages, text_step
+from lpe_nb.operations._steps import audit, messages, opening, text_step
 from lpe_nb.operations.catalog import Catalog, CatalogEntry
 from lpe_nb.operations.inputs import ProjectionInput
 
@@ -29,8 +29,7 @@ _SYSTEM = "You are the Lamish Projection Engine, which retells real narratives a
 
 
 def title(data: ProjectionInput) -> str:
-    words = data.narrative.split()
-    return "Projection: " + " ".join(words[:6]) + ("…" if len(words) > 6 else "")
+    return f"Projection: {opening(data.narrative, 6)}"
 
 
 async def project_narrative(

@@ -16,7 +16,7 @@ from sacrebleu.metrics.chrf import CHRF
 
 from lpe_nb.jobs import StepContext
 from lpe_nb.llm import LLM
-from lpe_nb.operations._steps import audit, json_step, messages, text_step
+from lpe_nb.operations._steps import audit, json_step, messages, opening, text_step
 from lpe_nb.operations.inputs import TranslationInput
 
 __all__ = ["DriftJudgement", "ElementAnalysis", "LinguisticAnalysis", "chrf", "make_run", "title"]
@@ -55,12 +55,7 @@ def chrf(original: str, back_translation: str) -> float:
 
 
 def title(data: TranslationInput) -> str:
-    words = data.text.split()
-    return (
-        f"Translation via {data.intermediate_language}: "
-        + " ".join(words[:5])
-        + ("…" if len(words) > 5 else "")
-    )
+    return f"Translation via {data.intermediate_language}: {opening(data.text, 5)}"
 
 
 async def _translate(
