@@ -102,7 +102,10 @@ class _ProgressSlot:
 
 @dataclass(eq=False)
 class Subscription:
-    """Events for some jobs (or all when ``job_ids`` is None), read with ``await get()`` or ``async for``."""
+    """Events for some jobs (or all when ``job_ids`` is None), read with ``await get()`` or ``async for``.
+
+    :meth:`wait_closed` lets a reader busy elsewhere (a write to a slow socket, say) learn of the end at once.
+    """
 
     bus: EventBus
     job_ids: set[str] | None
@@ -113,14 +116,14 @@ class Subscription:
     _delivered_seq: dict[str, int] = field(default_factory=dict)
     _awaiting_snapshot: set[str] = field(default_factory=set)  # watched, their state not yet queued
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
-    _closed: bool = False
+    _closed: asyncio.Event = field(default_factory=asyncio.Event)
     _overflowed: bool = False
 
     # -- what the bus and the manager call -------------------------------------------------------------
 
     def offer(self, event: JobEvent) -> None:
         """Queue an event without ever blocking; coalesce progress, close on overflow."""
-        if self._closed:
+        if self._closed.is_set():
             return
         if event.kind == "progress":
             slot = self._open_slots.get(event.job_id)
@@ -193,7 +196,7 @@ class Subscription:
                 continue
             self._remember_delivered(event.job_id, event.seq)
             return event
-        if self._closed:
+        if self._closed.is_set():
             raise SubscriptionClosed(self._overflowed)
         return None
 
@@ -235,16 +238,20 @@ class Subscription:
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._closed.is_set()
 
     @property
     def overflowed(self) -> bool:
         return self._overflowed
 
+    async def wait_closed(self) -> None:
+        """Return once the subscription is closed, by its owner or by an overflow (see :attr:`overflowed`)."""
+        await self._closed.wait()
+
     def close(self) -> None:
-        if self._closed:
+        if self._closed.is_set():
             return
-        self._closed = True
+        self._closed.set()
         if self._overflowed:
             self._items.clear()  # free the backlog now; the reader learns it was dropped
             self._open_slots.clear()

@@ -7,8 +7,9 @@ error frame and the connection stays open.
 
 Each connection has one subscription and one task that pumps it to the socket. Both are bounded: the
 subscription coalesces progress and closes when its reader falls too many status events behind, and each
-write must reach the socket within ``ws_send_timeout_s``. A client that stops reading is disconnected
-instead of buffered forever. Like the kernel socket, authentication happens in ``get`` and the server's
+write must reach the socket within ``ws_send_timeout_s``; a write is given up as soon as the subscription
+closes, so an overflow disconnects at once. A client that stops reading is disconnected instead of
+buffered forever. Like the kernel socket, authentication happens in ``get`` and the server's
 pings keep the connection alive; unlike it, the Origin header is checked even for token-authenticated
 requests, since a browser page on another origin has no business watching jobs.
 """
@@ -27,7 +28,6 @@ from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from lpe_nb._aio import with_timeout
 from lpe_nb.errors import LpeError
 from lpe_nb.jobs import JobEvent, Subscription, SubscriptionClosed
 from lpe_nb.server_ext.engine import ServerEngine
@@ -127,22 +127,42 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
     async def _pump_events(self, sub: Subscription) -> None:
         """Move events from the subscription to the socket, in order, each write bounded in time."""
         timeout_s = self.engine.config.ws_send_timeout_s
+        ended = asyncio.create_task(sub.wait_closed(), name="lpe-ws-sub-ended")
         try:
             while True:
                 event = await sub.get()
                 if event.seq <= self._since.get(event.job_id, 0):
                     continue  # the client has it already (``since``)
-                await with_timeout(self._write(event), timeout_s)
+                await self._write_unless_ended(event, sub, ended, timeout_s)
         except SubscriptionClosed as closed:
             if closed.overflowed:
                 self.close(_TOO_SLOW, "too slow: reconnect and watch again")
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             self.close(_TOO_SLOW, "too slow: reconnect and watch again")
         except WebSocketClosedError:
             pass
+        finally:
+            ended.cancel()
 
-    async def _write(self, event: JobEvent) -> None:
-        await self.write_message(json.dumps(event.to_message()))
+    async def _write_unless_ended(
+        self, event: JobEvent, sub: Subscription, ended: asyncio.Task[None], timeout_s: float
+    ) -> None:
+        """Write ``event`` within ``timeout_s`` (else ``TimeoutError``), giving up as soon as ``ended``
+        (``sub`` closed: ``SubscriptionClosed``), so that a stuck write does not delay an overflow's close.
+
+        Not ``asyncio.wait_for``, which can swallow a cancellation before Python 3.12 (see ``lpe_nb._aio``).
+        A write given up is left to Tornado, not cancelled (a cancelled stream write logs an error): the
+        connection is closed next, which ends it, and its error is retrieved like a reply's.
+        """
+        write = self.write_message(json.dumps(event.to_message()))
+        write.add_done_callback(_ignore_closed)
+        done, _ = await asyncio.wait((write, ended), timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        if write in done:
+            write.result()  # WebSocketClosedError once the client is gone
+        elif ended in done:
+            raise SubscriptionClosed(sub.overflowed)
+        else:
+            raise TimeoutError(f"an event did not reach the socket within {timeout_s} s")
 
     def _send_nowait(self, frame: dict[str, Any]) -> None:
         # Replies are small and rare; the pump's bounded writes are what detect a client not reading.

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import pytest
 
+from lpe_nb._aio import with_timeout
 from lpe_nb.jobs import EventBus, JobEvent, JobStatus, Progress, SubscriptionClosed
 
 
@@ -97,6 +99,22 @@ async def test_a_reader_too_far_behind_is_dropped_and_told_so() -> None:
     assert sub.overflowed and sub.pending == 0 and bus.subscriber_count == 0
     with pytest.raises(SubscriptionClosed, match="fell too far behind"):
         await sub.get(timeout_s=1)
+
+
+async def test_wait_closed_returns_once_the_owner_closes_or_the_reader_overflows() -> None:
+    bus = EventBus(max_pending=1)
+    owned, slow = bus.subscribe(["a"]), bus.subscribe(["b"])
+    waiting = asyncio.create_task(owned.wait_closed())
+    bus.publish(status("a", 1, JobStatus.RUNNING))  # an event is not the end
+    done, _ = await asyncio.wait({waiting}, timeout=0.05)
+    assert not done
+    owned.close()
+    await with_timeout(waiting, 1)
+    bus.publish(status("b", 1, JobStatus.RUNNING))
+    bus.publish(status("b", 2, JobStatus.COMPLETED))  # one more than max_pending
+    assert slow.overflowed
+    await with_timeout(slow.wait_closed(), 1)  # already closed: at once
+    await with_timeout(owned.wait_closed(), 1)  # and again
 
 
 async def test_closing_ends_iteration_and_unsubscribes() -> None:

@@ -5,13 +5,16 @@ and then stops reading, so the server's writes to it really back up (in the kern
 watches a ``burst`` job that streams ~32 KB progress frames until the test has seen the slow client
 dropped, while a well-behaved Tornado client watches the same job and reads everything.
 
-The two ways to be dropped get one test each:
+The two ways to be dropped get their tests:
 
 - a write that does not reach the socket within ``ws_send_timeout_s``: a client that never reads again is
   closed with 1008, Tornado tears the connection down, and the socket sees EOF (or a reset);
 - the subscription overflowing because the client fell more than ``max_pending`` status events behind,
   with a send timeout far longer than the test so that only the overflow can explain the close: the client
-  reads again afterwards and gets the close frame, 1008.
+  reads again afterwards and gets the close frame, 1008;
+- the same overflow while the client never reads again, so the pump is stuck in a write: it gives the write
+  up as the subscription closes and closes with 1008 at once, not after the send timeout; Tornado then
+  waits ``CLOSE_HANDSHAKE_S`` for the client's close frame and drops the connection.
 
 Nothing sleeps to synchronize: the test waits for real conditions with deadlines (the handler leaving
 ``engine.sockets``, i.e. its ``on_close`` ran because the server closed the stream; the bus no longer
@@ -27,15 +30,16 @@ import json
 import os
 import socket
 import struct
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from tornado.websocket import WebSocketClientConnection
 from traitlets.config import Config
 
-from lpe_nb.jobs import JobManager, JobStatus, StepContext
+from lpe_nb.jobs import JobManager, JobStatus, StepContext, Subscription
 from lpe_nb.server_ext.engine import ServerEngine
 from lpe_nb.server_ext.ws import JobsWebSocket
 from tests.server_ext.conftest import Api, read_frame
@@ -43,6 +47,8 @@ from tests.server_ext.conftest import Api, read_frame
 SEND_TIMEOUT_S = 2.0  # short, so the timeout test is quick; long enough for the good client never to miss it
 NEVER_S = 60.0  # a send timeout the overflow test cannot reach
 DEADLINE_S = 15.0
+PROMPT_S = 2.0  # "at once", with room for a loaded machine: the pump reacts within a loop iteration or two
+CLOSE_HANDSHAKE_S = 5.0  # how long Tornado waits for the client's close frame before dropping the connection
 CHUNK = "x" * (32 * 1024)  # streamed text per progress frame: a few hundred fill the slow socket
 EMIT_EVERY_S = 0.005
 BURST_MAX_S = 20.0  # the burst job's own limit, should the test never stop it
@@ -248,6 +254,72 @@ def raw_ws(
     return connect
 
 
+@dataclass
+class Stalled:
+    """The scene of every test: a ``burst`` job streaming since ``stalled_at``, a good client following it
+    (``following`` ends with its frames through the terminal status), and the slow client watching it."""
+
+    manager: JobManager
+    job_id: str
+    following: asyncio.Task[list[dict[str, Any]]]
+    slow: RawWebSocket
+    handler: JobsWebSocket
+    stalled_at: float
+    emitted_at_stall: int
+
+
+@pytest_asyncio.fixture
+async def stalled(
+    engine: ServerEngine, burst: Burst, jp_ws_fetch: Any, raw_ws: RawConnect
+) -> AsyncIterator[Stalled]:
+    manager = await engine.ready()
+    loop = asyncio.get_running_loop()
+    good: WebSocketClientConnection = await jp_ws_fetch("lpe", "ws")
+    following = None
+    try:
+        job_id, following = await start_burst(manager, burst, good)
+        slow, handler = await connect_slow_client(raw_ws, engine, job_id)
+        try:
+            burst.go.set()
+            yield Stalled(manager, job_id, following, slow, handler, loop.time(), burst.emitted)
+        finally:
+            slow.close()
+    finally:
+        await stop_following(good, following)
+
+
+@pytest_asyncio.fixture
+async def overflowed_at(
+    stalled: Stalled, closes: Closes, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[float]:
+    """Floods the slow client (:func:`flood_until_overflow`) until its subscription overflows; when it did,
+    by the loop's clock. (``closes`` is listed so that it spies from before the flood, which can close.)"""
+    loop = asyncio.get_running_loop()
+    gates: list[asyncio.Event] = []  # a ``held`` job submitted with {"round": i} ends once gates[i] is set
+
+    async def held(ctx: StepContext, data: Any) -> dict[str, Any]:
+        await gates[data["round"]].wait()
+        return {}
+
+    overflows: list[float] = []
+    close = Subscription.close
+
+    def spy(sub: Subscription) -> None:
+        if sub.overflowed and not sub.closed:
+            overflows.append(loop.time())
+        close(sub)
+
+    stalled.manager.registry.register("held", held, replace=True)
+    monkeypatch.setattr(Subscription, "close", spy)
+    try:
+        await flood_until_overflow(stalled.manager, stalled.slow, gates)
+        (at,) = overflows  # the slow client's subscription, the only one that overflows
+        yield at
+    finally:
+        for gate in gates:
+            gate.set()
+
+
 # -- helpers ------------------------------------------------------------------------------------------
 
 
@@ -313,8 +385,10 @@ async def connect_slow_client(
     return slow, handler
 
 
-def assert_every_status_through_completed(frames: list[dict[str, Any]]) -> None:
-    """The snapshot (running), then every later event in order, ending with ``completed``."""
+async def assert_the_rest_carried_on(api: Api, stalled: Stalled) -> list[dict[str, Any]]:
+    """The good client got the snapshot (running), then every later event in order, ending with
+    ``completed``; the job is completed and REST still answers. The good client's frames."""
+    frames = await stalled.following
     assert frames[0]["seq"] == frames[1]["seq"], frames[:2]  # the snapshot
     assert [frame["status"] for frame in frames if frame["type"] == "status"] == ["running", "completed"]
     seqs = [frame["seq"] for frame in frames[1:]]
@@ -322,13 +396,11 @@ def assert_every_status_through_completed(frames: list[dict[str, Any]]) -> None:
     assert frames[-2]["type"] == "progress" and frames[-2]["data"]["percentage"] == 100
     assert frames[-1]["status"] == "completed"
     assert frames[-1]["result_data"]["stopped_by_test"] is True  # it ran until the slow client was gone
-
-
-async def assert_completed_and_still_serving(api: Api, job_id: str) -> None:
-    code, job = await api("GET", f"jobs/{job_id}")
+    code, job = await api("GET", f"jobs/{stalled.job_id}")
     assert code == 200 and job["status"] == "completed", job
     code, status = await api("GET", "status")
     assert code == 200 and status["version"], status
+    return frames
 
 
 async def stop_following(good: WebSocketClientConnection, following: asyncio.Task[Any] | None) -> None:
@@ -341,100 +413,81 @@ async def stop_following(good: WebSocketClientConnection, following: asyncio.Tas
 
 
 async def test_a_client_that_never_reads_again_is_dropped_after_the_send_timeout(
-    api: Api, engine: ServerEngine, burst: Burst, closes: Closes, jp_ws_fetch: Any, raw_ws: RawConnect
+    api: Api, engine: ServerEngine, burst: Burst, closes: Closes, stalled: Stalled
 ) -> None:
-    manager = await engine.ready()
     loop = asyncio.get_running_loop()
-    good: WebSocketClientConnection = await jp_ws_fetch("lpe", "ws")
-    following = None
-    try:
-        job_id, following = await start_burst(manager, burst, good)
-        slow, handler = await connect_slow_client(raw_ws, engine, job_id)
-        burst.go.set()
-        try:
-            stalled_at, emitted_at_stall = loop.time(), burst.emitted
-            await eventually(lambda: handler not in engine.sockets, "the server to drop the slow client")
-            dropped_after_s, emitted_at_drop = loop.time() - stalled_at, burst.emitted
-            burst.stop.set()
-            # Closed by its pump with 1008, once: not by a ping timeout, not by the client.
-            assert closes_of(closes, handler) == [(TOO_SLOW, TOO_SLOW_REASON)]
-            assert not following.done()  # the good client is still there
-            # The server's end is really closed: what was still in the kernel arrives, then EOF.
-            backlog = await slow.read_to_eof(loop.time() + DEADLINE_S)
-        finally:
-            slow.close()
-        frames = await following
-    finally:
-        await stop_following(good, following)
+    handler = stalled.handler
+    await eventually(lambda: handler not in engine.sockets, "the server to drop the slow client")
+    dropped_after_s, emitted_at_drop = loop.time() - stalled.stalled_at, burst.emitted
+    burst.stop.set()
+    # Closed by its pump with 1008, once: not by a ping timeout, not by the client.
+    assert closes_of(closes, handler) == [(TOO_SLOW, TOO_SLOW_REASON)]
+    assert not stalled.following.done()  # the good client is still there
+    # The server's end is really closed: what was still in the kernel arrives, then EOF.
+    backlog = await stalled.slow.read_to_eof(loop.time() + DEADLINE_S)
+    frames = await assert_the_rest_carried_on(api, stalled)
     assert backlog > 0  # the slow client really had frames it did not read
     assert SEND_TIMEOUT_S < dropped_after_s < DEADLINE_S
     # The job kept streaming while the slow client was stuck, and the good client got it as it came.
+    emitted_at_stall = stalled.emitted_at_stall
     assert emitted_at_drop - emitted_at_stall > 100, (emitted_at_stall, emitted_at_drop)
     ticks = {
         tick for f in frames if f["type"] == "progress" if (tick := (f["data"]["details"] or {}).get("tick"))
     }
     assert len([tick for tick in ticks if emitted_at_stall < tick <= emitted_at_drop]) > 50, sorted(ticks)
-    assert_every_status_through_completed(frames)
-    await assert_completed_and_still_serving(api, job_id)
 
 
 @pytest.mark.parametrize("ws_send_timeout_s", [NEVER_S])
+@pytest.mark.usefixtures("overflowed_at")
 async def test_a_client_that_falls_too_many_status_events_behind_is_closed_with_1008(
-    api: Api, engine: ServerEngine, burst: Burst, closes: Closes, jp_ws_fetch: Any, raw_ws: RawConnect
+    api: Api, engine: ServerEngine, burst: Burst, closes: Closes, stalled: Stalled
 ) -> None:
-    manager = await engine.ready()
     loop = asyncio.get_running_loop()
-    gates: list[asyncio.Event] = []
-
-    async def held(ctx: StepContext, data: Any) -> dict[str, Any]:
-        await gates[data["round"]].wait()
-        return {}
-
-    manager.registry.register("held", held, replace=True)
-    good: WebSocketClientConnection = await jp_ws_fetch("lpe", "ws")
-    following = None
-    try:
-        job_id, following = await start_burst(manager, burst, good)
-        slow, handler = await connect_slow_client(raw_ws, engine, job_id)
-        burst.go.set()
-        try:
-            stalled_at = loop.time()
-            flood = await flood_until_overflow(manager, slow, gates)
-            burst.stop.set()
-            # It reads again: behind what was already queued comes the close frame.
-            frames_read = 0
-            while True:
-                opcode, payload = await slow.read_frame(loop.time() + DEADLINE_S)
-                if opcode == OP_CLOSE:
-                    break
-                frames_read += 1
-            (code,), reason = struct.unpack(">H", payload[:2]), payload[2:].decode()
-            await slow.send(payload[:2], opcode=OP_CLOSE)  # complete the closing handshake
-            await slow.read_to_eof(loop.time() + DEADLINE_S)
-            await eventually(lambda: handler not in engine.sockets, "the handler to close")
-            closed_after_s = loop.time() - stalled_at
-        finally:
-            slow.close()
-        frames = await following
-    finally:
-        for gate in gates:
-            gate.set()
-        await stop_following(good, following)
+    slow, handler = stalled.slow, stalled.handler
+    burst.stop.set()
+    # It reads again: behind what was already queued comes the close frame.
+    frames_read = 0
+    while True:
+        opcode, payload = await slow.read_frame(loop.time() + DEADLINE_S)
+        if opcode == OP_CLOSE:
+            break
+        frames_read += 1
+    (code,), reason = struct.unpack(">H", payload[:2]), payload[2:].decode()
+    await slow.send(payload[:2], opcode=OP_CLOSE)  # complete the closing handshake
+    await slow.read_to_eof(loop.time() + DEADLINE_S)
+    await eventually(lambda: handler not in engine.sockets, "the handler to close")
+    closed_after_s = loop.time() - stalled.stalled_at
+    await assert_the_rest_carried_on(api, stalled)
     assert (code, reason) == (TOO_SLOW, TOO_SLOW_REASON)
     assert closes_of(closes, handler) == [(TOO_SLOW, TOO_SLOW_REASON)]
     assert frames_read > 0
     assert closed_after_s < NEVER_S / 2  # so the overflow closed it, not the send timeout
-    assert_every_status_through_completed(frames)
-    await assert_completed_and_still_serving(api, job_id)
-    for flood_job in flood:
-        assert (await manager.wait(flood_job, timeout_s=DEADLINE_S)).status is JobStatus.COMPLETED
 
 
-async def flood_until_overflow(
-    manager: JobManager, slow: RawWebSocket, gates: list[asyncio.Event]
-) -> list[str]:
+@pytest.mark.parametrize("ws_send_timeout_s", [NEVER_S])
+async def test_an_overflow_closes_a_client_stuck_in_a_write_at_once_not_after_the_send_timeout(
+    api: Api, engine: ServerEngine, burst: Burst, closes: Closes, stalled: Stalled, overflowed_at: float
+) -> None:
+    loop = asyncio.get_running_loop()
+    handler = stalled.handler  # the slow client never reads again: its pump is stuck in a write
+    await eventually(lambda: bool(closes_of(closes, handler)), "the pump to close the connection", PROMPT_S)
+    close_after_s = loop.time() - overflowed_at
+    await eventually(lambda: handler not in engine.sockets, "the handler to close")
+    gone_after_s = loop.time() - overflowed_at
+    assert not stalled.following.done()  # the good client is still there
+    burst.stop.set()
+    assert closes_of(closes, handler) == [(TOO_SLOW, TOO_SLOW_REASON)]
+    # Only now, with the server's end gone, does it read: the queued frames, then EOF (or a reset).
+    await stalled.slow.read_to_eof(loop.time() + DEADLINE_S)
+    await assert_the_rest_carried_on(api, stalled)
+    print(f"overflow -> close(1008): {close_after_s:.3f} s; -> handler closed: {gone_after_s:.3f} s")
+    assert close_after_s < PROMPT_S  # not the send timeout, NEVER_S
+    assert gone_after_s < CLOSE_HANDSHAKE_S + PROMPT_S
+
+
+async def flood_until_overflow(manager: JobManager, slow: RawWebSocket, gates: list[asyncio.Event]) -> None:
     """Have the slow client watch a batch of held jobs, then let them finish (running and completed: two live
-    status events each), until its subscription overflows and the bus drops it. The jobs submitted."""
+    status events each), until its subscription overflows and the bus drops it. Every flood job completes."""
     submitted: list[str] = []
 
     def overflowed() -> bool:  # only the slow client watches the flood's jobs
@@ -457,5 +510,5 @@ async def flood_until_overflow(
 
         await eventually(handled, "the slow client's watch frames to be handled")
         gates[-1].set()
-        await asyncio.gather(*(manager.wait(flood_job, timeout_s=DEADLINE_S) for flood_job in batch))
-    return submitted
+        done = await asyncio.gather(*(manager.wait(flood_job, timeout_s=DEADLINE_S) for flood_job in batch))
+        assert {job.status for job in done} == {JobStatus.COMPLETED}
