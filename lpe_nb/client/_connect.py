@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -9,6 +10,7 @@ import threading
 from lpe_nb.embedded import resolve_db_path
 
 from ._async_client import AsyncClient
+from ._bridge import BridgedBackend
 from ._discovery import discover
 from ._sync import Client
 
@@ -31,13 +33,16 @@ async def aconnect(
     """An :class:`AsyncClient`; the server is found as :func:`~lpe_nb.client.discover` says.
 
     Without one (or with ``embedded=True``) jobs run in this process on ``db_path`` (``~/.lpe/jobs.db``
-    or ``$LPE_DB_PATH``); that is logged once at INFO.
+    or ``$LPE_DB_PATH``); that is logged once at INFO. That engine is the one :func:`connect` shares, on
+    its own thread, so sync and async clients of one database work side by side.
     """
     target = discover(url, token, embedded=embedded)
     if target is not None:
         log.debug("lpe-nb: using the server at %s (found by %s)", target.url, target.source)
         return AsyncClient.remote(target.url, target.token)
-    return await AsyncClient.embedded(_embedded_path(db_path))
+    # The engine that connect() shares, reached from this loop: one dispatcher per database and process.
+    shared = await asyncio.to_thread(_shared_embedded_client, db_path)
+    return AsyncClient(BridgedBackend(shared))
 
 
 def connect(
@@ -56,6 +61,11 @@ def connect(
     target = discover(url, token, embedded=embedded)
     if target is not None:
         return Client.remote(target.url, target.token)
+    return _shared_embedded_client(db_path)
+
+
+def _shared_embedded_client(db_path: str | os.PathLike[str] | None) -> Client:
+    """A handle on this process's engine for the database, started by the first caller."""
     path = _embedded_path(db_path)
     with _shared_lock:
         client = _shared_embedded.get(path)

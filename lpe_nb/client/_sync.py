@@ -141,7 +141,7 @@ class SyncJob:
         try:
             while True:
                 try:
-                    yield self._runner.run(_anext(events))
+                    yield self._runner.run(next_event(events))
                 except StopAsyncIteration:
                     return
         finally:
@@ -169,7 +169,8 @@ class SyncJob:
         return mimebundle(self, repr(self), include, exclude)
 
 
-async def _anext(events: Any) -> JobEvent:
+async def next_event(events: Any) -> JobEvent:
+    """The next event of an async iterator, as a coroutine another thread can hand to this loop."""
     event: JobEvent = await events.__anext__()
     return event
 
