@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lpe_nb.jobs import Job, JobManager, JobStore, ManagerSettings, default_db_path
+from lpe_nb.jobs import JobManager, JobRecord, JobStore, ManagerSettings, default_db_path
 from lpe_nb.llm import LLM, LlmSettings, make_llm
 from lpe_nb.operations import Catalog, CatalogStore, build_registry
 
@@ -131,10 +131,10 @@ def run_job(
     *,
     timeout_s: float = 600.0,
     llm_settings: LlmSettings | None = None,
-) -> Job:
+) -> JobRecord:
     """Submit one job and wait for it in a fresh event loop (for scripts, not from inside a running loop)."""
 
-    async def main() -> Job:
+    async def main() -> JobRecord:
         async with open_engine(db_path, llm_settings=llm_settings) as engine:
             job_id = await engine.manager.submit(job_type, input_data)
             return await engine.manager.wait(job_id, timeout_s=timeout_s)

@@ -15,13 +15,14 @@ from lpe_nb.client._backend import Backend
 from lpe_nb.client._connect import aconnect, connect
 from lpe_nb.client._discovery import ServerTarget, discover
 from lpe_nb.client._embedded import EmbeddedBackend
-from lpe_nb.client._job import Job, JobList
+from lpe_nb.client._job import AsyncJob, JobList
 from lpe_nb.client._remote import RemoteBackend
-from lpe_nb.client._sync import Client, SyncJob
+from lpe_nb.client._sync import Client, Job
 from lpe_nb.errors import ServerUnreachable, TokenRefused
 
 __all__ = [
     "AsyncClient",
+    "AsyncJob",
     "Backend",
     "Client",
     "EmbeddedBackend",
@@ -30,7 +31,6 @@ __all__ = [
     "RemoteBackend",
     "ServerTarget",
     "ServerUnreachable",
-    "SyncJob",
     "TokenRefused",
     "aconnect",
     "connect",

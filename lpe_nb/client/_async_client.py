@@ -12,7 +12,7 @@ from lpe_nb.llm import LLM, LlmSettings
 
 from ._backend import Backend
 from ._embedded import EmbeddedBackend
-from ._job import Job, JobList
+from ._job import AsyncJob, JobList
 from ._remote import RemoteBackend
 
 __all__ = ["AsyncClient"]
@@ -49,7 +49,7 @@ class AsyncClient:
     def location(self) -> str:
         return self.backend.location
 
-    async def _submit(self, job_type: str, data: dict[str, Any]) -> Job:
+    async def _submit(self, job_type: str, data: dict[str, Any]) -> AsyncJob:
         job_id = await self.backend.submit(job_type, {k: v for k, v in data.items() if v is not None})
         return await self.job(job_id)
 
@@ -60,14 +60,14 @@ class AsyncClient:
         persona: str | None = None,
         namespace: str | None = None,
         style: str | None = None,
-    ) -> Job:
+    ) -> AsyncJob:
         """Start a projection of ``narrative`` into the persona, namespace and style."""
         data = {"narrative": narrative, "persona": persona, "namespace": namespace, "style": style}
         return await self._submit("projection", data)
 
     async def translation(
         self, text: str, intermediate_language: str, *, source_language: str | None = None
-    ) -> Job:
+    ) -> AsyncJob:
         """Start a round-trip translation of ``text`` through ``intermediate_language``."""
         data = {
             "text": text,
@@ -78,7 +78,7 @@ class AsyncClient:
 
     async def multi_translation(
         self, text: str, intermediate_languages: Sequence[str], *, source_language: str | None = None
-    ) -> Job:
+    ) -> AsyncJob:
         """Start round trips of ``text`` through 2..6 languages, compared: which elements survive most."""
         data = {
             "text": text,
@@ -87,27 +87,29 @@ class AsyncClient:
         }
         return await self._submit("multi_translation", data)
 
-    async def maieutic(self, narrative: str, *, goal: str | None = None, max_turns: int | None = None) -> Job:
+    async def maieutic(
+        self, narrative: str, *, goal: str | None = None, max_turns: int | None = None
+    ) -> AsyncJob:
         """Start a maieutic session: questions about ``narrative``; answer with :meth:`maieutic_answer`."""
         return await self._submit("maieutic", {"narrative": narrative, "goal": goal, "max_turns": max_turns})
 
     async def maieutic_answer(
         self, session_id: str, answers: list[str], *, project: bool = False, **config: str
-    ) -> Job:
+    ) -> AsyncJob:
         """Answer the questions of the maieutic job ``session_id``; ``project=True`` also projects."""
         data: dict[str, Any] = {"session_id": session_id, "answers": answers, "project": project, **config}
         return await self._submit("maieutic_answer", data)
 
-    async def configure(self, attribute: str, brief: str, context: str | None = None) -> Job:
+    async def configure(self, attribute: str, brief: str, context: str | None = None) -> AsyncJob:
         """Generate a new ``attribute`` (persona, namespace or style) from a ``brief``."""
         return await self._submit(
             "configuration", {"attribute": attribute, "brief": brief, "context": context}
         )
 
-    async def job(self, job_id: str) -> Job:
+    async def job(self, job_id: str) -> AsyncJob:
         """A handle on an existing job, with its steps; raises :class:`JobNotFound`."""
         data, steps = await self.backend.get(job_id)
-        return Job(self.backend, data, steps)
+        return AsyncJob(self.backend, data, steps)
 
     async def jobs(
         self,
@@ -116,22 +118,22 @@ class AsyncClient:
         type: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
-    ) -> JobList[Job]:
+    ) -> JobList[AsyncJob]:
         """Jobs newest first, optionally only these statuses and this type; ``limit`` 1..500 per page.
 
         The list's ``next_cursor``, passed back as ``cursor``, gives the next page (None after the last).
         """
         statuses = [status] if isinstance(status, str) else status
         page = await self.backend.list_jobs(status=statuses, job_type=type, limit=limit, cursor=cursor)
-        return JobList((Job(self.backend, data) for data in page.jobs), page.next_cursor)
+        return JobList((AsyncJob(self.backend, data) for data in page.jobs), page.next_cursor)
 
     async def catalog(self) -> dict[str, Any]:
         """Personas, namespaces, styles, defaults and languages."""
         return await self.backend.catalog()
 
-    async def cancel(self, job_id: str) -> Job:
+    async def cancel(self, job_id: str) -> AsyncJob:
         """Cancel a pending or running job; raises :class:`InvalidTransition` if it already finished."""
-        return Job(self.backend, await self.backend.cancel(job_id))
+        return AsyncJob(self.backend, await self.backend.cancel(job_id))
 
     async def delete(self, job_id: str) -> None:
         """Delete a finished job and its steps; raises :class:`InvalidTransition` if it has not finished."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
-from lpe_nb.jobs import Job, JobEvent, JobPage, StepRecord
+from lpe_nb.jobs import JobEvent, JobPage, JobRecord, StepRecord
 
 __all__ = ["Backend", "EventDeduper"]
 
@@ -22,7 +22,7 @@ class Backend(Protocol):
         """Persist and queue a job; returns its id. Raises ``InvalidInput`` for bad input."""
         ...
 
-    async def get(self, job_id: str) -> tuple[Job, list[StepRecord]]:
+    async def get(self, job_id: str) -> tuple[JobRecord, list[StepRecord]]:
         """The job and its finished steps; raises ``JobNotFound``."""
         ...
 
@@ -36,7 +36,7 @@ class Backend(Protocol):
         """Personas, namespaces, styles, defaults and languages."""
         ...
 
-    async def cancel(self, job_id: str) -> Job:
+    async def cancel(self, job_id: str) -> JobRecord:
         """Cancel a pending or running job; raises ``InvalidTransition`` if it already finished."""
         ...
 

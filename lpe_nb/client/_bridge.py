@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from typing import Any, TypeVar
 
-from lpe_nb.jobs import Job, JobEvent, JobPage, StepRecord
+from lpe_nb.jobs import JobEvent, JobPage, JobRecord, StepRecord
 
 from ._backend import Backend
 from ._sync import Client, next_event
@@ -39,7 +39,7 @@ class BridgedBackend:
     async def submit(self, job_type: str, data: dict[str, Any]) -> str:
         return await self._there(self._inner.submit(job_type, data))
 
-    async def get(self, job_id: str) -> tuple[Job, list[StepRecord]]:
+    async def get(self, job_id: str) -> tuple[JobRecord, list[StepRecord]]:
         return await self._there(self._inner.get(job_id))
 
     async def list_jobs(
@@ -52,7 +52,7 @@ class BridgedBackend:
     async def catalog(self) -> dict[str, Any]:
         return await self._there(self._inner.catalog())
 
-    async def cancel(self, job_id: str) -> Job:
+    async def cancel(self, job_id: str) -> JobRecord:
         return await self._there(self._inner.cancel(job_id))
 
     async def delete(self, job_id: str) -> None:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from lpe_nb.embedded import Engine, open_engine
-from lpe_nb.jobs import Job, JobEvent, JobPage, ManagerSettings, StepRecord, SubscriptionClosed
+from lpe_nb.jobs import JobEvent, JobPage, JobRecord, ManagerSettings, StepRecord, SubscriptionClosed
 from lpe_nb.llm import LLM, LlmSettings
 
 from ._backend import EventDeduper
@@ -54,7 +54,7 @@ class EmbeddedBackend:
     async def submit(self, job_type: str, data: dict[str, Any]) -> str:
         return await self.engine.manager.submit(job_type, data)
 
-    async def get(self, job_id: str) -> tuple[Job, list[StepRecord]]:
+    async def get(self, job_id: str) -> tuple[JobRecord, list[StepRecord]]:
         return await self.engine.manager.get_with_steps(job_id)
 
     async def list_jobs(
@@ -67,7 +67,7 @@ class EmbeddedBackend:
     async def catalog(self) -> dict[str, Any]:
         return self.engine.catalog.describe()
 
-    async def cancel(self, job_id: str) -> Job:
+    async def cancel(self, job_id: str) -> JobRecord:
         return await self.engine.manager.cancel(job_id)
 
     async def delete(self, job_id: str) -> None:

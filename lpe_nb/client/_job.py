@@ -1,4 +1,4 @@
-""":class:`Job`: an async handle on one job, kept up to date by the events it reads."""
+""":class:`AsyncJob`: an async handle on one job, kept up to date by the events it reads."""
 
 from __future__ import annotations
 
@@ -8,18 +8,17 @@ from typing import Any, TypeVar
 
 from lpe_nb._aio import with_timeout
 from lpe_nb.errors import JobFailed, LpeError
-from lpe_nb.jobs import Job as JobData
-from lpe_nb.jobs import JobEvent, JobStatus, Progress, StepRecord
+from lpe_nb.jobs import JobEvent, JobRecord, JobStatus, Progress, StepRecord
 
 from ._backend import Backend
 from ._display import mimebundle
 
-__all__ = ["Job", "JobList", "summary"]
+__all__ = ["AsyncJob", "JobList", "summary"]
 
 T = TypeVar("T")
 
 
-def summary(data: JobData) -> str:
+def summary(data: JobRecord) -> str:
     """One line: type, short id, status and percentage."""
     return f"<Job {data.type} {data.id[:8]} {data.status.value} {data.progress.percentage:g}%>"
 
@@ -32,14 +31,14 @@ class JobList(list[T]):
         self.next_cursor = next_cursor
 
 
-class Job:
+class AsyncJob:
     """A job handle: ``status``, ``progress``, ``result``, ``steps``; ``await job`` waits for it.
 
     The attributes are the last state read (on creation, :meth:`refresh`, or while :meth:`events` or
     :meth:`wait` run). Use it on the loop of the client that made it.
     """
 
-    def __init__(self, backend: Backend, data: JobData, steps: list[StepRecord] | None = None) -> None:
+    def __init__(self, backend: Backend, data: JobRecord, steps: list[StepRecord] | None = None) -> None:
         self._backend = backend
         self.data = data
         self.steps: list[StepRecord] = list(steps or [])
@@ -75,7 +74,7 @@ class Job:
         :class:`LpeError` if it has not finished (``await job.wait()`` first)."""
         return _result_of(self.data)
 
-    async def refresh(self) -> Job:
+    async def refresh(self) -> AsyncJob:
         """Read the job and its steps again; returns self."""
         self.data, self.steps = await self._backend.get(self.id)
         return self
@@ -86,7 +85,7 @@ class Job:
             self._apply(event)
             yield event
 
-    async def wait(self, timeout: float | None = None) -> Job:
+    async def wait(self, timeout: float | None = None) -> AsyncJob:
         """Wait until the job finishes (``timeout`` in seconds, ``TimeoutError`` after it); returns self.
 
         Raises :class:`JobFailed` if it ended failed or cancelled.
@@ -105,10 +104,10 @@ class Job:
             if event.is_terminal:
                 return
 
-    def __await__(self) -> Generator[Any, None, Job]:
+    def __await__(self) -> Generator[Any, None, AsyncJob]:
         return self.wait().__await__()
 
-    async def cancel(self) -> Job:
+    async def cancel(self) -> AsyncJob:
         """Cancel the job (a running one stops in its current step); returns self with the new status."""
         self.data = await self._backend.cancel(self.id)
         return self
@@ -135,7 +134,7 @@ class Job:
         return mimebundle(self, repr(self), include, exclude)
 
 
-def _result_of(data: JobData) -> Any:
+def _result_of(data: JobRecord) -> Any:
     if data.status is JobStatus.COMPLETED:
         return data.result_data
     if data.status in (JobStatus.FAILED, JobStatus.CANCELLED):

@@ -15,7 +15,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HT
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from lpe_nb.errors import JobNotFound, LpeError, ServerUnreachable, TokenRefused
-from lpe_nb.jobs import Job, JobEvent, JobPage, StepRecord
+from lpe_nb.jobs import JobEvent, JobPage, JobRecord, StepRecord
 
 from ._backend import EventDeduper
 from ._wire import error_from_body, event_from_frame, job_from_dict, step_from_dict
@@ -109,7 +109,7 @@ class RemoteBackend:
         job_id: str = reply["job_id"]
         return job_id
 
-    async def get(self, job_id: str) -> tuple[Job, list[StepRecord]]:
+    async def get(self, job_id: str) -> tuple[JobRecord, list[StepRecord]]:
         data = await self._request("GET", f"jobs/{quote(job_id, safe='')}", job_id=job_id)
         return job_from_dict(data), [step_from_dict(step) for step in data.get("steps", [])]
 
@@ -130,7 +130,7 @@ class RemoteBackend:
         data: dict[str, Any] = await self._request("GET", "catalog")
         return data
 
-    async def cancel(self, job_id: str) -> Job:
+    async def cancel(self, job_id: str) -> JobRecord:
         data = await self._request("POST", f"jobs/{quote(job_id, safe='')}/cancel", job_id=job_id)
         return job_from_dict(data)
 

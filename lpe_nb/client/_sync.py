@@ -14,14 +14,13 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator,
 from types import TracebackType
 from typing import Any, TypeVar
 
-from lpe_nb.jobs import Job as JobData
-from lpe_nb.jobs import JobEvent, JobStatus, Progress, StepRecord
+from lpe_nb.jobs import JobEvent, JobRecord, JobStatus, Progress, StepRecord
 
 from ._async_client import AsyncClient
 from ._display import mimebundle
-from ._job import Job, JobList, summary
+from ._job import AsyncJob, JobList, summary
 
-__all__ = ["Client", "SyncJob"]
+__all__ = ["Client", "Job"]
 
 T = TypeVar("T")
 _JOIN_TIMEOUT_S = 10.0
@@ -71,18 +70,18 @@ class _LoopThread:
             self.loop.close()
 
 
-class SyncJob:
-    """The sync twin of :class:`Job`: the same attributes; ``wait``, ``cancel``, ``refresh`` block.
+class Job:
+    """The sync twin of :class:`AsyncJob`: the same attributes; ``wait``, ``cancel``, ``refresh`` block.
 
     ``await job`` also works (it waits on the client's thread without blocking the awaiting loop).
     """
 
-    def __init__(self, job: Job, runner: _LoopThread) -> None:
+    def __init__(self, job: AsyncJob, runner: _LoopThread) -> None:
         self._job = job
         self._runner = runner
 
     @property
-    def data(self) -> JobData:
+    def data(self) -> JobRecord:
         """The job's record as last read (title, input, times...)."""
         return self._job.data
 
@@ -122,16 +121,16 @@ class SyncJob:
             self.refresh()
         return self._job.result
 
-    def refresh(self) -> SyncJob:
+    def refresh(self) -> Job:
         self._runner.run(self._job.refresh())
         return self
 
-    def wait(self, timeout: float | None = None) -> SyncJob:
+    def wait(self, timeout: float | None = None) -> Job:
         """Block until the job finishes (``TimeoutError`` after ``timeout`` s); raises :class:`JobFailed`."""
         self._runner.run(self._job.wait(timeout))
         return self
 
-    def cancel(self) -> SyncJob:
+    def cancel(self) -> Job:
         self._runner.run(self._job.cancel())
         return self
 
@@ -157,7 +156,7 @@ class SyncJob:
 
         return self._runner.spawn(pump())
 
-    def __await__(self) -> Generator[Any, None, SyncJob]:
+    def __await__(self) -> Generator[Any, None, Job]:
         yield from self._runner.submit(self._job.wait()).__await__()
         return self
 
@@ -176,7 +175,7 @@ async def next_event(events: Any) -> JobEvent:
 
 
 class Client:
-    """The sync API: the same methods as :class:`AsyncClient`, returning :class:`SyncJob` handles.
+    """The sync API: the same methods as :class:`AsyncClient`, returning :class:`Job` handles.
 
     ``connector`` makes the async client; it runs on the private loop, which owns every connection.
     Thread-safe: calls from several threads are serialized by the private loop.
@@ -220,8 +219,8 @@ class Client:
     def location(self) -> str:
         return self._client.location
 
-    def _job(self, coro: Coroutine[Any, Any, Job]) -> SyncJob:
-        return SyncJob(self._runner.run(coro), self._runner)
+    def _job(self, coro: Coroutine[Any, Any, AsyncJob]) -> Job:
+        return Job(self._runner.run(coro), self._runner)
 
     def projection(
         self,
@@ -230,37 +229,37 @@ class Client:
         persona: str | None = None,
         namespace: str | None = None,
         style: str | None = None,
-    ) -> SyncJob:
+    ) -> Job:
         return self._job(
             self._client.projection(narrative, persona=persona, namespace=namespace, style=style)
         )
 
     def translation(
         self, text: str, intermediate_language: str, *, source_language: str | None = None
-    ) -> SyncJob:
+    ) -> Job:
         return self._job(
             self._client.translation(text, intermediate_language, source_language=source_language)
         )
 
     def multi_translation(
         self, text: str, intermediate_languages: Sequence[str], *, source_language: str | None = None
-    ) -> SyncJob:
+    ) -> Job:
         return self._job(
             self._client.multi_translation(text, intermediate_languages, source_language=source_language)
         )
 
-    def maieutic(self, narrative: str, *, goal: str | None = None, max_turns: int | None = None) -> SyncJob:
+    def maieutic(self, narrative: str, *, goal: str | None = None, max_turns: int | None = None) -> Job:
         return self._job(self._client.maieutic(narrative, goal=goal, max_turns=max_turns))
 
     def maieutic_answer(
         self, session_id: str, answers: list[str], *, project: bool = False, **config: str
-    ) -> SyncJob:
+    ) -> Job:
         return self._job(self._client.maieutic_answer(session_id, answers, project=project, **config))
 
-    def configure(self, attribute: str, brief: str, context: str | None = None) -> SyncJob:
+    def configure(self, attribute: str, brief: str, context: str | None = None) -> Job:
         return self._job(self._client.configure(attribute, brief, context))
 
-    def job(self, job_id: str) -> SyncJob:
+    def job(self, job_id: str) -> Job:
         return self._job(self._client.job(job_id))
 
     def jobs(
@@ -270,14 +269,14 @@ class Client:
         type: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
-    ) -> JobList[SyncJob]:
+    ) -> JobList[Job]:
         found = self._runner.run(self._client.jobs(status=status, type=type, limit=limit, cursor=cursor))
-        return JobList((SyncJob(job, self._runner) for job in found), found.next_cursor)
+        return JobList((Job(job, self._runner) for job in found), found.next_cursor)
 
     def catalog(self) -> dict[str, Any]:
         return self._runner.run(self._client.catalog())
 
-    def cancel(self, job_id: str) -> SyncJob:
+    def cancel(self, job_id: str) -> Job:
         return self._job(self._client.cancel(job_id))
 
     def delete(self, job_id: str) -> None:

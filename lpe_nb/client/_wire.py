@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from lpe_nb.errors import InvalidInput, InvalidTransition, JobNotFound, LpeError, UnknownJobType
-from lpe_nb.jobs import Job, JobEvent, JobStatus, Progress, StepRecord
+from lpe_nb.jobs import JobEvent, JobRecord, JobStatus, Progress, StepRecord
 
 __all__ = ["error_from_body", "event_from_frame", "job_from_dict", "step_from_dict"]
 
@@ -14,12 +14,12 @@ _TRANSITION = re.compile(r"^job (?P<job_id>\S+) is (?P<current>\w+); it cannot b
 _UNKNOWN_TYPE = re.compile(r"^unknown job type '(?P<job_type>[^']*)'")
 
 
-def job_from_dict(data: dict[str, Any]) -> Job:
-    """A :class:`Job` from ``Job.to_dict()`` output; unknown keys (``steps``) are ignored."""
-    known = {name: data[name] for name in Job.__dataclass_fields__ if name in data}
+def job_from_dict(data: dict[str, Any]) -> JobRecord:
+    """A :class:`JobRecord` from ``JobRecord.to_dict()`` output; unknown keys (``steps``) are ignored."""
+    known = {name: data[name] for name in JobRecord.__dataclass_fields__ if name in data}
     known["status"] = JobStatus(data["status"])
     known["progress"] = Progress.from_dict(data.get("progress"))
-    return Job(**known)
+    return JobRecord(**known)
 
 
 def step_from_dict(data: dict[str, Any]) -> StepRecord:

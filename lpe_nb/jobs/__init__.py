@@ -7,7 +7,7 @@ from lpe_nb.jobs.context import StepContext
 from lpe_nb.jobs.events import EventBus, JobEvent, Subscription, SubscriptionClosed
 from lpe_nb.jobs.listing import JobPage
 from lpe_nb.jobs.manager import JobManager
-from lpe_nb.jobs.model import TERMINAL_STATUSES, Job, JobStatus, Progress, StepRecord, check_transition
+from lpe_nb.jobs.model import TERMINAL_STATUSES, JobRecord, JobStatus, Progress, StepRecord, check_transition
 from lpe_nb.jobs.registry import Operation, OperationFn, OperationRegistry
 from lpe_nb.jobs.settings import ManagerSettings
 from lpe_nb.jobs.store import JobStore, default_db_path
@@ -15,10 +15,10 @@ from lpe_nb.jobs.store import JobStore, default_db_path
 __all__ = [
     "TERMINAL_STATUSES",
     "EventBus",
-    "Job",
     "JobEvent",
     "JobManager",
     "JobPage",
+    "JobRecord",
     "JobStatus",
     "JobStore",
     "ManagerSettings",

@@ -18,7 +18,7 @@ from lpe_nb._aio import wake_or_timeout
 from lpe_nb.errors import LpeError
 from lpe_nb.jobs.context import ContextHost, JobInterrupted, RunState, StepContext
 from lpe_nb.jobs.events import EventBus, JobEvent
-from lpe_nb.jobs.model import Job, JobStatus, Progress, dump_json, to_iso
+from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, dump_json, to_iso
 from lpe_nb.jobs.registry import OperationRegistry
 from lpe_nb.jobs.settings import ManagerSettings
 from lpe_nb.jobs.store import JobStore, LeaseLost
@@ -114,7 +114,7 @@ class Dispatcher:
                 continue  # there may be more waiting
             await wake_or_timeout(self.wake, self.settings.poll_interval_s)  # a timeout is a poll
 
-    async def _claim(self, free: int) -> list[Job]:
+    async def _claim(self, free: int) -> list[JobRecord]:
         if free <= 0 or self.stopping:
             return []
         now = self._clock()

@@ -6,7 +6,7 @@ import json
 import sqlite3
 from typing import Any
 
-from lpe_nb.jobs.model import Job, JobStatus, Progress, StepRecord, dump_json
+from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord, dump_json
 
 __all__ = ["job_to_row", "progress_json", "row_to_job", "row_to_step", "step_to_row"]
 
@@ -49,7 +49,7 @@ def progress_json(progress: Progress) -> str:
     return dump_json(progress.to_dict(), field_name="progress")
 
 
-def job_to_row(job: Job) -> dict[str, Any]:
+def job_to_row(job: JobRecord) -> dict[str, Any]:
     return {
         "id": job.id,
         "type": job.type,
@@ -76,8 +76,8 @@ def job_to_row(job: Job) -> dict[str, Any]:
     }
 
 
-def row_to_job(row: sqlite3.Row) -> Job:
-    return Job(
+def row_to_job(row: sqlite3.Row) -> JobRecord:
+    return JobRecord(
         id=row["id"],
         type=row["type"],
         status=JobStatus(row["status"]),

@@ -11,7 +11,7 @@ from typing import Any
 from lpe_nb.errors import InvalidTransition
 from lpe_nb.jobs._rows import row_to_job
 from lpe_nb.jobs._sql_reads import fetch_job, first
-from lpe_nb.jobs.model import TERMINAL_STATUSES, Job, JobStatus, check_transition
+from lpe_nb.jobs.model import TERMINAL_STATUSES, JobRecord, JobStatus, check_transition
 
 __all__ = ["delete_job", "insert_job", "insert_row", "purge_terminal", "record_transition", "request_cancel"]
 
@@ -43,13 +43,13 @@ def insert_row(conn: sqlite3.Connection, table: str, row: dict[str, Any], *, suf
     conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks}){suffix}", tuple(row.values()))
 
 
-def insert_job(conn: sqlite3.Connection, job: Job, row: dict[str, Any]) -> None:
+def insert_job(conn: sqlite3.Connection, job: JobRecord, row: dict[str, Any]) -> None:
     """Insert the new ``job``, already turned into its ``row``, and record its submission."""
     insert_row(conn, "jobs", row)
     record_transition(conn, job.id, job.seq, job.created_at, None, job.status, "submit", None)
 
 
-def request_cancel(conn: sqlite3.Connection, job_id: str, *, now: str, actor: str) -> Job:
+def request_cancel(conn: sqlite3.Connection, job_id: str, *, now: str, actor: str) -> JobRecord:
     """Cancel a pending job at once; mark a running one ``cancel_requested`` for its runner to act on."""
     current = fetch_job(conn, job_id)
     check_transition(job_id, current.status, JobStatus.CANCELLED)
@@ -94,5 +94,5 @@ def purge_terminal(conn: sqlite3.Connection, completed_before: str, *, batch: in
     return int(cursor.rowcount)
 
 
-def _not_deletable(job: Job) -> Exception:
+def _not_deletable(job: JobRecord) -> Exception:
     return InvalidTransition(job.id, job.status.value, "deleted (cancel it first)")

@@ -16,7 +16,7 @@ from lpe_nb.errors import StoreError
 from lpe_nb.jobs._rows import progress_json, row_to_job
 from lpe_nb.jobs._sql_jobs import insert_row, record_transition
 from lpe_nb.jobs._sql_reads import fetch_steps, first
-from lpe_nb.jobs.model import Job, JobStatus, Progress, StepRecord
+from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord
 
 __all__ = [
     "SEQ_GAP_AFTER_CRASH",
@@ -46,13 +46,13 @@ class LeaseLost(StoreError):
 class Recovered:
     """A running job whose owner died, and what recovery made of it."""
 
-    job: Job
+    job: JobRecord
     action: JobStatus  # PENDING (will resume), FAILED (attempts used up) or CANCELLED (cancel was asked)
 
 
 def claim_pending(
     conn: sqlite3.Connection, owner: str, now: str, lease_until: str, limit: int
-) -> list[tuple[Job, list[StepRecord]]]:
+) -> list[tuple[JobRecord, list[StepRecord]]]:
     """pending -> running for up to ``limit`` jobs, highest priority then oldest first, with their steps."""
     # INDEXED BY: without statistics the planner picks the status index and sorts every pending
     # row; the partial queue index reads exactly `limit` entries in order.
@@ -173,7 +173,7 @@ def recover_orphans(conn: sqlite3.Connection, owner: str, *, now: str, only_expi
     return recovered
 
 
-def _recovery_of(job: Job) -> tuple[JobStatus, str]:
+def _recovery_of(job: JobRecord) -> tuple[JobStatus, str]:
     if job.cancel_requested:
         return JobStatus.CANCELLED, "cancelled while its manager was down"
     if job.attempts >= job.max_attempts:

@@ -12,7 +12,7 @@ from typing import Any
 
 from lpe_nb.errors import JobNotFound
 from lpe_nb.jobs._rows import row_to_job, row_to_step
-from lpe_nb.jobs.model import Job, JobStatus, StepRecord
+from lpe_nb.jobs.model import JobRecord, JobStatus, StepRecord
 
 __all__ = [
     "count_by_status",
@@ -32,7 +32,7 @@ def first(cursor: sqlite3.Cursor) -> Any:
     return rows[0] if rows else None
 
 
-def fetch_job(conn: sqlite3.Connection, job_id: str) -> Job:
+def fetch_job(conn: sqlite3.Connection, job_id: str) -> JobRecord:
     """The job ``job_id``; raises :class:`JobNotFound`."""
     row = first(conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)))
     if row is None:
@@ -46,7 +46,7 @@ def fetch_steps(conn: sqlite3.Connection, job_id: str) -> list[StepRecord]:
     return [row_to_step(r) for r in rows]
 
 
-def fetch_job_with_steps(conn: sqlite3.Connection, job_id: str) -> tuple[Job, list[StepRecord]]:
+def fetch_job_with_steps(conn: sqlite3.Connection, job_id: str) -> tuple[JobRecord, list[StepRecord]]:
     """The job and its finished steps from one consistent snapshot."""
     conn.execute("BEGIN")
     try:
@@ -71,7 +71,7 @@ def list_jobs(
     job_type: str | None,
     limit: int,
     before: tuple[str, str] | None,
-) -> list[Job]:
+) -> list[JobRecord]:
     """Newest first. ``before`` is the ``(created_at, id)`` of the last job of the previous page."""
     where: list[str] = []
     params: list[Any] = []

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from lpe_nb.errors import LpeError
-from lpe_nb.jobs.model import Job, Progress, StepRecord, to_iso
+from lpe_nb.jobs.model import JobRecord, Progress, StepRecord, to_iso
 
 __all__ = ["JobInterrupted", "RunState", "StepContext"]
 
@@ -32,7 +32,7 @@ class JobInterrupted(LpeError):
 class RunState:
     """The manager's in-memory view of one job it is running."""
 
-    job: Job
+    job: JobRecord
     owner: str
     seq: int  # the last sequence number handed out
     progress: Progress

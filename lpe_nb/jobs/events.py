@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from lpe_nb._aio import wake_or_timeout
 from lpe_nb.errors import LpeError
-from lpe_nb.jobs.model import Job, JobStatus, Progress
+from lpe_nb.jobs.model import JobRecord, JobStatus, Progress
 
 __all__ = ["EventBus", "JobEvent", "Subscription", "SubscriptionClosed"]
 
@@ -40,7 +40,7 @@ class JobEvent:
     snapshot: bool = False
 
     @classmethod
-    def status_of(cls, job: Job, *, seq: int | None = None, snapshot: bool = False) -> JobEvent:
+    def status_of(cls, job: JobRecord, *, seq: int | None = None, snapshot: bool = False) -> JobEvent:
         return cls(
             "status",
             job.id,

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from lpe_nb.errors import InvalidInput
-from lpe_nb.jobs.model import Job, JobStatus
+from lpe_nb.jobs.model import JobRecord, JobStatus
 
 __all__ = ["JobPage", "decode_cursor", "encode_cursor", "parse_statuses"]
 
@@ -16,7 +16,7 @@ __all__ = ["JobPage", "decode_cursor", "encode_cursor", "parse_statuses"]
 class JobPage:
     """One page of jobs, newest first; pass ``next_cursor`` back to get the next page (None at the end)."""
 
-    jobs: list[Job]
+    jobs: list[JobRecord]
     next_cursor: str | None
 
 
@@ -31,7 +31,7 @@ def parse_statuses(status: str | JobStatus | Iterable[str | JobStatus] | None) -
         raise InvalidInput.field("status", f"unknown status in {values!r}; choose from: {choices}") from None
 
 
-def encode_cursor(job: Job) -> str:
+def encode_cursor(job: JobRecord) -> str:
     return base64.urlsafe_b64encode(f"{job.created_at}|{job.id}".encode()).decode()
 
 

@@ -30,7 +30,7 @@ from lpe_nb.jobs.context import RunState
 from lpe_nb.jobs.events import EventBus, JobEvent, Subscription
 from lpe_nb.jobs.listing import JobPage, decode_cursor, encode_cursor, parse_statuses
 from lpe_nb.jobs.model import (
-    Job,
+    JobRecord,
     JobStatus,
     Progress,
     StepRecord,
@@ -188,7 +188,7 @@ class JobManager:
         if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
             raise InvalidInput.field("max_attempts", f"must be an integer of at least 1, not {attempts!r}")
         now = self._now_iso()
-        job = Job(
+        job = JobRecord(
             id=new_job_id(),
             type=job_type,
             status=JobStatus.PENDING,
@@ -207,7 +207,7 @@ class JobManager:
         self._dispatcher.wake.set()
         return job.id
 
-    async def get(self, job_id: str) -> Job:
+    async def get(self, job_id: str) -> JobRecord:
         """The job as stored, with the live progress if this manager is running it."""
         job = await self.store.get_job(job_id)
         run = self._dispatcher.runs.get(job_id)
@@ -215,7 +215,7 @@ class JobManager:
             job = replace(job, progress=run.progress, seq=run.seq)
         return job
 
-    async def get_with_steps(self, job_id: str) -> tuple[Job, list[StepRecord]]:
+    async def get_with_steps(self, job_id: str) -> tuple[JobRecord, list[StepRecord]]:
         job, steps = await self.store.get_job_with_steps(job_id)
         run = self._dispatcher.runs.get(job_id)
         if run is not None and job.status is JobStatus.RUNNING:
@@ -242,7 +242,7 @@ class JobManager:
         jobs = jobs[:limit]
         return JobPage(jobs, encode_cursor(jobs[-1]) if more else None)
 
-    async def cancel(self, job_id: str) -> Job:
+    async def cancel(self, job_id: str) -> JobRecord:
         """Cancel a job: a pending one at once; a running one is marked, then its task is cancelled.
 
         Raises :class:`JobNotFound`, or :class:`InvalidTransition` if the job already finished.
@@ -319,7 +319,7 @@ class JobManager:
         latest = JobEvent.progress_of(job_id, replace(progress, seq=seq), snapshot=True)
         return [latest, status] if job.is_terminal else [status, latest]
 
-    async def wait(self, job_id: str, timeout_s: float | None = None) -> Job:
+    async def wait(self, job_id: str, timeout_s: float | None = None) -> JobRecord:
         """Wait until the job is finished and return it; ``TimeoutError`` after ``timeout_s``.
 
         Works for jobs run by another process too: the store is re-read every ``poll_interval_s``.

@@ -16,7 +16,7 @@ from lpe_nb.errors import InvalidInput, InvalidTransition
 
 __all__ = [
     "TERMINAL_STATUSES",
-    "Job",
+    "JobRecord",
     "JobStatus",
     "Progress",
     "StepRecord",
@@ -148,7 +148,7 @@ class StepRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class Job:
+class JobRecord:
     """A job row. ``seq`` is the job's last event sequence number; ``lease_*`` name who runs it until when."""
 
     id: str
@@ -176,7 +176,7 @@ class Job:
     def is_terminal(self) -> bool:
         return self.status.is_terminal
 
-    def moved_to(self, new: JobStatus) -> Job:
+    def moved_to(self, new: JobStatus) -> JobRecord:
         check_transition(self.id, self.status, new)
         return replace(self, status=new)
 

@@ -28,7 +28,7 @@ from lpe_nb.jobs._group_commit import GroupCommitWriter
 from lpe_nb.jobs._rows import job_to_row, progress_json, step_to_row
 from lpe_nb.jobs._sql_leases import LeaseLost, Recovered
 from lpe_nb.jobs._sqlite import Synchronous, connect, hop
-from lpe_nb.jobs.model import Job, JobStatus, Progress, StepRecord, check_transition, dump_json
+from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord, check_transition, dump_json
 from lpe_nb.jobs.schema import migrate
 
 __all__ = ["JobStore", "LeaseLost", "Recovered", "Synchronous", "default_db_path"]
@@ -119,11 +119,11 @@ class JobStore:
 
     # -- writes of whole jobs ----------------------------------------------------------------------------
 
-    async def insert_job(self, job: Job) -> None:
+    async def insert_job(self, job: JobRecord) -> None:
         row = job_to_row(job)
         await self._write(lambda conn: _sql_jobs.insert_job(conn, job, row))
 
-    async def request_cancel(self, job_id: str, *, now: str, actor: str) -> Job:
+    async def request_cancel(self, job_id: str, *, now: str, actor: str) -> JobRecord:
         """Cancel a pending job at once; mark a running one ``cancel_requested`` for its runner to act on."""
         return await self._write(lambda conn: _sql_jobs.request_cancel(conn, job_id, now=now, actor=actor))
 
@@ -139,7 +139,7 @@ class JobStore:
 
     async def claim_pending(
         self, owner: str, now: str, lease_until: str, limit: int
-    ) -> list[tuple[Job, list[StepRecord]]]:
+    ) -> list[tuple[JobRecord, list[StepRecord]]]:
         """pending -> running for up to ``limit`` jobs, highest priority then oldest first.
 
         Each comes with the steps it finished in earlier attempts: where it resumes from.
@@ -154,7 +154,7 @@ class JobStore:
 
     async def finish(
         self,
-        job: Job,
+        job: JobRecord,
         owner: str,
         status: JobStatus,
         *,
@@ -163,7 +163,7 @@ class JobStore:
         progress: Progress,
         result_data: Any = None,
         error_message: str | None = None,
-    ) -> Job:
+    ) -> JobRecord:
         """running -> completed | failed | cancelled, only while ``owner`` holds the lease.
 
         ``job`` is the running job as its runner knows it; the finished job is returned.
@@ -189,7 +189,9 @@ class JobStore:
             completed_at=now, updated_at=now, seq=seq, lease_owner=None, lease_expires_at=None,
         )  # fmt: skip
 
-    async def requeue(self, job: Job, owner: str, *, now: str, seq: int, refund_attempt: bool) -> Job:
+    async def requeue(
+        self, job: JobRecord, owner: str, *, now: str, seq: int, refund_attempt: bool
+    ) -> JobRecord:
         """running -> pending (a graceful stop): the job resumes from its last finished step later."""
         refund = 1 if refund_attempt else 0
         await self._write(
@@ -222,10 +224,10 @@ class JobStore:
 
     # -- reads -------------------------------------------------------------------------------------------
 
-    async def get_job(self, job_id: str) -> Job:
+    async def get_job(self, job_id: str) -> JobRecord:
         return await self._read(lambda conn: _sql_reads.fetch_job(conn, job_id))
 
-    async def get_job_with_steps(self, job_id: str) -> tuple[Job, list[StepRecord]]:
+    async def get_job_with_steps(self, job_id: str) -> tuple[JobRecord, list[StepRecord]]:
         """The job and its finished steps from one consistent snapshot."""
         return await self._read(lambda conn: _sql_reads.fetch_job_with_steps(conn, job_id))
 
@@ -242,7 +244,7 @@ class JobStore:
         job_type: str | None = None,
         limit: int = 50,
         before: tuple[str, str] | None = None,
-    ) -> list[Job]:
+    ) -> list[JobRecord]:
         """Newest first. ``before`` is the ``(created_at, id)`` of the last job of the previous page."""
         return await self._read(
             lambda conn: _sql_reads.list_jobs(

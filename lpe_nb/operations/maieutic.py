@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from lpe_nb.errors import InvalidInput, LlmBadResponse
-from lpe_nb.jobs import Job, JobStatus, StepContext
+from lpe_nb.jobs import JobRecord, JobStatus, StepContext
 from lpe_nb.llm import LLM
 from lpe_nb.operations._steps import audit, json_step, messages, opening, text_step
 from lpe_nb.operations.catalog import Catalog
@@ -36,7 +36,7 @@ GOAL_AIMS = {
     "discover": "help the narrator discover what is hidden or unnoticed in it",
     "question": "help the narrator question what it takes for granted",
 }
-JobReader = Callable[[str], Awaitable[Job]]
+JobReader = Callable[[str], Awaitable[JobRecord]]
 _SYSTEM = (
     "You are a Socratic questioner. You ask exactly one open question about one aspect at a time. "
     "You never answer, suggest answers or lecture."

@@ -27,7 +27,7 @@ from lpe_nb.errors import (
     StoreError,
     UnknownJobType,
 )
-from lpe_nb.jobs import Job, JobManager, JobStatus, StepRecord
+from lpe_nb.jobs import JobManager, JobRecord, JobStatus, StepRecord
 from lpe_nb.server_ext.engine import ServerEngine
 from lpe_nb.server_ext.openapi import MAX_WAIT_S, Route, build_document
 
@@ -180,7 +180,7 @@ def _json_type(value: Any) -> str:
     return "a number"
 
 
-def job_body(job: Job, steps: list[StepRecord] | None = None) -> dict[str, Any]:
+def job_body(job: JobRecord, steps: list[StepRecord] | None = None) -> dict[str, Any]:
     data = job.to_dict()
     if steps is not None:
         data["steps"] = [step.to_dict() for step in steps]

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from lpe_nb.jobs import Job as JobData
-from lpe_nb.jobs import JobEvent, JobStatus, Progress
+from lpe_nb.jobs import JobEvent, JobRecord, JobStatus, Progress
 
 from .results import esc
 
@@ -56,7 +55,7 @@ class ViewState:
         return text if isinstance(text, str) and self.status is JobStatus.RUNNING else None
 
     def apply(self, event: JobEvent, now: float) -> None:
-        """Fold in one event (as the client's ``Job`` does: an older ``seq`` is ignored)."""
+        """Fold in one event (as the client's ``AsyncJob`` does: an older ``seq`` is ignored)."""
         if event.seq < self.seq:
             return
         self.seq = event.seq
@@ -71,7 +70,7 @@ class ViewState:
         if self.status.is_terminal and self.ended is None:
             self.ended = now
 
-    def seed_times(self, data: JobData) -> None:
+    def seed_times(self, data: JobRecord) -> None:
         """Start and end from the job's record (ISO times), on this process's monotonic clock."""
         now, wall = time.monotonic(), datetime.now(timezone.utc)
         started = _parse_time(data.started_at)

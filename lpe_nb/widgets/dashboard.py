@@ -24,7 +24,7 @@ from .progress import JobProgress
 from .results import close_children, error_html, esc
 
 if TYPE_CHECKING:
-    from lpe_nb.client import Client, Job
+    from lpe_nb.client import AsyncJob, Client
 
 __all__ = ["JobRow", "JobsDashboard"]
 
@@ -47,7 +47,7 @@ class JobRow:
         self.box = widgets.HBox([self.label, self.bar, self.status, self.cancel_button, self.open_button])
         self.synced = [self.label, self.bar, self.status, self.cancel_button]
 
-    def show(self, job: Job) -> None:
+    def show(self, job: AsyncJob) -> None:
         status = job.status.value
         self.label.value = f"<b>{esc(job.data.title)}</b> <code>{esc(job.id[:8])}</code>"
         self.bar.value = float(job.progress.percentage)
@@ -92,7 +92,7 @@ class JobsDashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
             self.detail,
         ]
         self._lock = threading.Lock()
-        self._jobs: list[Job] = []
+        self._jobs: list[AsyncJob] = []
         self._error: str | None = None
         self._fetched = 0  # listings stored so far; a render shows every one up to its number
         self._waiters: list[tuple[int, concurrent.futures.Future[None]]] = []

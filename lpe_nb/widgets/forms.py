@@ -17,7 +17,7 @@ from .progress import JobProgress
 from .results import close_children, error_html
 
 if TYPE_CHECKING:
-    from lpe_nb.client import Client, SyncJob
+    from lpe_nb.client import Client, Job
 
 __all__ = ["ConfigurationForm", "ProjectionForm", "TranslationForm"]
 
@@ -52,7 +52,7 @@ class _LaunchForm(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
         self.message = widgets.HTML()
         self.output = widgets.VBox()
-        self.job: SyncJob | None = None
+        self.job: Job | None = None
         self.progress: JobProgress | None = None
         self.run_button.on_click(lambda _button: self.run())
         fields = self._build(self.client.catalog())
@@ -62,7 +62,7 @@ class _LaunchForm(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         """Create the fields from the catalog; returns them in display order."""
         raise NotImplementedError
 
-    def _start(self) -> SyncJob:
+    def _start(self) -> Job:
         """Submit the job from the fields' values."""
         raise NotImplementedError
 
@@ -100,7 +100,7 @@ class ProjectionForm(_LaunchForm):
         self.style = _dropdown("style", choices(catalog, "styles"), defaults.get("style"))
         return [self.narrative, self.persona, self.namespace, self.style]
 
-    def _start(self) -> SyncJob:
+    def _start(self) -> Job:
         return self.client.projection(
             self.narrative.value,
             persona=self.persona.value,
@@ -125,7 +125,7 @@ class TranslationForm(_LaunchForm):
         )
         return [self.text, self.source_language, self.intermediate_language, self.compare_with]
 
-    def _start(self) -> SyncJob:
+    def _start(self) -> Job:
         source, through = self.source_language.value, self.intermediate_language.value
         others = [language for language in self.compare_with.value if language != through]
         if others:
@@ -145,5 +145,5 @@ class ConfigurationForm(_LaunchForm):
         self.context = _textarea("Optional context for the generator", rows=3)
         return [self.attribute, self.brief, self.context]
 
-    def _start(self) -> SyncJob:
+    def _start(self) -> Job:
         return self.client.configure(self.attribute.value, self.brief.value, self.context.value or None)

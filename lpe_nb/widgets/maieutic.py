@@ -19,7 +19,7 @@ from .progress import JobProgress
 from .results import close_children, error_html, esc
 
 if TYPE_CHECKING:
-    from lpe_nb.client import Client, SyncJob
+    from lpe_nb.client import Client, Job
 
 __all__ = ["MaieuticSession"]
 
@@ -64,7 +64,7 @@ class MaieuticSession(widgets.VBox):  # type: ignore[misc]  # ipywidgets is unty
         self.session_box = widgets.VBox()
         self.answer_box = widgets.VBox()
         self.projection_box = widgets.VBox()
-        self.session: SyncJob | None = None
+        self.session: Job | None = None
         self.session_progress: JobProgress | None = None
         self.answer_progress: JobProgress | None = None
         self.projection_progress: JobProgress | None = None
@@ -136,9 +136,9 @@ class MaieuticSession(widgets.VBox):  # type: ignore[misc]  # ipywidgets is unty
         close_children(self)
         super().close()
 
-    def _submit(self, start: Any) -> SyncJob | None:
+    def _submit(self, start: Any) -> Job | None:
         try:
-            job: SyncJob = start()
+            job: Job = start()
         except LpeError as exc:
             self.message.value = error_html(str(exc))
             return None

@@ -1,7 +1,7 @@
 """:class:`JobProgress`: one job, live: bar, step, timing, streamed text, Cancel, then its result.
 
 Displayed once; afterwards only traits change. Events arrive on a background thread (the sync client's
-loop) or on the kernel's loop (an async ``Job``); each one only folds into a
+loop) or on the kernel's loop (an ``AsyncJob``); each one only folds into a
 :class:`~lpe_nb.widgets._view.ViewState` under a lock, and a :class:`~lpe_nb.widgets._throttle.Throttle`
 renders the latest state at most every 100 ms, each render inside ``hold_sync`` so that it costs one
 message per child widget that changed. The terminal state is always rendered.
@@ -21,7 +21,7 @@ from typing import Any
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
-from lpe_nb.client import Job, SyncJob
+from lpe_nb.client import AsyncJob, Job
 from lpe_nb.errors import InvalidTransition, LpeError
 from lpe_nb.jobs import JobEvent, JobStatus
 
@@ -33,13 +33,13 @@ __all__ = ["JobHandle", "JobProgress"]
 
 log = logging.getLogger("lpe_nb.widgets")
 
-JobHandle = SyncJob | Job
+JobHandle = Job | AsyncJob
 
 
 class JobProgress(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
-    """Live progress of ``job`` (a :class:`SyncJob` or an async :class:`Job`) and, when done, its result.
+    """Live progress of ``job`` (a :class:`Job` or an :class:`AsyncJob`) and, when done, its result.
 
-    A ``SyncJob`` is watched on its client's thread; an async ``Job`` on the running event loop (create
+    A ``Job`` is watched on its client's thread; an ``AsyncJob`` on the running event loop (create
     the widget in a cell or a coroutine of the loop its client uses). :meth:`wait_rendered` blocks until the
     terminal state is on screen, for notebooks run headlessly and for tests; :meth:`on_done` runs code then.
     """
@@ -102,14 +102,14 @@ class JobProgress(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     def wait_rendered(self, timeout: float | None = None) -> bool:
         """Block until the terminal state (and result) is rendered and :meth:`on_done` callbacks ran;
         False on timeout. Not from the thread delivering events (the client's loop, or this widget's
-        loop for an async Job): that would block the events it waits for."""
+        loop for an AsyncJob): that would block the events it waits for."""
         return self._rendered_terminal.wait(timeout)
 
     def on_done(self, callback: Callable[[JobProgress], None]) -> None:
         """Call ``callback(self)`` once the terminal state is rendered (at once if it already is).
 
         It runs on the rendering thread: keep it short and do not call the *sync* client from it when the
-        job is a ``SyncJob`` (that thread may be the client's own loop; use the async client there).
+        job is a ``Job`` (that thread may be the client's own loop; use the async client there).
         """
         with self._lock:
             if not self._done:
@@ -124,7 +124,7 @@ class JobProgress(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
                 return
             self._state.cancelling = True
         self._throttle.poke()
-        if isinstance(self.job, SyncJob):
+        if isinstance(self.job, Job):
             try:
                 self.job.cancel()
             except InvalidTransition:
@@ -180,7 +180,7 @@ class JobProgress(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     # -- watching --------------------------------------------------------------------------------------
 
     def _start_watching(self) -> concurrent.futures.Future[None] | asyncio.Task[None]:
-        if isinstance(self.job, SyncJob):
+        if isinstance(self.job, Job):
             future = self.job.watch(self._on_event)
             future.add_done_callback(self._on_watch_end)
             return future
@@ -188,14 +188,14 @@ class JobProgress(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             self._loop = asyncio.get_running_loop()
         except RuntimeError:
             raise RuntimeError(
-                "JobProgress of an async Job must be created on its client's running event loop; "
-                "pass a SyncJob (from lpe_nb.connect()) otherwise"
+                "JobProgress of an AsyncJob must be created on its client's running event loop; "
+                "pass a Job (from lpe_nb.connect()) otherwise"
             ) from None
         task = self._loop.create_task(self._pump(self.job))
         task.add_done_callback(self._on_watch_end)
         return task
 
-    async def _pump(self, job: Job) -> None:
+    async def _pump(self, job: AsyncJob) -> None:
         async for event in job.events():
             self._on_event(event)
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from lpe_nb.client import AsyncClient, Job
+from lpe_nb.client import AsyncClient, AsyncJob
 from lpe_nb.errors import InvalidInput, InvalidTransition, JobFailed, JobNotFound, LpeError
 from lpe_nb.jobs import JobEvent, JobStatus
 
@@ -18,7 +18,7 @@ VERY_SLOW = 2.0  # a job still running when the test cancels it
 
 async def test_projection_waits_to_a_completed_result_with_steps(client: AsyncClient) -> None:
     job = await client.projection(NARRATIVE, persona="critic")
-    assert isinstance(job, Job) and job.type == "projection"
+    assert isinstance(job, AsyncJob) and job.type == "projection"
     done = await job.wait(timeout=WAIT_S)
     assert done is job and job.status is JobStatus.COMPLETED
     assert job.result["final_projection"]

@@ -13,7 +13,7 @@ import pytest
 from jupyter_client.asynchronous import AsyncKernelClient
 from nbclient import NotebookClient
 
-from lpe_nb.client import Client, SyncJob, TokenRefused
+from lpe_nb.client import Client, Job, TokenRefused
 from lpe_nb.errors import JobFailed
 from lpe_nb.jobs import JobStatus
 from tests.client.contract import NARRATIVE, WAIT_S
@@ -34,7 +34,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterProcess]
 def test_sync_client_every_method_against_a_server_process(server: JupyterProcess) -> None:
     with Client.remote(server.url, server.token) as client:
         job = client.projection(NARRATIVE, persona="critic", style="poetic")
-        assert isinstance(job, SyncJob)
+        assert isinstance(job, Job)
         events = list(job.events())
         seqs = [event.seq for event in events]
         assert seqs == sorted(seqs) and events[-1].status is JobStatus.COMPLETED

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lpe_nb.client import Client, SyncJob, connect
+from lpe_nb.client import Client, Job, connect
 from lpe_nb.errors import InvalidTransition, JobFailed
 from lpe_nb.jobs import JobStatus
 from lpe_nb.llm.mock import MockLLM
@@ -18,7 +18,7 @@ from tests.client.contract import NARRATIVE, WAIT_S
 def test_sync_client_offers_every_method_from_plain_code(tmp_path: Path) -> None:
     with Client.embedded(tmp_path / "sync.db", llm=MockLLM()) as client:
         job = client.projection(NARRATIVE, persona="critic")
-        assert isinstance(job, SyncJob)
+        assert isinstance(job, Job)
         assert job.wait(timeout=WAIT_S) is job and job.status is JobStatus.COMPLETED
         assert job.result["final_projection"] and job.steps
         translation = client.translation(NARRATIVE, "french")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from lpe_nb.errors import InvalidInput, InvalidTransition
-from lpe_nb.jobs import Job, JobStatus, Progress, check_transition
+from lpe_nb.jobs import JobRecord, JobStatus, Progress, check_transition
 from lpe_nb.jobs.model import dump_json
 
 LEGAL = {
@@ -23,7 +23,7 @@ def test_transition_table(old: JobStatus, new: JobStatus) -> None:
 
 
 def test_terminal_statuses_have_no_way_out() -> None:
-    job = Job(id="j", type="t", status=JobStatus.COMPLETED, title="t")
+    job = JobRecord(id="j", type="t", status=JobStatus.COMPLETED, title="t")
     assert job.is_terminal
     with pytest.raises(InvalidTransition, match="job j is completed; it cannot become running"):
         job.moved_to(JobStatus.RUNNING)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lpe_nb.errors import InvalidInput, JobNotFound, StoreError
-from lpe_nb.jobs import Job, JobStatus, JobStore, Progress
+from lpe_nb.jobs import JobRecord, JobStatus, JobStore, Progress
 from lpe_nb.jobs.model import new_job_id, to_iso, utc_now
 from lpe_nb.jobs.schema import SCHEMA_VERSION
 from lpe_nb.jobs.store import LeaseLost
@@ -18,14 +18,14 @@ SEED_COLUMNS = [
 ]  # fmt: skip
 
 
-def make_job(**overrides: object) -> Job:
+def make_job(**overrides: object) -> JobRecord:
     now = to_iso(utc_now())
     values: dict[str, object] = {
         "id": new_job_id(), "type": "noop", "status": JobStatus.PENDING, "title": "t",
         "input_data": {}, "created_at": now, "updated_at": now,
     }  # fmt: skip
     values.update(overrides)
-    return Job(**values)  # type: ignore[arg-type]
+    return JobRecord(**values)  # type: ignore[arg-type]
 
 
 def later(seconds: float = 60) -> str:

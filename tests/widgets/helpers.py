@@ -6,8 +6,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from lpe_nb.client import Client, EmbeddedBackend, SyncJob
-from lpe_nb.jobs import Job, JobStatus, ManagerSettings, StepContext
+from lpe_nb.client import Client, EmbeddedBackend, Job
+from lpe_nb.jobs import JobRecord, JobStatus, ManagerSettings, StepContext
 
 NARRATIVE = "Rosa Parks refused to give up her seat on a Montgomery bus in 1955, and a boycott followed."
 WAIT_S = 20.0
@@ -15,7 +15,7 @@ SLOW_S = 1.0  # per mock LLM call: a projection (five calls) is still running wh
 SETTINGS = ManagerSettings(shutdown_grace_s=0.5, poll_interval_s=0.2)
 
 
-def record(client: Client, job_id: str) -> Job:
+def record(client: Client, job_id: str) -> JobRecord:
     """The job's stored record (type, input) through the public async client, on the client's loop."""
     return client.run_background(client.async_client.job(job_id)).result(WAIT_S).data
 
@@ -29,7 +29,7 @@ async def _fail(ctx: StepContext, data: Any) -> None:
     raise RuntimeError(FAILURE)
 
 
-def start_failing(client: Client) -> SyncJob:
+def start_failing(client: Client) -> Job:
     """Submit a job that fails while running, on the client's embedded engine."""
     backend = client.async_client.backend
     assert isinstance(backend, EmbeddedBackend)
@@ -37,7 +37,7 @@ def start_failing(client: Client) -> SyncJob:
     return client.job(client.run_background(backend.submit("fails", {})).result(WAIT_S))
 
 
-def wait_running(job: SyncJob) -> None:
+def wait_running(job: Job) -> None:
     """Block until the job reports progress (it is running), reading its events."""
     for event in job.events():
         if event.kind == "progress" or event.status is JobStatus.RUNNING or event.is_terminal:

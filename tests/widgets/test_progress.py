@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lpe_nb.client import AsyncClient, Client, SyncJob
+from lpe_nb.client import AsyncClient, Client, Job
 from lpe_nb.errors import JobFailed
 from lpe_nb.jobs import JobStatus, Progress
 from lpe_nb.llm.mock import MockLLM
@@ -133,7 +133,7 @@ def test_user_and_llm_text_is_escaped(client: Client) -> None:
     ],
 )
 def test_each_job_type_renders_its_result(
-    client: Client, start: Callable[[Client], SyncJob], expected: list[str]
+    client: Client, start: Callable[[Client], Job], expected: list[str]
 ) -> None:
     job = start(client)
     progress = JobProgress(job)
@@ -158,7 +158,7 @@ async def test_an_async_job_is_watched_on_the_running_loop(tmp_path: Path) -> No
     async with await AsyncClient.embedded(tmp_path / "a.db", llm=MockLLM(0.2), settings=SETTINGS) as client:
         done = JobProgress(await client.translation(NARRATIVE, "italian"))
         slow = JobProgress(await client.projection(NARRATIVE))
-        assert done.title.value.startswith("<b>Translation")  # an async Job carries its record's title
+        assert done.title.value.startswith("<b>Translation")  # an async AsyncJob carries its record's title
         slow.cancel_button.click()  # schedules the cancel on this loop
         assert await asyncio.to_thread(slow.wait_rendered, WAIT_S)
         assert slow.status is JobStatus.CANCELLED and slow.bar.bar_style == "warning"
