@@ -10,9 +10,10 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+import psutil
 
 from lpe_nb.errors import LpeError
 
@@ -114,19 +115,14 @@ def _running_servers() -> list[dict[str, Any]]:
 
 
 def ancestor_pids(pid: int | None = None) -> list[int]:
-    """The parent, grandparent... of ``pid`` (this process), nearest first; empty where /proc is missing."""
-    pids: list[int] = []
-    current = os.getpid() if pid is None else pid
-    for _ in range(_MAX_ANCESTORS):
-        try:
-            stat = Path(f"/proc/{current}/stat").read_text()
-        except OSError:
-            break
-        # the command name (field 2) is in parentheses and may hold spaces: the ppid follows the last ')'
-        fields = stat.rsplit(")", 1)[-1].split()
-        parent = int(fields[1])
-        if parent <= 0 or parent in pids:
-            break
-        pids.append(parent)
-        current = parent
-    return pids
+    """The parent, grandparent... of ``pid`` (this process), nearest first; empty if it cannot be read.
+
+    Uses psutil, so it works on Linux, macOS and Windows alike; a process that vanished or that this
+    user may not inspect ends the chain where it is.
+    """
+    try:
+        parents = psutil.Process(pid).parents()
+    except (psutil.Error, OSError) as exc:
+        log.debug("cannot read the ancestors of pid %s: %s", pid, exc)
+        return []
+    return [parent.pid for parent in parents[:_MAX_ANCESTORS]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import psutil
 import pytest
 
 from lpe_nb.client import ServerTarget, discover
@@ -54,6 +55,17 @@ def test_nothing_found_means_embedded_or_an_error_when_refused() -> None:
 
 
 def test_ancestor_pids_start_with_the_parent() -> None:
-    if not os.path.exists("/proc/self/stat"):
-        pytest.skip("needs /proc")
     assert ancestor_pids()[0] == os.getppid()
+
+
+def test_ancestor_pids_are_this_process_real_parent_chain() -> None:
+    chain = ancestor_pids()
+    assert chain == [parent.pid for parent in psutil.Process().parents()]
+    assert chain[0] == os.getppid()
+    assert os.getpid() not in chain
+    # one step up: the chain of our parent is ours without its first element
+    assert ancestor_pids(os.getppid()) == chain[1:]
+
+
+def test_ancestor_pids_of_a_vanished_process_is_empty() -> None:
+    assert ancestor_pids(2**22 + 12345) == []
