@@ -11,6 +11,8 @@ Knows nothing of jobs. Typical use::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from lpe_nb.llm.base import LLM, Completion, DeltaCallback, Message, Role, Usage
 from lpe_nb.llm.config import LlmSettings
 from lpe_nb.llm.factory import make_llm
@@ -22,8 +24,10 @@ from lpe_nb.llm.mock import (
     register_mock_responder,
     unregister_mock_responder,
 )
-from lpe_nb.llm.openai_compat import OpenAICompatibleLLM
 from lpe_nb.llm.structured import complete_json, parse_json_reply
+
+if TYPE_CHECKING:
+    from lpe_nb.llm.openai_compat import OpenAICompatibleLLM
 
 __all__ = [
     "LLM",
@@ -44,3 +48,13 @@ __all__ = [
     "register_mock_responder",
     "unregister_mock_responder",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``OpenAICompatibleLLM`` on first use: importing the openai SDK costs ~0.5 s the mock never needs."""
+    if name == "OpenAICompatibleLLM":
+        from lpe_nb.llm.openai_compat import OpenAICompatibleLLM
+
+        globals()[name] = OpenAICompatibleLLM  # later lookups skip this function
+        return OpenAICompatibleLLM
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,7 +7,6 @@ from lpe_nb.llm.base import LLM
 from lpe_nb.llm.config import LlmSettings
 from lpe_nb.llm.fallback import FallbackLLM
 from lpe_nb.llm.mock import MockLLM
-from lpe_nb.llm.openai_compat import OpenAICompatibleLLM
 
 __all__ = ["make_llm"]
 
@@ -29,5 +28,8 @@ def make_llm(settings: LlmSettings | None = None) -> LLM:
             "the openai provider needs an API key: set OPENAI_API_KEY (or LPE_LLM_API_KEY), or set "
             "LPE_LLM_BASE_URL to a local server such as http://localhost:11434/v1",
         )
+    # imported here so that the mock (and `import lpe_nb`) never load the openai SDK (~0.5 s)
+    from lpe_nb.llm.openai_compat import OpenAICompatibleLLM
+
     primary = OpenAICompatibleLLM(settings)
     return FallbackLLM(primary, mock) if settings.fallback_to_mock else primary

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sacrebleu.metrics.chrf import CHRF
 
 from lpe_nb.jobs import StepContext
 from lpe_nb.llm import LLM
@@ -51,6 +50,9 @@ class ElementAnalysis(BaseModel):
 
 def chrf(original: str, back_translation: str) -> float:
     """chrF (0..100) of the back-translation against the original, from sacrebleu."""
+    # imported here so that only a translation job pays for sacrebleu (and its regex tables)
+    from sacrebleu.metrics.chrf import CHRF
+
     return round(float(CHRF().sentence_score(back_translation, [original]).score), 2)
 
 
