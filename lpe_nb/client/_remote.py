@@ -14,7 +14,7 @@ from urllib.parse import quote, urlencode
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
-from lpe_nb.errors import JobNotFound, LpeError, ServerUnreachable, TokenRefused
+from lpe_nb.errors import LpeError, ServerUnreachable, TokenRefused
 from lpe_nb.jobs import JobEvent, JobPage, JobRecord, StepRecord
 
 from ._backend import EventDeduper
@@ -67,9 +67,7 @@ class RemoteBackend:
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"token {self.token}"} if self.token else {}
 
-    async def _request(
-        self, method: str, path: str, *, body: Any = None, query: str = "", job_id: str | None = None
-    ) -> Any:
+    async def _request(self, method: str, path: str, *, body: Any = None, query: str = "") -> Any:
         url = f"{self.url}lpe/api/{path}" + (f"?{query}" if query else "")
         payload = (
             None if method in ("GET", "DELETE") else json.dumps(body if body is not None else {}).encode()
@@ -98,7 +96,7 @@ class RemoteBackend:
         if response.code >= 400:
             if response.code == 404 and not isinstance(data, dict):
                 raise LpeError(f"{url} is not an lpe-nb route (404); is the lpe_nb extension enabled there?")
-            raise error_from_body(response.code, data, job_id=job_id)
+            raise error_from_body(response.code, data)
         return data
 
     async def submit(self, job_type: str, data: dict[str, Any]) -> str:
@@ -110,7 +108,7 @@ class RemoteBackend:
         return job_id
 
     async def get(self, job_id: str) -> tuple[JobRecord, list[StepRecord]]:
-        data = await self._request("GET", f"jobs/{quote(job_id, safe='')}", job_id=job_id)
+        data = await self._request("GET", f"jobs/{quote(job_id, safe='')}")
         return job_from_dict(data), [step_from_dict(step) for step in data.get("steps", [])]
 
     async def list_jobs(
@@ -131,11 +129,11 @@ class RemoteBackend:
         return data
 
     async def cancel(self, job_id: str) -> JobRecord:
-        data = await self._request("POST", f"jobs/{quote(job_id, safe='')}/cancel", job_id=job_id)
+        data = await self._request("POST", f"jobs/{quote(job_id, safe='')}/cancel")
         return job_from_dict(data)
 
     async def delete(self, job_id: str) -> None:
-        await self._request("DELETE", f"jobs/{quote(job_id, safe='')}", job_id=job_id)
+        await self._request("DELETE", f"jobs/{quote(job_id, safe='')}")
 
     async def _connect_ws(self) -> WebSocketClientConnection:
         ws_url = "ws" + self.url.removeprefix("http") + "lpe/ws"
@@ -177,8 +175,7 @@ class RemoteBackend:
                     failures = 0
                     frame = json.loads(message)
                     if frame.get("type") == "error" and frame.get("job_id") == job_id:
-                        text = str(frame.get("message", ""))
-                        raise JobNotFound(job_id) if text.startswith("no job") else LpeError(text)
+                        raise LpeError.from_dict(frame)  # JobNotFound for an unknown id, by its code
                     event = event_from_frame(frame)
                     if event is None or event.job_id != job_id or not seen.is_new(event):
                         continue

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from lpe_nb.errors import InvalidInput, InvalidTransition, JobNotFound, LpeError, UnknownJobType
+from lpe_nb.errors import LpeError
 from lpe_nb.jobs import JobEvent, JobRecord, JobStatus, Progress, StepRecord
 
 __all__ = ["error_from_body", "event_from_frame", "job_from_dict", "step_from_dict"]
-
-_TRANSITION = re.compile(r"^job (?P<job_id>\S+) is (?P<current>\w+); it cannot become (?P<requested>\w+)")
-_UNKNOWN_TYPE = re.compile(r"^unknown job type '(?P<job_type>[^']*)'")
 
 
 def job_from_dict(data: dict[str, Any]) -> JobRecord:
@@ -45,22 +41,11 @@ def event_from_frame(frame: dict[str, Any]) -> JobEvent | None:
     return None
 
 
-def error_from_body(status_code: int, body: Any, *, job_id: str | None = None) -> LpeError:
-    """The lpe_nb error an HTTP error body ``{"error", "message", "fields"}`` stands for."""
+def error_from_body(status_code: int, body: Any) -> LpeError:
+    """The lpe_nb error an HTTP error body (:meth:`LpeError.to_dict`) stands for: the same class, rebuilt
+    from its ``error`` code with its fields and details, never from its message."""
     if not isinstance(body, dict):
-        return LpeError(f"the server answered HTTP {status_code} without a JSON error body")
-    code, message = str(body.get("error", "")), str(body.get("message", f"HTTP {status_code}"))
-    if code == InvalidInput.code:
-        fields = body.get("fields") or {}
-        return InvalidInput({str(k): str(v) for k, v in fields.items()} or {"(body)": message}, message)
-    if code == JobNotFound.code or (status_code == 404 and job_id is not None):
-        return JobNotFound(job_id or "?")
-    if code == InvalidTransition.code:
-        match = _TRANSITION.match(message)
-        if match:
-            return InvalidTransition(match["job_id"], match["current"], match["requested"])
-        return InvalidTransition(job_id or "?", "finished", "changed")
-    if code == UnknownJobType.code:
-        match = _UNKNOWN_TYPE.match(message)
-        return UnknownJobType(match["job_type"] if match else "?", [])
-    return LpeError(f"{message} (HTTP {status_code}, {code or 'no code'})")
+        error = LpeError(f"the server answered HTTP {status_code} without a JSON error body")
+        error.http_status = status_code
+        return error
+    return LpeError.from_dict(body, status=status_code)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lpe_nb.errors import StoreError
+from lpe_nb.errors import LeaseLost
 from lpe_nb.jobs._rows import progress_json, row_to_job
 from lpe_nb.jobs._sql_jobs import insert_row, record_transition
 from lpe_nb.jobs._sql_reads import fetch_steps, first
@@ -34,12 +34,6 @@ __all__ = [
 # After a crash the events published since the last throttled progress save are gone from disk, but a
 # client may have seen their sequence numbers. Resuming jumps past any number that could have been used.
 SEQ_GAP_AFTER_CRASH = 1_000_000
-
-
-class LeaseLost(StoreError):
-    """The job is no longer running under this owner's lease (it was recovered, cancelled or finished)."""
-
-    code = "lease_lost"
 
 
 @dataclass(frozen=True, slots=True)

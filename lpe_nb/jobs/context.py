@@ -14,18 +14,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from lpe_nb.errors import LpeError
+from lpe_nb.errors import JobInterrupted
 from lpe_nb.jobs.model import JobRecord, Progress, StepRecord, to_iso
 
 __all__ = ["JobInterrupted", "RunState", "StepContext"]
 
 T = TypeVar("T")
-
-
-class JobInterrupted(LpeError):
-    """The manager is stopping: the job goes back to the queue and resumes from its last finished step."""
-
-    code = "job_interrupted"
 
 
 @dataclass(eq=False)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from lpe_nb._aio import wake_or_timeout
-from lpe_nb.errors import LpeError
+from lpe_nb.errors import SubscriptionClosed
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress
 
 __all__ = ["EventBus", "JobEvent", "Subscription", "SubscriptionClosed"]
@@ -78,21 +78,6 @@ class JobEvent:
             "result_data": self.result_data,
             "error_message": self.error_message,
         }
-
-
-class SubscriptionClosed(LpeError):
-    """The subscription ended: closed by its owner, or ``overflowed`` because its reader fell too far behind."""
-
-    code = "subscription_closed"
-
-    def __init__(self, overflowed: bool) -> None:
-        self.overflowed = overflowed
-        reason = (
-            "its reader fell too far behind (resubscribe to get the current state)"
-            if overflowed
-            else "closed"
-        )
-        super().__init__(f"the event subscription ended: {reason}")
 
 
 @dataclass(slots=True)

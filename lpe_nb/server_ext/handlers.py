@@ -2,8 +2,8 @@
 
 Every method is ``@web.authenticated`` and ``@authorized`` on the ``lpe`` resource. Handlers only raise;
 :meth:`LpeApiHandler.write_error` is the one place that turns an error into a status and the JSON body
-``{"error": code, "message": ..., "fields": {...}}``. Nothing a client sends produces a 500 or a
-traceback: bodies and query values are checked here, inputs by the operations' pydantic models.
+``LpeError.to_dict()``: ``{"error": code, "message": ..., "fields": {...}, "details": {...}}``, which
+the client rebuilds into the same exception. Nothing a client sends produces a 500 or a traceback: bodies and query values are checked here, inputs by the operations' pydantic models.
 """
 
 from __future__ import annotations
@@ -18,15 +18,7 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from lpe_nb._version import __version__
-from lpe_nb.errors import (
-    DispatcherBusy,
-    InvalidInput,
-    InvalidTransition,
-    JobNotFound,
-    LpeError,
-    StoreError,
-    UnknownJobType,
-)
+from lpe_nb.errors import BodyTooLarge, InvalidInput, LpeError
 from lpe_nb.jobs import JobManager, JobRecord, JobStatus, StepRecord
 from lpe_nb.server_ext.engine import ServerEngine
 from lpe_nb.server_ext.openapi import MAX_WAIT_S, Route, build_document
@@ -38,35 +30,15 @@ ENGINE_SETTING = "lpe_nb_engine"
 _MAX_FILTER_CHARS = 100
 
 
-class BodyTooLarge(LpeError):
-    """The request body is larger than the extension's ``max_body_bytes``."""
-
-    code = "body_too_large"
-
-    def __init__(self, size: int, limit: int) -> None:
-        self.size, self.limit = size, limit
-        super().__init__(f"the request body is {size} bytes; the limit is {limit} (max_body_bytes)")
-
-
-_STATUS_BY_ERROR: tuple[tuple[type[LpeError], int], ...] = (
-    (InvalidInput, 400),
-    (UnknownJobType, 400),
-    (JobNotFound, 404),
-    (InvalidTransition, 409),
-    (BodyTooLarge, 413),
-    (DispatcherBusy, 503),
-    (StoreError, 503),
-)
 _CODE_BY_STATUS = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
 
 
 def status_for(error: BaseException) -> int:
-    """The HTTP status an error maps to: the table above for ours, 500 for anything unexpected."""
+    """The HTTP status an error maps to: its ``http_status`` for ours, 500 for anything unexpected."""
     if isinstance(error, web.HTTPError):
         return error.status_code
-    for error_type, status in _STATUS_BY_ERROR:
-        if isinstance(error, error_type):
-            return status
+    if isinstance(error, LpeError):
+        return error.http_status
     return 500
 
 
@@ -134,13 +106,13 @@ class LpeApiHandler(APIHandler):
         self.finish(json.dumps(data, allow_nan=False))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """The one place errors become responses: ``{"error", "message", "fields"}``, never a traceback."""
+        """The one place errors become responses: ``LpeError.to_dict()`` with its ``http_status``, and the
+        same shape for Tornado's errors and unexpected ones (``internal_error``), never a traceback."""
         error = kwargs.get("exc_info", (None, None, None))[1]
         body: dict[str, Any]
         if isinstance(error, LpeError):
-            status_code = status_for(error)
-            body = {"error": error.code, "message": str(error)}
-            body["fields"] = error.fields if isinstance(error, InvalidInput) else {}
+            status_code = error.http_status
+            body = error.to_dict()
         elif isinstance(error, web.HTTPError):
             message = (
                 error.log_message % error.args if error.log_message and error.args else error.log_message
@@ -149,12 +121,19 @@ class LpeApiHandler(APIHandler):
                 "error": _CODE_BY_STATUS.get(status_code, "http_error"),
                 "message": message or responses.get(status_code, "error"),
                 "fields": {},
+                "details": {},
             }
         else:
-            body = {"error": "internal_error", "message": "the server failed; see its log", "fields": {}}
+            body = {
+                "error": "internal_error",
+                "message": "the server failed; see its log",
+                "fields": {},
+                "details": {},
+            }
         self.set_status(status_code)
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(body))
+        # default=str: a detail that is not JSON (a Path, say) still goes out, as text
+        self.finish(json.dumps(body, default=str))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         # A client's mistake is not a server error: log it in one line, without a traceback.

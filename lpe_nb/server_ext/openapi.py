@@ -60,6 +60,7 @@ _ERROR = {
         "error": {"type": "string", "description": "stable machine-readable code, e.g. invalid_input"},
         "message": {"type": "string"},
         "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+        "details": {"type": "object", "description": "the error's constructor arguments, e.g. job_id"},
     },
 }
 _ERROR_RESPONSES = {
@@ -68,6 +69,7 @@ _ERROR_RESPONSES = {
     "404": "no such job",
     "409": "the job's status does not allow this",
     "413": "request body too large",
+    "503": "the job database cannot be used (store_error) or another manager runs it (dispatcher_busy)",
 }
 
 

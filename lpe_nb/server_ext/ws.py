@@ -2,8 +2,9 @@
 
 Client frames: ``{"type": "watch", "job_id": ..., "since": N?}``, ``{"type": "unwatch", "job_id": ...}``,
 ``{"type": "ping"}``. Server frames: the job events of :meth:`JobEvent.to_message` (``progress`` and
-``status``), ``{"type": "pong"}`` and ``{"type": "error", "message": ..., "job_id"?}``; a bad frame gets an
-error frame and the connection stays open.
+``status``), ``{"type": "pong"}`` and ``{"type": "error", "job_id": ... or null, **LpeError.to_dict()}``
+(``error`` code, ``message``, ``fields``, ``details``, as in a REST error body); a bad frame gets an
+``invalid_input`` error frame naming the field, and the connection stays open.
 
 Each connection has one subscription and one task that pumps it to the socket. Both are bounded: the
 subscription coalesces progress and closes when its reader falls too many status events behind, and each
@@ -28,7 +29,7 @@ from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from lpe_nb.errors import LpeError
+from lpe_nb.errors import InvalidInput, LpeError
 from lpe_nb.jobs import JobEvent, Subscription, SubscriptionClosed
 from lpe_nb.server_ext.engine import ServerEngine
 from lpe_nb.server_ext.handlers import AUTH_RESOURCE, ENGINE_SETTING
@@ -96,8 +97,8 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         """Handle one client frame; Tornado waits for this before reading the next, so order is kept."""
         try:
             frame = _parse_frame(message)
-        except ValueError as exc:
-            self._send_nowait({"type": "error", "message": str(exc)})
+        except InvalidInput as exc:
+            self._send_error(None, exc)
             return
         kind, job_id = frame["type"], str(frame.get("job_id", ""))
         if kind == "ping":
@@ -115,14 +116,15 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
             return
         if job_id not in self._since and len(self._since) >= self.engine.config.ws_max_watches:
             limit = self.engine.config.ws_max_watches
-            self._send_nowait({"type": "error", "job_id": job_id, "message": f"watch at most {limit} jobs"})
+            problem = f"cannot be watched: this connection already watches {limit} jobs; unwatch one first"
+            self._send_error(job_id, InvalidInput.field("job_id", problem))
             return
         self._since[job_id] = since if since is not None else 0
         try:
             await (await self.engine.ready()).watch(sub, job_id)
         except LpeError as exc:
             self._since.pop(job_id, None)
-            self._send_nowait({"type": "error", "job_id": job_id, "message": str(exc)})
+            self._send_error(job_id, exc)
 
     async def _pump_events(self, sub: Subscription) -> None:
         """Move events from the subscription to the socket, in order, each write bounded in time."""
@@ -164,10 +166,14 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         else:
             raise TimeoutError(f"an event did not reach the socket within {timeout_s} s")
 
+    def _send_error(self, job_id: str | None, error: LpeError) -> None:
+        """An error frame: the REST error body, plus the job it is about (None for a frame not understood)."""
+        self._send_nowait({"type": "error", "job_id": job_id, **error.to_dict()})
+
     def _send_nowait(self, frame: dict[str, Any]) -> None:
         # Replies are small and rare; the pump's bounded writes are what detect a client not reading.
         with contextlib.suppress(WebSocketClosedError):
-            future = self.write_message(json.dumps(frame))
+            future = self.write_message(json.dumps(frame, default=str))
             future.add_done_callback(_ignore_closed)
 
 
@@ -177,24 +183,26 @@ def _ignore_closed(future: asyncio.Future[None]) -> None:
 
 
 def _parse_frame(message: str | bytes) -> dict[str, Any]:
-    """A checked client frame; ValueError with a message for the client otherwise."""
+    """A checked client frame; :class:`InvalidInput` naming the field (``(frame)`` for the whole) otherwise."""
     if isinstance(message, bytes):
-        raise ValueError("binary frames are not supported; send JSON text")
+        raise InvalidInput.field("(frame)", "is binary; send JSON text")
     try:
         frame = json.loads(message)
     except ValueError:
-        raise ValueError("the frame is not valid JSON") from None
+        raise InvalidInput.field("(frame)", "is not valid JSON") from None
     if not isinstance(frame, dict):
-        raise ValueError("a frame must be a JSON object with a 'type'")
+        raise InvalidInput.field("(frame)", "must be a JSON object with a 'type'")
     kind = frame.get("type")
     if kind == "ping":
         return frame
     if kind not in ("watch", "unwatch"):
-        raise ValueError(f"unknown frame type {str(kind)[:40]!r}; send watch, unwatch or ping")
+        raise InvalidInput.field(
+            "type", f"{str(kind)[:40]!r} is not a frame type; send watch, unwatch or ping"
+        )
     job_id = frame.get("job_id")
     if not isinstance(job_id, str) or not job_id or len(job_id) > _MAX_JOB_ID_CHARS:
-        raise ValueError(f"{kind} needs a 'job_id' string")
+        raise InvalidInput.field("job_id", f"must be a job id string of 1 to {_MAX_JOB_ID_CHARS} characters")
     since = frame.get("since")
     if since is not None and (isinstance(since, bool) or not isinstance(since, int) or since < 0):
-        raise ValueError("'since' must be a whole number of 0 or more")
+        raise InvalidInput.field("since", "must be a whole number of 0 or more")
     return frame
