@@ -50,11 +50,13 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """``OpenAICompatibleLLM`` on first use: importing the openai SDK costs ~0.5 s the mock never needs."""
-    if name == "OpenAICompatibleLLM":
-        from lpe_nb.llm.openai_compat import OpenAICompatibleLLM
+if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any name on this module
 
-        globals()[name] = OpenAICompatibleLLM  # later lookups skip this function
-        return OpenAICompatibleLLM
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    def __getattr__(name: str) -> Any:
+        """``OpenAICompatibleLLM`` on first use: importing the openai SDK costs ~0.5 s the mock never needs."""
+        if name == "OpenAICompatibleLLM":
+            from lpe_nb.llm.openai_compat import OpenAICompatibleLLM
+
+            globals()[name] = OpenAICompatibleLLM  # later lookups skip this function
+            return OpenAICompatibleLLM
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
