@@ -32,14 +32,14 @@ async def test_each_language_gets_a_full_round_trip_and_the_summary_compares_the
     counts = [len(entry["languages"]) for entry in stable]
     assert counts == sorted(counts, reverse=True) and counts[0] >= 2
 
-    step_names = [step["name"] for step in r["steps"]]
-    assert step_names[:4] == [
-        "french.forward_translation",
-        "french.backward_translation",
-        "french.drift_analysis",
-        "french.element_analysis",
+    expected_steps = [
+        f"{language}.{step}"
+        for language in ("french", "german", "japanese")
+        for step in ("forward_translation", "backward_translation", "drift_analysis", "element_analysis")
     ]
-    assert len(step_names) == 12 and len(set(step_names)) == 12  # each a checkpoint of its own
+    assert [step["name"] for step in r["steps"]] == expected_steps
+    _, checkpoints = await engine.manager.get_with_steps(job.id)
+    assert [step.name for step in checkpoints] == expected_steps  # each a checkpoint of its own
     # progress goes through the languages in order (intermediate reports may be coalesced for a reader)
     order = {"french": 0, "german": 1, "japanese": 2}
     seen = [order[label.split(":")[0]] for label in progress_labels(events) if label.split(":")[0] in order]

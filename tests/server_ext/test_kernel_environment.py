@@ -24,7 +24,12 @@ async def test_the_server_exports_its_url_and_token_and_connect_finds_it(
         await job.wait(timeout=30)
     finally:
         await client.aclose()
-    assert "persona" in str(catalog)
+    # the server's catalog, as JSON: the built-in entries of each kind and the defaults
+    assert sorted(catalog) == ["defaults", "languages", "namespaces", "personas", "styles"]
+    personas = {entry["name"]: entry for entry in catalog["personas"]}
+    assert {"neutral", "critic", "storyteller"} <= set(personas)
+    assert personas["critic"]["kind"] == "persona" and personas["critic"]["builtin"] is True
+    assert catalog["defaults"] == {"persona": "neutral", "namespace": "lamish-galaxy", "style": "standard"}
     assert (await (await engine.ready()).get(job.id)).status.value == "completed"
 
 
