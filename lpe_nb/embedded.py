@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lpe_nb.jobs import JobManager, JobRecord, JobStore, ManagerSettings, default_db_path
+from lpe_nb.jobs import JobManager, JobRecord, ManagerSettings, default_db_path, open_store
 from lpe_nb.llm import LLM, LlmSettings, make_llm
 from lpe_nb.operations import Catalog, CatalogStore, build_registry
 
@@ -109,8 +109,8 @@ async def open_engine(
     own_llm = llm is None
     the_llm = make_llm(llm_settings) if llm is None else llm
     try:
-        async with JobStore(path) as store:
-            catalog = await Catalog.load(CatalogStore(store.path))
+        async with open_store(path) as store:
+            catalog = await Catalog.load(CatalogStore(path))
             registry = build_registry(the_llm, catalog, read_job=store.get_job)
             if settings is None:
                 settings = (

@@ -45,7 +45,7 @@ class EmbeddedBackend:
         except BaseException:
             await stack.aclose()
             raise
-        return cls(engine, stack, str(engine.manager.store.path))
+        return cls(engine, stack, engine.manager.store.location)
 
     @property
     def location(self) -> str:

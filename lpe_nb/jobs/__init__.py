@@ -1,4 +1,5 @@
-"""The job engine: durable jobs in SQLite, a dispatcher with leases and resume, and live events.
+"""The job engine: durable jobs behind a store protocol (SQLite today), a dispatcher with leases and resume,
+and live events.
 
 Knows nothing of Jupyter, Tornado, widgets or LLMs.
 """
@@ -10,7 +11,8 @@ from lpe_nb.jobs.manager import JobManager
 from lpe_nb.jobs.model import TERMINAL_STATUSES, JobRecord, JobStatus, Progress, StepRecord, check_transition
 from lpe_nb.jobs.registry import Operation, OperationFn, OperationRegistry
 from lpe_nb.jobs.settings import ManagerSettings
-from lpe_nb.jobs.store import JobStore, default_db_path
+from lpe_nb.jobs.sqlite import SqliteJobStore
+from lpe_nb.jobs.store import JobStore, LeaseLost, Recovered, Synchronous, default_db_path, open_store
 
 __all__ = [
     "TERMINAL_STATUSES",
@@ -21,15 +23,20 @@ __all__ = [
     "JobRecord",
     "JobStatus",
     "JobStore",
+    "LeaseLost",
     "ManagerSettings",
     "Operation",
     "OperationFn",
     "OperationRegistry",
     "Progress",
+    "Recovered",
+    "SqliteJobStore",
     "StepContext",
     "StepRecord",
     "Subscription",
     "SubscriptionClosed",
+    "Synchronous",
     "check_transition",
     "default_db_path",
+    "open_store",
 ]

@@ -1,9 +1,9 @@
 """JobManager: the queue, the dispatcher, cancellation, recovery and retention over a :class:`JobStore`.
 
-One manager per database dispatches (an OS lock file says which); others may open the same file with
-``dispatch=False`` to submit, read and cancel. The dispatching manager claims pending jobs by priority then
-age, up to ``concurrency`` at a time, runs each as an asyncio task under a lease it heartbeats, and publishes
-every status change and progress report on its :class:`EventBus`. Delivery is at-least-once per *step*:
+One manager per database dispatches (the store's dispatch lock says which); others may open the same
+database with ``dispatch=False`` to submit, read and cancel. The dispatching manager claims pending jobs by
+priority then age, up to ``concurrency`` at a time, runs each as an asyncio task under a lease it
+heartbeats, and publishes every status change and progress report on its :class:`EventBus`. Delivery is at-least-once per *step*:
 a job interrupted by a crash or a stop resumes from its last finished step.
 
 The claiming and running of jobs is the :class:`~lpe_nb.jobs._dispatcher.Dispatcher`'s; heartbeats, lease
@@ -24,7 +24,6 @@ from typing import Any
 
 from lpe_nb.errors import DispatcherBusy, InvalidInput
 from lpe_nb.jobs._dispatcher import Dispatcher
-from lpe_nb.jobs._lock import DispatchLock
 from lpe_nb.jobs._periodic import PeriodicWork
 from lpe_nb.jobs.context import RunState
 from lpe_nb.jobs.events import EventBus, JobEvent, Subscription
@@ -40,7 +39,7 @@ from lpe_nb.jobs.model import (
 )
 from lpe_nb.jobs.registry import OperationRegistry
 from lpe_nb.jobs.settings import ManagerSettings
-from lpe_nb.jobs.store import JobStore, Synchronous
+from lpe_nb.jobs.store import JobStore, Synchronous, open_store
 
 __all__ = ["JobManager"]
 
@@ -66,7 +65,7 @@ class JobManager:
         self.events = EventBus(max_pending=self.settings.subscriber_max_pending)
         self.stream_interval_s = self.settings.stream_interval_s
         self._clock = clock
-        self._lock = DispatchLock(store.path)
+        self._lock = store.dispatch_lock()
         self._dispatcher = Dispatcher(
             store, self.registry, self.settings, self.events, self, owner=self.owner, clock=clock
         )
@@ -93,8 +92,8 @@ class JobManager:
         dispatch: bool = True,
         clock: Callable[[], datetime] = utc_now,
     ) -> AsyncIterator[JobManager]:
-        """A started manager on its own store at ``path`` (default ``~/.lpe/jobs.db``), stopped on exit."""
-        async with JobStore(path, synchronous=synchronous) as store:
+        """A started manager on ``open_store(path)`` (default ``~/.lpe/jobs.db``), stopped on exit."""
+        async with open_store(path, synchronous=synchronous) as store:
             manager = cls(store, registry, settings=settings, dispatch=dispatch, clock=clock)
             async with manager:
                 yield manager
@@ -112,7 +111,7 @@ class JobManager:
                 await self._periodic.recover_orphans(self._clock(), only_expired=False)
                 await self.purge_old_jobs()
             except BaseException:
-                self._lock.release()
+                await self._lock.release()
                 raise
             self._dispatcher.start()
             self._periodic.start()
@@ -131,7 +130,7 @@ class JobManager:
         await self._periodic.stop()
         if self.dispatch:
             await self._periodic.flush_progress()
-            self._lock.release()
+            await self._lock.release()
         self._started = False
 
     async def __aenter__(self) -> JobManager:
@@ -157,9 +156,9 @@ class JobManager:
 
     async def _acquire_dispatch_lock(self) -> None:
         deadline = asyncio.get_running_loop().time() + self.settings.wait_for_dispatcher_s
-        while not self._lock.try_acquire():
+        while not await self._lock.try_acquire():
             if asyncio.get_running_loop().time() >= deadline:
-                raise DispatcherBusy(str(self.store.path))
+                raise DispatcherBusy(self.store.location)
             await asyncio.sleep(0.1)  # polling another process's lock: there is nothing to await
 
     # -- submit, read, cancel, delete ------------------------------------------------------------------

@@ -1,39 +1,49 @@
-"""JobStore: durable job state in one SQLite file, over aiosqlite.
+"""The job store's interface: what the manager needs of a database, whatever the backend.
 
-Two connections: a writer and a reader (WAL lets reads proceed while a write commits). Every write is a
-plain function of a ``sqlite3.Connection`` queued on the writer, which commits everything queued at that
-moment in one transaction (see :mod:`lpe_nb.jobs._group_commit`). Every state change is conditional on the
-state it expects, so a late writer never overwrites a terminal state. A whole transaction runs in one hop
-to aiosqlite's thread; the event loop never touches SQLite.
+:class:`JobStore` is a :class:`~typing.Protocol`; :func:`open_store` picks the backend from a path or URL.
+Today the one backend is SQLite (:class:`lpe_nb.jobs.sqlite.SqliteJobStore`, one file on one machine);
+PostgreSQL is to follow. ``tests/jobs/test_store_contract.py`` proves a backend honours every guarantee
+written below, so the manager never needs to know which one it talks to.
 
-This class is the store's interface: it checks and serializes arguments on the caller's side (so a bad
-one fails before anything is queued) and builds the job it returns. The SQL lives beside it, in
-``_sql_jobs`` (submit, cancel, delete, purge), ``_sql_leases`` (running jobs) and ``_sql_reads``.
+Every method is one transaction. Every state change is conditional on the state it expects, so a late
+writer never overwrites a terminal state, and every change to a running job is conditional on its lease.
+Timestamps are ISO-8601 UTC strings of fixed width (:func:`lpe_nb.jobs.model.to_iso`); they are passed in,
+never read from the database's clock, so tests can inject time.
 """
 
 from __future__ import annotations
 
 import os
-import sqlite3
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, Protocol
+from urllib.parse import unquote, urlsplit
 
-import aiosqlite
+from lpe_nb.errors import InvalidInput, LeaseLost
+from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord
 
-from lpe_nb.errors import InvalidInput, StoreError
-from lpe_nb.jobs import _sql_jobs, _sql_leases, _sql_reads
-from lpe_nb.jobs._group_commit import GroupCommitWriter
-from lpe_nb.jobs._rows import job_to_row, progress_json, step_to_row
-from lpe_nb.jobs._sql_leases import LeaseLost, Recovered
-from lpe_nb.jobs._sqlite import Synchronous, connect, hop
-from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord, check_transition, dump_json
-from lpe_nb.jobs.schema import migrate
+__all__ = [
+    "DispatchLock",
+    "JobStore",
+    "LeaseLost",
+    "Recovered",
+    "Synchronous",
+    "default_db_path",
+    "open_store",
+]
 
-__all__ = ["JobStore", "LeaseLost", "Recovered", "Synchronous", "default_db_path"]
+Synchronous = Literal["NORMAL", "FULL"]
+"""How hard a commit waits for the disk: ``FULL`` survives a power cut, ``NORMAL`` a process crash."""
 
-T = TypeVar("T")
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    """A running job whose owner died, and what recovery made of it."""
+
+    job: JobRecord
+    action: JobStatus  # PENDING (will resume), FAILED (attempts used up) or CANCELLED (cancel was asked)
 
 
 def default_db_path() -> Path:
@@ -41,116 +51,123 @@ def default_db_path() -> Path:
     return Path(os.environ.get("LPE_DB_PATH") or Path.home() / ".lpe" / "jobs.db").expanduser()
 
 
-class JobStore:
-    """The only code that reads and writes the job database. Use ``async with JobStore(path) as store``."""
+class DispatchLock(Protocol):
+    """Says which manager dispatches a database's jobs: at most one holder per database at a time.
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str] | None = None,
-        *,
-        synchronous: Synchronous = "NORMAL",
-        busy_timeout_ms: int = 10_000,
-        max_batch: int = 512,
-    ) -> None:
-        if synchronous not in ("NORMAL", "FULL"):
-            raise InvalidInput.field("synchronous", f"must be NORMAL or FULL, not {synchronous!r}")
-        self.path = Path(path).expanduser() if path is not None else default_db_path()
-        self.synchronous: Synchronous = synchronous
-        self.busy_timeout_ms = busy_timeout_ms
-        self.max_batch = max_batch  # writes per transaction at most, read when the store opens
-        self._writer: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
-        self._group_commit = GroupCommitWriter(self.path)
+    Whoever holds it knows every running job owned by someone else is an orphan. The lock must be freed
+    when its holder dies, even by SIGKILL, so a new manager can take over at once.
+    """
+
+    async def try_acquire(self) -> bool:
+        """Take the lock if it is free (True), or return False at once; True again if already held."""
+        ...
+
+    async def release(self) -> None:
+        """Free the lock; does nothing if it is not held."""
+        ...
 
     @property
-    def commits(self) -> int:
-        """Transactions committed by the writer; group commit makes this fewer than the writes."""
-        return self._group_commit.commits
+    def held(self) -> bool:
+        """Whether this object holds the lock now."""
+        ...
+
+
+class JobStore(Protocol):
+    """The only code that reads and writes the job database. Use ``async with open_store(...) as store``.
+
+    Methods raise :class:`~lpe_nb.errors.StoreError` if the store is not open or the database fails,
+    :class:`~lpe_nb.errors.JobNotFound` for an unknown id, and :class:`LeaseLost` when a write to a
+    running job comes from an owner that no longer holds its lease. Safe to call from many tasks on the
+    event loop that opened the store; not thread-safe.
+    """
+
+    @property
+    def location(self) -> str:
+        """Where the jobs live, for messages and logs (a file path, or a URL without its password)."""
+        ...
+
+    def dispatch_lock(self) -> DispatchLock:
+        """A new, unheld lock over this database (no I/O until :meth:`DispatchLock.try_acquire`).
+
+        Two locks from stores over the same database exclude each other, even within one process.
+        """
+        ...
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
     async def open(self) -> JobStore:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._writer = await self._connect()
-            await hop(self._writer, migrate)
-            self._reader = await self._connect(query_only=True)
-        except BaseException as exc:
-            await self.close()
-            if isinstance(exc, sqlite3.Error):
-                raise StoreError(f"cannot open the job database {self.path}: {exc}") from exc
-            raise
-        self._group_commit.start(self._writer, max_batch=self.max_batch)
-        return self
+        """Connect and bring the schema up to date; returns the store.
+
+        Raises :class:`~lpe_nb.errors.StoreError` if the database cannot be used, or was written by a
+        newer lpe-nb.
+        """
+        ...
 
     async def close(self) -> None:
-        try:
-            await self._group_commit.stop()
-        finally:
-            for conn in (self._reader, self._writer):
-                if conn is not None:
-                    await conn.close()
-            self._reader = self._writer = None
+        """Commit every write already queued, then disconnect. Idempotent; the store can be reopened."""
+        ...
 
     async def __aenter__(self) -> JobStore:
-        return await self.open()
+        """:meth:`open`."""
+        ...
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    async def _connect(self, *, query_only: bool = False) -> aiosqlite.Connection:
-        return await connect(
-            self.path,
-            busy_timeout_ms=self.busy_timeout_ms,
-            synchronous=self.synchronous,
-            query_only=query_only,
-        )
-
-    async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._group_commit.submit(op)
-
-    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._reader is None:
-            raise StoreError("the job store is not open; use `async with JobStore(...)`")
-        try:
-            return await hop(self._reader, fn)
-        except sqlite3.Error as exc:
-            raise StoreError(f"reading the job database {self.path} failed: {exc}") from exc
+        """:meth:`close`."""
+        ...
 
     # -- writes of whole jobs ----------------------------------------------------------------------------
 
     async def insert_job(self, job: JobRecord) -> None:
-        row = job_to_row(job)
-        await self._write(lambda conn: _sql_jobs.insert_job(conn, job, row))
+        """Persist a new job exactly as given and record its submission in the audit trail.
+
+        Committed when this returns. A duplicate id is refused (with the backend's integrity error) and
+        leaves the stored job as it was.
+        """
+        ...
 
     async def request_cancel(self, job_id: str, *, now: str, actor: str) -> JobRecord:
-        """Cancel a pending job at once; mark a running one ``cancel_requested`` for its runner to act on."""
-        return await self._write(lambda conn: _sql_jobs.request_cancel(conn, job_id, now=now, actor=actor))
+        """Cancel a pending job at once; mark a running one ``cancel_requested`` for its runner to act on.
+
+        Returns the job after the change. Raises :class:`~lpe_nb.errors.InvalidTransition` if it already
+        finished; a pending job cancelled here is never claimed.
+        """
+        ...
 
     async def delete_job(self, job_id: str) -> None:
-        """Delete a terminal job and its steps; a pending or running job must be cancelled first."""
-        await self._write(lambda conn: _sql_jobs.delete_job(conn, job_id))
+        """Delete a terminal job with its steps and transitions.
+
+        Raises :class:`~lpe_nb.errors.InvalidTransition` for a pending or running job (cancel it first).
+        """
+        ...
 
     async def purge_terminal(self, completed_before: str, *, batch: int) -> int:
-        """Delete at most ``batch`` terminal jobs that ended before ``completed_before``; returns how many."""
-        return await self._write(lambda conn: _sql_jobs.purge_terminal(conn, completed_before, batch=batch))
+        """Delete at most ``batch`` terminal jobs that ended before ``completed_before``, oldest first.
+
+        Returns how many were deleted; fewer than ``batch`` means none are left. Never touches a pending or
+        running job.
+        """
+        ...
 
     # -- writes of running jobs, under a lease -----------------------------------------------------------
 
     async def claim_pending(
         self, owner: str, now: str, lease_until: str, limit: int
     ) -> list[tuple[JobRecord, list[StepRecord]]]:
-        """pending -> running for up to ``limit`` jobs, highest priority then oldest first.
+        """pending -> running for up to ``limit`` jobs, highest priority then oldest first, in that order.
 
-        Each comes with the steps it finished in earlier attempts: where it resumes from.
+        Each claimed job has one more attempt, ``owner``'s lease until ``lease_until``, a higher ``seq``,
+        and comes with the steps it finished in earlier attempts (where it resumes from). Two stores
+        claiming concurrently from one database never get the same job. ``limit <= 0`` claims nothing.
         """
-        if limit <= 0:
-            return []
-        return await self._write(lambda conn: _sql_leases.claim_pending(conn, owner, now, lease_until, limit))
+        ...
 
     async def renew_leases(self, owner: str, lease_until: str) -> set[str]:
-        """Extend every lease ``owner`` holds; returns the ids of its jobs whose cancel was requested."""
-        return await self._write(lambda conn: _sql_leases.renew_leases(conn, owner, lease_until))
+        """Extend every lease ``owner`` holds to ``lease_until`` (the heartbeat).
+
+        Returns the ids of its running jobs whose cancel was requested, so the runner can act on a cancel
+        made through another store.
+        """
+        ...
 
     async def finish(
         self,
@@ -166,76 +183,65 @@ class JobStore:
     ) -> JobRecord:
         """running -> completed | failed | cancelled, only while ``owner`` holds the lease.
 
-        ``job`` is the running job as its runner knows it; the finished job is returned.
+        ``job`` is the running job as its runner knows it; the finished job (lease cleared) is returned, and
+        the stored ``seq`` never goes down. Raises :class:`LeaseLost` if the job is no longer ``owner``'s,
+        e.g. already finished: the stored outcome stands. A result that is not JSON raises
+        :class:`~lpe_nb.errors.InvalidInput` before anything is written.
         """
-        check_transition(job.id, JobStatus.RUNNING, status)
-        result_json = None if result_data is None else dump_json(result_data, field_name="result_data")
-        progress_text = progress_json(progress)
-        await self._write(
-            lambda conn: _sql_leases.finish(
-                conn,
-                job.id,
-                owner,
-                status,
-                now=now,
-                seq=seq,
-                progress=progress_text,
-                result_data=result_json,
-                error_message=error_message,
-            )
-        )
-        return replace(
-            job, status=status, result_data=result_data, error_message=error_message, progress=progress,
-            completed_at=now, updated_at=now, seq=seq, lease_owner=None, lease_expires_at=None,
-        )  # fmt: skip
+        ...
 
     async def requeue(
         self, job: JobRecord, owner: str, *, now: str, seq: int, refund_attempt: bool
     ) -> JobRecord:
-        """running -> pending (a graceful stop): the job resumes from its last finished step later."""
-        refund = 1 if refund_attempt else 0
-        await self._write(
-            lambda conn: _sql_leases.requeue(conn, job.id, owner, now=now, seq=seq, refund=refund)
-        )
-        return replace(
-            job, status=JobStatus.PENDING, attempts=max(0, job.attempts - refund), updated_at=now, seq=seq,
-            lease_owner=None, lease_expires_at=None,
-        )  # fmt: skip
+        """running -> pending (a graceful stop), only while ``owner`` holds the lease (else :class:`LeaseLost`).
+
+        Finished steps are kept, so the job resumes from the last one; ``refund_attempt`` gives back the
+        attempt it used (never below zero).
+        """
+        ...
 
     async def save_progress(self, updates: Sequence[tuple[str, str, Progress, int]], *, now: str) -> None:
-        """Persist the latest progress of running jobs, as ``(job_id, owner, progress, seq)``, in one write."""
-        if updates:
-            await self._write(lambda conn: _sql_leases.save_progress(conn, updates, now=now))
+        """Persist the latest progress of running jobs, as ``(job_id, owner, progress, seq)``, in one write.
+
+        An update for a job that is no longer running under that owner is skipped silently (progress is
+        advisory; the outcome is what counts). ``seq`` never goes backwards.
+        """
+        ...
 
     async def save_step(self, step: StepRecord, owner: str) -> None:
-        """Record a finished step, only while ``owner`` still runs the job (else :class:`LeaseLost`)."""
-        row = step_to_row(step)
-        await self._write(lambda conn: _sql_leases.save_step(conn, row, owner))
+        """Record a finished step (the resume checkpoint), only while ``owner`` still runs the job.
+
+        Raises :class:`LeaseLost` otherwise. Saving a step of the same name twice keeps the first.
+        """
+        ...
 
     async def recover_orphans(self, owner: str, *, now: str, only_expired: bool) -> list[Recovered]:
-        """Take back running jobs held by other owners (all of them, or those whose lease has expired).
+        """Take back running jobs held by owners other than ``owner``: all of them, or those whose lease
+        expired before ``now`` if ``only_expired``.
 
-        Each resumes (back to pending, its finished steps kept), fails if its attempts are used up, or is
-        cancelled if a cancel was requested.
+        Each resumes (back to pending, its finished steps kept, ``seq`` jumped past any number a lost
+        event could have used), fails if its attempts are used up, or is cancelled if a cancel was asked.
         """
-        return await self._write(
-            lambda conn: _sql_leases.recover_orphans(conn, owner, now=now, only_expired=only_expired)
-        )
+        ...
 
     # -- reads -------------------------------------------------------------------------------------------
 
     async def get_job(self, job_id: str) -> JobRecord:
-        return await self._read(lambda conn: _sql_reads.fetch_job(conn, job_id))
+        """The job as last committed; raises :class:`~lpe_nb.errors.JobNotFound`."""
+        ...
 
     async def get_job_with_steps(self, job_id: str) -> tuple[JobRecord, list[StepRecord]]:
-        """The job and its finished steps from one consistent snapshot."""
-        return await self._read(lambda conn: _sql_reads.fetch_job_with_steps(conn, job_id))
+        """The job and its finished steps (in order) from one consistent snapshot."""
+        ...
 
     async def get_steps(self, job_id: str) -> list[StepRecord]:
-        return await self._read(lambda conn: _sql_reads.fetch_steps(conn, job_id))
+        """The job's finished steps in step order (empty for an unknown id)."""
+        ...
 
     async def get_transitions(self, job_id: str) -> list[dict[str, Any]]:
-        return await self._read(lambda conn: _sql_reads.fetch_transitions(conn, job_id))
+        """The job's audit trail, oldest first: dicts of ``at``, ``from_status``, ``to_status``, ``actor``
+        and ``reason`` (``from_status`` is None for the submission)."""
+        ...
 
     async def list_jobs(
         self,
@@ -245,12 +251,89 @@ class JobStore:
         limit: int = 50,
         before: tuple[str, str] | None = None,
     ) -> list[JobRecord]:
-        """Newest first. ``before`` is the ``(created_at, id)`` of the last job of the previous page."""
-        return await self._read(
-            lambda conn: _sql_reads.list_jobs(
-                conn, statuses=statuses, job_type=job_type, limit=limit, before=before
-            )
-        )
+        """Up to ``limit`` jobs newest first (by ``created_at``, then ``id``), filtered by status and type.
+
+        ``before`` is the ``(created_at, id)`` of the last job of the previous page: pages never repeat or
+        skip a job, even when several share a ``created_at``.
+        """
+        ...
 
     async def count_by_status(self) -> dict[JobStatus, int]:
-        return await self._read(_sql_reads.count_by_status)
+        """How many jobs are in each status; every status is a key (0 when there are none)."""
+        ...
+
+
+# A scheme has two letters or more, so a Windows drive (C:\...) stays a path; so does any other name with a
+# colon unless its scheme is one we know or it is followed by "//".
+_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):(//)?")
+_POSTGRES_SCHEMES = {"postgres", "postgresql", "postgresql+psycopg"}
+
+
+def open_store(
+    url_or_path: str | os.PathLike[str] | None = None,
+    *,
+    synchronous: Synchronous = "NORMAL",
+    **options: Any,
+) -> JobStore:
+    """An unopened store for ``url_or_path``; use it as ``async with open_store(path) as store``.
+
+    - ``None``: the default SQLite file (:func:`default_db_path`).
+    - a path, ``sqlite:///relative/path`` or ``sqlite:////absolute/path`` (as SQLAlchemy writes them, so
+      ``f"sqlite:///{path}"`` works for both), or a ``file:`` URL: SQLite.
+    - ``postgresql://...``: not yet available.
+
+    ``options`` go to the backend (SQLite: ``busy_timeout_ms``, ``max_batch``). Raises
+    :class:`~lpe_nb.errors.InvalidInput` naming ``db_url`` for a URL no backend can open.
+    """
+    from lpe_nb.jobs.sqlite import SqliteJobStore  # here, not at the top: the backend imports this module
+
+    if url_or_path is None or isinstance(url_or_path, os.PathLike):
+        return SqliteJobStore(url_or_path, synchronous=synchronous, **options)
+    return SqliteJobStore(_sqlite_path(url_or_path), synchronous=synchronous, **options)
+
+
+def _sqlite_path(url: str) -> str:
+    """The file a path or URL names for the SQLite backend; InvalidInput for anything else."""
+    if not url.strip():
+        raise InvalidInput.field("db_url", "is empty; give a file path, sqlite:///path or postgresql://...")
+    match = _URL_SCHEME.match(url)
+    scheme = "" if match is None else match.group(1).lower()
+    if scheme not in ("sqlite", "file", *_POSTGRES_SCHEMES) and (match is None or not match.group(2)):
+        return url
+    if scheme in _POSTGRES_SCHEMES:
+        raise InvalidInput.field(
+            "db_url",
+            "PostgreSQL needs the psycopg backend (not yet available); use a SQLite file path for now",
+        )
+    try:
+        parts = urlsplit(url)
+        redacted = _redact(url)
+    except ValueError as exc:  # e.g. an unclosed [ in the host
+        raise InvalidInput.field("db_url", f"is not a valid URL: {exc}") from exc
+    if parts.query or parts.fragment:
+        raise InvalidInput.field("db_url", f"takes no query or fragment: {redacted!r}")
+    if scheme == "sqlite":
+        # SQLAlchemy's form: sqlite:/// followed by the path, relative or (with a 4th slash) absolute.
+        prefix = "sqlite:///"
+        path = unquote(url[len(prefix) :]) if url[: len(prefix)].lower() == prefix else ""
+    elif scheme == "file" and parts.netloc in ("", "localhost"):
+        path = unquote(parts.path)  # RFC 8089: file:///abs/path, file:relative/path
+    else:
+        raise InvalidInput.field(
+            "db_url",
+            f"cannot open {redacted!r}; give a file path, sqlite:///path, file:///path or postgresql://...",
+        )
+    if path in ("", ":memory:"):
+        raise InvalidInput.field(
+            "db_url", f"{url!r} names no file; the job store needs one (e.g. sqlite:///jobs.db)"
+        )
+    return path
+
+
+def _redact(url: str) -> str:
+    """``url`` without its password, fit for a message."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()

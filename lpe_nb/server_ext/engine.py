@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lpe_nb.errors import LpeError
-from lpe_nb.jobs import JobEvent, JobManager, JobStatus, JobStore, ManagerSettings, OperationRegistry
+from lpe_nb.jobs import (
+    JobEvent,
+    JobManager,
+    JobStatus,
+    JobStore,
+    ManagerSettings,
+    OperationRegistry,
+    open_store,
+)
 from lpe_nb.jobs.events import SubscriptionClosed
 from lpe_nb.jobs.store import Synchronous
 from lpe_nb.llm import LLM, LlmSettings, make_llm
@@ -107,7 +115,7 @@ class ServerEngine:
 
     async def _open(self) -> None:
         config = self.config
-        store = JobStore(config.db_path, synchronous=config.synchronous)
+        store = open_store(config.db_path, synchronous=config.synchronous)
         llm = make_llm(config.llm)
         try:
             await store.open()
@@ -122,7 +130,9 @@ class ServerEngine:
             raise
         self._store, self._llm, self._catalog, self._manager = store, llm, catalog, manager
         self._watcher = asyncio.create_task(self._watch_jobs(manager), name="lpe-server-watcher")
-        log.info("lpe_nb: dispatching jobs from %s with the %s LLM %s", store.path, llm.provider, llm.model)
+        log.info(
+            "lpe_nb: dispatching jobs from %s with the %s LLM %s", store.location, llm.provider, llm.model
+        )
 
     async def stop(self) -> None:
         """Close sockets, stop the manager (running jobs go back to the queue), release everything."""

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from lpe_nb.jobs import JobManager, JobStore, ManagerSettings
+from lpe_nb.jobs import JobManager, JobStore, ManagerSettings, SqliteJobStore, open_store
 from tests.jobs.ops import Probe, build_registry
 
 FAST = ManagerSettings(
@@ -27,9 +27,32 @@ def probe() -> Probe:
     return Probe()
 
 
+# Every store backend the contract suite (test_store_contract.py) proves. A new backend adds its name here
+# and, in `store_url`, where a fresh empty database of it is.
+STORE_BACKENDS = ("sqlite",)
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """What ``open_store`` takes to reach a fresh, empty database of one backend."""
+    backend: str = request.param
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'jobs.db'}"  # a real file, opened through the URL parser
+    raise AssertionError(f"no database for the store backend {backend!r}")
+
+
 @pytest.fixture
-async def store(db_path: Path) -> AsyncIterator[JobStore]:
-    async with JobStore(db_path) as store:
+async def store(store_url: str) -> AsyncIterator[JobStore]:
+    """An open store of each backend in turn."""
+    async with open_store(store_url) as store:
+        yield store
+
+
+@pytest.fixture
+async def sqlite_store(db_path: Path) -> AsyncIterator[SqliteJobStore]:
+    """An open SQLite store on ``db_path``, for tests of what only SQLite has (file, pragmas, group commit)."""
+    async with open_store(db_path) as store:
+        assert isinstance(store, SqliteJobStore)
         yield store
 
 

@@ -16,7 +16,7 @@ from lpe_nb.errors import (
     JobNotFound,
     UnknownJobType,
 )
-from lpe_nb.jobs import JobManager, JobStatus, JobStore, check_transition
+from lpe_nb.jobs import JobManager, JobStatus, check_transition, open_store
 from tests.jobs.conftest import FAST
 from tests.jobs.ops import Probe, build_registry
 
@@ -188,7 +188,7 @@ async def test_cancel_pending_job_ends_cancelled_at_once_and_never_runs(db_path:
         probe.release.set()
         await manager.wait(blocker, timeout_s=10)
     assert "waiting" not in probe.runs
-    async with JobStore(db_path) as store:
+    async with open_store(db_path) as store:
         assert (await store.get_job(waiting)).status is JobStatus.CANCELLED
 
 
@@ -266,7 +266,7 @@ async def test_higher_priority_runs_first_then_older(db_path: Path, probe: Probe
 async def test_second_dispatching_manager_on_the_same_file_is_refused(
     manager: JobManager, db_path: Path
 ) -> None:
-    async with JobStore(db_path) as store:
+    async with open_store(db_path) as store:
         with pytest.raises(DispatcherBusy, match="already dispatching"):
             await JobManager(store).start()
 
@@ -305,7 +305,7 @@ async def test_stop_requeues_a_running_job_which_resumes_without_rerunning_finis
         async for event in sub:  # wait until step 3 has started, i.e. step 2 is checkpointed
             if event.kind == "progress" and event.progress and event.progress.current_step == "step3":
                 break
-    async with JobStore(db_path) as store:
+    async with open_store(db_path) as store:
         job = await store.get_job(job_id)
         assert job.status is JobStatus.PENDING and job.attempts == 0  # the stop refunded the attempt
         assert [s.name for s in await store.get_steps(job_id)] == ["step1", "step2"]
@@ -331,7 +331,7 @@ async def test_orphan_whose_lease_expires_is_recovered_while_the_manager_runs(
         lease_owner="ghost",
         lease_expires_at=expires.isoformat(timespec="microseconds"),
     )
-    async with JobStore(db_path) as ghost_store:
+    async with open_store(db_path) as ghost_store:
         await ghost_store.insert_job(orphan)
     job = await manager.wait(orphan.id, timeout_s=10)
     assert job.status is JobStatus.COMPLETED

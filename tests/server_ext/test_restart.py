@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from jupyter_server.serverapp import ServerApp
 
-from lpe_nb.jobs import JobStatus, JobStore
+from lpe_nb.jobs import JobStatus, open_store
 from lpe_nb.llm import Completion, MockLLM
 from lpe_nb.operations.projection import PROJECTION_STEPS
 from lpe_nb.server_ext.engine import ServerEngine
@@ -37,14 +37,14 @@ async def test_job_interrupted_by_a_stop_resumes_on_the_next_server(
     monkeypatch.setattr(MockLLM, "complete", counted_complete)
     _code, body = await api("POST", "projection/create", body=INPUTS["projection/create"])
     job_id = body["job_id"]
-    manager = await engine.ready()
+    manager = (await engine.ready()).manager
     with await manager.subscribe([job_id]) as sub:  # until the first step has been saved
         while not (await manager.get_with_steps(job_id))[1]:
             await sub.get(timeout_s=10)
 
     await jp_serverapp.extension_manager.stop_all_extensions()
     calls_on_first_server = list(finished_calls)
-    async with JobStore(lpe_db) as store:
+    async with open_store(lpe_db) as store:
         job, saved = await store.get_job_with_steps(job_id)
     assert job.status is JobStatus.PENDING  # requeued, not lost or failed
     assert 1 <= len(saved) < len(PROJECTION_STEPS)  # stopped mid-job
@@ -54,7 +54,7 @@ async def test_job_interrupted_by_a_stop_resumes_on_the_next_server(
     second = jp_configurable_serverapp(config=jp_server_config)
     await second.extension_manager.start_all_extensions()
     engine2: ServerEngine = second.web_app.settings[ENGINE_SETTING]
-    manager2 = await engine2.ready()
+    manager2 = (await engine2.ready()).manager
     job = await manager2.wait(job_id, timeout_s=20)
     assert job.status is JobStatus.COMPLETED, job.error_message
     _, steps = await manager2.get_with_steps(job_id)

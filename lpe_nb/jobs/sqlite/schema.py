@@ -1,8 +1,8 @@
 """The SQLite schema and its forward migrations, versioned with ``PRAGMA user_version``.
 
 Migration *n* (1-based) takes a database from version n-1 to n. Append new migrations; never edit a
-released one. Together with the job store (``store.py`` and the private modules it uses) this is the only
-place that holds SQL.
+released one. Together with the rest of this package (``_store.py`` and its ``_sql_*`` modules) this is
+the only place that holds SQL.
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from lpe_nb.errors import JobNotFound
-from lpe_nb.jobs._rows import row_to_job, row_to_step
 from lpe_nb.jobs.model import JobRecord, JobStatus, StepRecord
+from lpe_nb.jobs.sqlite._rows import row_to_job, row_to_step
 
 __all__ = [
     "count_by_status",

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from lpe_nb.errors import StoreError
-from lpe_nb.jobs._sqlite import hop
+from lpe_nb.jobs.sqlite._connection import hop
 
 __all__ = ["GroupCommitWriter"]
 
@@ -63,7 +63,7 @@ class GroupCommitWriter:
         A ``sqlite3.Error`` that fails the whole transaction is raised as :class:`StoreError`.
         """
         if self._task is None:
-            raise StoreError("the job store is not open; use `async with JobStore(...)`")
+            raise StoreError("the job store is not open; use `async with open_store(...)`")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Write(op, future))
         return await future

@@ -1,4 +1,4 @@
-"""An exclusive, non-blocking lock file that says which process dispatches a database's jobs.
+"""The SQLite backend's dispatch lock: an exclusive, non-blocking OS lock on a file beside the database.
 
 The OS releases it when the holder dies (even by SIGKILL), so a new manager can take over at once, and
 the holder knows every running job owned by someone else is an orphan. ``flock`` locks belong to the open
@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import IO
 
-__all__ = ["DispatchLock"]
+__all__ = ["FileDispatchLock"]
 
 try:
     import fcntl
@@ -20,15 +20,22 @@ except ImportError:  # pragma: no cover - Windows
     import msvcrt
 
 
-class DispatchLock:
+class FileDispatchLock:
+    """A :class:`~lpe_nb.jobs.store.DispatchLock` on ``<db file>.dispatch.lock``, which holds the holder's pid.
+
+    Async to fit the protocol, but it never waits: ``flock`` with ``LOCK_NB`` returns at once.
+    """
+
     def __init__(self, db_path: Path) -> None:
         self.path = db_path.with_name(db_path.name + ".dispatch.lock")
         self._file: IO[str] | None = None
 
-    def try_acquire(self) -> bool:
+    async def try_acquire(self) -> bool:
         if self._file is not None:
             return True
-        handle = open(self.path, "a+")  # noqa: SIM115 - held open for the lock's lifetime
+        # Opened on the loop, not a thread: a tiny local file, and a cancel during a thread hop would leave
+        # the lock taken with no one to release it.
+        handle = open(self.path, "a+")  # noqa: SIM115, ASYNC230 - held open for the lock's lifetime
         try:
             if fcntl is not None:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -44,7 +51,7 @@ class DispatchLock:
         self._file = handle
         return True
 
-    def release(self) -> None:
+    async def release(self) -> None:
         if self._file is None:
             return
         try:

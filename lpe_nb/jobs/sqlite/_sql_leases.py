@@ -2,26 +2,23 @@
 
 Plain functions of a ``sqlite3.Connection``, each run by the writer inside its group-commit transaction.
 A running job belongs to the owner of its lease: every change but recovery is conditional on that lease
-(else :class:`LeaseLost`), so a late writer never overwrites a job someone else took over or finished.
+(else :class:`~lpe_nb.jobs.store.LeaseLost`), so a late writer never overwrites a job someone else took over or finished.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from lpe_nb.errors import LeaseLost
-from lpe_nb.jobs._rows import progress_json, row_to_job
-from lpe_nb.jobs._sql_jobs import insert_row, record_transition
-from lpe_nb.jobs._sql_reads import fetch_steps, first
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord
+from lpe_nb.jobs.sqlite._rows import progress_json, row_to_job
+from lpe_nb.jobs.sqlite._sql_jobs import insert_row, record_transition
+from lpe_nb.jobs.sqlite._sql_reads import fetch_steps, first
+from lpe_nb.jobs.store import LeaseLost, Recovered
 
 __all__ = [
     "SEQ_GAP_AFTER_CRASH",
-    "LeaseLost",
-    "Recovered",
     "claim_pending",
     "finish",
     "recover_orphans",
@@ -34,14 +31,6 @@ __all__ = [
 # After a crash the events published since the last throttled progress save are gone from disk, but a
 # client may have seen their sequence numbers. Resuming jumps past any number that could have been used.
 SEQ_GAP_AFTER_CRASH = 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class Recovered:
-    """A running job whose owner died, and what recovery made of it."""
-
-    job: JobRecord
-    action: JobStatus  # PENDING (will resume), FAILED (attempts used up) or CANCELLED (cancel was asked)
 
 
 def claim_pending(

@@ -9,9 +9,9 @@ import sqlite3
 from typing import Any
 
 from lpe_nb.errors import InvalidTransition
-from lpe_nb.jobs._rows import row_to_job
-from lpe_nb.jobs._sql_reads import fetch_job, first
 from lpe_nb.jobs.model import TERMINAL_STATUSES, JobRecord, JobStatus, check_transition
+from lpe_nb.jobs.sqlite._rows import row_to_job
+from lpe_nb.jobs.sqlite._sql_reads import fetch_job, first
 
 __all__ = ["delete_job", "insert_job", "insert_row", "purge_terminal", "record_transition", "request_cancel"]
 

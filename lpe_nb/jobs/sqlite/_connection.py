@@ -5,14 +5,15 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import aiosqlite
 
-__all__ = ["Synchronous", "connect", "hop"]
+from lpe_nb.jobs.store import Synchronous
+
+__all__ = ["connect", "hop"]
 
 T = TypeVar("T")
-Synchronous = Literal["NORMAL", "FULL"]
 
 
 async def connect(

@@ -1,0 +1,532 @@
+"""The job store contract: every guarantee the manager relies on, run against every backend.
+
+The ``store`` and ``store_url`` fixtures (``conftest.py``) are parametrised by backend name, so a new
+backend is proven by adding its name to ``STORE_BACKENDS``. What only SQLite has (its file, pragmas and
+group commit) is tested in ``test_sqlite_store.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import pytest
+
+from lpe_nb.errors import InvalidInput, InvalidTransition, JobNotFound, StoreError
+from lpe_nb.jobs import JobRecord, JobStatus, JobStore, LeaseLost, Progress, open_store
+from tests.jobs.records import at, make_job, make_step
+
+LEASE = at(60)  # a lease that outlives every `now` these tests pass, unless they mean it to expire
+
+
+async def insert_all(store: JobStore, *jobs: JobRecord) -> None:
+    for job in jobs:
+        await store.insert_job(job)
+
+
+async def claim_one(store: JobStore, job: JobRecord, owner: str = "me", now: str = at(1)) -> JobRecord:
+    """Insert ``job`` alone in the queue and claim it for ``owner``."""
+    await store.insert_job(job)
+    [(claimed, _)] = await store.claim_pending(owner, now, LEASE, 1)
+    assert claimed.id == job.id
+    return claimed
+
+
+def moves(transitions: list[dict[str, object]]) -> list[tuple[object, object]]:
+    return [(t["from_status"], t["to_status"]) for t in transitions]
+
+
+# -- lifecycle --------------------------------------------------------------------------------------------
+
+
+async def test_a_reopened_store_still_has_its_jobs(store_url: str) -> None:
+    job = make_job()
+    async with open_store(store_url) as store:
+        await store.insert_job(job)
+    async with open_store(store_url) as store:
+        assert await store.get_job(job.id) == job
+
+
+async def test_operations_after_close_fail_clearly(store_url: str) -> None:
+    store = await open_store(store_url).open()
+    await store.close()
+    with pytest.raises(StoreError, match="not open"):
+        await store.insert_job(make_job())
+    with pytest.raises(StoreError, match="not open"):
+        await store.get_job("any")
+    await store.close()  # idempotent
+
+
+async def test_location_names_the_database(store: JobStore) -> None:
+    assert isinstance(store.location, str)
+    assert store.location.strip()
+
+
+# -- insert and read --------------------------------------------------------------------------------------
+
+
+async def test_an_inserted_job_reads_back_exactly(store: JobStore) -> None:
+    job = make_job(
+        type="translation", title="Ünïcode title", description="d", priority=7, max_attempts=5,
+        input_data={"text": "naïve", "nested": [1, 2.5, None, True]},
+        progress=Progress(current_step="queued", total_steps=3, details={"k": "v"}, timestamp=at(), seq=1),
+    )  # fmt: skip
+    await store.insert_job(job)
+    assert await store.get_job(job.id) == job
+    assert await store.get_job_with_steps(job.id) == (job, [])
+
+
+async def test_a_duplicate_id_is_refused_and_the_first_job_stands(store: JobStore) -> None:
+    first = make_job(title="first")
+    await store.insert_job(first)
+    try:
+        await store.insert_job(replace(first, title="second"))
+    except Exception:  # the backend's own integrity error; the contract is only that it raises
+        pass
+    else:
+        pytest.fail("a second job with the same id was accepted")
+    assert (await store.get_job(first.id)).title == "first"
+
+
+async def test_unknown_ids_raise_job_not_found(store: JobStore) -> None:
+    with pytest.raises(JobNotFound):
+        await store.get_job("missing")
+    with pytest.raises(JobNotFound):
+        await store.get_job_with_steps("missing")
+    with pytest.raises(JobNotFound):
+        await store.request_cancel("missing", now=at(), actor="t")
+    with pytest.raises(JobNotFound):
+        await store.delete_job("missing")
+    assert await store.get_steps("missing") == []
+
+
+async def test_one_failing_write_does_not_undo_concurrent_ones(store: JobStore) -> None:
+    dup = make_job()
+    await store.insert_job(dup)
+    others = [make_job() for _ in range(6)]
+    results = await asyncio.gather(
+        *(store.insert_job(j) for j in others[:3]), store.insert_job(dup), *(store.insert_job(j) for j in others[3:]),
+        return_exceptions=True,
+    )  # fmt: skip
+    assert isinstance(results[3], Exception)
+    assert [r for i, r in enumerate(results) if i != 3] == [None] * 6
+    for job in others:
+        assert await store.get_job(job.id) == job
+
+
+# -- list and count ---------------------------------------------------------------------------------------
+
+
+async def test_list_is_newest_first_and_cursor_pages_never_repeat_or_skip(store: JobStore) -> None:
+    # Three jobs share each created_at: pages must break ties on the id.
+    jobs = [make_job(created_at=at(i // 3), updated_at=at(i // 3)) for i in range(10)]
+    await insert_all(store, *jobs)
+    expected = [j.id for j in sorted(jobs, key=lambda j: (j.created_at, j.id), reverse=True)]
+    seen: list[str] = []
+    before = None
+    for _ in range(10):
+        page = await store.list_jobs(limit=3, before=before)
+        seen += [j.id for j in page]
+        if len(page) < 3:
+            break
+        before = (page[-1].created_at, page[-1].id)
+    assert seen == expected
+
+
+async def test_list_filters_by_statuses_and_type(store: JobStore) -> None:
+    a_old, b, a_new = (
+        make_job(type="a"),
+        make_job(type="b", created_at=at(1)),
+        make_job(type="a", created_at=at(2)),
+    )
+    await insert_all(store, a_old, b, a_new)
+    [(running, _)] = await store.claim_pending("me", at(3), LEASE, 1)
+    assert running.id == a_old.id
+    assert [j.id for j in await store.list_jobs(job_type="a")] == [a_new.id, a_old.id]
+    assert [j.id for j in await store.list_jobs(statuses=[JobStatus.PENDING])] == [a_new.id, b.id]
+    both = await store.list_jobs(statuses=[JobStatus.PENDING, JobStatus.RUNNING], job_type="a")
+    assert [j.id for j in both] == [a_new.id, a_old.id]
+    assert [j.id for j in await store.list_jobs(statuses=[JobStatus.RUNNING], job_type="b")] == []
+    assert await store.list_jobs(statuses=[JobStatus.COMPLETED]) == []
+    assert len(await store.list_jobs(limit=2)) == 2
+
+
+async def test_count_by_status_has_every_status(store: JobStore) -> None:
+    empty = await store.count_by_status()
+    assert empty == dict.fromkeys(JobStatus, 0)
+    await insert_all(store, *(make_job(created_at=at(i)) for i in range(4)))
+    [(job, _)] = await store.claim_pending("me", at(9), LEASE, 1)
+    await store.finish(job, "me", JobStatus.FAILED, now=at(10), seq=3, progress=Progress())
+    await store.claim_pending("me", at(11), LEASE, 1)
+    counts = await store.count_by_status()
+    assert counts == {**empty, JobStatus.PENDING: 2, JobStatus.RUNNING: 1, JobStatus.FAILED: 1}
+
+
+# -- claim ------------------------------------------------------------------------------------------------
+
+
+async def test_claim_takes_the_highest_priority_then_the_oldest(store: JobStore) -> None:
+    low_old = make_job(priority=0, created_at=at(0))
+    high_new = make_job(priority=5, created_at=at(3))
+    high_old = make_job(priority=5, created_at=at(1))
+    mid = make_job(priority=2, created_at=at(2))
+    await insert_all(store, low_old, high_new, high_old, mid)
+    first = await store.claim_pending("me", at(5), LEASE, 3)
+    assert [job.id for job, _ in first] == [high_old.id, high_new.id, mid.id]
+    second = await store.claim_pending("me", at(6), LEASE, 3)
+    assert [job.id for job, _ in second] == [low_old.id]
+    assert await store.claim_pending("me", at(7), LEASE, 3) == []
+
+
+async def test_a_claimed_job_runs_under_the_claimers_lease(store: JobStore) -> None:
+    job = make_job(seq=4)
+    claimed = await claim_one(store, job, owner="me", now=at(2))
+    assert claimed.status is JobStatus.RUNNING
+    assert (claimed.lease_owner, claimed.lease_expires_at) == ("me", LEASE)
+    assert (claimed.attempts, claimed.started_at) == (1, at(2))
+    assert claimed.seq > job.seq
+    assert await store.get_job(job.id) == claimed
+
+
+async def test_a_zero_limit_claims_nothing(store: JobStore) -> None:
+    job = make_job()
+    await store.insert_job(job)
+    assert await store.claim_pending("me", at(1), LEASE, 0) == []
+    assert (await store.get_job(job.id)).status is JobStatus.PENDING
+
+
+async def test_two_stores_claiming_one_database_never_get_the_same_job(store_url: str) -> None:
+    async with open_store(store_url) as a, open_store(store_url) as b:
+        await asyncio.gather(*(a.insert_job(make_job(created_at=at(i))) for i in range(60)))
+        claims = await asyncio.gather(
+            *(s.claim_pending(name, at(100), LEASE, 3) for _ in range(15) for name, s in (("a", a), ("b", b)))
+        )  # fmt: skip
+    ids = [job.id for claim in claims for job, _ in claim]
+    assert len(ids) == len(set(ids)) == 60
+
+
+async def test_a_reclaimed_job_comes_with_the_steps_it_finished(store: JobStore) -> None:
+    job = await claim_one(store, make_job())
+    steps = [make_step(job.id, 0), make_step(job.id, 1)]
+    for step in steps:
+        await store.save_step(step, "me")
+    await store.requeue(job, "me", now=at(5), seq=job.seq + 1, refund_attempt=True)
+    [(again, resumed_from)] = await store.claim_pending("next", at(6), LEASE, 1)
+    assert again.id == job.id
+    assert resumed_from == steps
+
+
+# -- leases -----------------------------------------------------------------------------------------------
+
+
+async def test_renewal_extends_only_the_owners_leases(store: JobStore) -> None:
+    mine = await claim_one(store, make_job(created_at=at(0)), owner="me")
+    theirs = await claim_one(store, make_job(created_at=at(1)), owner="them")
+    assert await store.renew_leases("me", at(120)) == set()
+    assert (await store.get_job(mine.id)).lease_expires_at == at(120)
+    assert (await store.get_job(theirs.id)).lease_expires_at == LEASE
+
+
+async def test_renewal_reports_the_owners_jobs_whose_cancel_was_requested(store: JobStore) -> None:
+    job = await claim_one(store, make_job())
+    marked = await store.request_cancel(job.id, now=at(2), actor="cancel")
+    assert marked.status is JobStatus.RUNNING and marked.cancel_requested
+    assert await store.renew_leases("them", at(120)) == set()
+    assert await store.renew_leases("me", at(120)) == {job.id}
+
+
+async def test_only_the_lease_owner_can_finish_requeue_or_checkpoint(store: JobStore) -> None:
+    job = await claim_one(store, make_job(), owner="owner")
+    with pytest.raises(LeaseLost):
+        await store.finish(job, "intruder", JobStatus.COMPLETED, now=at(2), seq=9, progress=Progress())
+    with pytest.raises(LeaseLost):
+        await store.requeue(job, "intruder", now=at(2), seq=9, refund_attempt=True)
+    step = make_step(job.id, 0)
+    with pytest.raises(LeaseLost):
+        await store.save_step(step, "intruder")
+    assert await store.get_job(job.id) == job
+    await store.save_step(step, "owner")
+    assert await store.get_steps(job.id) == [step]
+
+
+async def test_a_late_writer_cannot_overwrite_a_terminal_state(store: JobStore) -> None:
+    job = await claim_one(store, make_job())
+    done = await store.finish(job, "me", JobStatus.COMPLETED, now=at(2), seq=5, progress=Progress())
+    assert done.status is JobStatus.COMPLETED
+    with pytest.raises(LeaseLost):
+        await store.finish(job, "me", JobStatus.FAILED, now=at(3), seq=6, progress=Progress())
+    with pytest.raises(LeaseLost):
+        await store.requeue(job, "me", now=at(3), seq=7, refund_attempt=True)
+    with pytest.raises(LeaseLost):
+        await store.save_step(make_step(job.id, 0), "me")
+    await store.save_progress([(job.id, "me", Progress(percentage=3.0), 8)], now=at(3))
+    assert await store.recover_orphans("other", now=at(999), only_expired=False) == []
+    with pytest.raises(InvalidTransition):
+        await store.request_cancel(job.id, now=at(3), actor="cancel")
+    final = await store.get_job(job.id)
+    assert final.status is JobStatus.COMPLETED and final.progress.percentage == 0.0
+    assert (final.seq, final.completed_at) == (5, at(2))
+
+
+async def test_finish_stores_the_outcome_and_frees_the_lease(store: JobStore) -> None:
+    job = await claim_one(store, make_job())
+    progress = Progress(current_step="done", total_steps=2, completed_steps=2, percentage=100.0, seq=7)
+    result = {"answer": ["naïve", 1, None]}
+    done = await store.finish(
+        job, "me", JobStatus.COMPLETED, now=at(4), seq=7, progress=progress, result_data=result
+    )
+    stored = await store.get_job(job.id)
+    assert stored == done
+    assert (stored.result_data, stored.progress, stored.error_message) == (result, progress, None)
+    assert (stored.completed_at, stored.updated_at, stored.seq) == (at(4), at(4), 7)
+    assert (stored.lease_owner, stored.lease_expires_at) == (None, None)
+
+
+async def test_finish_records_a_failure_with_its_message(store: JobStore) -> None:
+    job = await claim_one(store, make_job())
+    await store.finish(
+        job, "me", JobStatus.FAILED, now=at(4), seq=3, progress=Progress(), error_message="boom"
+    )
+    stored = await store.get_job(job.id)
+    assert (stored.status, stored.error_message, stored.result_data) == (JobStatus.FAILED, "boom", None)
+
+
+async def test_finish_with_a_result_that_is_not_json_writes_nothing(store: JobStore) -> None:
+    job = await claim_one(store, make_job())
+    with pytest.raises(InvalidInput, match="result_data"):
+        await store.finish(
+            job, "me", JobStatus.COMPLETED, now=at(4), seq=3, progress=Progress(), result_data={1j}
+        )
+    assert await store.get_job(job.id) == job
+
+
+async def test_finish_never_lowers_the_stored_seq(store: JobStore) -> None:
+    job = await claim_one(store, make_job())
+    await store.save_progress([(job.id, "me", Progress(seq=40), 40)], now=at(2))
+    await store.finish(job, "me", JobStatus.COMPLETED, now=at(3), seq=job.seq + 1, progress=Progress())
+    assert (await store.get_job(job.id)).seq == 40
+
+
+async def test_requeue_keeps_the_steps_frees_the_lease_and_refunds_the_attempt(store: JobStore) -> None:
+    job = await claim_one(store, make_job())
+    await store.save_step(make_step(job.id, 0), "me")
+    back = await store.requeue(job, "me", now=at(3), seq=job.seq + 1, refund_attempt=True)
+    assert await store.get_job(job.id) == back
+    assert (back.status, back.attempts, back.lease_owner, back.lease_expires_at) == (
+        JobStatus.PENDING, 0, None, None,
+    )  # fmt: skip
+    assert [s.name for s in await store.get_steps(job.id)] == ["step0"]
+
+
+async def test_requeue_without_a_refund_counts_the_attempt(store: JobStore) -> None:
+    job = await claim_one(store, make_job())
+    back = await store.requeue(job, "me", now=at(3), seq=job.seq + 1, refund_attempt=False)
+    assert await store.get_job(job.id) == back
+    assert (back.status, back.attempts) == (JobStatus.PENDING, 1)
+
+
+# -- progress ---------------------------------------------------------------------------------------------
+
+
+async def test_progress_is_saved_for_running_jobs_of_their_owner_only(store: JobStore) -> None:
+    mine = await claim_one(store, make_job(created_at=at(0)), owner="me")
+    theirs = await claim_one(store, make_job(created_at=at(1)), owner="them")
+    pending = make_job(created_at=at(2))
+    await store.insert_job(pending)
+    half = Progress(current_step="s", total_steps=2, completed_steps=1, percentage=50.0, seq=10)
+    await store.save_progress(
+        [(mine.id, "me", half, 10), (theirs.id, "me", half, 10), (pending.id, "me", half, 10)], now=at(3)
+    )
+    stored = await store.get_job(mine.id)
+    assert (stored.progress, stored.seq, stored.updated_at) == (half, 10, at(3))
+    assert await store.get_job(theirs.id) == theirs
+    assert await store.get_job(pending.id) == pending
+
+
+async def test_saved_progress_never_moves_seq_back(store: JobStore) -> None:
+    job = await claim_one(store, make_job())
+    await store.save_progress([(job.id, "me", Progress(percentage=60.0, seq=20), 20)], now=at(2))
+    await store.save_progress([(job.id, "me", Progress(percentage=70.0, seq=15), 15)], now=at(3))
+    assert (await store.get_job(job.id)).seq == 20
+    await store.save_progress([], now=at(4))  # nothing to save is fine
+
+
+# -- steps ------------------------------------------------------------------------------------------------
+
+
+async def test_steps_come_back_in_order_and_the_first_save_of_a_name_stands(store: JobStore) -> None:
+    job = await claim_one(store, make_job())
+    steps = [make_step(job.id, i) for i in (2, 0, 1)]
+    for step in steps:
+        await store.save_step(step, "me")
+    await store.save_step(make_step(job.id, 0, output="a second try"), "me")
+    expected = sorted(steps, key=lambda s: s.index)
+    assert await store.get_steps(job.id) == expected
+    assert await store.get_job_with_steps(job.id) == (job, expected)
+
+
+# -- recovery ---------------------------------------------------------------------------------------------
+
+
+async def test_recovery_of_expired_leases_takes_back_only_expired_jobs_of_others(store: JobStore) -> None:
+    expired = await claim_one(store, make_job(created_at=at(0)), owner="dead")
+    await store.renew_leases("dead", at(10))
+    alive = await claim_one(store, make_job(created_at=at(1)), owner="alive")
+    own = await claim_one(store, make_job(created_at=at(2)), owner="me")
+    await store.renew_leases("me", at(10))
+    await store.save_step(make_step(expired.id, 0), "dead")
+
+    [recovered] = await store.recover_orphans("me", now=at(20), only_expired=True)
+    assert (recovered.job.id, recovered.action) == (expired.id, JobStatus.PENDING)
+    resumed = await store.get_job(expired.id)
+    assert resumed == recovered.job
+    assert (resumed.status, resumed.lease_owner, resumed.completed_at) == (JobStatus.PENDING, None, None)
+    assert resumed.seq > expired.seq + 10_000  # past any number an event lost in the crash could have used
+    assert [s.name for s in await store.get_steps(expired.id)] == ["step0"]
+    assert (await store.get_job(alive.id)).lease_owner == "alive"
+    assert (await store.get_job(own.id)).lease_owner == "me"
+
+
+async def test_recovery_of_all_takes_back_every_running_job_but_the_callers(store: JobStore) -> None:
+    other = await claim_one(store, make_job(created_at=at(0)), owner="other")
+    own = await claim_one(store, make_job(created_at=at(1)), owner="me")
+    recovered = await store.recover_orphans("me", now=at(2), only_expired=False)
+    assert [(r.job.id, r.action) for r in recovered] == [(other.id, JobStatus.PENDING)]
+    assert (await store.get_job(own.id)).status is JobStatus.RUNNING
+    assert await store.recover_orphans("me", now=at(3), only_expired=False) == []
+
+
+async def test_recovery_fails_a_job_whose_attempts_are_used_up(store: JobStore) -> None:
+    job = await claim_one(store, make_job(max_attempts=1), owner="dead")
+    [recovered] = await store.recover_orphans("me", now=at(120), only_expired=True)
+    assert recovered.action is JobStatus.FAILED
+    stored = await store.get_job(job.id)
+    assert (stored.status, stored.completed_at) == (JobStatus.FAILED, at(120))
+    assert stored.error_message is not None and "attempt" in stored.error_message
+
+
+async def test_recovery_cancels_a_job_whose_cancel_was_requested(store: JobStore) -> None:
+    job = await claim_one(store, make_job(), owner="dead")
+    await store.request_cancel(job.id, now=at(2), actor="cancel")
+    [recovered] = await store.recover_orphans("me", now=at(120), only_expired=True)
+    assert recovered.action is JobStatus.CANCELLED
+    assert (await store.get_job(job.id)).status is JobStatus.CANCELLED
+
+
+# -- cancel -----------------------------------------------------------------------------------------------
+
+
+async def test_a_pending_job_is_cancelled_at_once_and_never_claimed(store: JobStore) -> None:
+    job = make_job()
+    await store.insert_job(job)
+    cancelled = await store.request_cancel(job.id, now=at(2), actor="cancel")
+    assert (cancelled.status, cancelled.completed_at) == (JobStatus.CANCELLED, at(2))
+    assert cancelled.seq > job.seq
+    assert await store.get_job(job.id) == cancelled
+    assert await store.claim_pending("me", at(3), LEASE, 5) == []
+
+
+async def test_a_running_job_is_only_marked_for_its_runner(store: JobStore) -> None:
+    job = await claim_one(store, make_job())
+    marked = await store.request_cancel(job.id, now=at(2), actor="cancel")
+    assert (marked.status, marked.cancel_requested, marked.lease_owner) == (JobStatus.RUNNING, True, "me")
+    assert await store.get_job(job.id) == marked
+    await store.finish(marked, "me", JobStatus.CANCELLED, now=at(3), seq=marked.seq + 1, progress=Progress())
+    assert (await store.get_job(job.id)).status is JobStatus.CANCELLED
+
+
+# -- delete and purge -------------------------------------------------------------------------------------
+
+
+async def test_only_a_finished_job_can_be_deleted_and_its_steps_go_with_it(store: JobStore) -> None:
+    pending = make_job(created_at=at(5))
+    running = await claim_one(store, make_job(created_at=at(0)))
+    await store.insert_job(pending)
+    for job in (pending, running):
+        with pytest.raises(InvalidTransition):
+            await store.delete_job(job.id)
+        assert (await store.get_job(job.id)).status is job.status
+    await store.save_step(make_step(running.id, 0), "me")
+    await store.finish(running, "me", JobStatus.COMPLETED, now=at(6), seq=9, progress=Progress())
+    await store.delete_job(running.id)
+    with pytest.raises(JobNotFound):
+        await store.get_job(running.id)
+    assert await store.get_steps(running.id) == []
+    assert await store.get_transitions(running.id) == []
+
+
+async def test_purge_deletes_old_finished_jobs_in_batches_and_nothing_else(store: JobStore) -> None:
+    finished: list[JobRecord] = []
+    for i in range(5):  # finished at 10..14; the last one after the cutoff
+        job = await claim_one(store, make_job(created_at=at(1 + i)), now=at(1 + i))
+        finished.append(
+            await store.finish(job, "me", JobStatus.COMPLETED, now=at(10 + i), seq=9, progress=Progress())
+        )
+    old_running = await claim_one(store, make_job(created_at=at(2)), now=at(2))
+    old_pending = make_job(created_at=at(0))
+    await store.insert_job(old_pending)
+    cutoff = at(14)
+    assert await store.purge_terminal(cutoff, batch=3) == 3
+    assert await store.purge_terminal(cutoff, batch=3) == 1
+    assert await store.purge_terminal(cutoff, batch=3) == 0
+    left = {j.id for j in await store.list_jobs(limit=100)}
+    assert left == {old_pending.id, old_running.id, finished[-1].id}
+
+
+# -- the audit trail --------------------------------------------------------------------------------------
+
+
+async def test_every_status_change_is_in_the_audit_trail_oldest_first(store: JobStore) -> None:
+    job = await claim_one(store, make_job(), owner="me", now=at(1))
+    await store.requeue(job, "me", now=at(2), seq=job.seq + 1, refund_attempt=True)
+    [(again, _)] = await store.claim_pending("you", at(3), LEASE, 1)
+    await store.finish(
+        again,
+        "you",
+        JobStatus.FAILED,
+        now=at(4),
+        seq=again.seq + 1,
+        progress=Progress(),
+        error_message="boom",
+    )
+    trail = await store.get_transitions(job.id)
+    assert moves(trail) == [
+        (None, "pending"), ("pending", "running"), ("running", "pending"), ("pending", "running"),
+        ("running", "failed"),
+    ]  # fmt: skip
+    assert [t["at"] for t in trail] == [at(), at(1), at(2), at(3), at(4)]
+    assert [t["actor"] for t in trail] == ["submit", "me", "me", "you", "you"]
+    assert trail[-1]["reason"] == "boom"
+
+
+async def test_cancel_and_recovery_are_in_the_audit_trail(store: JobStore) -> None:
+    pending = make_job(created_at=at(9))
+    orphan = await claim_one(store, make_job(), owner="dead")
+    await store.insert_job(pending)
+    await store.request_cancel(pending.id, now=at(10), actor="cancel")
+    await store.recover_orphans("me", now=at(120), only_expired=True)
+    cancelled = await store.get_transitions(pending.id)
+    assert moves(cancelled)[-1] == ("pending", "cancelled")
+    assert cancelled[-1]["actor"] == "cancel"
+    recovered = await store.get_transitions(orphan.id)
+    assert moves(recovered)[-1] == ("running", "pending")
+    assert (recovered[-1]["actor"], recovered[-1]["at"]) == ("me", at(120))
+
+
+# -- the dispatch lock ------------------------------------------------------------------------------------
+
+
+async def test_one_dispatch_lock_per_database_at_a_time(store_url: str) -> None:
+    async with open_store(store_url) as a, open_store(store_url) as b:
+        first, second, same_store = a.dispatch_lock(), b.dispatch_lock(), a.dispatch_lock()
+        assert not first.held
+        assert await first.try_acquire()
+        assert first.held and await first.try_acquire()  # taking it again is a no-op
+        assert not await second.try_acquire()
+        assert not await same_store.try_acquire()
+        assert not second.held
+        await first.release()
+        assert not first.held
+        assert await second.try_acquire()
+        await second.release()
+        await second.release()  # releasing a free lock does nothing
