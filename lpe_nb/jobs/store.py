@@ -16,13 +16,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from lpe_nb.errors import InvalidInput, LeaseLost
+from lpe_nb.jobs._store_common import Recovered, Synchronous, default_db_path
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord
+from lpe_nb.jobs.sqlite import SqliteJobStore
 
 __all__ = [
     "DispatchLock",
@@ -33,22 +33,6 @@ __all__ = [
     "default_db_path",
     "open_store",
 ]
-
-Synchronous = Literal["NORMAL", "FULL"]
-"""How hard a commit waits for the disk: ``FULL`` survives a power cut, ``NORMAL`` a process crash."""
-
-
-@dataclass(frozen=True, slots=True)
-class Recovered:
-    """A running job whose owner died, and what recovery made of it."""
-
-    job: JobRecord
-    action: JobStatus  # PENDING (will resume), FAILED (attempts used up) or CANCELLED (cancel was asked)
-
-
-def default_db_path() -> Path:
-    """``$LPE_DB_PATH`` if set, else ``~/.lpe/jobs.db``."""
-    return Path(os.environ.get("LPE_DB_PATH") or Path.home() / ".lpe" / "jobs.db").expanduser()
 
 
 class DispatchLock(Protocol):
@@ -193,7 +177,7 @@ class JobStore(Protocol):
     async def requeue(
         self, job: JobRecord, owner: str, *, now: str, seq: int, refund_attempt: bool
     ) -> JobRecord:
-        """running -> pending (a graceful stop), only while ``owner`` holds the lease (else :class:`LeaseLost`).
+        """running -> pending (a graceful stop), only while ``owner`` holds the lease, else :class:`LeaseLost`.
 
         Finished steps are kept, so the job resumes from the last one; ``refund_attempt`` gives back the
         attempt it used (never below zero).
@@ -285,8 +269,6 @@ def open_store(
     ``options`` go to the backend (SQLite: ``busy_timeout_ms``, ``max_batch``). Raises
     :class:`~lpe_nb.errors.InvalidInput` naming ``db_url`` for a URL no backend can open.
     """
-    from lpe_nb.jobs.sqlite import SqliteJobStore  # here, not at the top: the backend imports this module
-
     if url_or_path is None or isinstance(url_or_path, os.PathLike):
         return SqliteJobStore(url_or_path, synchronous=synchronous, **options)
     return SqliteJobStore(_sqlite_path(url_or_path), synchronous=synchronous, **options)

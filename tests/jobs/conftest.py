@@ -50,7 +50,7 @@ async def store(store_url: str) -> AsyncIterator[JobStore]:
 
 @pytest.fixture
 async def sqlite_store(db_path: Path) -> AsyncIterator[SqliteJobStore]:
-    """An open SQLite store on ``db_path``, for tests of what only SQLite has (file, pragmas, group commit)."""
+    """An open SQLite store on ``db_path``, for what only SQLite has (file, pragmas, group commit)."""
     async with open_store(db_path) as store:
         assert isinstance(store, SqliteJobStore)
         yield store

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import aiosqlite
 
-from lpe_nb.jobs.store import Synchronous
+from lpe_nb.jobs._store_common import Synchronous
 
 __all__ = ["connect", "hop"]
 

@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover - Windows
 
 
 class FileDispatchLock:
-    """A :class:`~lpe_nb.jobs.store.DispatchLock` on ``<db file>.dispatch.lock``, which holds the holder's pid.
+    """A :class:`~lpe_nb.jobs.store.DispatchLock` on ``<db file>.dispatch.lock``; the file holds the pid.
 
     Async to fit the protocol, but it never waits: ``flock`` with ``LOCK_NB`` returns at once.
     """

@@ -2,7 +2,8 @@
 
 Plain functions of a ``sqlite3.Connection``, each run by the writer inside its group-commit transaction.
 A running job belongs to the owner of its lease: every change but recovery is conditional on that lease
-(else :class:`~lpe_nb.jobs.store.LeaseLost`), so a late writer never overwrites a job someone else took over or finished.
+(else :class:`~lpe_nb.errors.LeaseLost`), so a late writer never overwrites a job someone else took over
+or finished.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from lpe_nb.errors import LeaseLost
+from lpe_nb.jobs._store_common import Recovered
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord
 from lpe_nb.jobs.sqlite._rows import progress_json, row_to_job
 from lpe_nb.jobs.sqlite._sql_jobs import insert_row, record_transition
 from lpe_nb.jobs.sqlite._sql_reads import fetch_steps, first
-from lpe_nb.jobs.store import LeaseLost, Recovered
 
 __all__ = [
     "SEQ_GAP_AFTER_CRASH",

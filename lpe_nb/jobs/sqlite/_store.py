@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from lpe_nb.errors import InvalidInput, StoreError
+from lpe_nb.jobs._store_common import Recovered, Synchronous, default_db_path
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord, check_transition, dump_json
 from lpe_nb.jobs.sqlite import _sql_jobs, _sql_leases, _sql_reads
 from lpe_nb.jobs.sqlite._connection import connect, hop
@@ -30,7 +31,6 @@ from lpe_nb.jobs.sqlite._group_commit import GroupCommitWriter
 from lpe_nb.jobs.sqlite._lock import FileDispatchLock
 from lpe_nb.jobs.sqlite._rows import job_to_row, progress_json, step_to_row
 from lpe_nb.jobs.sqlite.schema import migrate
-from lpe_nb.jobs.store import Recovered, Synchronous, default_db_path
 
 __all__ = ["SqliteJobStore"]
 

@@ -1,0 +1,33 @@
+"""What the store protocol and every backend share: durability, recovery's outcome, the default file.
+
+Apart from ``store.py`` so that a backend can import it without importing
+:func:`~lpe_nb.jobs.store.open_store`, which imports the backends (no import cycle). Elsewhere, import
+these names from :mod:`lpe_nb.jobs.store`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from lpe_nb.jobs.model import JobRecord, JobStatus
+
+__all__ = ["Recovered", "Synchronous", "default_db_path"]
+
+Synchronous = Literal["NORMAL", "FULL"]
+"""How hard a commit waits for the disk: ``FULL`` survives a power cut, ``NORMAL`` a process crash."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    """A running job whose owner died, and what recovery made of it."""
+
+    job: JobRecord
+    action: JobStatus  # PENDING (will resume), FAILED (attempts used up) or CANCELLED (cancel was asked)
+
+
+def default_db_path() -> Path:
+    """``$LPE_DB_PATH`` if set, else ``~/.lpe/jobs.db``."""
+    return Path(os.environ.get("LPE_DB_PATH") or Path.home() / ".lpe" / "jobs.db").expanduser()
