@@ -1,6 +1,6 @@
-"""Run the LPE job types on an embedded engine in this process: the small public Python entry.
+"""The one place that assembles an engine: store, job types, LLM, catalog and manager.
 
-::
+The Jupyter server extension, the clients' embedded engine and the CLI all start their engine here::
 
     async with open_engine() as engine:            # ~/.lpe/jobs.db (or $LPE_DB_PATH), LLM from the env
         job_id = await engine.projection("Rosa Parks refused to give up her seat.", persona="storyteller")
@@ -8,6 +8,9 @@
         print(job.result_data["final_projection"])
 
     job = run_job("translation", {"text": "...", "intermediate_language": "french"})  # from a script
+
+``engine.<method>(...)`` exists for every declared job type (:data:`lpe_nb.operations.JOB_TYPES`), with
+the type's required fields as positional arguments; ``engine.submit(job_type, input)`` takes any type.
 """
 
 from __future__ import annotations
@@ -15,14 +18,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lpe_nb.jobs import JobManager, JobRecord, ManagerSettings, default_db_path, open_store
+from lpe_nb.jobs.store import Synchronous
 from lpe_nb.llm import LLM, LlmSettings, make_llm
-from lpe_nb.operations import Catalog, CatalogStore, build_registry
+from lpe_nb.operations import (
+    JOB_TYPES,
+    Catalog,
+    CatalogStore,
+    JobTypeInfo,
+    JobTypes,
+    Services,
+    load_job_modules,
+)
 
 __all__ = ["Engine", "open_engine", "resolve_db_path", "run_job"]
 
@@ -37,58 +49,42 @@ def resolve_db_path(db_path: str | os.PathLike[str] | None = None) -> Path:
 
 @dataclass
 class Engine:
-    """A running manager with the LPE job types, its catalog and its LLM. Submit helpers return job ids."""
+    """A running manager with the declared job types, its catalog and its LLM.
+
+    ``submit`` and the generated per-type methods return job ids.
+    """
 
     manager: JobManager
     catalog: Catalog
     llm: LLM
+    job_types: JobTypes
+    db_path: Path
 
-    async def projection(
-        self,
-        narrative: str,
-        *,
-        persona: str = "neutral",
-        namespace: str = "lamish-galaxy",
-        style: str = "standard",
-    ) -> str:
-        data = {"narrative": narrative, "persona": persona, "namespace": namespace, "style": style}
-        return await self.manager.submit("projection", data)
+    async def submit(self, job_type: str, input_data: Any = None, /, **fields: Any) -> str:
+        """Persist and queue a job of ``job_type`` with ``input_data`` (a dict) and/or ``fields``."""
+        data = {**(input_data or {}), **{k: v for k, v in fields.items() if v is not None}}
+        return await self.manager.submit(job_type, data)
 
-    async def translation(
-        self, text: str, intermediate_language: str, *, source_language: str = "english"
-    ) -> str:
-        data = {
-            "text": text,
-            "intermediate_language": intermediate_language,
-            "source_language": source_language,
-        }
-        return await self.manager.submit("translation", data)
+    def infos(self) -> list[JobTypeInfo]:
+        return self.job_types.infos()
 
-    async def multi_translation(
-        self, text: str, intermediate_languages: list[str], *, source_language: str = "english"
-    ) -> str:
-        data = {
-            "text": text,
-            "intermediate_languages": intermediate_languages,
-            "source_language": source_language,
-        }
-        return await self.manager.submit("multi_translation", data)
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[str]]:
+        info = _info_by_method(self.job_types.infos(), name)
+        if info is None:
+            raise AttributeError(
+                f"{type(self).__name__!r} has no attribute {name!r} (and no job type has that method)"
+            )
 
-    async def maieutic(self, narrative: str, *, goal: str = "understand", max_turns: int = 5) -> str:
-        return await self.manager.submit(
-            "maieutic", {"narrative": narrative, "goal": goal, "max_turns": max_turns}
-        )
+        async def submit_job(*args: Any, **fields: Any) -> str:
+            return await self.submit(info.name, info.input_from(args, fields))
 
-    async def maieutic_answer(
-        self, session_id: str, answers: list[str], *, project: bool = False, **config: str
-    ) -> str:
-        data: dict[str, Any] = {"session_id": session_id, "answers": answers, "project": project, **config}
-        return await self.manager.submit("maieutic_answer", data)
+        return info.bind_helper(submit_job)
 
-    async def configure(self, attribute: str, brief: str, *, context: str = "") -> str:
-        return await self.manager.submit(
-            "configuration", {"attribute": attribute, "brief": brief, "context": context}
-        )
+
+def _info_by_method(infos: Iterable[JobTypeInfo], name: str) -> JobTypeInfo | None:
+    if name.startswith("_"):
+        return None
+    return next((info for info in infos if info.method == name), None)
 
 
 @contextlib.asynccontextmanager
@@ -99,26 +95,34 @@ async def open_engine(
     llm: LLM | None = None,
     concurrency: int | None = None,
     settings: ManagerSettings | None = None,
+    synchronous: Synchronous = "NORMAL",
+    dispatch: bool = True,
+    job_modules: Iterable[str] = (),
+    job_types: JobTypes | None = None,
 ) -> AsyncIterator[Engine]:
     """A started engine on ``db_path`` (see :func:`resolve_db_path`); stopped and closed on exit.
 
     The LLM is ``llm`` if given (not closed here), else ``make_llm(llm_settings)`` (the environment's, the
-    mock when nothing is configured). Raises :class:`DispatcherBusy` if another process dispatches there.
+    mock when nothing is configured). ``job_modules`` (and ``$LPE_JOB_MODULES``, and the
+    ``lpe_nb.job_types`` entry points) are imported first, so the job types they declare run here.
+    Raises :class:`DispatcherBusy` if another process dispatches there and ``dispatch`` is true.
     """
     path = resolve_db_path(db_path)
+    load_job_modules(job_modules)
+    types = JOB_TYPES if job_types is None else job_types
     own_llm = llm is None
     the_llm = make_llm(llm_settings) if llm is None else llm
     try:
-        async with open_store(path) as store:
+        async with open_store(path, synchronous=synchronous) as store:
             catalog = await Catalog.load(CatalogStore(path))
-            registry = build_registry(the_llm, catalog, read_job=store.get_job)
             if settings is None:
                 settings = (
                     ManagerSettings() if concurrency is None else ManagerSettings(concurrency=concurrency)
                 )
-            manager = JobManager(store, registry, settings=settings)
+            manager = JobManager(store, settings=settings, dispatch=dispatch)
+            types.bind(Services(the_llm, catalog, manager.get), manager.registry)
             async with manager:
-                yield Engine(manager, catalog, the_llm)
+                yield Engine(manager, catalog, the_llm, types, path)
     finally:
         if own_llm:
             await the_llm.aclose()

@@ -14,25 +14,37 @@ from lpe_nb.client._async_client import AsyncClient
 from lpe_nb.client._backend import Backend
 from lpe_nb.client._connect import aconnect, connect
 from lpe_nb.client._discovery import ServerTarget, discover
+from lpe_nb.client._display import set_notebook_renderer
 from lpe_nb.client._embedded import EmbeddedBackend
-from lpe_nb.client._job import AsyncJob, JobList
+from lpe_nb.client._job import AsyncJob, BaseJob, Job, JobList
 from lpe_nb.client._remote import RemoteBackend
-from lpe_nb.client._sync import Client, Job
+from lpe_nb.client._sync import Client
 from lpe_nb.errors import ServerUnreachable, TokenRefused
+from lpe_nb.jobs import JobEvent, JobRecord, JobStatus, Progress, StepRecord
+from lpe_nb.operations import FieldInfo, JobTypeInfo
 
 __all__ = [
     "AsyncClient",
     "AsyncJob",
     "Backend",
+    "BaseJob",
     "Client",
     "EmbeddedBackend",
+    "FieldInfo",
     "Job",
+    "JobEvent",
     "JobList",
+    "JobRecord",
+    "JobStatus",
+    "JobTypeInfo",
+    "Progress",
     "RemoteBackend",
     "ServerTarget",
     "ServerUnreachable",
+    "StepRecord",
     "TokenRefused",
     "aconnect",
     "connect",
     "discover",
+    "set_notebook_renderer",
 ]

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any
 
-from lpe_nb.jobs import JobEvent, ManagerSettings
-from lpe_nb.llm import LLM, LlmSettings
+from lpe_nb.jobs import JobEvent
+from lpe_nb.operations import JobTypeInfo
 
-from ._backend import Backend
+from ._base import BaseClient, submit_data
 from ._embedded import EmbeddedBackend
 from ._job import AsyncJob, JobList
 from ._remote import RemoteBackend
@@ -18,15 +18,12 @@ from ._remote import RemoteBackend
 __all__ = ["AsyncClient"]
 
 
-class AsyncClient:
-    """The async API over a backend (a server, or an engine in this process). ``async with`` closes it.
+class AsyncClient(BaseClient):
+    """The async API over a backend (a server, or this process's engine). ``async with`` closes it.
 
-    Options left as None take the operation's defaults (see ``catalog()["defaults"]``).
-    Not thread-safe: use it on the loop that created it.
+    ``await client.projection(narrative, persona=...)`` and the like exist for every job type (see
+    :meth:`job_types`); options left as None take the type's defaults. Use it on the loop that made it.
     """
-
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
 
     @classmethod
     def remote(cls, url: str, token: str | None = None, **options: Any) -> AsyncClient:
@@ -34,77 +31,27 @@ class AsyncClient:
         return cls(RemoteBackend(url, token, **options))
 
     @classmethod
-    async def embedded(
-        cls,
-        db_path: str | os.PathLike[str] | None = None,
-        *,
-        llm: LLM | None = None,
-        llm_settings: LlmSettings | None = None,
-        settings: ManagerSettings | None = None,
-    ) -> AsyncClient:
-        """A client with its own engine on ``db_path`` (default ``~/.lpe/jobs.db``), stopped by :meth:`aclose`."""
-        return cls(await EmbeddedBackend.open(db_path, llm=llm, llm_settings=llm_settings, settings=settings))
+    async def embedded(cls, db_path: str | os.PathLike[str] | None = None, **options: Any) -> AsyncClient:
+        """A client of this process's engine on ``db_path`` (default ``~/.lpe/jobs.db``), started if needed
+        with ``options`` (``llm``, ``llm_settings``, ``settings``... as :func:`~lpe_nb.embedded.open_engine`)."""
+        client = cls(await EmbeddedBackend.open(db_path, **options))
+        await client.job_types()
+        return client
 
-    @property
-    def location(self) -> str:
-        return self.backend.location
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[AsyncJob]]:
+        return self._generated(name, self.submit)
 
-    async def _submit(self, job_type: str, data: dict[str, Any]) -> AsyncJob:
-        job_id = await self.backend.submit(job_type, {k: v for k, v in data.items() if v is not None})
+    async def submit(
+        self, job_type: str, input_data: dict[str, Any] | None = None, /, **fields: Any
+    ) -> AsyncJob:
+        """Start a job of ``job_type`` with ``input_data`` and/or ``fields``; raises ``InvalidInput``."""
+        job_id = await self.backend.submit(job_type, submit_data(input_data, fields))
         return await self.job(job_id)
 
-    async def projection(
-        self,
-        narrative: str,
-        *,
-        persona: str | None = None,
-        namespace: str | None = None,
-        style: str | None = None,
-    ) -> AsyncJob:
-        """Start a projection of ``narrative`` into the persona, namespace and style."""
-        data = {"narrative": narrative, "persona": persona, "namespace": namespace, "style": style}
-        return await self._submit("projection", data)
-
-    async def translation(
-        self, text: str, intermediate_language: str, *, source_language: str | None = None
-    ) -> AsyncJob:
-        """Start a round-trip translation of ``text`` through ``intermediate_language``."""
-        data = {
-            "text": text,
-            "intermediate_language": intermediate_language,
-            "source_language": source_language,
-        }
-        return await self._submit("translation", data)
-
-    async def multi_translation(
-        self, text: str, intermediate_languages: Sequence[str], *, source_language: str | None = None
-    ) -> AsyncJob:
-        """Start round trips of ``text`` through 2..6 languages, compared: which elements survive most."""
-        data = {
-            "text": text,
-            "intermediate_languages": list(intermediate_languages),
-            "source_language": source_language,
-        }
-        return await self._submit("multi_translation", data)
-
-    async def maieutic(
-        self, narrative: str, *, goal: str | None = None, max_turns: int | None = None
-    ) -> AsyncJob:
-        """Start a maieutic session: questions about ``narrative``; answer with :meth:`maieutic_answer`."""
-        return await self._submit("maieutic", {"narrative": narrative, "goal": goal, "max_turns": max_turns})
-
-    async def maieutic_answer(
-        self, session_id: str, answers: list[str], *, project: bool = False, **config: str
-    ) -> AsyncJob:
-        """Answer the questions of the maieutic job ``session_id``; ``project=True`` also projects."""
-        data: dict[str, Any] = {"session_id": session_id, "answers": answers, "project": project, **config}
-        return await self._submit("maieutic_answer", data)
-
-    async def configure(self, attribute: str, brief: str, context: str | None = None) -> AsyncJob:
-        """Generate a new ``attribute`` (persona, namespace or style) from a ``brief``."""
-        return await self._submit(
-            "configuration", {"attribute": attribute, "brief": brief, "context": context}
-        )
+    async def job_types(self) -> list[JobTypeInfo]:
+        """The job types the backend runs, with their input fields (remembered for the per-type methods)."""
+        self._infos = await self.backend.job_types()
+        return list(self._infos)
 
     async def job(self, job_id: str) -> AsyncJob:
         """A handle on an existing job, with its steps; raises :class:`JobNotFound`."""

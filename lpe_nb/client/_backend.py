@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
 from lpe_nb.jobs import JobEvent, JobPage, JobRecord, StepRecord
+from lpe_nb.operations import JobTypeInfo
 
 __all__ = ["Backend", "EventDeduper"]
 
@@ -20,6 +21,10 @@ class Backend(Protocol):
 
     async def submit(self, job_type: str, data: dict[str, Any]) -> str:
         """Persist and queue a job; returns its id. Raises ``InvalidInput`` for bad input."""
+        ...
+
+    async def job_types(self) -> list[JobTypeInfo]:
+        """The job types that can be submitted there, with their input fields."""
         ...
 
     async def get(self, job_id: str) -> tuple[JobRecord, list[StepRecord]]:

@@ -1,16 +1,17 @@
-""":func:`connect` and :func:`aconnect`: a client of the right server, or of an engine in this process."""
+""":func:`connect` and :func:`aconnect`: a client of the right server, or of this process's engine."""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import logging
 import os
 import threading
+from typing import Any
 
 from lpe_nb.embedded import resolve_db_path
+from lpe_nb.errors import LpeError
 
 from ._async_client import AsyncClient
-from ._bridge import BridgedBackend
 from ._discovery import discover
 from ._sync import Client
 
@@ -19,8 +20,6 @@ __all__ = ["aconnect", "connect"]
 log = logging.getLogger("lpe_nb.client")
 _told_embedded: set[str] = set()
 _told_lock = threading.Lock()
-_shared_embedded: dict[str, Client] = {}
-_shared_lock = threading.Lock()
 
 
 async def aconnect(
@@ -29,20 +28,22 @@ async def aconnect(
     *,
     embedded: bool | None = None,
     db_path: str | os.PathLike[str] | None = None,
+    **engine_options: Any,
 ) -> AsyncClient:
     """An :class:`AsyncClient`; the server is found as :func:`~lpe_nb.client.discover` says.
 
     Without one (or with ``embedded=True``) jobs run in this process on ``db_path`` (``~/.lpe/jobs.db``
-    or ``$LPE_DB_PATH``); that is logged once at INFO. That engine is the one :func:`connect` shares, on
-    its own thread, so sync and async clients of one database work side by side.
+    or ``$LPE_DB_PATH``); that is logged once at INFO. Every embedded client of a database in this process,
+    sync or async, uses the same engine.
     """
-    target = discover(url, token, embedded=embedded)
+    target = discover(url, token, embedded=embedded, db_path=db_path)
     if target is not None:
         log.debug("lpe-nb: using the server at %s (found by %s)", target.url, target.source)
-        return AsyncClient.remote(target.url, target.token)
-    # The engine that connect() shares, reached from this loop: one dispatcher per database and process.
-    shared = await asyncio.to_thread(_shared_embedded_client, db_path)
-    return AsyncClient(BridgedBackend(shared))
+        client = AsyncClient.remote(target.url, target.token)
+        with contextlib.suppress(LpeError):  # read now for the per-type methods; a failure shows on use
+            await client.job_types()
+        return client
+    return await AsyncClient.embedded(_embedded_path(db_path), **engine_options)
 
 
 def connect(
@@ -51,28 +52,18 @@ def connect(
     *,
     embedded: bool | None = None,
     db_path: str | os.PathLike[str] | None = None,
+    **engine_options: Any,
 ) -> Client:
     """A sync :class:`Client`, found like :func:`aconnect`; safe to call inside a running event loop.
 
-    Embedded clients of one database share one engine in this process (a database has one dispatcher),
-    so running ``client = lpe_nb.connect()`` again in a notebook just works; the engine stops when the
-    last of them is closed.
+    Embedded clients of one database share this process's engine (a database has one dispatcher), so
+    running ``client = lpe_nb.connect()`` again in a notebook just works; the engine stops when the last
+    of them is closed.
     """
-    target = discover(url, token, embedded=embedded)
+    target = discover(url, token, embedded=embedded, db_path=db_path)
     if target is not None:
         return Client.remote(target.url, target.token)
-    return _shared_embedded_client(db_path)
-
-
-def _shared_embedded_client(db_path: str | os.PathLike[str] | None) -> Client:
-    """A handle on this process's engine for the database, started by the first caller."""
-    path = _embedded_path(db_path)
-    with _shared_lock:
-        client = _shared_embedded.get(path)
-        if client is None or client.closed:
-            client = _shared_embedded[path] = Client.embedded(path)
-            return client
-        return client.share()
+    return Client.embedded(_embedded_path(db_path), **engine_options)
 
 
 def _embedded_path(db_path: str | os.PathLike[str] | None) -> str:

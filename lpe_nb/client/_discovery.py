@@ -1,4 +1,5 @@
-"""Find the server to talk to: arguments, ``LPE_SERVER_*``, JupyterHub, the kernel's parent server.
+"""Find the server to talk to: arguments, ``LPE_SERVER_*``, JupyterHub, the kernel's parent server, and
+last the Jupyter server already running jobs on the database (the note it leaves beside it).
 
 :func:`discover` returns a :class:`ServerTarget`, or None for "run jobs in this process"; its inputs
 (environment, server list, ancestor pids) are parameters so it is tested without real servers.
@@ -10,12 +11,15 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import psutil
 
+from lpe_nb._server_file import read_note
 from lpe_nb.errors import LpeError
+from lpe_nb.jobs.store import default_db_path
 
 __all__ = ["ServerTarget", "ancestor_pids", "discover"]
 
@@ -42,24 +46,45 @@ def discover(
     environ: Mapping[str, str] | None = None,
     list_servers: Callable[[], Iterable[dict[str, Any]]] | None = None,
     ancestors: Iterable[int] | None = None,
+    db_path: str | os.PathLike[str] | None = None,
 ) -> ServerTarget | None:
     """The server to use, or None for the embedded engine; see the module docstring for the order.
 
     ``embedded=True`` skips the search; ``embedded=False`` raises :class:`LpeError` if nothing is found.
+    With ``db_path`` only a server running on that database counts.
     """
     if embedded:
         return None
     env = os.environ if environ is None else environ
-    target = _from_arguments(url, token, env) or _from_lpe_env(token, env) or _from_hub(env)
+    target = _from_arguments(url, token, env)
+    if target is None and db_path is None:
+        target = _from_lpe_env(token, env) or _from_hub(env)
+        if target is None:
+            servers = _running_servers() if list_servers is None else list(list_servers())
+            target = _from_parent_server(servers, ancestor_pids() if ancestors is None else list(ancestors))
     if target is None:
-        servers = _running_servers() if list_servers is None else list(list_servers())
-        target = _from_parent_server(servers, ancestor_pids() if ancestors is None else list(ancestors))
+        target = _from_database_note(db_path, env)
     if target is None and embedded is False:
         raise LpeError(
             "no lpe-nb server found: pass connect(url, token), set LPE_SERVER_URL and LPE_SERVER_TOKEN, "
             "or start the kernel from a Jupyter server with the lpe_nb extension"
         )
     return target
+
+
+def _from_database_note(
+    db_path: str | os.PathLike[str] | None, env: Mapping[str, str]
+) -> ServerTarget | None:
+    """The Jupyter server already running jobs on the database, from the note it leaves beside it."""
+    if db_path is not None:
+        path = Path(db_path).expanduser()
+    else:
+        env_path = env.get("LPE_DB_PATH", "").strip()
+        path = Path(env_path).expanduser() if env_path else default_db_path()
+    note = read_note(path)
+    if note is None:
+        return None
+    return ServerTarget(note.url, note.token, f"the server of {path} (pid {note.pid})")
 
 
 def _from_arguments(url: str | None, token: str | None, env: Mapping[str, str]) -> ServerTarget | None:

@@ -1,84 +1,92 @@
-""":class:`EmbeddedBackend`: jobs run by an engine inside this process (:func:`lpe_nb.embedded.open_engine`)."""
+""":class:`EmbeddedBackend`: jobs run by this process's engine (:class:`~lpe_nb.client._host.EngineHost`).
+
+Usable from any event loop: each call hops onto the host's loop and back, so the caller's loop never
+blocks and the engine always runs on the one loop it started on.
+"""
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 
-from lpe_nb.embedded import Engine, open_engine
-from lpe_nb.jobs import JobEvent, JobPage, JobRecord, ManagerSettings, StepRecord, SubscriptionClosed
-from lpe_nb.llm import LLM, LlmSettings
+from lpe_nb.jobs import JobEvent, JobPage, JobRecord, StepRecord, SubscriptionClosed
+from lpe_nb.operations import JobTypeInfo
 
 from ._backend import EventDeduper
+from ._host import EngineHost
 
 __all__ = ["EmbeddedBackend"]
 
 
 class EmbeddedBackend:
-    """A :class:`~lpe_nb.client._backend.Backend` over an in-process engine; open with :meth:`open`.
+    """A :class:`~lpe_nb.client._backend.Backend` over this process's engine on a database."""
 
-    Not thread-safe: use it on the loop that opened it (the sync ``Client`` guarantees this).
-    """
-
-    def __init__(self, engine: Engine, stack: contextlib.AsyncExitStack, location: str) -> None:
-        self.engine = engine
-        self._stack = stack
-        self._location = location
+    def __init__(self, host: EngineHost) -> None:
+        self.host = host
+        self._closed = False
 
     @classmethod
-    async def open(
-        cls,
-        db_path: str | os.PathLike[str] | None = None,
-        *,
-        llm: LLM | None = None,
-        llm_settings: LlmSettings | None = None,
-        settings: ManagerSettings | None = None,
-    ) -> EmbeddedBackend:
-        """Start an engine on ``db_path`` (default ``~/.lpe/jobs.db`` or ``$LPE_DB_PATH``)."""
-        stack = contextlib.AsyncExitStack()
-        try:
-            engine = await stack.enter_async_context(
-                open_engine(db_path, llm=llm, llm_settings=llm_settings, settings=settings)
-            )
-        except BaseException:
-            await stack.aclose()
-            raise
-        return cls(engine, stack, engine.manager.store.location)
+    async def open(cls, db_path: str | os.PathLike[str] | None = None, **options: Any) -> EmbeddedBackend:
+        """This process's engine on ``db_path`` (default ``~/.lpe/jobs.db`` or ``$LPE_DB_PATH``), started
+        if needed; ``options`` go to :func:`~lpe_nb.embedded.open_engine` when it starts."""
+        return cls(await asyncio.to_thread(EngineHost.acquire, db_path, **options))
+
+    @property
+    def engine(self) -> Any:
+        return self.host.engine
 
     @property
     def location(self) -> str:
-        return self._location
+        return self.host.key
 
     async def submit(self, job_type: str, data: dict[str, Any]) -> str:
-        return await self.engine.manager.submit(job_type, data)
+        return await self.host.thread.hop(self.engine.manager.submit(job_type, data))
+
+    async def job_types(self) -> list[JobTypeInfo]:
+        return list(self.engine.infos())
 
     async def get(self, job_id: str) -> tuple[JobRecord, list[StepRecord]]:
-        return await self.engine.manager.get_with_steps(job_id)
+        return await self.host.thread.hop(self.engine.manager.get_with_steps(job_id))
 
     async def list_jobs(
         self, *, status: Sequence[str] | None, job_type: str | None, limit: int, cursor: str | None
     ) -> JobPage:
-        return await self.engine.manager.list_jobs(
-            status=status, job_type=job_type, limit=limit, cursor=cursor
+        manager = self.engine.manager
+        return await self.host.thread.hop(
+            manager.list_jobs(status=status, job_type=job_type, limit=limit, cursor=cursor)
         )
 
     async def catalog(self) -> dict[str, Any]:
-        return self.engine.catalog.describe()
+        described: dict[str, Any] = self.engine.catalog.describe()
+        return described
 
     async def cancel(self, job_id: str) -> JobRecord:
-        return await self.engine.manager.cancel(job_id)
+        return await self.host.thread.hop(self.engine.manager.cancel(job_id))
 
     async def delete(self, job_id: str) -> None:
-        await self.engine.manager.delete(job_id)
+        await self.host.thread.hop(self.engine.manager.delete(job_id))
 
     async def events(self, job_id: str) -> AsyncIterator[JobEvent]:
+        events = self._events_on_host(job_id)  # stepped only on the host's loop
+        try:
+            while True:
+                try:
+                    event = await self.host.thread.hop(_next(events))
+                except StopAsyncIteration:
+                    return
+                yield event
+        finally:
+            await self.host.thread.hop(events.aclose())
+
+    async def _events_on_host(self, job_id: str) -> AsyncGenerator[JobEvent, None]:
         seen = EventDeduper()
+        manager = self.engine.manager
         while True:
             # A subscription whose reader fell behind is closed as overflowed: subscribe again, which
             # starts with the current state, and skip what was delivered already.
-            with await self.engine.manager.subscribe([job_id]) as sub:
+            with await manager.subscribe([job_id]) as sub:
                 try:
                     async for event in sub:
                         if not seen.is_new(event):
@@ -91,4 +99,11 @@ class EmbeddedBackend:
             return  # the engine is stopping
 
     async def aclose(self) -> None:
-        await self._stack.aclose()
+        if not self._closed:
+            self._closed = True
+            await asyncio.to_thread(self.host.release)  # the last user stops the engine: not on this loop
+
+
+async def _next(events: Any) -> JobEvent:
+    event: JobEvent = await events.__anext__()
+    return event

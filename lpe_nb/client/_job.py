@@ -1,8 +1,14 @@
-""":class:`AsyncJob`: an async handle on one job, kept up to date by the events it reads."""
+"""Job handles: :class:`AsyncJob` (``await``) and :class:`Job` (blocking), over one :class:`BaseJob`.
+
+The base holds everything that is not I/O: the record last read, its steps, the properties, folding in
+events, the display. Each verb is written once, as a coroutine on the base (``_wait``, ``_refresh``...);
+``AsyncJob`` awaits it and ``Job`` runs it on its client's loop thread.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Generator, Iterable
+import concurrent.futures
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -12,8 +18,9 @@ from lpe_nb.jobs import JobEvent, JobRecord, JobStatus, Progress, StepRecord
 
 from ._backend import Backend
 from ._display import mimebundle
+from ._loop import LoopThread
 
-__all__ = ["AsyncJob", "JobList", "summary"]
+__all__ = ["AsyncJob", "BaseJob", "Job", "JobList", "summary"]
 
 T = TypeVar("T")
 
@@ -31,12 +38,9 @@ class JobList(list[T]):
         self.next_cursor = next_cursor
 
 
-class AsyncJob:
-    """A job handle: ``status``, ``progress``, ``result``, ``steps``; ``await job`` waits for it.
-
-    The attributes are the last state read (on creation, :meth:`refresh`, or while :meth:`events` or
-    :meth:`wait` run). Use it on the loop of the client that made it.
-    """
+class BaseJob:
+    """What both handles share: ``status``, ``progress``, ``result``, ``steps``, as last read (on
+    creation, on refresh, or while events are read)."""
 
     def __init__(self, backend: Backend, data: JobRecord, steps: list[StepRecord] | None = None) -> None:
         self._backend = backend
@@ -68,49 +72,41 @@ class AsyncJob:
     def is_terminal(self) -> bool:
         return self.data.is_terminal
 
-    @property
-    def result(self) -> Any:
-        """The result of a completed job; raises :class:`JobFailed` if it failed or was cancelled, and
-        :class:`LpeError` if it has not finished (``await job.wait()`` first)."""
-        return _result_of(self.data)
+    def _result(self) -> Any:
+        if self.data.status is JobStatus.COMPLETED:
+            return self.data.result_data
+        if self.data.status in (JobStatus.FAILED, JobStatus.CANCELLED):
+            raise JobFailed(self.data.id, self.data.status.value, self.data.error_message)
+        raise LpeError(
+            f"job {self.data.id} is {self.data.status.value}; wait for it before reading its result"
+        )
 
-    async def refresh(self) -> AsyncJob:
-        """Read the job and its steps again; returns self."""
+    # -- the verbs, once -------------------------------------------------------------------------------
+
+    async def _refresh(self) -> None:
         self.data, self.steps = await self._backend.get(self.id)
-        return self
 
-    async def events(self) -> AsyncIterator[JobEvent]:
-        """The current state, then live events in order, ending with the terminal status."""
+    async def _events(self) -> AsyncIterator[JobEvent]:
         async for event in self._backend.events(self.id):
             self._apply(event)
             yield event
 
-    async def wait(self, timeout: float | None = None) -> AsyncJob:
-        """Wait until the job finishes (``timeout`` in seconds, ``TimeoutError`` after it); returns self.
-
-        Raises :class:`JobFailed` if it ended failed or cancelled.
-        """
+    async def _wait(self, timeout: float | None) -> None:
         if not self.is_terminal:
             try:
                 await with_timeout(self._until_terminal(), timeout)
             except TimeoutError:
                 raise TimeoutError(f"job {self.id} did not finish within {timeout} s") from None
-        await self.refresh()
-        _result_of(self.data)  # raises JobFailed
-        return self
+        await self._refresh()
+        self._result()  # raises JobFailed
 
     async def _until_terminal(self) -> None:
-        async for event in self.events():
+        async for event in self._events():
             if event.is_terminal:
                 return
 
-    def __await__(self) -> Generator[Any, None, AsyncJob]:
-        return self.wait().__await__()
-
-    async def cancel(self) -> AsyncJob:
-        """Cancel the job (a running one stops in its current step); returns self with the new status."""
+    async def _cancel(self) -> None:
         self.data = await self._backend.cancel(self.id)
-        return self
 
     def _apply(self, event: JobEvent) -> None:
         if event.seq < self.data.seq:
@@ -130,13 +126,102 @@ class AsyncJob:
         return summary(self.data)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        """A live progress widget in a notebook (watching on the kernel's loop); one line elsewhere."""
+        """A live progress widget in a notebook (once :mod:`lpe_nb.widgets` is imported); one line elsewhere."""
         return mimebundle(self, repr(self), include, exclude)
 
 
-def _result_of(data: JobRecord) -> Any:
-    if data.status is JobStatus.COMPLETED:
-        return data.result_data
-    if data.status in (JobStatus.FAILED, JobStatus.CANCELLED):
-        raise JobFailed(data.id, data.status.value, data.error_message)
-    raise LpeError(f"job {data.id} is {data.status.value}; wait for it before reading its result")
+class AsyncJob(BaseJob):
+    """A job handle for async code: ``await job`` waits for it. Use it on its client's loop."""
+
+    @property
+    def result(self) -> Any:
+        """The result of a completed job; raises :class:`JobFailed` if it failed or was cancelled, and
+        :class:`LpeError` if it has not finished (``await job.wait()`` first)."""
+        return self._result()
+
+    async def refresh(self) -> AsyncJob:
+        """Read the job and its steps again; returns self."""
+        await self._refresh()
+        return self
+
+    def events(self) -> AsyncIterator[JobEvent]:
+        """The current state, then live events in order, ending with the terminal status."""
+        return self._events()
+
+    async def wait(self, timeout: float | None = None) -> AsyncJob:
+        """Wait until the job finishes (``TimeoutError`` after ``timeout`` s); raises :class:`JobFailed`
+        if it ended failed or cancelled. Returns self."""
+        await self._wait(timeout)
+        return self
+
+    def __await__(self) -> Generator[Any, None, AsyncJob]:
+        return self.wait().__await__()
+
+    async def cancel(self) -> AsyncJob:
+        """Cancel the job (a running one stops in its current step); returns self with the new status."""
+        await self._cancel()
+        return self
+
+
+class Job(BaseJob):
+    """A job handle whose verbs block (on its client's private loop, never the caller's);
+    ``await job`` also works and does not block the awaiting loop."""
+
+    def __init__(
+        self, backend: Backend, data: JobRecord, steps: list[StepRecord] | None, runner: LoopThread
+    ) -> None:
+        super().__init__(backend, data, steps)
+        self._runner = runner
+
+    @property
+    def result(self) -> Any:
+        """The result; reads the job again if it had not finished when last seen. Raises :class:`JobFailed`
+        for a failed or cancelled job, :class:`LpeError` for one still running."""
+        if not self.is_terminal:
+            self.refresh()
+        return self._result()
+
+    def refresh(self) -> Job:
+        self._runner.run(self._refresh())
+        return self
+
+    def wait(self, timeout: float | None = None) -> Job:
+        """Block until the job finishes (``TimeoutError`` after ``timeout`` s); raises :class:`JobFailed`."""
+        self._runner.run(self._wait(timeout))
+        return self
+
+    def cancel(self) -> Job:
+        self._runner.run(self._cancel())
+        return self
+
+    def events(self) -> Iterator[JobEvent]:
+        """The current state, then live events, ending with the terminal status (blocking iterator)."""
+        events = self._events()
+        try:
+            while True:
+                try:
+                    yield self._runner.run(_next(events))
+                except StopAsyncIteration:
+                    return
+        finally:
+            self._runner.run(events.aclose())  # type: ignore[attr-defined]  # an async generator
+
+    def watch(self, on_event: Callable[[JobEvent], None]) -> concurrent.futures.Future[None]:
+        """Call ``on_event(event)`` for the current state and each live event, on the client's loop
+        thread, until the terminal status; returns at once. Cancel the future to stop watching."""
+
+        async def pump() -> None:
+            async for event in self._events():
+                on_event(event)
+
+        return self._runner.spawn(pump())
+
+    def __await__(self) -> Generator[Any, None, Job]:
+        yield from self._runner.hop(self._wait(None)).__await__()
+        return self
+
+
+async def _next(events: Any) -> JobEvent:
+    """The next event of an async iterator, as a coroutine another thread can hand to this loop."""
+    event: JobEvent = await events.__anext__()
+    return event

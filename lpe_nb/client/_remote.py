@@ -16,20 +16,13 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from lpe_nb.errors import LpeError, ServerUnreachable, TokenRefused
 from lpe_nb.jobs import JobEvent, JobPage, JobRecord, StepRecord
+from lpe_nb.operations import JobTypeInfo
 
 from ._backend import EventDeduper
 from ._wire import error_from_body, event_from_frame, job_from_dict, step_from_dict
 
-__all__ = ["SUBMIT_PATHS", "RemoteBackend"]
+__all__ = ["RemoteBackend"]
 
-SUBMIT_PATHS = {
-    "projection": "projection/create",
-    "translation": "translation/round-trip",
-    "multi_translation": "translation/multi",
-    "maieutic": "maieutic/start",
-    "maieutic_answer": "maieutic/answer",
-    "configuration": "configuration/generate",
-}
 _REFUSED = (401, 403)
 
 
@@ -100,12 +93,13 @@ class RemoteBackend:
         return data
 
     async def submit(self, job_type: str, data: dict[str, Any]) -> str:
-        path = SUBMIT_PATHS.get(job_type)
-        if path is None:
-            raise LpeError(f"the server has no route for job type {job_type!r}")
-        reply = await self._request("POST", path, body=data)
+        reply = await self._request("POST", "jobs", body={"type": job_type, "input": data})
         job_id: str = reply["job_id"]
         return job_id
+
+    async def job_types(self) -> list[JobTypeInfo]:
+        data = await self._request("GET", "job-types")
+        return [JobTypeInfo.from_dict(info) for info in data["job_types"]]
 
     async def get(self, job_id: str) -> tuple[JobRecord, list[StepRecord]]:
         data = await self._request("GET", f"jobs/{quote(job_id, safe='')}")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from lpe_nb._aio import wake_or_timeout
+from lpe_nb._aio import wake_or_timeout, with_timeout
 from lpe_nb.errors import LpeError
 from lpe_nb.jobs.context import ContextHost, JobInterrupted, RunState, StepContext
 from lpe_nb.jobs.events import EventBus, JobEvent
@@ -163,7 +163,17 @@ class Dispatcher:
             ctx = StepContext(run, self.host, operation.parse(job.input_data))
             run.in_operation = True
             try:
-                result = await operation.run(ctx, ctx.input)
+                work = operation.run(ctx, ctx.input)
+                # Only a limited attempt runs in a task of its own: without one, cancels reach it directly.
+                result = await (
+                    work if operation.timeout_s is None else with_timeout(work, operation.timeout_s)
+                )
+            except TimeoutError:
+                if operation.timeout_s is None:
+                    raise
+                return _Outcome(
+                    JobStatus.FAILED, error=f"timed out: one attempt may take {operation.timeout_s:g} s"
+                )
             finally:
                 run.in_operation = False
             dump_json(result, field_name="result_data")

@@ -183,7 +183,9 @@ class JobManager:
             await operation.check(parsed_input)
         if isinstance(priority, bool) or not isinstance(priority, int):
             raise InvalidInput.field("priority", f"must be an integer, not {priority!r}")
-        attempts = self.settings.max_attempts if max_attempts is None else max_attempts
+        attempts = (
+            max_attempts if max_attempts is not None else operation.max_attempts or self.settings.max_attempts
+        )
         if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
             raise InvalidInput.field("max_attempts", f"must be an integer of at least 1, not {attempts!r}")
         now = self._now_iso()

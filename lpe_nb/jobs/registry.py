@@ -35,6 +35,8 @@ class Operation:
     title: Callable[[Any], str] | None = None
     description: str = ""
     check: InputCheck | None = None
+    max_attempts: int | None = None  # this type's attempts; None: the manager's setting
+    timeout_s: float | None = None  # one attempt's limit; None: no limit
 
     def validate(self, input_data: Any) -> tuple[Any, Any]:
         """``(parsed, stored)``: what ``run`` will receive, and the input as stored (normalized JSON)."""
@@ -73,13 +75,15 @@ class OperationRegistry:
         title: Callable[[Any], str] | None = None,
         description: str = "",
         check: InputCheck | None = None,
+        max_attempts: int | None = None,
+        timeout_s: float | None = None,
         replace: bool = False,
     ) -> Operation:
         if not job_type or not job_type.replace("_", "").replace("-", "").isalnum():
             raise InvalidInput.field("job_type", f"{job_type!r} must be letters, digits, '-' or '_'")
         if job_type in self._operations and not replace:
             raise InvalidInput.field("job_type", f"{job_type!r} is already registered; pass replace=True")
-        operation = Operation(job_type, run, input_model, title, description, check)
+        operation = Operation(job_type, run, input_model, title, description, check, max_attempts, timeout_s)
         self._operations[job_type] = operation
         return operation
 

@@ -18,8 +18,9 @@ from lpe_nb.llm import LLM
 from lpe_nb.operations._steps import audit, json_step, messages
 from lpe_nb.operations.catalog import Catalog
 from lpe_nb.operations.inputs import ConfigurationInput
+from lpe_nb.operations.spec import JobSpec
 
-__all__ = ["GeneratedEntry", "make_run", "title"]
+__all__ = ["SPEC", "GeneratedEntry", "make_run", "title"]
 
 _TOTAL = 4
 _FIELD_HINTS = {
@@ -74,3 +75,15 @@ def make_run(llm: LLM, catalog: Catalog) -> Callable[[StepContext, Configuration
         return {"attribute": kind, "entry": stored["data"], "saved": True, **audit(ctx, llm)}
 
     return run
+
+
+SPEC = JobSpec(
+    "configuration",
+    input_model=ConfigurationInput,
+    make_run=lambda services: make_run(services.llm, services.catalog),
+    title=title,
+    description="Generate a persona, namespace or style from a brief and save it to the user catalog.",
+    path="configuration/generate",
+    method="configure",
+    summary="Generate a persona, namespace or style",
+)

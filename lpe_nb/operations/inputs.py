@@ -50,10 +50,10 @@ class OperationInput(BaseModel):
 
 
 class ProjectionInput(OperationInput):
-    narrative: Text
-    persona: Name = "neutral"
-    namespace: Name = "lamish-galaxy"
-    style: Name = "standard"
+    narrative: Text = Field(description="the story to retell as an allegory")
+    persona: Name = Field("neutral", description="who tells it")
+    namespace: Name = Field("lamish-galaxy", description="the world it is told in")
+    style: Name = Field("standard", description="how it is written")
     catalog_fields: ClassVar[dict[str, Kind]] = {
         "persona": "persona",
         "namespace": "namespace",
@@ -62,9 +62,10 @@ class ProjectionInput(OperationInput):
 
 
 class TranslationInput(OperationInput):
-    text: Text
-    source_language: str = "english"  # declared first so the check below can see it
-    intermediate_language: str
+    text: Text = Field(description="the text sent on the round trip")
+    # declared before intermediate_language so the check below can see it
+    source_language: str = Field("english", description="the text's language")
+    intermediate_language: str = Field(description="the language of the round trip")
 
     @field_validator("intermediate_language", "source_language")
     @classmethod
@@ -82,9 +83,11 @@ class TranslationInput(OperationInput):
 class MultiTranslationInput(OperationInput):
     """One text on round trips through several languages (2..6, distinct, none the source)."""
 
-    text: Text
-    source_language: str = "english"
-    intermediate_languages: list[str] = Field(min_length=2, max_length=MAX_ROUND_TRIPS)
+    text: Text = Field(description="the text sent on the round trips")
+    source_language: str = Field("english", description="the text's language")
+    intermediate_languages: list[str] = Field(
+        min_length=2, max_length=MAX_ROUND_TRIPS, description=f"2 to {MAX_ROUND_TRIPS} languages to compare"
+    )
 
     @field_validator("source_language")
     @classmethod
@@ -103,9 +106,11 @@ class MultiTranslationInput(OperationInput):
 
 
 class MaieuticInput(OperationInput):
-    narrative: Text
-    goal: Goal = "understand"
-    max_turns: int = Field(default=5, ge=1, le=MAX_TURNS)
+    narrative: Text = Field(description="the story to question")
+    goal: Goal = Field("understand", description="what the questions aim at")
+    max_turns: int = Field(
+        default=5, ge=1, le=MAX_TURNS, description=f"how many questions (1 to {MAX_TURNS})"
+    )
 
 
 class MaieuticAnswerInput(OperationInput):
@@ -115,12 +120,16 @@ class MaieuticAnswerInput(OperationInput):
     job, using the suggested configuration unless persona/namespace/style are given.
     """
 
-    session_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-    answers: list[Answer] = Field(min_length=1, max_length=MAX_TURNS)
-    project: bool = False
-    persona: Name | None = None
-    namespace: Name | None = None
-    style: Name | None = None
+    session_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] = Field(
+        description="the maieutic job's id"
+    )
+    answers: list[Answer] = Field(
+        min_length=1, max_length=MAX_TURNS, description="one per question, in order"
+    )
+    project: bool = Field(False, description="also project the enriched narrative")
+    persona: Name | None = Field(None, description="instead of the suggested persona")
+    namespace: Name | None = Field(None, description="instead of the suggested namespace")
+    style: Name | None = Field(None, description="instead of the suggested style")
     catalog_fields: ClassVar[dict[str, Kind]] = {
         "persona": "persona",
         "namespace": "namespace",
@@ -136,9 +145,11 @@ class MaieuticAnswerInput(OperationInput):
 
 
 class ConfigurationInput(OperationInput):
-    attribute: Kind
-    brief: Brief
-    context: Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_TEXT_CHARS)] = ""
+    attribute: Kind = Field(description="what to create")
+    brief: Brief = Field(description="a short brief, e.g. 'a patient gardener'")
+    context: Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_TEXT_CHARS)] = Field(
+        "", description="optional context for the generator"
+    )
 
 
 def bind_catalog(model: type[M], catalog: Catalog) -> type[M]:

@@ -20,8 +20,17 @@ from lpe_nb.operations._steps import audit, json_step, messages, opening, text_s
 from lpe_nb.operations.catalog import Catalog
 from lpe_nb.operations.inputs import MaieuticAnswerInput, MaieuticInput
 from lpe_nb.operations.projection import PROJECTION_STEPS, project_narrative
+from lpe_nb.operations.spec import JobSpec
 
-__all__ = ["DEPTH_MEANINGS", "Insights", "SuggestedConfig", "make_answer_run", "make_start_run"]
+__all__ = [
+    "ANSWER_SPEC",
+    "DEPTH_MEANINGS",
+    "START_SPEC",
+    "Insights",
+    "SuggestedConfig",
+    "make_answer_run",
+    "make_start_run",
+]
 
 DEPTH_MEANINGS = (
     "surface facts: what happened, who was involved",
@@ -235,3 +244,24 @@ def make_answer_run(
         return {**result, **audit(ctx, llm)}
 
     return run
+
+
+START_SPEC = JobSpec(
+    "maieutic",
+    input_model=MaieuticInput,
+    make_run=lambda services: make_start_run(services.llm),
+    title=start_title,
+    description="Socratic questions about a narrative, one per depth level.",
+    path="maieutic/start",
+    summary="Start a maieutic (Socratic) session",
+)
+ANSWER_SPEC = JobSpec(
+    "maieutic_answer",
+    input_model=MaieuticAnswerInput,
+    make_run=lambda services: make_answer_run(services.llm, services.catalog, services.read_job),
+    make_check=lambda services: make_answer_check(services.read_job),
+    title=answer_title,
+    description="Answers to a maieutic session: insights, synthesis, suggested configuration, projection.",
+    path="maieutic/answer",
+    summary="Answer a maieutic session's questions",
+)

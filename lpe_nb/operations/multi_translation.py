@@ -16,9 +16,10 @@ from lpe_nb.jobs import StepContext
 from lpe_nb.llm import LLM
 from lpe_nb.operations._steps import audit, opening
 from lpe_nb.operations.inputs import MultiTranslationInput
+from lpe_nb.operations.spec import JobSpec
 from lpe_nb.operations.translation import round_trip
 
-__all__ = ["compare", "make_run", "title"]
+__all__ = ["SPEC", "compare", "make_run", "title"]
 
 _PHASES = 4  # per language: forward, backward, drift, elements
 _LISTED = 8  # stable and volatile elements reported
@@ -90,3 +91,14 @@ def make_run(llm: LLM) -> Callable[[StepContext, MultiTranslationInput], Any]:
         }
 
     return run
+
+
+SPEC = JobSpec(
+    "multi_translation",
+    input_model=MultiTranslationInput,
+    make_run=lambda services: make_run(services.llm),
+    title=title,
+    description="Round trips through several languages, compared: the most stable and volatile elements.",
+    path="translation/multi",
+    summary="Start round trips through several languages",
+)

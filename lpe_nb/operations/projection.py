@@ -16,8 +16,9 @@ from lpe_nb.llm import LLM
 from lpe_nb.operations._steps import audit, messages, opening, text_step
 from lpe_nb.operations.catalog import Catalog, CatalogEntry
 from lpe_nb.operations.inputs import ProjectionInput
+from lpe_nb.operations.spec import JobSpec
 
-__all__ = ["PROJECTION_STEPS", "project_narrative", "run_projection", "title"]
+__all__ = ["PROJECTION_STEPS", "SPEC", "project_narrative", "run_projection", "title"]
 
 PROJECTION_STEPS = ("deconstruct", "map", "reconstruct", "stylize", "reflect")
 _UNITS = 30  # progress units: 6 seed stages of 5, so five steps can share stages 3..5 evenly
@@ -146,3 +147,14 @@ async def run_projection(
         "style": style.name,
         **audit(ctx, llm),
     }
+
+
+SPEC = JobSpec(
+    "projection",
+    input_model=ProjectionInput,
+    make_run=lambda services: make_run(services.llm, services.catalog),
+    title=title,
+    description="Retell a narrative as an allegory: deconstruct, map, reconstruct, stylize, reflect.",
+    path="projection/create",
+    summary="Start a projection",
+)

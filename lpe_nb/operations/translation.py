@@ -17,8 +17,9 @@ from lpe_nb.jobs import StepContext
 from lpe_nb.llm import LLM
 from lpe_nb.operations._steps import audit, json_step, messages, opening, text_step
 from lpe_nb.operations.inputs import TranslationInput
+from lpe_nb.operations.spec import JobSpec
 
-__all__ = ["DriftJudgement", "ElementAnalysis", "LinguisticAnalysis", "chrf", "make_run", "title"]
+__all__ = ["SPEC", "DriftJudgement", "ElementAnalysis", "LinguisticAnalysis", "chrf", "make_run", "title"]
 
 _TOTAL = 5
 _SYSTEM = "You are a careful translator and linguist."
@@ -141,3 +142,14 @@ def make_run(llm: LLM) -> Callable[[StepContext, TranslationInput], Any]:
         return {"original_text": data.text, "source_language": source, **trip, **audit(ctx, llm)}
 
     return run
+
+
+SPEC = JobSpec(
+    "translation",
+    input_model=TranslationInput,
+    make_run=lambda services: make_run(services.llm),
+    title=title,
+    description="Round-trip translation and the meaning it loses (drift = 1 - similarity, plus chrF).",
+    path="translation/round-trip",
+    summary="Start a round-trip translation",
+)

@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Enum, Float, Int, Unicode
+from traitlets import Enum, Float, Int, List, Unicode
 
+from lpe_nb._server_file import remove_note, write_note
 from lpe_nb.errors import InvalidInput
 from lpe_nb.jobs import ManagerSettings, default_db_path
 from lpe_nb.llm import LlmSettings
+from lpe_nb.operations import load_job_modules
 from lpe_nb.server_ext.engine import EngineConfig, ServerEngine
 from lpe_nb.server_ext.handlers import ENGINE_SETTING, rest_routes
 from lpe_nb.server_ext.ws import WS_PATH, JobsWebSocket
@@ -62,6 +64,12 @@ class LpeExtensionApp(ExtensionApp):
     ).tag(config=True)
     ws_send_timeout_s = Float(
         10.0, help="A WebSocket client that does not take a frame within this many seconds is dropped."
+    ).tag(config=True)
+
+    job_modules = List(
+        Unicode(),
+        help="Modules to import that declare job types (besides $LPE_JOB_MODULES and the "
+        "lpe_nb.job_types entry points), e.g. ['mylab.jobs'].",
     ).tag(config=True)
 
     llm_provider = Enum(["auto", "openai", "mock"], None, allow_none=True, help="LLM provider.").tag(
@@ -110,6 +118,7 @@ class LpeExtensionApp(ExtensionApp):
             max_body_bytes=self.max_body_bytes,
             activity_interval_s=self.activity_interval_s,
             ws_send_timeout_s=self.ws_send_timeout_s,
+            job_modules=tuple(self.job_modules),
         )
 
     def initialize_settings(self) -> None:
@@ -128,6 +137,7 @@ class LpeExtensionApp(ExtensionApp):
         self._export_for_kernels(self.serverapp)
 
     def initialize_handlers(self) -> None:
+        load_job_modules(self.job_modules)  # their types get routes too
         self.handlers.extend((route.pattern, route.handler, route.kwargs) for route in rest_routes())
         self.handlers.append((WS_PATH, JobsWebSocket))
 
@@ -140,11 +150,19 @@ class LpeExtensionApp(ExtensionApp):
         self._export_for_kernels(serverapp)  # the bound port may differ from the configured one
         if self.engine is not None:
             await self.engine.start()
+            # The CLI and scripts on this database find this server through the note, instead of
+            # competing for its dispatcher.
+            token = getattr(serverapp.identity_provider, "token", "") or None
+            try:
+                write_note(self.engine.config.db_path, serverapp.connection_url, token)
+            except OSError as exc:
+                self.log.warning("lpe_nb: cannot leave a note beside the database for the CLI: %s", exc)
 
     async def stop_extension(self) -> None:
         """Stop the manager: running jobs are requeued with their finished steps and resume next time."""
         self._restore_environment()
         if self.engine is not None:
+            remove_note(self.engine.config.db_path)
             await self.engine.stop()
 
     def _export_for_kernels(self, serverapp: Any) -> None:

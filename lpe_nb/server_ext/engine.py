@@ -1,7 +1,7 @@
-"""The job engine as the server extension runs it: store, LLM, catalog, operations and manager in one object.
+"""The job engine as the server extension runs it: :func:`lpe_nb.embedded.open_engine`, owned by the server.
 
 The extension app builds one :class:`ServerEngine` per server and the handlers reach it through
-``web_app.settings``. Besides owning the components, it runs one *watcher* task subscribed to every job: it
+``web_app.settings``. Besides owning the engine, it runs one *watcher* task subscribed to every job: it
 marks the server active on each event (and on a timer while jobs run, since one LLM call can outlast the
 idle culler's patience) and emits the lifecycle events on the server's event bus.
 
@@ -18,20 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from lpe_nb._version import __version__
+from lpe_nb.embedded import Engine, open_engine
 from lpe_nb.errors import LpeError
-from lpe_nb.jobs import (
-    JobEvent,
-    JobManager,
-    JobStatus,
-    JobStore,
-    ManagerSettings,
-    OperationRegistry,
-    open_store,
-)
+from lpe_nb.jobs import JobEvent, JobManager, JobStatus, ManagerSettings
 from lpe_nb.jobs.events import SubscriptionClosed
 from lpe_nb.jobs.store import Synchronous
-from lpe_nb.llm import LLM, LlmSettings, make_llm
-from lpe_nb.operations import Catalog, CatalogStore, build_registry
+from lpe_nb.llm import LlmSettings
 
 __all__ = ["EngineConfig", "ServerEngine", "Socket", "lifecycle_action"]
 
@@ -53,6 +46,7 @@ class EngineConfig:
     activity_interval_s: float = 30.0
     ws_send_timeout_s: float = 10.0
     ws_max_watches: int = 1000
+    job_modules: tuple[str, ...] = ()
 
 
 class Socket(Protocol):
@@ -90,10 +84,8 @@ class ServerEngine:
         self.config = config
         self._touch = touch
         self._emit = emit
-        self._store: JobStore | None = None
-        self._manager: JobManager | None = None
-        self._llm: LLM | None = None
-        self._catalog: Catalog | None = None
+        self._engine: Engine | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._start_lock: asyncio.Lock | None = None
         self._stopped = False
@@ -107,7 +99,7 @@ class ServerEngine:
         if self._start_lock is None:
             self._start_lock = asyncio.Lock()
         async with self._start_lock:
-            if self._manager is not None:
+            if self._engine is not None:
                 return
             if self._stopped:
                 raise LpeError("the lpe_nb extension has been stopped")
@@ -115,24 +107,26 @@ class ServerEngine:
 
     async def _open(self) -> None:
         config = self.config
-        store = open_store(config.db_path, synchronous=config.synchronous)
-        llm = make_llm(config.llm)
+        stack = contextlib.AsyncExitStack()
         try:
-            await store.open()
-            catalog = await Catalog.load(CatalogStore(config.db_path))
-            registry = OperationRegistry()
-            manager = JobManager(store, registry, settings=config.manager)
-            build_registry(llm, catalog, read_job=manager.get, registry=registry)
-            await manager.start()
+            engine = await stack.enter_async_context(
+                open_engine(
+                    config.db_path,
+                    llm_settings=config.llm,
+                    settings=config.manager,
+                    synchronous=config.synchronous,
+                    job_modules=config.job_modules,
+                )
+            )
         except BaseException:
-            await store.close()
-            await llm.aclose()
+            await stack.aclose()
             raise
-        self._store, self._llm, self._catalog, self._manager = store, llm, catalog, manager
-        self._watcher = asyncio.create_task(self._watch_jobs(manager), name="lpe-server-watcher")
+        self._stack, self._engine = stack, engine
+        self._watcher = asyncio.create_task(self._watch_jobs(engine.manager), name="lpe-server-watcher")
         log.info(
-            "lpe_nb: dispatching jobs from %s with the %s LLM %s", store.location, llm.provider, llm.model
-        )
+            "lpe_nb %s: dispatching jobs from %s with the %s LLM %s",
+            __version__, engine.db_path, engine.llm.provider, engine.llm.model,
+        )  # fmt: skip
 
     async def stop(self) -> None:
         """Close sockets, stop the manager (running jobs go back to the queue), release everything."""
@@ -146,41 +140,28 @@ class ServerEngine:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
             self._watcher = None
-        manager, store, llm = self._manager, self._store, self._llm
-        self._manager = self._store = self._llm = None
-        try:
-            if manager is not None:
-                await manager.stop()
-        finally:
-            try:
-                if store is not None:
-                    await store.close()
-            finally:
-                if llm is not None:
-                    await llm.aclose()
+        stack, self._stack, self._engine = self._stack, None, None
+        if stack is not None:
+            await stack.aclose()
 
-    async def ready(self) -> JobManager:
-        """The started manager (starting it on first use)."""
-        if self._manager is None:
+    async def ready(self) -> Engine:
+        """The started engine (starting it on first use)."""
+        if self._engine is None:
             await self.start()
-        assert self._manager is not None
-        return self._manager
+        assert self._engine is not None
+        return self._engine
+
+    @property
+    def engine(self) -> Engine | None:
+        return self._engine
 
     @property
     def manager(self) -> JobManager | None:
-        return self._manager
-
-    @property
-    def catalog(self) -> Catalog | None:
-        return self._catalog
-
-    @property
-    def llm(self) -> LLM | None:
-        return self._llm
+        return None if self._engine is None else self._engine.manager
 
     @property
     def running_job_ids(self) -> list[str]:
-        return [] if self._manager is None else self._manager.running_job_ids
+        return [] if self._engine is None else self._engine.manager.running_job_ids
 
     # -- the watcher ---------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from tornado import web
 from lpe_nb._version import __version__
 from lpe_nb.errors import BodyTooLarge, InvalidInput, LpeError
 from lpe_nb.jobs import JobManager, JobRecord, JobStatus, StepRecord
+from lpe_nb.operations import JOB_TYPES, JobTypes
 from lpe_nb.server_ext.engine import ServerEngine
 from lpe_nb.server_ext.openapi import MAX_WAIT_S, Route, build_document
 
@@ -53,7 +54,7 @@ class LpeApiHandler(APIHandler):
         return engine
 
     async def manager(self) -> JobManager:
-        return await self.engine.ready()
+        return (await self.engine.ready()).manager
 
     # -- input -----------------------------------------------------------------------------------------
 
@@ -98,6 +99,25 @@ class LpeApiHandler(APIHandler):
         if not 0 <= raw <= MAX_WAIT_S:
             raise InvalidInput.field("wait", f"must be from 0 to {MAX_WAIT_S:g} seconds")
         return float(raw)
+
+    async def submit(self, job_type: str, input_data: dict[str, Any], wait_s: float | None) -> None:
+        """Submit and answer 202 ``{job_id, status}`` once persisted, or 200 with the job if it finished
+        within ``wait_s``."""
+        manager = await self.manager()
+        job_id = await manager.submit(job_type, input_data)
+        self.engine.remember_type(job_id, job_type)
+        self.set_header("Location", f"{self.base_url}lpe/api/jobs/{job_id}")
+        if wait_s:
+            try:
+                await manager.wait(job_id, timeout_s=wait_s)
+            except TimeoutError:
+                pass
+            else:
+                job, steps = await manager.get_with_steps(job_id)
+                self.send_json(job_body(job, steps))
+                return
+        job = await manager.get(job_id)
+        self.send_json({"job_id": job_id, "status": job.status.value}, status=202)
 
     # -- output ----------------------------------------------------------------------------------------
 
@@ -185,6 +205,22 @@ class JobsHandler(LpeApiHandler):
         )
         self.send_json({"jobs": [job_body(job) for job in page.jobs], "next_cursor": page.next_cursor})
 
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        """Submit a job of any type: ``{"type": ..., "input": {...}, "wait": seconds}``."""
+        body = self.json_object()
+        job_type = body.pop("type", None)
+        if not isinstance(job_type, str) or not job_type:
+            raise InvalidInput.field("type", "is required: the job type's name (see GET lpe/api/job-types)")
+        input_data = body.pop("input", {})
+        if not isinstance(input_data, dict):
+            raise InvalidInput.field("input", "must be a JSON object of the job type's fields")
+        wait_s = self.wait_seconds(body)
+        if body:
+            raise InvalidInput(dict.fromkeys(body, "is not a submit option (put job fields in input)"))
+        await self.submit(job_type, input_data, wait_s)
+
 
 class JobHandler(LpeApiHandler):
     @web.authenticated
@@ -210,7 +246,7 @@ class CancelHandler(LpeApiHandler):
 
 
 class CreateJobHandler(LpeApiHandler):
-    """Submit a job of the route's type; 202 ``{job_id, status}`` once persisted, or 200 with ``wait``."""
+    """Submit a job of the route's type: the body is its input (plus an optional ``wait``)."""
 
     job_type: str
 
@@ -222,41 +258,32 @@ class CreateJobHandler(LpeApiHandler):
     async def post(self) -> None:
         body = self.json_object()
         wait_s = self.wait_seconds(body)
-        manager = await self.manager()
-        job_id = await manager.submit(self.job_type, body)
-        self.engine.remember_type(job_id, self.job_type)
-        self.set_header("Location", f"{self.base_url}lpe/api/jobs/{job_id}")
-        if wait_s:
-            try:
-                await manager.wait(job_id, timeout_s=wait_s)
-            except TimeoutError:
-                pass
-            else:
-                job, steps = await manager.get_with_steps(job_id)
-                self.send_json(job_body(job, steps))
-                return
-        job = await manager.get(job_id)
-        self.send_json({"job_id": job_id, "status": job.status.value}, status=202)
+        await self.submit(self.job_type, body, wait_s)
+
+
+class JobTypesHandler(LpeApiHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        engine = await self.engine.ready()
+        self.send_json({"job_types": [info.to_dict() for info in engine.infos()]})
 
 
 class CatalogHandler(LpeApiHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        await self.manager()
-        catalog = self.engine.catalog
-        assert catalog is not None  # set once the engine is ready
-        self.send_json(catalog.describe())
+        engine = await self.engine.ready()
+        self.send_json(engine.catalog.describe())
 
 
 class StatusHandler(LpeApiHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        manager = await self.manager()
+        engine = await self.engine.ready()
+        manager, llm = engine.manager, engine.llm
         counts = await manager.counts()
-        llm = self.engine.llm
-        assert llm is not None  # set once the engine is ready
         self.send_json(
             {
                 "version": __version__,
@@ -277,18 +304,14 @@ class OpenApiHandler(LpeApiHandler):
         self.send_json(build_document(rest_routes(), models, version=__version__))
 
 
-def rest_routes() -> list[Route]:
-    """Every REST route of the extension, in registration order."""
+def rest_routes(job_types: JobTypes = JOB_TYPES) -> list[Route]:
+    """Every REST route of the extension: the fixed ones, then one submit route per declared job type."""
     wait = {"wait": f"seconds (0..{MAX_WAIT_S:g}) to wait for the job to finish and return it with 200"}
-
-    def create(path: str, job_type: str, summary: str) -> Route:
-        return Route(path, CreateJobHandler, {"post": summary}, job_type=job_type, query=wait)
-
     return [
         Route(
             "lpe/api/jobs",
             JobsHandler,
-            {"get": "List jobs, newest first"},
+            {"get": "List jobs, newest first", "post": "Submit a job of any type: {type, input, wait}"},
             query={
                 "status": "only these statuses (repeat or comma-separate)",
                 "type": "only this job type",
@@ -302,14 +325,17 @@ def rest_routes() -> list[Route]:
             {"get": "A job with its steps", "delete": "Delete a finished job"},
         ),
         Route("lpe/api/jobs/{job_id}/cancel", CancelHandler, {"post": "Cancel a pending or running job"}),
-        create("lpe/api/projection/create", "projection", "Start a projection"),
-        create("lpe/api/translation/round-trip", "translation", "Start a round-trip translation"),
-        create(
-            "lpe/api/translation/multi", "multi_translation", "Start round trips through several languages"
+        *(
+            Route(
+                f"lpe/api/{spec.rest_path}",
+                CreateJobHandler,
+                {"post": spec.summary or f"Start a {spec.name} job"},
+                job_type=spec.name,
+                query=wait,
+            )
+            for spec in job_types
         ),
-        create("lpe/api/maieutic/start", "maieutic", "Start a maieutic (Socratic) session"),
-        create("lpe/api/maieutic/answer", "maieutic_answer", "Answer a maieutic session's questions"),
-        create("lpe/api/configuration/generate", "configuration", "Generate a persona, namespace or style"),
+        Route("lpe/api/job-types", JobTypesHandler, {"get": "The job types and their input fields"}),
         Route("lpe/api/catalog", CatalogHandler, {"get": "Personas, namespaces, styles and languages"}),
         Route("lpe/api/status", StatusHandler, {"get": "Version, LLM and queue counts"}),
         Route("lpe/api/openapi.json", OpenApiHandler, {"get": "This document"}),

@@ -79,7 +79,7 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
 
     async def open(self, *args: Any, **kwargs: Any) -> None:
         super().open()  # starts the keep-alive pings
-        manager = await self.engine.ready()
+        manager = (await self.engine.ready()).manager
         self._since = {}
         self._sub = manager.events.subscribe(())
         self._pump = asyncio.create_task(self._pump_events(self._sub), name="lpe-ws-pump")
@@ -121,7 +121,7 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
             return
         self._since[job_id] = since if since is not None else 0
         try:
-            await (await self.engine.ready()).watch(sub, job_id)
+            await (await self.engine.ready()).manager.watch(sub, job_id)
         except LpeError as exc:
             self._since.pop(job_id, None)
             self._send_error(job_id, exc)

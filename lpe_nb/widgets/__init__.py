@@ -14,14 +14,19 @@ Every widget is displayed once and then only its traits change, coalesced to at 
 widget every 100 ms, whatever the event rate; the terminal state is always rendered.
 """
 
+from lpe_nb.client import set_notebook_renderer
 from lpe_nb.widgets.dashboard import JobsDashboard
-from lpe_nb.widgets.forms import ConfigurationForm, ProjectionForm, TranslationForm
+from lpe_nb.widgets.forms import ConfigurationForm, JobForm, ProjectionForm, TranslationForm
 from lpe_nb.widgets.maieutic import MaieuticSession
 from lpe_nb.widgets.progress import JobProgress
 from lpe_nb.widgets.results import render_result
 
+# A job handle displayed in a notebook becomes its live progress widget (the client never imports us).
+set_notebook_renderer(JobProgress)
+
 __all__ = [
     "ConfigurationForm",
+    "JobForm",
     "JobProgress",
     "JobsDashboard",
     "MaieuticSession",

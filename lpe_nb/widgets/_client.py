@@ -26,7 +26,7 @@ def resolve_client(client: Client | None) -> Client:
         return client
     with _default_lock:
         if _default is None:
-            from lpe_nb import connect  # lazy: a widget given a client must not import the connection code
+            from lpe_nb.client import connect
 
             _default = connect()
         return _default

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from lpe_nb.jobs import JobEvent, JobRecord, JobStatus, Progress
+from lpe_nb.client import JobEvent, JobRecord, JobStatus, Progress
 
 from .results import esc
 

@@ -1,4 +1,5 @@
-""":class:`JobsDashboard`: the recent jobs, live, with a status filter, and Cancel and Open per job.
+""":class:`JobsDashboard`: the recent jobs, live, filtered by status and type, with Cancel and Open per job
+and a New job form for any declared job type.
 
 A background task on the client's loop lists the jobs every ``interval_s`` (and at once when asked: the
 filter changed, a job was cancelled); each listing only replaces the stored rows under a lock, and a
@@ -20,6 +21,7 @@ from lpe_nb.errors import InvalidTransition, LpeError
 
 from ._client import resolve_client
 from ._throttle import DEFAULT_INTERVAL_S, Throttle
+from .forms import JobForm
 from .progress import JobProgress
 from .results import close_children, error_html, esc
 
@@ -80,13 +82,17 @@ class JobsDashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         self.limit = limit
         self.interval_s = interval_s
         self.status_filter = widgets.Dropdown(description="status", options=list(STATUSES), value="all")
+        types = [info.name for info in self.client.job_types()]
+        self.type_filter = widgets.Dropdown(description="type", options=["all", *types], value="all")
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
+        self.new_button = widgets.Button(description="New job", icon="plus")
+        self.form: JobForm | None = None
         self.message = widgets.HTML()
         self.table = widgets.VBox()
         self.detail = widgets.VBox()
         self.opened: JobProgress | None = None
         self.children = [
-            widgets.HBox([self.status_filter, self.refresh_button]),
+            widgets.HBox([self.status_filter, self.type_filter, self.refresh_button, self.new_button]),
             self.message,
             self.table,
             self.detail,
@@ -101,6 +107,8 @@ class JobsDashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         self._stopped = threading.Event()
         self._throttle = Throttle(self._render, render_interval_s)
         self.status_filter.observe(lambda _change: self.refresh(), names="value")
+        self.type_filter.observe(lambda _change: self.refresh(), names="value")
+        self.new_button.on_click(lambda _button: self.new_job())
         self.refresh_button.on_click(lambda _button: self.refresh())
         self._poll: concurrent.futures.Future[None] = self.client.run_background(self._poll_forever())
 
@@ -144,6 +152,18 @@ class JobsDashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
             self._set_error(f"cancelling {job_id[:8]} failed: {exc}")
         self.refresh()
 
+    def new_job(self, job_type: str | None = None) -> JobForm:
+        """Show a form for a new job of any type below the list (the New job button); its Run starts it,
+        and the list shows it at the next refresh."""
+        previous, self.form = self.form, JobForm(self.client, job_type)
+        self.form.run_button.on_click(lambda _button: self.refresh())
+        self.detail.children = (self.form,)
+        for widget in (previous, self.opened):
+            if widget is not None:
+                widget.close()
+        self.opened = None
+        return self.form
+
     def open_job(self, job_id: str) -> JobProgress | None:
         """Show one job's live progress and result below the list (its row's Open)."""
         try:
@@ -153,8 +173,10 @@ class JobsDashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
             return None
         previous, self.opened = self.opened, JobProgress(job)
         self.detail.children = (self.opened,)
-        if previous is not None:
-            previous.close()
+        for widget in (previous, self.form):
+            if widget is not None:
+                widget.close()
+        self.form = None
         return self.opened
 
     @property
@@ -171,8 +193,9 @@ class JobsDashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         if hasattr(self, "_poll"):  # ipywidgets also calls close() from __del__, maybe half-built
             self._poll.cancel()
             self._throttle.close()
-            if self.opened is not None:
-                self.opened.close()
+            for widget in (self.opened, self.form):
+                if widget is not None:
+                    widget.close()
             for row in list(self._rows.values()):
                 row.close()
             close_children(self)
@@ -190,10 +213,12 @@ class JobsDashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
             self._stopped.set()
 
     async def _fetch(self) -> int:
-        status = self.status_filter.value
+        status, job_type = self.status_filter.value, self.type_filter.value
         try:
             jobs = await self.client.async_client.jobs(
-                status=None if status == "all" else status, limit=self.limit
+                status=None if status == "all" else status,
+                type=None if job_type == "all" else job_type,
+                limit=self.limit,
             )
         except Exception as exc:
             self._set_error(f"listing the jobs failed: {exc}")

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
-from lpe_nb.errors import LpeError
+from lpe_nb.client import FieldInfo
+from lpe_nb.errors import InvalidInput, LpeError
 
 from ._client import choices, resolve_client
 from .progress import JobProgress
@@ -19,7 +20,7 @@ from .results import close_children, error_html
 if TYPE_CHECKING:
     from lpe_nb.client import Client, Job
 
-__all__ = ["ConfigurationForm", "ProjectionForm", "TranslationForm"]
+__all__ = ["ConfigurationForm", "JobForm", "ProjectionForm", "TranslationForm"]
 
 _KINDS = ("persona", "namespace", "style")
 
@@ -147,3 +148,85 @@ class ConfigurationForm(_LaunchForm):
 
     def _start(self) -> Job:
         return self.client.configure(self.attribute.value, self.brief.value, self.context.value or None)
+
+
+class JobForm(_LaunchForm):
+    """A form for any job type, built from its declared fields (``client.job_types()``): a text box per
+    text field, a dropdown per fixed set of values or catalog kind, a checkbox per yes/no. Without
+    ``job_type`` it starts with the first type and offers the others in a dropdown.
+    """
+
+    def __init__(self, client: Client | None = None, job_type: str | None = None) -> None:
+        self._initial_type = job_type
+        self.inputs: dict[str, Any] = {}
+        super().__init__(client)
+
+    def _build(self, catalog: dict[str, Any]) -> list[Any]:
+        self._catalog = catalog
+        self._infos = {info.name: info for info in self.client.job_types()}
+        options = [
+            (f"{info.name} — {info.description}" if info.description else info.name, info.name)
+            for info in self._infos.values()
+        ]
+        self.job_type = _dropdown("job type", options, self._initial_type)
+        self.fields_box = widgets.VBox()
+        self.job_type.observe(lambda _change: self._show_fields(), names="value")
+        self._show_fields()
+        return [self.job_type, self.fields_box]
+
+    def _show_fields(self) -> None:
+        old = list(self.inputs.values())
+        info = self._infos[self.job_type.value]
+        self.inputs = {field.name: _field_widget(field, self._catalog) for field in info.fields}
+        self.fields_box.children = tuple(self.inputs.values())
+        for widget in old:
+            widget.close()
+
+    def _start(self) -> Job:
+        info = self._infos[self.job_type.value]
+        data = {}
+        for field in info.fields:
+            value = _field_value(field, self.inputs[field.name].value)
+            if value is not None:
+                data[field.name] = value
+        return self.client.submit(info.name, data)
+
+
+def _field_widget(field: FieldInfo, catalog: dict[str, Any]) -> Any:
+    label = field.name.replace("_", " ")
+    # An optional field whose default is "none" (e.g. "the suggested persona") keeps that as its first choice.
+    unset: list[Any] = [("(default)", "")] if field.default is None and not field.required else []
+    if field.catalog is not None:
+        return _dropdown(label, unset + choices(catalog, field.catalog + "s"), field.default or "")
+    if field.choices:
+        return _dropdown(label, unset + list(field.choices), field.default or "")
+    if field.type == "boolean":
+        return widgets.Checkbox(description=label, value=bool(field.default), indent=False)
+    hint = field.description or ("comma-separated" if field.type == "array" else field.type)
+    default = (
+        ""
+        if field.default is None
+        else (", ".join(map(str, field.default)) if isinstance(field.default, list) else str(field.default))
+    )
+    if field.type == "string":
+        return widgets.Textarea(description=label, value=default, placeholder=hint, rows=3, layout=_wide())
+    return widgets.Text(description=label, value=default, placeholder=hint, layout=_wide())
+
+
+def _field_value(field: FieldInfo, raw: Any) -> Any:
+    """The JSON value of a field widget's value; empty optional text means "the default"."""
+    if not isinstance(raw, str):
+        return raw
+    text = raw.strip()
+    if not text:
+        return None if not field.required or field.type != "string" else raw
+    try:
+        if field.type == "integer":
+            return int(text)
+        if field.type == "number":
+            return float(text)
+    except ValueError:
+        raise InvalidInput.field(field.name, f"must be a {field.type}, not {text[:40]!r}") from None
+    if field.type == "array":
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return raw

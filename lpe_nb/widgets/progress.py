@@ -21,9 +21,8 @@ from typing import Any
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
-from lpe_nb.client import AsyncJob, Job
+from lpe_nb.client import AsyncJob, Job, JobEvent, JobStatus
 from lpe_nb.errors import InvalidTransition, LpeError
-from lpe_nb.jobs import JobEvent, JobStatus
 
 from ._throttle import DEFAULT_INTERVAL_S, Throttle
 from ._view import BAR_STYLES, ViewState, status_html, step_html

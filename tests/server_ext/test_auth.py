@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
+from lpe_nb.operations import JOB_TYPES
 from lpe_nb.server_ext.engine import ServerEngine
+from lpe_nb.server_ext.handlers import rest_routes
 from lpe_nb.server_ext.openapi import handler_methods
 from lpe_nb.server_ext.ws import JobsWebSocket
 from tests.server_ext.routes import served_routes
@@ -18,8 +21,11 @@ BAD_HEADERS = {"no token": {}, "wrong token": {"Authorization": "token not-the-t
 
 def test_every_route_is_found(jp_serverapp: Any) -> None:
     routes = served_routes(jp_serverapp.web_app)
-    assert len(routes) == 13  # 12 REST routes and the WebSocket: update when adding one
-    assert all(path.startswith("/a%40b/lpe/") for path, _ in routes)
+    expected = {"/a%40b/" + re.sub(r"\{\w+\}", "x", route.path) for route in rest_routes()} | {
+        "/a%40b/lpe/ws"
+    }
+    assert {path for path, _ in routes} == expected
+    assert len(expected) == 8 + len(JOB_TYPES)  # 7 fixed routes, the WebSocket, a submit route per job type
 
 
 @pytest.mark.parametrize("who", sorted(BAD_HEADERS))

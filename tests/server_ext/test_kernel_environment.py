@@ -30,7 +30,7 @@ async def test_the_server_exports_its_url_and_token_and_connect_finds_it(
     assert {"neutral", "critic", "storyteller"} <= set(personas)
     assert personas["critic"]["kind"] == "persona" and personas["critic"]["builtin"] is True
     assert catalog["defaults"] == {"persona": "neutral", "namespace": "lamish-galaxy", "style": "standard"}
-    assert (await (await engine.ready()).get(job.id)).status.value == "completed"
+    assert (await (await engine.ready()).manager.get(job.id)).status.value == "completed"
 
 
 async def test_stopping_the_extension_restores_the_environment(

@@ -43,7 +43,7 @@ async def test_running_jobs_are_reported_as_activity(
     [lpe] = [a for a in app if a.name == "lpe_nb"]
     assert lpe.current_activity() is None
     _code, body = await api("POST", "projection/create", body=INPUTS["projection/create"])
-    manager = await engine.ready()
+    manager = (await engine.ready()).manager
     with await manager.subscribe([body["job_id"]]) as sub:
         # A live progress report comes from the running operation itself (a snapshot can read the
         # committed claim a moment before this manager has registered the run).

@@ -11,7 +11,7 @@ from tests.server_ext.conftest import INPUTS, NARRATIVE, Api
 
 
 async def finished(engine: ServerEngine, job_id: str) -> None:
-    manager = await engine.ready()
+    manager = (await engine.ready()).manager
     await manager.wait(job_id, timeout_s=20)
 
 

@@ -272,7 +272,7 @@ class Stalled:
 async def stalled(
     engine: ServerEngine, burst: Burst, jp_ws_fetch: Any, raw_ws: RawConnect
 ) -> AsyncIterator[Stalled]:
-    manager = await engine.ready()
+    manager = (await engine.ready()).manager
     loop = asyncio.get_running_loop()
     good: WebSocketClientConnection = await jp_ws_fetch("lpe", "ws")
     following = None

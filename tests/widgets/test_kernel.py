@@ -88,9 +88,13 @@ def test_a_kernel_front_end_gets_at_most_ten_updates_a_second_per_widget(kernel:
 
 
 DISPLAY_CELLS = {
-    "sync": "from lpe_nb.client import Client\nfrom lpe_nb.llm.mock import MockLLM\n"
+    # lpe_nb.connect() loads the widgets' renderer in a kernel; with the client alone, importing the
+    # widgets does (the client never imports them).
+    "connect": "import lpe_nb\nclient = lpe_nb.connect(embedded=True, db_path=DB)\n"
+    "job = client.projection('A ferry crossed at dawn.')\njob",
+    "sync": "import lpe_nb.widgets\nfrom lpe_nb.client import Client\nfrom lpe_nb.llm.mock import MockLLM\n"
     "client = Client.embedded(DB, llm=MockLLM())\njob = client.projection('A ferry crossed at dawn.')\njob",
-    "async": "from lpe_nb.client import AsyncClient\nfrom lpe_nb.llm.mock import MockLLM\n"
+    "async": "import lpe_nb.widgets\nfrom lpe_nb.client import AsyncClient\nfrom lpe_nb.llm.mock import MockLLM\n"
     "aclient = await AsyncClient.embedded(DB, llm=MockLLM())\n"
     "ajob = await aclient.projection('A ferry crossed at dawn.')\najob",
 }

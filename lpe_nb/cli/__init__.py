@@ -1,0 +1,157 @@
+"""``python -m lpe_nb``: run, follow, list and cancel lpe-nb jobs from a terminal.
+
+It goes through :func:`lpe_nb.client.connect`, so it uses the Jupyter server already running jobs on the
+database when there is one (with its live events), and an engine in this process otherwise. ``run`` has a
+subcommand per declared job type, with the type's fields as options. A user's mistake is one line on
+stderr and exit code 2; Ctrl-C while a job runs asks whether to cancel it or leave it running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import os
+import sys
+from typing import Any
+
+from lpe_nb.client import Client, Job, JobStatus, connect
+from lpe_nb.errors import LpeError
+from lpe_nb.llm import LlmSettings
+from lpe_nb.operations import JOB_TYPES, load_job_modules
+
+from ._args import build_parser, input_from_args
+from ._output import Progress, print_job, print_jobs
+
+__all__ = ["main"]
+
+DEMO_NARRATIVE = (
+    "Rosa Parks refused to give up her seat on a Montgomery bus in 1955. Her arrest sparked a boycott "
+    "led by Martin Luther King, and the city's segregation law was struck down a year later."
+)
+_DEMO_MOCK_LATENCY_S = 0.4  # unless told otherwise, the demo's mock takes a moment so progress is seen
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        load_job_modules()
+        args = build_parser(JOB_TYPES.infos()).parse_args(argv)
+        return _command(args)
+    except LpeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader went away (`| head`): say nothing more, and keep Python from failing at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+def _connect(args: argparse.Namespace, **engine_options: Any) -> Client:
+    return connect(
+        args.url, args.token, embedded=True if args.embedded else None, db_path=args.db_path, **engine_options
+    )
+
+
+def _command(args: argparse.Namespace) -> int:
+    command: str = args.command
+    engine_options: dict[str, Any] = {}
+    if command == "demo":
+        latency = None if "LPE_MOCK_LATENCY_S" in os.environ else _DEMO_MOCK_LATENCY_S
+        engine_options["llm_settings"] = LlmSettings.from_env(mock_latency_s=latency)
+    with _connect(args, **engine_options) as client:
+        if command == "demo":
+            job = client.projection(DEMO_NARRATIVE, persona="storyteller")
+            return _follow(client, job, as_json=args.json, timeout=None)
+        if command == "run":
+            info = JOB_TYPES.get(args.job_type).info()
+            job = client.submit(info.name, input_from_args(info, args))
+            return _after_submit(client, job, args)
+        if command == "answer":
+            job = client.submit(
+                "maieutic_answer",
+                {"session_id": args.session_id, "answers": args.answers, "project": args.project},
+            )
+            return _after_submit(client, job, args)
+        if command == "jobs":
+            statuses = [s for s in (args.status or "").split(",") if s] or None
+            print_jobs(client.jobs(status=statuses, type=args.type, limit=args.limit), as_json=args.json)
+            return 0
+        if command == "show":
+            print_job(client.job(args.job_id), as_json=args.json)
+            return 0
+        if command == "watch":
+            return _follow(client, client.job(args.job_id), as_json=args.json, timeout=None)
+        if command == "cancel":
+            job = client.cancel(args.job_id)
+            print(f"job {job.id}: {'cancelled' if job.is_terminal else 'cancel requested, it stops at once'}")
+            return 0
+        if command == "types":
+            for info in client.job_types():
+                fields = " ".join(
+                    f"--{f.name.replace('_', '-')}" + ("" if f.required else "?") for f in info.fields
+                )
+                print(f"{info.name:<18} {fields}\n{'':<18} {info.description}")
+            return 0
+        if command == "catalog":
+            for kind, entries in client.catalog().items():
+                if isinstance(entries, list):
+                    names = ", ".join(
+                        str(e.get("name", e)) if isinstance(e, dict) else str(e) for e in entries
+                    )
+                    print(f"{kind}: {names}")
+            return 0
+    raise LpeError(f"unknown command {command!r}")  # argparse refuses it first
+
+
+def _after_submit(client: Client, job: Job, args: argparse.Namespace) -> int:
+    if args.no_wait:
+        print(job.id)
+        return 0
+    print(f"job {job.id} ({job.type}) submitted to {client.location}", file=sys.stderr)
+    return _follow(client, job, as_json=args.json, timeout=args.timeout)
+
+
+def _follow(client: Client, job: Job, *, as_json: bool, timeout: float | None) -> int:
+    """Show the job's progress until it ends; Ctrl-C asks whether to cancel it."""
+    progress = Progress()
+    watching = job.watch(progress.show)
+    try:
+        watching.result(timeout)
+    except concurrent.futures.TimeoutError:
+        watching.cancel()
+        progress.close()
+        print(f"job {job.id} is still {job.refresh().status.value} after {timeout:g} s; "
+              f"follow it with: python -m lpe_nb watch {job.id}", file=sys.stderr)  # fmt: skip
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        watching.cancel()
+        progress.close()
+        return _interrupted(client, job)
+    finally:
+        progress.close()
+    job.refresh()
+    print_job(job, as_json=as_json)
+    return 0 if job.status is JobStatus.COMPLETED else EXIT_FAILED
+
+
+def _interrupted(client: Client, job: Job) -> int:
+    where = client.location
+    embedded = not where.startswith(("http://", "https://"))
+    answer = ""
+    if sys.stdin.isatty():
+        try:
+            answer = input(f"\nCancel job {job.id}? [y/N] ").strip().lower()
+        except (EOFError, KeyboardInterrupt):
+            answer = ""
+    if answer in ("y", "yes"):
+        client.cancel(job.id)
+        print(f"job {job.id} cancelled", file=sys.stderr)
+    elif embedded:
+        print(f"\njob {job.id} left in the queue: it resumes from its last finished step the next time an "
+              f"engine runs on {where} (python -m lpe_nb watch {job.id})", file=sys.stderr)  # fmt: skip
+    else:
+        print(f"\njob {job.id} is still running on {where}; follow it with: python -m lpe_nb watch {job.id}",
+              file=sys.stderr)  # fmt: skip
+    return EXIT_INTERRUPTED

@@ -1,0 +1,151 @@
+"""The command line's parser; ``run``'s subcommands are derived from the job-type declarations."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from lpe_nb._version import __version__
+from lpe_nb.operations import FieldInfo, JobTypeInfo
+
+__all__ = ["build_parser", "input_from_args"]
+
+_EPILOG = """\
+The client finds its server as lpe_nb.connect() does: --url/--token, LPE_SERVER_URL/LPE_SERVER_TOKEN,
+then the Jupyter server running jobs on the same database; without one, jobs run in this process on
+--db-path ($LPE_DB_PATH or ~/.lpe/jobs.db), with the LLM from LPE_LLM_* (the offline mock when unset).
+"""
+
+
+def _boolean(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
+
+
+def _json_object(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+
+
+_CONVERTERS: dict[str, Callable[[str], Any]] = {
+    "integer": int,
+    "number": float,
+    "boolean": _boolean,
+    "object": _json_object,
+}
+
+
+def _field_help(field: FieldInfo) -> str:
+    parts = [field.description] if field.description else []
+    if field.type == "array":
+        parts.append("one or more values")
+    if field.catalog:
+        parts.append(f"a {field.catalog} from the catalog (python -m lpe_nb catalog)")
+    if not field.required and field.default not in (None, ""):
+        parts.append(f"default: {field.default}")
+    return "; ".join(parts) or field.type
+
+
+def _add_job_type(commands: Any, info: JobTypeInfo) -> None:
+    parser = commands.add_parser(
+        info.name,
+        help=info.description,
+        description=info.description,
+        epilog=_EPILOG,
+        formatter_class=_Formatter,
+    )
+    for field in info.fields:
+        option = "--" + field.name.replace("_", "-")
+        if field.type == "boolean":
+            parser.add_argument(
+                option, dest=field.name, action=argparse.BooleanOptionalAction, help=_field_help(field)
+            )
+            continue
+        parser.add_argument(
+            option,
+            dest=field.name,
+            required=field.required,
+            nargs="+" if field.type == "array" else None,
+            type=_CONVERTERS.get(field.type, str),
+            choices=field.choices,
+            metavar=field.name.upper() if field.choices is None else None,
+            help=_field_help(field),
+        )
+    _add_run_options(parser)
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-wait", action="store_true", help="print the job id and return at once")
+    parser.add_argument(
+        "--timeout", type=float, default=None, metavar="S", help="give up waiting after S seconds"
+    )
+    parser.add_argument("--json", action="store_true", help="print the finished job as JSON")
+
+
+def input_from_args(info: JobTypeInfo, args: argparse.Namespace) -> dict[str, Any]:
+    return {f.name: getattr(args, f.name) for f in info.fields if getattr(args, f.name, None) is not None}
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def build_parser(job_types: Iterable[JobTypeInfo]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m lpe_nb",
+        description="Run and watch lpe-nb jobs from a terminal.",
+        epilog=_EPILOG,
+        formatter_class=_Formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"lpe-nb {__version__}")
+    where = parser.add_argument_group("where jobs run")
+    where.add_argument("--url", help="an lpe-nb Jupyter server's URL, with its base_url")
+    where.add_argument("--token", help="that server's token (default $LPE_SERVER_TOKEN)")
+    where.add_argument(
+        "--db-path", help="the database when no server runs (default $LPE_DB_PATH or ~/.lpe/jobs.db)"
+    )
+    where.add_argument(
+        "--embedded", action="store_true", help="run jobs in this process even if a server runs"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="run a projection of a sample narrative, with live progress")
+    demo.add_argument("--json", action="store_true", help="print the finished job as JSON")
+
+    run = commands.add_parser("run", help="run one job, show its progress, print its result")
+    types = run.add_subparsers(dest="job_type", required=True, metavar="JOB_TYPE")
+    for info in job_types:
+        _add_job_type(types, info)
+
+    answer = commands.add_parser("answer", help="answer a maieutic session's questions, in order")
+    answer.add_argument("session_id", help="the maieutic job's id")
+    answer.add_argument("answers", nargs="+", help="one answer per question ('' skips one)")
+    answer.add_argument("--project", action="store_true", help="also project the enriched narrative")
+    _add_run_options(answer)
+
+    jobs = commands.add_parser("jobs", help="list jobs, newest first")
+    jobs.add_argument("--status", help="only these statuses (comma-separated)")
+    jobs.add_argument("--type", help="only this job type")
+    jobs.add_argument("--limit", type=int, default=20, help="how many (1..500, default 20)")
+    jobs.add_argument("--json", action="store_true", help="print the jobs as JSON lines")
+
+    for name, text in (
+        ("show", "show a job, its steps and its result"),
+        ("watch", "follow a job's progress"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("job_id")
+        command.add_argument("--json", action="store_true", help="print the job as JSON")
+    cancel = commands.add_parser("cancel", help="cancel a pending or running job")
+    cancel.add_argument("job_id")
+    commands.add_parser("types", help="the job types and their fields")
+    commands.add_parser("catalog", help="the personas, namespaces and styles")
+    return parser

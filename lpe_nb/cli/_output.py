@@ -1,0 +1,82 @@
+"""What the command line prints: live progress (a tqdm bar on a terminal, plain lines when piped) and
+results (readable text, or JSON with ``--json``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import IO, Any
+
+from lpe_nb.client import Job, JobEvent
+
+__all__ = ["Progress", "print_job", "print_jobs"]
+
+_HIDDEN_RESULT_KEYS = {"steps", "llm", "usage"}
+
+
+class Progress:
+    """Follows one job's events: a tqdm bar when ``stream`` is a terminal, else one line per change."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self._bar: Any = None
+        self._last = ""
+        if self.stream.isatty():
+            from tqdm import tqdm
+
+            self._bar = tqdm(
+                total=100.0, file=self.stream, unit="%", bar_format="{l_bar}{bar}| {elapsed}<{remaining}"
+            )
+
+    def show(self, event: JobEvent) -> None:
+        if event.progress is not None:
+            percentage, step = event.progress.percentage, event.progress.current_step
+            if self._bar is not None:
+                self._bar.n = percentage
+                self._bar.set_description_str(step[:40], refresh=False)
+                self._bar.refresh()
+            else:
+                line = f"{percentage:5.1f} %  {step}"
+                if line != self._last:  # streamed text repeats the step's line: show it once
+                    print(line, file=self.stream, flush=True)
+                    self._last = line
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def print_job(job: Job, *, as_json: bool, out: IO[str] | None = None) -> None:
+    out = out or sys.stdout
+    if as_json:
+        body = job.data.to_dict() | {"steps": [step.to_dict() for step in job.steps]}
+        print(json.dumps(body, indent=2, ensure_ascii=False), file=out)
+        return
+    print(f"{job.type} {job.id}: {job.status.value}  ({job.data.title})", file=out)
+    if job.error_message:
+        print(f"  {job.error_message}", file=out)
+    result = job.data.result_data
+    if isinstance(result, dict):
+        for key, value in result.items():
+            if key in _HIDDEN_RESULT_KEYS:
+                continue
+            if isinstance(value, str) and (len(value) > 60 or "\n" in value):
+                print(f"\n== {key.replace('_', ' ').capitalize()} ==\n{value}", file=out)
+            else:
+                print(f"{key}: {json.dumps(value, ensure_ascii=False)}", file=out)
+    elif result is not None:
+        print(json.dumps(result, indent=2, ensure_ascii=False), file=out)
+
+
+def print_jobs(jobs: list[Job], *, as_json: bool, out: IO[str] | None = None) -> None:
+    out = out or sys.stdout
+    for job in jobs:
+        if as_json:
+            print(json.dumps(job.data.to_dict(), ensure_ascii=False), file=out)
+        else:
+            data = job.data
+            print(
+                f"{data.id}  {data.status.value:<9}  {data.progress.percentage:5.1f} %  "
+                f"{data.created_at[:19]}  {data.type:<17}  {data.title}",
+                file=out,
+            )
