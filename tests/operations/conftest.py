@@ -3,6 +3,7 @@ against the loopback fake server."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,8 @@ from typing import Any
 import pytest
 
 from lpe_nb.embedded import Engine, open_engine
-from lpe_nb.jobs import JobEvent, JobManager, ManagerSettings
+from lpe_nb.jobs import JobEvent, JobManager, ManagerSettings, Progress
+from lpe_nb.jobs.context import RunState
 from lpe_nb.llm import LlmSettings, MockLLM, OpenAICompatibleLLM
 from tests.llm.fake_openai_server import FakeOpenAIServer
 
@@ -74,6 +76,30 @@ async def run_and_watch(
             if event.is_terminal:
                 break
     return await manager.get(job_id), events
+
+
+@contextlib.contextmanager
+def every_report(manager: JobManager) -> Iterator[list[Progress]]:
+    """Every progress report (``ctx.report``) of ``manager``'s jobs, in order, as it is made; streamed
+    text, which repeats the report it rides on, is left out.
+
+    A subscriber is not that: it gets the state on subscribing, then progress coalesced to the latest
+    while it is not reading (by design, so a slow reader never holds a job up). A test that checks the
+    order of *every* report reads them here, where nothing can be coalesced away.
+    """
+    reports: list[Progress] = []
+    publish = manager.publish_progress
+
+    def recording(run: RunState, progress: Progress, *, persist: bool) -> None:
+        if persist:
+            reports.append(progress)
+        publish(run, progress, persist=persist)
+
+    manager.publish_progress = recording  # type: ignore[method-assign]
+    try:
+        yield reports
+    finally:
+        del manager.publish_progress  # the class's method again
 
 
 def progress_labels(events: list[JobEvent]) -> list[str]:

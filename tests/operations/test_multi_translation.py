@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from lpe_nb.embedded import Engine
 from lpe_nb.errors import InvalidInput
 from lpe_nb.jobs import JobStatus
 from lpe_nb.operations.multi_translation import compare
-from tests.operations.conftest import NARRATIVE, percentages, progress_labels, run_and_watch
+from tests.operations.conftest import NARRATIVE, every_report, percentages, run_and_watch
 
 LANGUAGES = ["French", "german", "japanese"]
 
 
 async def test_each_language_gets_a_full_round_trip_and_the_summary_compares_them(engine: Engine) -> None:
-    job, events = await run_and_watch(
-        engine.manager, "multi_translation", {"text": NARRATIVE, "intermediate_languages": LANGUAGES}
-    )
+    with every_report(engine.manager) as reports:
+        job, events = await run_and_watch(
+            engine.manager, "multi_translation", {"text": NARRATIVE, "intermediate_languages": LANGUAGES}
+        )
     assert job.status is JobStatus.COMPLETED, job.error_message
     r = job.result_data
     trips = r["round_trips"]
@@ -40,12 +43,19 @@ async def test_each_language_gets_a_full_round_trip_and_the_summary_compares_the
     assert [step["name"] for step in r["steps"]] == expected_steps
     _, checkpoints = await engine.manager.get_with_steps(job.id)
     assert [step.name for step in checkpoints] == expected_steps  # each a checkpoint of its own
-    # progress goes through the languages in order (intermediate reports may be coalesced for a reader)
-    order = {"french": 0, "german": 1, "japanese": 2}
-    seen = [order[label.split(":")[0]] for label in progress_labels(events) if label.split(":")[0] in order]
-    assert seen == sorted(seen) and seen[0] == 0 and seen[-1] == 2
+    assert all(a.completed_at <= b.started_at for a, b in itertools.pairwise(checkpoints))  # one at a time
+    # Every report goes through the languages in order, each phase started and ended. (A subscriber may
+    # see fewer: progress is coalesced while it is not reading, so its events are checked for order only.)
+    phases = ("forward translation", "backward translation", "semantic drift analysis", "element analysis")
+    expected_labels = [
+        f"{language}: {phase}: {state}"
+        for language in ("french", "german", "japanese")
+        for phase in phases
+        for state in ("running", "done")
+    ]
+    assert [p.current_step for p in reports if p.current_step in expected_labels] == expected_labels
     pct = percentages(events)
-    assert pct == sorted(pct) and pct[-1] == 100.0
+    assert pct == sorted(pct) and pct[-1] == 100.0 and events[-1].is_terminal
 
 
 def test_compare_ranks_elements_by_how_many_languages_keep_or_lose_them() -> None:
