@@ -162,6 +162,55 @@ async def test_count_by_status_has_every_status(store: JobStore) -> None:
     assert counts == {**empty, JobStatus.PENDING: 2, JobStatus.RUNNING: 1, JobStatus.FAILED: 1}
 
 
+async def test_counts_follow_every_way_a_job_changes_or_goes(store: JobStore) -> None:
+    """Counts may be kept rather than counted (SQLite keeps them in the writing transaction): every write
+    that adds, moves or removes a job must move them."""
+
+    async def counts() -> dict[JobStatus, int]:
+        return {status: n for status, n in (await store.count_by_status()).items() if n}
+
+    jobs = [make_job(created_at=at(i)) for i in range(6)]
+    await insert_all(store, *jobs)
+    claimed = [job for job, _ in await store.claim_pending("me", at(10), LEASE, 4)]
+    assert await counts() == {JobStatus.PENDING: 2, JobStatus.RUNNING: 4}
+    await store.finish(claimed[0], "me", JobStatus.COMPLETED, now=at(11), seq=3, progress=Progress())
+    await store.requeue(claimed[1], "me", now=at(11), seq=3, refund_attempt=True)
+    await store.request_cancel(jobs[5].id, now=at(12), actor="test")  # pending: cancelled at once
+    await store.request_cancel(claimed[2].id, now=at(12), actor="test")  # running: only marked
+    assert await counts() == {
+        JobStatus.PENDING: 2, JobStatus.RUNNING: 2, JobStatus.COMPLETED: 1, JobStatus.CANCELLED: 1,
+    }  # fmt: skip
+    await store.recover_orphans("other", now=at(13), only_expired=False)  # the marked one is cancelled
+    assert await counts() == {JobStatus.PENDING: 3, JobStatus.COMPLETED: 1, JobStatus.CANCELLED: 2}
+    await store.delete_job(claimed[0].id)
+    assert await store.purge_terminal(at(20), batch=10) == 2
+    assert await counts() == {JobStatus.PENDING: 3}
+
+
+async def test_a_listing_by_several_statuses_pages_newest_first_without_repeats_or_gaps(
+    store: JobStore,
+) -> None:
+    # Three jobs share each created_at; the even ones are claimed first, so the statuses interleave in time.
+    jobs = [make_job(created_at=at(i // 3), updated_at=at(i // 3), priority=1 - i % 2) for i in range(12)]
+    await insert_all(store, *jobs)
+    await store.claim_pending("me", at(20), LEASE, 5)
+    [(done, _)] = await store.claim_pending("me", at(21), LEASE, 1)
+    await store.finish(done, "me", JobStatus.COMPLETED, now=at(22), seq=3, progress=Progress())
+    wanted = [JobStatus.PENDING, JobStatus.RUNNING]
+    everything = await store.list_jobs(limit=100)
+    expected = [j.id for j in everything if j.status in wanted]
+    assert len(expected) == 11
+    seen: list[str] = []
+    before = None
+    for _ in range(10):
+        page = await store.list_jobs(statuses=wanted, limit=3, before=before)
+        seen += [j.id for j in page]
+        if len(page) < 3:
+            break
+        before = (page[-1].created_at, page[-1].id)
+    assert seen == expected
+
+
 # -- claim ------------------------------------------------------------------------------------------------
 
 

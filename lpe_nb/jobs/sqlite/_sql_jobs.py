@@ -9,13 +9,31 @@ import sqlite3
 from typing import Any
 
 from lpe_nb.errors import InvalidTransition
-from lpe_nb.jobs.model import TERMINAL_STATUSES, JobRecord, JobStatus, check_transition
+from lpe_nb.jobs.model import JobRecord, JobStatus, check_transition
 from lpe_nb.jobs.sqlite._rows import row_to_job
 from lpe_nb.jobs.sqlite._sql_reads import fetch_job, first
 
-__all__ = ["delete_job", "insert_job", "insert_row", "purge_terminal", "record_transition", "request_cancel"]
+__all__ = [
+    "PURGE_TERMINAL_SQL",
+    "delete_job",
+    "insert_job",
+    "insert_row",
+    "purge_terminal",
+    "record_transition",
+    "request_cancel",
+]
 
-_TERMINAL_SQL = "(" + ", ".join(sorted(f"'{s.value}'" for s in TERMINAL_STATUSES)) + ")"
+# In the order of the WHERE of the partial index jobs_terminal_completed: SQLite uses a partial index only
+# for a query whose terms match its WHERE as written, so ('cancelled', 'completed', 'failed') scanned and
+# sorted the whole table on every purge batch (issue 15). A status missing here fails the INDEXED BY below.
+_TERMINAL_SQL = "('completed', 'failed', 'cancelled')"
+
+# INDEXED BY: if the index or its WHERE ever changes, this fails loudly instead of scanning the history;
+# without it the planner prefers jobs_status_created and sorts every finished job (EXPLAIN QUERY PLAN).
+PURGE_TERMINAL_SQL = (
+    "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_terminal_completed "
+    f"WHERE status IN {_TERMINAL_SQL} AND completed_at < ? ORDER BY completed_at LIMIT ?)"
+)
 
 
 def record_transition(
@@ -86,11 +104,7 @@ def delete_job(conn: sqlite3.Connection, job_id: str) -> None:
 
 def purge_terminal(conn: sqlite3.Connection, completed_before: str, *, batch: int) -> int:
     """Delete at most ``batch`` terminal jobs that ended before ``completed_before``; returns how many."""
-    cursor = conn.execute(
-        f"DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE status IN {_TERMINAL_SQL} "
-        "AND completed_at < ? ORDER BY completed_at LIMIT ?)",
-        (completed_before, batch),
-    )
+    cursor = conn.execute(PURGE_TERMINAL_SQL, (completed_before, batch))
     return int(cursor.rowcount)
 
 

@@ -15,6 +15,7 @@ from lpe_nb.jobs.model import JobRecord, JobStatus, StepRecord
 from lpe_nb.jobs.sqlite._rows import row_to_job, row_to_step
 
 __all__ = [
+    "COUNT_BY_STATUS_SQL",
     "count_by_status",
     "fetch_job",
     "fetch_job_with_steps",
@@ -64,6 +65,44 @@ def fetch_transitions(conn: sqlite3.Connection, job_id: str) -> list[dict[str, A
     return [dict(r) for r in rows]
 
 
+_NEWEST_FIRST = "ORDER BY created_at DESC, id DESC"
+COUNT_BY_STATUS_SQL = "SELECT status, n FROM job_counts"
+
+
+def list_jobs_query(
+    *,
+    statuses: Iterable[JobStatus],
+    job_type: str | None,
+    limit: int,
+    before: tuple[str, str] | None,
+) -> tuple[str, list[Any]]:
+    """The SQL and parameters of :func:`list_jobs`: a walk of one index in order, whatever the history.
+
+    No status: ``jobs_created``. One status: ``jobs_status_created`` from that status's newest job. Several:
+    one such walk per status, each at most ``limit`` rows, merged; ``status IN (...)`` would read every
+    job of those statuses and sort them, which is the whole history for ``completed``.
+    """
+    where: list[str] = []
+    params: list[Any] = []
+    if job_type is not None:
+        where.append("type = ?")
+        params.append(job_type)
+    if before is not None:
+        where.append("(created_at, id) < (?, ?)")
+        params += before
+    values = list(dict.fromkeys(s.value for s in statuses))
+    if not values:
+        condition = f" WHERE {' AND '.join(where)}" if where else ""
+        return f"SELECT * FROM jobs{condition} {_NEWEST_FIRST} LIMIT ?", [*params, limit]
+    condition = " AND ".join(["status = ?", *where])
+    walk = f"SELECT * FROM jobs INDEXED BY jobs_status_created WHERE {condition} {_NEWEST_FIRST} LIMIT ?"
+    if len(values) == 1:
+        return walk, [values[0], *params, limit]
+    walks = " UNION ALL ".join(f"SELECT * FROM ({walk})" for _ in values)
+    merged_params = [p for value in values for p in (value, *params, limit)]
+    return f"SELECT * FROM ({walks}) {_NEWEST_FIRST} LIMIT ?", [*merged_params, limit]
+
+
 def list_jobs(
     conn: sqlite3.Connection,
     *,
@@ -73,29 +112,15 @@ def list_jobs(
     before: tuple[str, str] | None,
 ) -> list[JobRecord]:
     """Newest first. ``before`` is the ``(created_at, id)`` of the last job of the previous page."""
-    where: list[str] = []
-    params: list[Any] = []
-    status_values = [s.value for s in statuses]
-    if status_values:
-        where.append(f"status IN ({', '.join('?' for _ in status_values)})")
-        params += status_values
-    if job_type is not None:
-        where.append("type = ?")
-        params.append(job_type)
-    if before is not None:
-        where.append("(created_at, id) < (?, ?)")
-        params += before
-    sql = "SELECT * FROM jobs"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
-    params.append(limit)
+    sql, params = list_jobs_query(statuses=statuses, job_type=job_type, limit=limit, before=before)
     return [row_to_job(r) for r in conn.execute(sql, params)]
 
 
 def count_by_status(conn: sqlite3.Connection) -> dict[JobStatus, int]:
-    """How many jobs there are in each status (0 for a status with none)."""
+    """How many jobs there are in each status (0 for a status with none): five counters, kept by triggers
+    in the transactions that change the jobs (schema migration 2), not a count of the history."""
     counts = dict.fromkeys(JobStatus, 0)
-    for row in conn.execute("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status"):
+    for row in conn.execute(COUNT_BY_STATUS_SQL):
         counts[JobStatus(row["status"])] = row["n"]
     return counts
+

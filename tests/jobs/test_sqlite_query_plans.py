@@ -1,0 +1,146 @@
+"""The SQLite store's hot queries walk the index meant for them, whatever the history (issue 15).
+
+Each test asks SQLite how it runs a query (``EXPLAIN QUERY PLAN``) on the real schema, so a reordered
+``IN`` list, a dropped index or a planner that prefers another one fails here rather than making a user's
+dashboard or the retention purge read the whole history. The plans are of the exact SQL the store runs,
+built by the same functions with the same parameters. And schema migration 2 (the counters and the status
+index) is checked on a database written by schema version 1.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lpe_nb.jobs import JobStatus, open_store
+from lpe_nb.jobs.sqlite._sql_jobs import PURGE_TERMINAL_SQL
+from lpe_nb.jobs.sqlite._sql_reads import COUNT_BY_STATUS_SQL, list_jobs_query
+from lpe_nb.jobs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, _statements, migrate
+from tests.jobs.records import at, make_job
+
+CURSOR = (at(5), "some-job-id")
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    """A migrated database with a few jobs in every status (the plans of an empty table can differ)."""
+    conn = sqlite3.connect(tmp_path / "jobs.db", isolation_level=None)
+    migrate(conn)
+    statuses = [status.value for status in JobStatus]
+    conn.executemany(
+        "INSERT INTO jobs (id, type, status, title, created_at, updated_at, completed_at) "
+        "VALUES (?, 'noop', ?, 't', ?, ?, ?)",
+        [(f"job-{i}", statuses[i % 5], at(i), at(i), at(i + 1)) for i in range(50)],
+    )
+    yield conn
+    conn.close()
+
+
+def plan(conn: sqlite3.Connection, sql: str, params: list[Any] | tuple[Any, ...]) -> list[str]:
+    """The ``detail`` lines of SQLite's plan for ``sql`` with ``params``."""
+    return [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+
+
+def listing_plan(conn: sqlite3.Connection, statuses: list[JobStatus], **options: Any) -> list[str]:
+    query = {"job_type": None, "limit": 51, "before": None, **options}
+    sql, params = list_jobs_query(statuses=statuses, **query)
+    return plan(conn, sql, params)
+
+
+def test_status_counts_read_the_counters_not_the_jobs(conn: sqlite3.Connection) -> None:
+    assert plan(conn, COUNT_BY_STATUS_SQL, ()) == ["SCAN job_counts"]
+
+
+@pytest.mark.parametrize("cursor", [None, CURSOR], ids=["first page", "next page"])
+@pytest.mark.parametrize("job_type", [None, "noop"], ids=["any type", "one type"])
+def test_a_listing_by_one_status_walks_the_status_index_from_its_newest_job(
+    conn: sqlite3.Connection, cursor: tuple[str, str] | None, job_type: str | None
+) -> None:
+    steps = listing_plan(conn, [JobStatus.RUNNING], before=cursor, job_type=job_type)
+    search = "(status=? AND (created_at,id)<(?,?))" if cursor else "(status=?)"
+    assert steps == [f"SEARCH jobs USING INDEX jobs_status_created {search}"]  # no sort: read in order
+
+
+@pytest.mark.parametrize("cursor", [None, CURSOR], ids=["first page", "next page"])
+def test_a_listing_by_several_statuses_merges_one_bounded_walk_per_status(
+    conn: sqlite3.Connection, cursor: tuple[str, str] | None
+) -> None:
+    steps = listing_plan(conn, [JobStatus.PENDING, JobStatus.RUNNING, JobStatus.COMPLETED], before=cursor)
+    search = "(status=? AND (created_at,id)<(?,?))" if cursor else "(status=?)"
+    walks = [step for step in steps if step.startswith("SEARCH")]
+    assert walks == [f"SEARCH jobs USING INDEX jobs_status_created {search}"] * 3
+    assert not [step for step in steps if step.startswith("SCAN jobs")], steps
+    # What is sorted (to merge) is each walk's output, at most `limit` rows, never the jobs of a status.
+    sorted_walks = [step for step in steps if step.startswith("SCAN (subquery-")]
+    assert len(sorted_walks) == steps.count("USE TEMP B-TREE FOR ORDER BY") == 3, steps
+
+
+def test_a_repeated_status_is_walked_once(conn: sqlite3.Connection) -> None:
+    steps = listing_plan(conn, [JobStatus.RUNNING, JobStatus.RUNNING])
+    assert steps == ["SEARCH jobs USING INDEX jobs_status_created (status=?)"]
+
+
+@pytest.mark.parametrize(
+    ("cursor", "expected"),
+    [
+        (None, "SCAN jobs USING INDEX jobs_created"),
+        (CURSOR, "SEARCH jobs USING INDEX jobs_created ((created_at,id)<(?,?))"),
+    ],
+    ids=["first page", "next page"],
+)
+def test_an_unfiltered_listing_walks_the_creation_index_in_order(
+    conn: sqlite3.Connection, cursor: tuple[str, str] | None, expected: str
+) -> None:
+    assert listing_plan(conn, [], before=cursor) == [expected]
+
+
+def test_the_purge_walks_the_partial_index_of_finished_jobs_oldest_first(conn: sqlite3.Connection) -> None:
+    delete, listed, walk = plan(conn, PURGE_TERMINAL_SQL, (at(30), 200))
+    assert delete.startswith("SEARCH jobs USING") and delete.endswith("sqlite_autoindex_jobs_1 (id=?)")
+    assert listed == "LIST SUBQUERY 1"
+    assert walk == "SEARCH jobs USING INDEX jobs_terminal_completed (completed_at<?)"  # no sort
+
+
+def test_the_purge_with_its_statuses_in_another_order_cannot_use_the_index(conn: sqlite3.Connection) -> None:
+    """Why the order matters: SQLite matches a partial index's WHERE as written (the bug of issue 15)."""
+    reordered = PURGE_TERMINAL_SQL.replace(
+        "('completed', 'failed', 'cancelled')", "('cancelled', 'completed', 'failed')"
+    )
+    assert reordered != PURGE_TERMINAL_SQL
+    with pytest.raises(sqlite3.OperationalError, match="no query solution"):
+        plan(conn, reordered, (at(30), 200))
+
+
+# -- migration 2: the counters and the status index on a database of schema version 1 -------------------
+
+
+async def test_migrating_a_version_1_database_counts_its_jobs_and_keeps_counting(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    with sqlite3.connect(path, isolation_level=None) as old:
+        for statement in _statements(MIGRATIONS[0]):
+            old.execute(statement)
+        old.execute("PRAGMA user_version = 1")
+        old.executemany(
+            "INSERT INTO jobs (id, type, status, title, created_at, updated_at, completed_at) "
+            "VALUES (?, 'noop', ?, 't', ?, ?, ?)",
+            [(f"old-{i}", "completed" if i % 3 else "failed", at(i), at(i), at(i)) for i in range(30)],
+        )
+    old.close()
+    async with open_store(path) as store:
+        counts = await store.count_by_status()
+        assert counts == {**dict.fromkeys(JobStatus, 0), JobStatus.COMPLETED: 20, JobStatus.FAILED: 10}
+        await store.insert_job(make_job(created_at=at(100)))
+        await store.claim_pending("me", at(101), at(200), 1)
+        assert await store.purge_terminal(at(50), batch=5) == 5  # old-0 .. old-4: 3 completed, 2 failed
+        counts = await store.count_by_status()
+        expected = {JobStatus.COMPLETED: 17, JobStatus.FAILED: 8, JobStatus.RUNNING: 1}
+        assert counts == {**dict.fromkeys(JobStatus, 0), **expected}
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "jobs_status_created" in names
+    conn.close()
