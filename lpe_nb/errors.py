@@ -164,8 +164,18 @@ class InvalidInput(LpeError, ValueError):
         fields: dict[str, str] = {}
         for error in exc.errors(include_url=False):
             path = ".".join(str(part) for part in (prefix, *error["loc"]) if part != "") or "(body)"
-            fields.setdefault(path, error["msg"])
+            fields.setdefault(path, cls.problem_of(error))
         return cls(fields)
+
+    @staticmethod
+    def problem_of(error: Mapping[str, Any]) -> str:
+        """One pydantic error's message, without the ``Value error, `` (or ``Assertion failed, ``) that
+        pydantic puts before a validator's own words."""
+        message = str(error.get("msg", ""))
+        for noise in ("Value error, ", "Assertion failed, "):
+            if message.startswith(noise):
+                return message[len(noise) :]
+        return message
 
     @classmethod
     def _rebuild(cls, message: str, fields: dict[str, str], details: dict[str, Any]) -> LpeError:

@@ -9,26 +9,41 @@ the client rebuilds into the same exception. Nothing a client sends produces a 5
 from __future__ import annotations
 
 import json
-import math
 from http.client import responses
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
+from pydantic import BaseModel
 from tornado import web
 
 from lpe_nb._version import __version__
 from lpe_nb.errors import BodyTooLarge, InvalidInput, LpeError
-from lpe_nb.jobs import JobManager, JobRecord, JobStatus, StepRecord
+from lpe_nb.jobs import JobManager, JobStatus
 from lpe_nb.operations import JOB_TYPES, JobTypes
 from lpe_nb.server_ext.engine import ServerEngine
-from lpe_nb.server_ext.openapi import MAX_WAIT_S, Route, build_document
+from lpe_nb.server_ext.openapi import Operation, Route, build_document
+from lpe_nb.server_ext.schemas import (
+    MAX_FILTER_CHARS,
+    MAX_STATUS_FILTERS,
+    CatalogBody,
+    DocumentBody,
+    JobBody,
+    JobPageBody,
+    JobsQuery,
+    JobTypesBody,
+    JobWithStepsBody,
+    StatusBody,
+    SubmitRequest,
+    SubmittedBody,
+    WaitRequest,
+    validate_request,
+)
 
 __all__ = ["AUTH_RESOURCE", "ENGINE_SETTING", "BodyTooLarge", "LpeApiHandler", "rest_routes", "status_for"]
 
 AUTH_RESOURCE = "lpe"
 ENGINE_SETTING = "lpe_nb_engine"
-_MAX_FILTER_CHARS = 100
 
 
 _CODE_BY_STATUS = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
@@ -78,27 +93,30 @@ class LpeApiHandler(APIHandler):
             raise InvalidInput.field("(body)", f"must be a JSON object, not {_json_type(value)}")
         return value
 
-    def query_str(self, name: str) -> str | None:
-        value = self.get_query_argument(name, None)
-        if value is not None and len(value) > _MAX_FILTER_CHARS:
-            raise InvalidInput.field(name, f"must be at most {_MAX_FILTER_CHARS} characters")
-        return value
+    def query_values(self, name: str) -> list[str]:
+        """A query parameter's values (repeated or comma-separated), each at most ``MAX_FILTER_CHARS``."""
+        values = [part for value in self.get_query_arguments(name) for part in value.split(",") if part]
+        if len(values) > MAX_STATUS_FILTERS:
+            raise InvalidInput.field(name, f"takes at most {MAX_STATUS_FILTERS} values")
+        for value in values:
+            if len(value) > MAX_FILTER_CHARS:
+                raise InvalidInput.field(name, f"must be at most {MAX_FILTER_CHARS} characters")
+        return values
 
     def wait_seconds(self, body: dict[str, Any]) -> float | None:
         """The optional ``wait`` (seconds, 0..60), from the body (taken out of it) or the query."""
-        raw: Any = body.pop("wait") if "wait" in body else self.get_query_argument("wait", None)
-        if raw is None:
-            return None
-        if isinstance(raw, str):
-            try:
-                raw = float(raw)
-            except ValueError:
-                raise InvalidInput.field("wait", f"must be a number of seconds, not {raw[:40]!r}") from None
-        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
-            raise InvalidInput.field("wait", "must be a number of seconds")
-        if not 0 <= raw <= MAX_WAIT_S:
-            raise InvalidInput.field("wait", f"must be from 0 to {MAX_WAIT_S:g} seconds")
-        return float(raw)
+        if "wait" in body:
+            raw: Any = body.pop("wait")
+        else:
+            raw = self.get_query_argument("wait", None)
+            if raw is not None:
+                try:
+                    raw = float(raw)
+                except ValueError:
+                    raise InvalidInput.field(
+                        "wait", f"must be a number of seconds, not {raw[:40]!r}"
+                    ) from None
+        return validate_request(WaitRequest, {"wait": raw}).wait
 
     async def submit(self, job_type: str, input_data: dict[str, Any], wait_s: float | None) -> None:
         """Submit and answer 202 ``{job_id, status}`` once persisted, or 200 with the job if it finished
@@ -114,16 +132,20 @@ class LpeApiHandler(APIHandler):
                 pass
             else:
                 job, steps = await manager.get_with_steps(job_id)
-                self.send_json(job_body(job, steps))
+                self.send_model(JobWithStepsBody.of_steps(job, steps))
                 return
         job = await manager.get(job_id)
-        self.send_json({"job_id": job_id, "status": job.status.value}, status=202)
+        self.send_model(SubmittedBody(job_id=job_id, status=job.status), status=202)
 
     # -- output ----------------------------------------------------------------------------------------
 
     def send_json(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
         self.finish(json.dumps(data, allow_nan=False))
+
+    def send_model(self, body: BaseModel, status: int = 200) -> None:
+        """Send a reply model of :mod:`~lpe_nb.server_ext.schemas`, the one the document shows."""
+        self.send_json(body.model_dump(mode="json"), status)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """The one place errors become responses: ``LpeError.to_dict()`` with its ``http_status``, and the
@@ -179,47 +201,33 @@ def _json_type(value: Any) -> str:
     return "a number"
 
 
-def job_body(job: JobRecord, steps: list[StepRecord] | None = None) -> dict[str, Any]:
-    data = job.to_dict()
-    if steps is not None:
-        data["steps"] = [step.to_dict() for step in steps]
-    return data
-
-
 class JobsHandler(LpeApiHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
         """Jobs newest first: ``status`` (repeatable or comma-separated), ``type``, ``limit``, ``cursor``."""
-        statuses = [s for value in self.get_query_arguments("status") for s in value.split(",") if s]
-        raw_limit = self.get_query_argument("limit", "50")
-        try:
-            limit = int(raw_limit)
-        except ValueError:
-            raise InvalidInput.field("limit", f"must be a whole number, not {raw_limit[:40]!r}") from None
+        raw: dict[str, Any] = {"status": self.query_values("status")}
+        for name in ("type", "limit", "cursor"):
+            value = self.get_query_argument(name, None)
+            if value is not None:
+                raw[name] = value[: MAX_FILTER_CHARS + 1]  # the model names the limit; no need to copy more
+        query = validate_request(JobsQuery, raw)
         page = await (await self.manager()).list_jobs(
-            status=statuses or None,
-            job_type=self.query_str("type"),
-            limit=limit,
-            cursor=self.query_str("cursor"),
+            status=query.status or None, job_type=query.type, limit=query.limit, cursor=query.cursor
         )
-        self.send_json({"jobs": [job_body(job) for job in page.jobs], "next_cursor": page.next_cursor})
+        self.send_model(
+            JobPageBody(jobs=[JobBody.of(job) for job in page.jobs], next_cursor=page.next_cursor)
+        )
 
     @web.authenticated
     @authorized
     async def post(self) -> None:
         """Submit a job of any type: ``{"type": ..., "input": {...}, "wait": seconds}``."""
         body = self.json_object()
-        job_type = body.pop("type", None)
-        if not isinstance(job_type, str) or not job_type:
-            raise InvalidInput.field("type", "is required: the job type's name (see GET lpe/api/job-types)")
-        input_data = body.pop("input", {})
-        if not isinstance(input_data, dict):
-            raise InvalidInput.field("input", "must be a JSON object of the job type's fields")
-        wait_s = self.wait_seconds(body)
-        if body:
-            raise InvalidInput(dict.fromkeys(body, "is not a submit option (put job fields in input)"))
-        await self.submit(job_type, input_data, wait_s)
+        if "wait" not in body:
+            body["wait"] = self.wait_seconds({})
+        request = validate_request(SubmitRequest, body)
+        await self.submit(request.type, request.input, request.wait)
 
 
 class JobHandler(LpeApiHandler):
@@ -227,7 +235,7 @@ class JobHandler(LpeApiHandler):
     @authorized
     async def get(self, job_id: str) -> None:
         job, steps = await (await self.manager()).get_with_steps(job_id)
-        self.send_json(job_body(job, steps))
+        self.send_model(JobWithStepsBody.of_steps(job, steps))
 
     @web.authenticated
     @authorized
@@ -242,7 +250,7 @@ class CancelHandler(LpeApiHandler):
     @authorized
     async def post(self, job_id: str) -> None:
         job = await (await self.manager()).cancel(job_id)
-        self.send_json(job_body(job))
+        self.send_model(JobBody.of(job))
 
 
 class CreateJobHandler(LpeApiHandler):
@@ -266,7 +274,9 @@ class JobTypesHandler(LpeApiHandler):
     @authorized
     async def get(self) -> None:
         engine = await self.engine.ready()
-        self.send_json({"job_types": [info.to_dict() for info in engine.infos()]})
+        self.send_model(
+            JobTypesBody.model_validate({"job_types": [info.to_dict() for info in engine.infos()]})
+        )
 
 
 class CatalogHandler(LpeApiHandler):
@@ -274,7 +284,7 @@ class CatalogHandler(LpeApiHandler):
     @authorized
     async def get(self) -> None:
         engine = await self.engine.ready()
-        self.send_json(engine.catalog.describe())
+        self.send_model(CatalogBody.model_validate(engine.catalog.describe()))
 
 
 class StatusHandler(LpeApiHandler):
@@ -284,14 +294,16 @@ class StatusHandler(LpeApiHandler):
         engine = await self.engine.ready()
         manager, llm = engine.manager, engine.llm
         counts = await manager.counts()
-        self.send_json(
-            {
-                "version": __version__,
-                "llm": {"provider": llm.provider, "model": llm.model, "is_mock": llm.provider == "mock"},
-                "counts": {status.value: counts.get(status, 0) for status in JobStatus},
-                "running": len(manager.running_job_ids),
-                "job_types": manager.registry.job_types,
-            }
+        self.send_model(
+            StatusBody.model_validate(
+                {
+                    "version": __version__,
+                    "llm": {"provider": llm.provider, "model": llm.model, "is_mock": llm.provider == "mock"},
+                    "counts": {status.value: counts.get(status, 0) for status in JobStatus},
+                    "running": len(manager.running_job_ids),
+                    "job_types": manager.registry.job_types,
+                }
+            )
         )
 
 
@@ -300,43 +312,92 @@ class OpenApiHandler(LpeApiHandler):
     @authorized
     async def get(self) -> None:
         manager = await self.manager()
-        models = {op.job_type: op.input_model for op in manager.registry if op.input_model is not None}
-        self.send_json(build_document(rest_routes(), models, version=__version__))
+        models = {op.job_type: op.input_model for op in manager.registry}
+        document = build_document(rest_routes(), models, version=__version__)
+        self.send_model(DocumentBody.model_validate(document))
+
+
+_SUBMIT_ERRORS = (400, 403, 413, 429, 503)
 
 
 def rest_routes(job_types: JobTypes = JOB_TYPES) -> list[Route]:
-    """Every REST route of the extension: the fixed ones, then one submit route per declared job type."""
-    wait = {"wait": f"seconds (0..{MAX_WAIT_S:g}) to wait for the job to finish and return it with 200"}
+    """Every REST route of the extension: the fixed ones, then one submit route per declared job type.
+
+    Each operation lists every status it can answer; :func:`build_document` turns the table into the
+    OpenAPI document, and the app registers the same table.
+    """
+    submitted: dict[int, type[BaseModel] | None] = {200: JobWithStepsBody, 202: SubmittedBody}
     return [
         Route(
             "lpe/api/jobs",
             JobsHandler,
-            {"get": "List jobs, newest first", "post": "Submit a job of any type: {type, input, wait}"},
-            query={
-                "status": "only these statuses (repeat or comma-separate)",
-                "type": "only this job type",
-                "limit": "page size, 1..500 (default 50)",
-                "cursor": "next_cursor of the previous page",
+            {
+                "get": Operation(
+                    "List jobs, newest first",
+                    {200: JobPageBody},
+                    (400, 403, 503),
+                    query=JobsQuery,
+                    job_type_params=("type",),
+                ),
+                "post": Operation(
+                    "Submit a job of any type: {type, input, wait}",
+                    submitted,
+                    _SUBMIT_ERRORS,
+                    body=SubmitRequest,
+                    query=WaitRequest,
+                    description="`wait` may be given in the body or the query (the body wins).",
+                ),
             },
         ),
         Route(
             "lpe/api/jobs/{job_id}",
             JobHandler,
-            {"get": "A job with its steps", "delete": "Delete a finished job"},
+            {
+                "get": Operation("A job with its steps", {200: JobWithStepsBody}, (403, 404, 503)),
+                "delete": Operation("Delete a finished job", {204: None}, (403, 404, 409, 503)),
+            },
         ),
-        Route("lpe/api/jobs/{job_id}/cancel", CancelHandler, {"post": "Cancel a pending or running job"}),
+        Route(
+            "lpe/api/jobs/{job_id}/cancel",
+            CancelHandler,
+            {"post": Operation("Cancel a pending or running job", {200: JobBody}, (403, 404, 409, 503))},
+        ),
         *(
             Route(
                 f"lpe/api/{spec.rest_path}",
                 CreateJobHandler,
-                {"post": spec.summary or f"Start a {spec.name} job"},
+                {
+                    "post": Operation(
+                        spec.summary or f"Start a {spec.name} job",
+                        submitted,
+                        _SUBMIT_ERRORS,
+                        query=WaitRequest,
+                        description=(spec.description + " " if spec.description else "")
+                        + "The body is the job's input; `wait` may be given in it or in the query.",
+                    )
+                },
                 job_type=spec.name,
-                query=wait,
             )
             for spec in job_types
         ),
-        Route("lpe/api/job-types", JobTypesHandler, {"get": "The job types and their input fields"}),
-        Route("lpe/api/catalog", CatalogHandler, {"get": "Personas, namespaces, styles and languages"}),
-        Route("lpe/api/status", StatusHandler, {"get": "Version, LLM and queue counts"}),
-        Route("lpe/api/openapi.json", OpenApiHandler, {"get": "This document"}),
+        Route(
+            "lpe/api/job-types",
+            JobTypesHandler,
+            {"get": Operation("The job types and their input fields", {200: JobTypesBody}, (403, 503))},
+        ),
+        Route(
+            "lpe/api/catalog",
+            CatalogHandler,
+            {"get": Operation("Personas, namespaces, styles and languages", {200: CatalogBody}, (403, 503))},
+        ),
+        Route(
+            "lpe/api/status",
+            StatusHandler,
+            {"get": Operation("Version, LLM and queue counts", {200: StatusBody}, (403, 503))},
+        ),
+        Route(
+            "lpe/api/openapi.json",
+            OpenApiHandler,
+            {"get": Operation("This document", {200: DocumentBody}, (403, 503))},
+        ),
     ]

@@ -113,3 +113,11 @@ async def test_wrong_method_is_a_json_405(api: Api) -> None:
     code, error = await api("PUT", "projection/create", raw=b"{}")
     assert code == 405
     assert error["error"] == "method_not_allowed"
+
+
+async def test_a_validators_message_has_no_pydantic_prefix(api: Api) -> None:
+    raw = b'{"text": "x", "intermediate_language": "english"}'
+    code, error = await api("POST", "translation/round-trip", raw=raw)
+    assert code == 400
+    assert error["fields"]["intermediate_language"] == "must differ from source_language"
+    assert "Value error" not in error["message"]

@@ -1,0 +1,330 @@
+"""The pydantic models of the REST API's bodies: what the handlers validate requests with and serialise
+replies through, and what :func:`lpe_nb.server_ext.openapi.build_document` turns into the document's
+schemas, so the document cannot say one thing while the server does another.
+
+Reply models allow extra keys (``extra="allow"``): a newer server may add a field, which passes through
+to the wire and which clients ignore; a field the model requires but the server no longer sends fails
+the reply (a 500 and a test), not the client. Request models forbid unknown keys.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from lpe_nb.errors import InvalidInput
+from lpe_nb.jobs import JobRecord, JobStatus, StepRecord
+
+__all__ = [
+    "JOB_ID_MAX_CHARS",
+    "JOB_ID_PATTERN",
+    "MAX_FILTER_CHARS",
+    "MAX_LIMIT",
+    "MAX_STATUS_FILTERS",
+    "MAX_WAIT_S",
+    "CancelRequest",
+    "CatalogBody",
+    "CatalogEntryBody",
+    "DocumentBody",
+    "ErrorBody",
+    "FieldBody",
+    "JobBody",
+    "JobPageBody",
+    "JobTypeBody",
+    "JobTypesBody",
+    "JobWithStepsBody",
+    "JobsQuery",
+    "LlmBody",
+    "ProgressBody",
+    "StatusBody",
+    "StepBody",
+    "SubmitRequest",
+    "SubmittedBody",
+    "WaitRequest",
+    "submit_model",
+    "validate_request",
+]
+
+MAX_WAIT_S = 60.0
+MAX_LIMIT = 500
+MAX_FILTER_CHARS = 100  # a query value (type, cursor)
+MAX_STATUS_FILTERS = 16  # status values in one listing, after splitting on commas
+JOB_ID_MAX_CHARS = 64
+JOB_ID_PATTERN = r"^[A-Za-z0-9_-]+$"  # what new_job_id makes (a UUID) and what tests name jobs
+
+WaitSeconds = Annotated[
+    float,
+    Field(
+        strict=True,  # a JSON number: not true, not "5"
+        ge=0,
+        le=MAX_WAIT_S,
+        description=f"seconds (0..{MAX_WAIT_S:g}) to wait for the job to finish; if it does, the reply "
+        "is 200 with the job instead of 202",
+    ),
+]
+
+
+class _Reply(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- replies ----------------------------------------------------------------------------------------------
+
+
+class ProgressBody(_Reply):
+    """Where a job is: the step running, steps done of all, percentage, and the event ``seq`` it was at."""
+
+    current_step: str
+    total_steps: int
+    completed_steps: int
+    percentage: float
+    details: Any = None
+    timestamp: str
+    seq: int
+
+
+class StepBody(_Reply):
+    """One finished step of a job: its input, output, token usage and timing."""
+
+    job_id: str
+    index: int
+    name: str
+    input: Any
+    output: Any
+    usage: dict[str, int]
+    started_at: str
+    completed_at: str
+    duration_ms: int
+    attempt: int
+
+
+class JobBody(_Reply):
+    """A job as stored. ``cancel_requested`` is true once a cancel was asked for and the job is still
+    running (it ends ``cancelled`` at its next await)."""
+
+    id: str
+    type: str
+    status: JobStatus
+    title: str
+    description: str | None
+    input_data: Any
+    result_data: Any
+    error_message: str | None
+    progress: ProgressBody
+    created_at: str
+    started_at: str | None
+    completed_at: str | None
+    updated_at: str
+    priority: int
+    attempts: int
+    max_attempts: int
+    lease_owner: str | None
+    lease_expires_at: str | None
+    cancel_requested: bool
+    seq: int
+
+    @classmethod
+    def of(cls, job: JobRecord) -> JobBody:
+        return cls.model_validate(job.to_dict())
+
+
+class JobWithStepsBody(JobBody):
+    """A job with the steps it has finished, in order."""
+
+    steps: list[StepBody]
+
+    @classmethod
+    def of_steps(cls, job: JobRecord, steps: list[StepRecord]) -> JobWithStepsBody:
+        return cls.model_validate({**job.to_dict(), "steps": [step.to_dict() for step in steps]})
+
+
+class JobPageBody(_Reply):
+    """One page of jobs, newest first; pass ``next_cursor`` as ``cursor`` for the next (null at the end)."""
+
+    jobs: list[JobBody]
+    next_cursor: str | None
+
+
+class SubmittedBody(_Reply):
+    """A job accepted and stored (202); its URL is in the ``Location`` header."""
+
+    job_id: str
+    status: JobStatus
+
+
+class FieldBody(_Reply):
+    """One input field of a job type, as a form or the CLI shows it."""
+
+    name: str
+    type: str
+    required: bool
+    default: Any = None
+    choices: list[Any] | None
+    description: str
+    catalog: str | None
+
+
+class JobTypeBody(_Reply):
+    """A job type: its name, client method, description, submit path and input fields."""
+
+    name: str
+    method: str
+    description: str
+    path: str
+    fields: list[FieldBody]
+
+
+class JobTypesBody(_Reply):
+    job_types: list[JobTypeBody]
+
+
+class CatalogEntryBody(_Reply):
+    kind: str
+    name: str
+    description: str
+    fields: dict[str, Any]
+    builtin: bool
+
+
+class CatalogBody(_Reply):
+    """Personas, namespaces and styles in order, the defaults of each, and the supported languages."""
+
+    personas: list[CatalogEntryBody]
+    namespaces: list[CatalogEntryBody]
+    styles: list[CatalogEntryBody]
+    defaults: dict[str, str]
+    languages: list[str]
+
+
+class LlmBody(_Reply):
+    provider: str
+    model: str
+    is_mock: bool
+
+
+class StatusBody(_Reply):
+    """The server's version, its LLM, the number of jobs per status and those running here."""
+
+    version: str
+    llm: LlmBody
+    counts: dict[str, int]
+    running: int
+    job_types: list[str]
+
+
+class DocumentBody(_Reply):
+    """An OpenAPI 3.1 document (this one)."""
+
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]
+    components: dict[str, Any]
+
+
+class ErrorBody(BaseModel):
+    """Every error reply: ``LpeError.to_dict()``; the client rebuilds the exception from ``error``."""
+
+    error: str = Field(description="stable machine-readable code, e.g. invalid_input, job_not_found")
+    message: str = Field(description="what went wrong and what to do")
+    fields: dict[str, str] = Field(description="invalid_input: field (dotted path) -> its problem")
+    details: dict[str, Any] = Field(description="the error's data, e.g. job_id, or known job types")
+
+
+# -- requests ---------------------------------------------------------------------------------------------
+
+
+class SubmitRequest(_Request):
+    """The body of ``POST lpe/api/jobs``: a job of any type."""
+
+    type: str = Field(
+        min_length=1, max_length=64, description="the job type's name (see GET lpe/api/job-types)"
+    )
+    input: dict[str, Any] = Field(
+        default_factory=dict, description="the job type's input fields (see its submit route's schema)"
+    )
+    wait: WaitSeconds | None = None
+
+
+class WaitRequest(_Request):
+    """``wait`` alone: in the query of a submit route, or taken out of its body."""
+
+    wait: WaitSeconds | None = None
+
+
+class CancelRequest(_Request):
+    """The optional body of ``POST lpe/api/jobs/{job_id}/cancel``."""
+
+    wait: WaitSeconds | None = Field(
+        None,
+        description=f"seconds (0..{MAX_WAIT_S:g}; default 2) to wait for a running job to end: 200 if it "
+        "did, else 202 with cancel_requested true",
+    )
+
+
+class JobsQuery(_Request):
+    """The query of ``GET lpe/api/jobs``."""
+
+    status: list[JobStatus] = Field(
+        default_factory=list,
+        max_length=MAX_STATUS_FILTERS,
+        description="only jobs in these statuses (repeat the parameter or comma-separate)",
+    )
+    type: str | None = Field(None, max_length=MAX_FILTER_CHARS, description="only jobs of this type")
+    limit: int = Field(50, ge=1, le=MAX_LIMIT, description=f"page size, 1..{MAX_LIMIT}")
+    cursor: str | None = Field(
+        None, max_length=MAX_FILTER_CHARS, description="next_cursor of the previous page"
+    )
+
+
+_HINTS = {
+    ("SubmitRequest", "type", "missing"): "is required: the job type's name (see GET lpe/api/job-types)",
+    ("SubmitRequest", "input", "dict_type"): "must be a JSON object of the job type's fields",
+    ("SubmitRequest", "*", "extra_forbidden"): "is not a submit option (put the job's fields in input)",
+}
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_request(model: type[M], data: Mapping[str, Any]) -> M:
+    """``data`` validated by ``model``; :class:`InvalidInput` naming each bad top-level field otherwise
+    (``status``, not ``status.0``: a query parameter or body key is what the caller can fix)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        fields: dict[str, str] = {}
+        for error in exc.errors(include_url=False):
+            name = str(error["loc"][0]) if error["loc"] else "(body)"
+            kind = error["type"]
+            hint = _HINTS.get((model.__name__, name, kind)) or _HINTS.get((model.__name__, "*", kind))
+            fields.setdefault(name, hint or InvalidInput.problem_of(error))
+        raise InvalidInput(fields) from exc
+
+
+def submit_model(input_model: type[BaseModel] | None) -> type[BaseModel]:
+    """The request body of a job type's own submit route: its input fields plus ``wait``."""
+    return _submit_model(input_model)
+
+
+@functools.lru_cache(maxsize=256)
+def _submit_model(input_model: type[BaseModel] | None) -> type[BaseModel]:
+    if input_model is None:
+        base: type[BaseModel] = _AnyInput
+        name = "AnyInputSubmit"
+    else:
+        base, name = input_model, f"{input_model.__name__}Submit"
+    model: type[BaseModel] = create_model(name, __base__=base, wait=(WaitSeconds | None, None))
+    model.__doc__ = f"{(input_model or _AnyInput).__doc__ or ''} Plus ``wait``.".strip()
+    return model
+
+
+class _AnyInput(BaseModel):
+    """A job type without an input model takes any JSON object."""
+
+    model_config = ConfigDict(extra="allow")
