@@ -17,9 +17,10 @@
     ├── SubscriptionClosed        subscription_closed   500   overflowed
     ├── TokenRefused              token_refused         500   url
     ├── ServerUnreachable         server_unreachable    500   url, reason
-    └── LlmError                  llm_error             500   (message only)
-        ├── LlmUnavailable        llm_unavailable       500   (message only)
-        └── LlmBadResponse        llm_bad_response      500   (message only)
+    └── LlmError                  llm_error             500   endpoint, model, requests, status, retry_after_s
+        ├── LlmUnavailable        llm_unavailable       500   (as LlmError; transient)
+        ├── LlmBadResponse        llm_bad_response      500   (as LlmError; transient)
+        └── LlmRefused            llm_refused           500   (as LlmError)
 
 InvalidInput: a value a caller passed is wrong. UnknownJobType: no operation is registered under the type.
 JobNotFound: no job has the id. InvalidTransition: the job's status does not allow the change. BodyTooLarge:
@@ -28,8 +29,11 @@ database's jobs. StoreError: the SQLite file could not be used; LeaseLost: a run
 over. JobFailed: a job you waited for ended failed or cancelled. JobInterrupted: the manager stopped
 mid-job. SubscriptionClosed: an event subscription ended. TokenRefused: the server refused the client's
 token. ServerUnreachable: no HTTP answer from the server. LlmError: an LLM call gave no usable answer
-(LlmUnavailable: the endpoint could not be reached or kept failing; LlmBadResponse: the reply could not be
-parsed as the step needs).
+(LlmUnavailable: the endpoint could not be reached or kept failing; LlmBadResponse: the reply was empty,
+cut short, malformed, or not what the step needs; LlmRefused: the model declined to answer).
+
+``transient`` says whether trying again later may succeed: the job engine retries a job that failed with a
+transient error (see :mod:`lpe_nb.jobs.retry`) and fails it at once on any other.
 
 Errors are data: every class has a stable ``code``, the ``http_status`` the server answers with, ``fields``
 (field -> problem, empty but for :class:`InvalidInput`) and ``details`` (the constructor arguments that
@@ -56,6 +60,7 @@ __all__ = [
     "LeaseLost",
     "LlmBadResponse",
     "LlmError",
+    "LlmRefused",
     "LlmUnavailable",
     "LpeError",
     "ServerUnreachable",
@@ -82,6 +87,7 @@ class LpeError(Exception):
     http_status: int = 500
     fields: Mapping[str, str] = _NO_FIELDS
     detail_names: ClassVar[tuple[str, ...]] = ()
+    transient: ClassVar[bool] = False  # trying again later may succeed
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -321,18 +327,50 @@ class ServerUnreachable(LpeError):
 
 
 class LlmError(LpeError):
-    """An LLM call did not give a usable answer; the message names the endpoint and what to check."""
+    """An LLM call did not give a usable answer; the message names the endpoint and what to check.
+
+    The optional details say where and how: ``endpoint`` (base URL) and ``model``, ``requests`` (HTTP
+    requests really made for the call), ``status`` (the endpoint's last HTTP status, if it answered with
+    an error) and ``retry_after_s`` (how long the endpoint asked to wait, from ``Retry-After``).
+    """
 
     code = "llm_error"
+    detail_names = ("endpoint", "model", "requests", "status", "retry_after_s")
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str | None = None,
+        model: str | None = None,
+        requests: int | None = None,
+        status: int | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        self.endpoint, self.model, self.requests = endpoint, model, requests
+        self.status, self.retry_after_s = status, retry_after_s
+        super().__init__(message)
+
+    @classmethod
+    def _rebuild(cls, message: str, fields: dict[str, str], details: dict[str, Any]) -> LpeError:
+        return cls(message, **{name: details.get(name) for name in cls.detail_names})
 
 
 class LlmUnavailable(LlmError):
     """The LLM endpoint could not be reached, or kept failing (timeouts, 5xx, rate limits)."""
 
     code = "llm_unavailable"
+    transient = True
 
 
 class LlmBadResponse(LlmError):
-    """The LLM answered, but its reply could not be parsed as the step needs."""
+    """The LLM answered, but the reply is empty, cut short, malformed, or not what the step needs."""
 
     code = "llm_bad_response"
+    transient = True
+
+
+class LlmRefused(LlmError):
+    """The model declined to answer (a refusal, or its content filter); asking again will not help."""
+
+    code = "llm_refused"

@@ -18,6 +18,7 @@ from lpe_nb.errors import (
     LeaseLost,
     LlmBadResponse,
     LlmError,
+    LlmRefused,
     LlmUnavailable,
     LpeError,
     ServerUnreachable,
@@ -48,6 +49,15 @@ SAMPLES: list[LpeError] = [
     LlmError("http://llm/v1 rejected the request (400)"),
     LlmUnavailable("http://llm/v1 is rate limiting requests; try again later"),
     LlmBadResponse("the reply is not JSON; the reply starts: 'Sure!'"),
+    LlmUnavailable(
+        "LLM endpoint http://llm/v1 (model 'm') failed after 3 requests (HTTP 503 Overloaded)",
+        endpoint="http://llm/v1",
+        model="m",
+        requests=3,
+        status=503,
+        retry_after_s=2.5,
+    ),
+    LlmRefused("LLM endpoint http://llm/v1 (model 'm') declined to answer: 'I can't help with that.'"),
 ]
 
 

@@ -135,6 +135,8 @@ class StepContext:
         parts: list[str] = []
 
         def on_delta(delta: str) -> None:
+            if not delta:  # the LLM retried after a broken stream: its reply starts over
+                parts.clear()
             parts.append(delta)
             if self._stream_due():  # join only when publishing: a long reply has thousands of deltas
                 self._publish_stream("".join(parts))

@@ -15,7 +15,10 @@ __all__ = ["LLM", "Completion", "DeltaCallback", "Message", "Role", "Usage"]
 Role = Literal["system", "user", "assistant"]
 
 DeltaCallback = Callable[[str], None]
-"""Receives each streamed text delta, synchronously and in order; it must return quickly."""
+"""Receives each streamed text delta, synchronously and in order; it must return quickly.
+
+An empty string means the reply starts over (a call retried after its stream broke mid-answer): drop the
+text received so far."""
 
 
 class Message(TypedDict):

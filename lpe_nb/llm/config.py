@@ -7,7 +7,10 @@ Environment variables (all optional)::
     LPE_LLM_BASE_URL          e.g. http://localhost:11434/v1   (falls back to OPENAI_BASE_URL)
     LPE_LLM_API_KEY           falls back to OPENAI_API_KEY
     LPE_LLM_TIMEOUT           seconds per HTTP attempt          (default 60)
-    LPE_LLM_MAX_RETRIES       SDK retries on 429/5xx/timeouts   (default 2)
+    LPE_LLM_MAX_RETRIES       retries of one call on a transient fault (default 2)
+    LPE_LLM_RETRY_BACKOFF     seconds before a call's first retry, doubling (default 0.5)
+    LPE_LLM_RPM               requests per minute to this endpoint and model, all jobs (default: no limit)
+    LPE_LLM_TPM               tokens per minute, likewise        (default: no limit)
     LPE_LLM_CONCURRENCY       calls in flight per LLM instance  (default 8)
     LPE_LLM_TEMPERATURE       0..2                              (default 0.7)
     LPE_LLM_MAX_TOKENS        reply length cap                  (default: the server's)
@@ -52,6 +55,10 @@ class LlmSettings:
     max_tokens: int | None = None
     timeout_s: float = 60.0
     max_retries: int = 2
+    retry_backoff_s: float = 0.5
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    rate_window_s: float = 60.0  # the "minute" of the two limits (tests shorten it)
     max_concurrency: int = 8
     fallback_to_mock: bool = False
     mock_latency_s: float = 0.0
@@ -69,6 +76,10 @@ class LlmSettings:
             ("max_tokens", None if self.max_tokens is None or self.max_tokens >= 1 else "must be at least 1"),
             ("timeout_s", None if self.timeout_s > 0 else "must be more than 0 seconds"),
             ("max_retries", None if self.max_retries >= 0 else "must be 0 or more"),
+            ("retry_backoff_s", None if self.retry_backoff_s >= 0 else "must be 0 or more seconds"),
+            ("requests_per_minute", _positive_or_none(self.requests_per_minute)),
+            ("tokens_per_minute", _positive_or_none(self.tokens_per_minute)),
+            ("rate_window_s", None if self.rate_window_s > 0 else "must be more than 0 seconds"),
             ("max_concurrency", None if self.max_concurrency >= 1 else "must be at least 1"),
             ("mock_latency_s", None if self.mock_latency_s >= 0 else "must be 0 or more seconds"),
         ]
@@ -121,6 +132,10 @@ class LlmSettings:
             raise InvalidInput(renamed) from None
 
 
+def _positive_or_none(value: int | None) -> str | None:
+    return None if value is None or value >= 1 else "must be at least 1, or unset for no limit"
+
+
 def _parse(variable: str, raw: str, parse: Callable[[str], _T]) -> _T:
     try:
         return parse(raw)
@@ -165,6 +180,9 @@ _ENV_FIELDS: tuple[tuple[str, tuple[str, ...], Callable[[str], Any]], ...] = (
     ("max_tokens", ("LPE_LLM_MAX_TOKENS",), _parse_int),
     ("timeout_s", ("LPE_LLM_TIMEOUT",), _parse_float),
     ("max_retries", ("LPE_LLM_MAX_RETRIES",), _parse_int),
+    ("retry_backoff_s", ("LPE_LLM_RETRY_BACKOFF",), _parse_float),
+    ("requests_per_minute", ("LPE_LLM_RPM",), _parse_int),
+    ("tokens_per_minute", ("LPE_LLM_TPM",), _parse_int),
     ("max_concurrency", ("LPE_LLM_CONCURRENCY",), _parse_int),
     ("fallback_to_mock", ("LPE_LLM_FALLBACK_TO_MOCK",), _parse_bool),
     ("mock_latency_s", ("LPE_MOCK_LATENCY_S",), _parse_float),

@@ -26,7 +26,7 @@ class FallbackLLM:
     Other errors (a bad key, an unknown model, an unparsable reply) are raised as they are: they need a
     fix, not a stand-in. ``provider`` and ``model`` are the primary's; a degraded :class:`Completion`
     carries the fallback's, so results record who really answered. When the primary fails mid-stream,
-    the deltas it already sent are followed by the fallback's.
+    the fallback's reply starts over (an empty delta, as :data:`~lpe_nb.llm.base.DeltaCallback` says).
     """
 
     def __init__(self, primary: LLM, fallback: LLM) -> None:
@@ -45,10 +45,19 @@ class FallbackLLM:
         json_schema: Mapping[str, Any] | None = None,
         on_delta: DeltaCallback | None = None,
     ) -> Completion:
+        streamed = False
+
+        def relay(delta: str) -> None:
+            nonlocal streamed
+            streamed = True
+            if on_delta is not None:
+                on_delta(delta)
+
         try:
             return await self.primary.complete(
-                messages, task=task, context=context, json_schema=json_schema, on_delta=on_delta
-            )
+                messages, task=task, context=context, json_schema=json_schema,
+                on_delta=relay if on_delta is not None else None,
+            )  # fmt: skip
         except LlmUnavailable as exc:
             reason = f"{self.primary.provider} model {self.primary.model!r} unavailable: {exc}"
             label = task or "(untagged)"
@@ -61,6 +70,8 @@ class FallbackLLM:
                     self.fallback.model,
                     reason,
                 )
+        if streamed and on_delta is not None:
+            on_delta("")
         completion = await self.fallback.complete(
             messages, task=task, context=context, json_schema=json_schema, on_delta=on_delta
         )

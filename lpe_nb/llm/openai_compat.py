@@ -1,14 +1,23 @@
 """The provider for any OpenAI-compatible Chat Completions endpoint: OpenAI, Ollama, vLLM, llama.cpp, LM Studio.
 
-Retries and backoff are the SDK's own (it honours ``Retry-After`` and retries 429, 5xx, timeouts and
-connection errors ``max_retries`` times). What this module adds:
+What this module adds to the openai SDK:
 
+- **every reply is checked** (:mod:`lpe_nb.llm._replies`): no choices, ``null`` content, empty or
+  whitespace-only text, a stream without a finish reason, a body or chunk that is not JSON all raise
+  :class:`LlmBadResponse`; a refusal raises :class:`LlmRefused`. Nothing empty is ever returned;
+- **its own retries** (the SDK's are off, so that every request is counted and checked): a transient fault
+  (unreachable, timeout, 429, 408, 5xx, a bad reply, a stream cut or stalled mid-answer) is retried
+  ``max_retries`` times, after ``retry_backoff_s`` doubling (with jitter), never sooner than the server's
+  ``Retry-After``; a longer ``Retry-After`` than a call waits is left to the job's own retry policy.
+  Messages say how many requests were really made;
+- the **shared rate limit** of the endpoint and model (:mod:`lpe_nb.llm.rate_limit`): every request waits
+  for it, and a 429 pauses every call's next request for the ``Retry-After``;
 - a per-instance cap on calls in flight (``max_concurrency``);
 - streaming with usage (``stream_options.include_usage``), counting 0 tokens when the server sends none;
 - JSON replies that degrade with the endpoint: ``json_schema``, then ``json_object``, then none, remembering
   what the endpoint accepted so later calls don't pay for the rejected attempts;
 - openai errors translated into :class:`LlmUnavailable` / :class:`LlmError` with messages that name the
-  endpoint, the model and the likely fix.
+  endpoint, the model and the likely fix, and carry them as details.
 
 An instance belongs to one event loop (its HTTP connection pool and semaphore do).
 """
@@ -16,19 +25,26 @@ An instance belongs to one event loop (its HTTP connection pool and semaphore do
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import json
 import logging
+import math
+import random
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import openai
 from openai.types.chat import ChatCompletionMessageParam
 from openai.types.chat.completion_create_params import ResponseFormat
 
-from lpe_nb.errors import LlmBadResponse, LlmError, LlmUnavailable
+from lpe_nb.errors import LlmBadResponse, LlmError, LlmRefused, LlmUnavailable
+from lpe_nb.llm._replies import BadReply, StreamAssembler, text_of_response
 from lpe_nb.llm.base import Completion, DeltaCallback, Message, Usage
 from lpe_nb.llm.config import LlmSettings
+from lpe_nb.llm.rate_limit import RateLimiter, limiter_for
+from lpe_nb.llm.text_features import token_count
 
 __all__ = ["OpenAICompatibleLLM"]
 
@@ -38,15 +54,39 @@ JsonMode = Literal["json_schema", "json_object", "none"]
 _JSON_MODES: tuple[JsonMode, ...] = ("json_schema", "json_object", "none")
 _JSON_COMPLAINTS = ("response_format", "json_schema", "json_object")
 _DETAIL_CHARS = 300
+_BACKOFF_MAX_S = 8.0  # a call's longest wait between its own retries
+CALL_RETRY_AFTER_MAX_S = 20.0
+"""The longest ``Retry-After`` one call waits for; a longer one fails the call, and the job's retry policy
+waits for it instead (visibly, in the job's progress), while the shared limiter holds the other calls."""
+
+
+@dataclass
+class _CallState:
+    """One ``complete`` call: the requests it made and the faults it met."""
+
+    requests: int = 0
+    faults: int = 0
+    streamed_chars: int = 0  # text passed to on_delta by the latest request that streamed any
+
+
+class _StreamBroken(Exception):
+    """A stream that started but ended (``stalled`` or not) before its reply was whole."""
+
+    def __init__(self, cause: openai.APIConnectionError, *, chars: int) -> None:
+        self.cause = cause
+        self.stalled = isinstance(cause, openai.APITimeoutError)
+        self.chars = chars
+        super().__init__(str(cause))
 
 
 class OpenAICompatibleLLM:
     """An :class:`~lpe_nb.llm.base.LLM` on ``openai.AsyncOpenAI``; ``provider == "openai-compatible"``.
 
     ``settings.base_url`` None means the SDK's default (api.openai.com, or ``OPENAI_BASE_URL``). Raises
-    :class:`LlmUnavailable` when the endpoint can't be reached or keeps failing after the SDK's retries,
-    :class:`LlmError` when it refuses the request (bad key, unknown model, bad parameters) and
-    :class:`LlmBadResponse` when the reply has no message.
+    :class:`LlmUnavailable` when the endpoint can't be reached or keeps failing after ``max_retries``
+    retries, :class:`LlmBadResponse` when its replies stay unusable, :class:`LlmRefused` when the model
+    declines, and :class:`LlmError` when it refuses the request (bad key, unknown model, bad parameters).
+    Each carries ``endpoint``, ``model``, ``requests`` (really made), ``status`` and ``retry_after_s``.
     """
 
     provider: str = "openai-compatible"
@@ -58,11 +98,18 @@ class OpenAICompatibleLLM:
             base_url=settings.base_url,
             api_key=settings.effective_api_key,
             timeout=settings.timeout_s,
-            max_retries=settings.max_retries,
+            max_retries=0,  # ours: every request is counted, checked and goes through the rate limit
         )
         self._semaphore = asyncio.Semaphore(settings.max_concurrency)
         self._json_mode: JsonMode = "json_schema"
         self._stream_usage = True
+        self.limiter: RateLimiter = limiter_for(
+            self.base_url,
+            self.model,
+            requests_per_minute=settings.requests_per_minute,
+            tokens_per_minute=settings.tokens_per_minute,
+            window_s=settings.rate_window_s,
+        )
 
     @property
     def base_url(self) -> str:
@@ -83,21 +130,52 @@ class OpenAICompatibleLLM:
         on_delta: DeltaCallback | None = None,
     ) -> Completion:
         del context  # only the mock uses the step's structured inputs
+        call = _CallState()
         async with self._semaphore:
             started = time.monotonic()
-            try:
-                completion = await self._complete_adapting(messages, json_schema, on_delta)
-            except openai.OpenAIError as exc:
-                raise self._translate(exc) from exc
+            while True:
+                try:
+                    completion = await self._complete_adapting(messages, json_schema, on_delta, call)
+                    break
+                except (openai.OpenAIError, json.JSONDecodeError, BadReply, _StreamBroken) as exc:
+                    error = self._translate(exc, call.requests)
+                    delay_s = self._retry_delay_s(error, call)
+                    if delay_s is None:
+                        raise error from exc
+                    log.info("LLM call %s: %s; retrying in %.2f s", task or "(untagged)", error, delay_s)
+                    await asyncio.sleep(delay_s)  # the backoff: a timer, cancellable
         log.debug(
-            "LLM call %s: model %s, %d+%d tokens, %.2f s",
+            "LLM call %s: model %s, %d+%d tokens, %d request(s), %.2f s",
             task or "(untagged)",
             self.model,
             completion.usage.prompt_tokens,
             completion.usage.completion_tokens,
+            call.requests,
             time.monotonic() - started,
         )
         return completion
+
+    def _retry_delay_s(self, error: LlmError, call: _CallState) -> float | None:
+        """How long before the call's next request, or None to give up with ``error``.
+
+        A 429 also pauses the shared limiter, so every other call waits for its ``Retry-After`` too.
+        """
+        retry_after = error.retry_after_s
+        if error.status == 429:
+            self.limiter.pause(
+                retry_after if retry_after is not None else self._settings.retry_backoff_s,
+                f"HTTP 429 from {self.base_url}",
+            )
+        if not error.transient:
+            return None
+        call.faults += 1
+        if call.faults > self._settings.max_retries:
+            return None
+        if retry_after is not None and retry_after > CALL_RETRY_AFTER_MAX_S:
+            return None  # the job's retry policy waits that long, where the wait can be seen
+        backoff = min(_BACKOFF_MAX_S, self._settings.retry_backoff_s * 2.0 ** (call.faults - 1))
+        backoff *= 1 - 0.25 * random.random()  # jitter, so calls that failed together retry apart
+        return max(backoff, retry_after or 0.0)
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -107,21 +185,34 @@ class OpenAICompatibleLLM:
         messages: Sequence[Message],
         json_schema: Mapping[str, Any] | None,
         on_delta: DeltaCallback | None,
+        call: _CallState,
     ) -> Completion:
         """Send the call, lowering JSON mode or dropping stream usage when the endpoint rejects them.
 
         Each rejection lowers a capability for good, so this loop ends after at most three extra attempts.
+        Every request waits for the shared rate limit and is counted in ``call``.
         """
+        estimate = sum(token_count(m["content"]) for m in messages) + (self._settings.max_tokens or 0)
         while True:
             json_mode = self._json_mode if json_schema is not None else "none"
             stream_usage = self._stream_usage and on_delta is not None
+            ticket = await self.limiter.acquire(estimate)
+            used: int | None = None
+            call.requests += 1
             try:
                 if on_delta is None:
-                    return await self._create(messages, json_schema, json_mode)
-                return await self._stream(messages, json_schema, json_mode, stream_usage, on_delta)
+                    completion = await self._create(messages, json_schema, json_mode)
+                else:
+                    completion = await self._stream(
+                        messages, json_schema, json_mode, stream_usage, on_delta, call
+                    )
+                used = completion.usage.total_tokens or None
+                return completion
             except openai.BadRequestError as exc:
                 if not self._lower_capability(exc, json_mode, stream_usage):
                     raise
+            finally:
+                self.limiter.release(ticket, tokens=used)
 
     def _lower_capability(
         self, exc: openai.BadRequestError, used_mode: JsonMode, used_stream_usage: bool
@@ -157,13 +248,7 @@ class OpenAICompatibleLLM:
             response_format=_response_format(json_schema, json_mode),
             stream=False,
         )
-        if not response.choices:
-            raise LlmBadResponse(f"{self._where()} returned no choices")
-        usage = response.usage
-        return self._completion(
-            response.choices[0].message.content or "",
-            Usage(usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) if usage else Usage(),
-        )
+        return self._completion(*text_of_response(response))
 
     async def _stream(
         self,
@@ -172,6 +257,7 @@ class OpenAICompatibleLLM:
         json_mode: JsonMode,
         stream_usage: bool,
         on_delta: DeltaCallback,
+        call: _CallState,
     ) -> Completion:
         stream = await self._client.chat.completions.create(
             model=self.model,
@@ -182,18 +268,19 @@ class OpenAICompatibleLLM:
             stream=True,
             stream_options={"include_usage": True} if stream_usage else openai.omit,
         )
-        parts: list[str] = []
-        usage = Usage()
+        reply = StreamAssembler()
         async with stream:  # closes the response even when cancelled or on_delta raises
-            async for chunk in stream:
-                if chunk.usage is not None:
-                    u = chunk.usage
-                    usage = Usage(u.prompt_tokens, u.completion_tokens, u.total_tokens)
-                for choice in chunk.choices:
-                    if choice.index == 0 and choice.delta.content:
-                        parts.append(choice.delta.content)
-                        on_delta(choice.delta.content)
-        return self._completion("".join(parts), usage)
+            try:
+                async for chunk in stream:
+                    delta = reply.add(chunk)
+                    if delta is not None:
+                        if call.streamed_chars and not reply.parts[:-1]:
+                            on_delta("")  # a retry after a broken stream: the reply starts over
+                        on_delta(delta)
+                        call.streamed_chars = reply.chars
+            except openai.APIConnectionError as exc:  # includes timeouts: a stream that stalled
+                raise _StreamBroken(exc, chars=reply.chars) from exc
+        return self._completion(*reply.result())
 
     def _completion(self, text: str, usage: Usage) -> Completion:
         return Completion(text=text, usage=usage, provider=self.provider, model=self.model)
@@ -201,48 +288,79 @@ class OpenAICompatibleLLM:
     def _where(self) -> str:
         return f"LLM endpoint {self.base_url} (model {self.model!r})"
 
-    def _translate(self, exc: openai.OpenAIError) -> LlmError:
-        """One readable lpe-nb error per openai error; the caller chains the original with ``from``."""
+    def _translate(self, exc: BaseException, requests: int) -> LlmError:
+        """One readable lpe-nb error per failure; the caller chains the original with ``from``."""
         where = self._where()
-        retries = self._settings.max_retries
-        after = f" after {retries} retr{'y' if retries == 1 else 'ies'}" if retries else ""
+        after = f"after {requests} request{'' if requests == 1 else 's'}"
+        context: dict[str, Any] = {"endpoint": self.base_url, "model": self.model, "requests": requests}
+        if isinstance(exc, BadReply):
+            if exc.refused:
+                return LlmRefused(
+                    f"{where} {exc.problem} ({after}); rephrase the input, or use another model",
+                    **context,
+                )
+            return LlmBadResponse(f"{where} {exc.problem} ({after})", **context)
+        if isinstance(exc, _StreamBroken):
+            how = "stalled" if exc.stalled else "was cut off"
+            wait = f" (no data for {self._settings.timeout_s:g} s)" if exc.stalled else ""
+            return LlmUnavailable(
+                f"{where}: the streamed reply {how} mid-answer{wait} after {exc.chars} characters "
+                f"({after}); check the server, or raise LPE_LLM_TIMEOUT for slow models",
+                **context,
+            )
+        if isinstance(exc, json.JSONDecodeError):
+            return LlmBadResponse(
+                f"{where} sent a reply that is not valid JSON ({exc.msg} at character {exc.pos}) ({after})",
+                **context,
+            )
         if isinstance(exc, openai.APITimeoutError):
             return LlmUnavailable(
-                f"{where} timed out after {self._settings.timeout_s:g} s{after}; "
-                "raise LPE_LLM_TIMEOUT for slow models, or check that the server is up"
+                f"{where} timed out after {self._settings.timeout_s:g} s ({after}); "
+                "raise LPE_LLM_TIMEOUT for slow models, or check that the server is up",
+                **context,
             )
         if isinstance(exc, openai.APIConnectionError):
             cause = exc.__cause__ or exc.__context__
             reason = str(cause) if cause is not None and str(cause) else exc.message
             return LlmUnavailable(
-                f"{where} could not be reached{after} ({reason}); "
-                "check LPE_LLM_BASE_URL and that the server is running"
+                f"{where} could not be reached or hung up ({after}: {reason}); "
+                "check LPE_LLM_BASE_URL and that the server is running",
+                **context,
             )
         if isinstance(exc, openai.APIStatusError):
             status = exc.status_code
             detail = f"HTTP {status} {_detail(exc)}"
+            context |= {"status": status, "retry_after_s": _retry_after_s(exc.response.headers)}
             if status == 429:
-                return LlmUnavailable(f"{where} is rate limiting requests{after} ({detail}); try again later")
+                return LlmUnavailable(
+                    f"{where} is rate limiting requests ({detail}, {after}); try again later, or set "
+                    "LPE_LLM_RPM to stay under the endpoint's limit",
+                    **context,
+                )
             if status >= 500 or status == 408:
-                return LlmUnavailable(f"{where} failed{after} ({detail})")
+                return LlmUnavailable(f"{where} failed ({detail}, {after})", **context)
             if status == 401:
                 return LlmError(
                     f"{where} rejected the API key ({detail}); set OPENAI_API_KEY (or LPE_LLM_API_KEY) "
-                    "to a valid key for this endpoint"
+                    "to a valid key for this endpoint",
+                    **context,
                 )
             if status == 403:
-                return LlmError(f"{where} refused access ({detail}); check the key's permissions")
+                return LlmError(f"{where} refused access ({detail}); check the key's permissions", **context)
             if status == 404:
                 return LlmError(
                     f"{where} does not know this model or path ({detail}); check LPE_LLM_MODEL, and that "
-                    "LPE_LLM_BASE_URL ends in /v1 where the server expects it"
+                    "LPE_LLM_BASE_URL ends in /v1 where the server expects it",
+                    **context,
                 )
-            return LlmError(f"{where} rejected the request ({detail})")
+            return LlmError(f"{where} rejected the request ({detail})", **context)
         if isinstance(exc, openai.APIResponseValidationError):
-            return LlmBadResponse(f"{where} sent a reply that is not a chat completion ({exc.message})")
+            return LlmBadResponse(
+                f"{where} sent a reply that is not a chat completion ({exc.message}) ({after})", **context
+            )
         if isinstance(exc, openai.APIError):
-            return LlmError(f"{where} reported an error: {exc.message}")
-        return LlmError(f"{where}: {exc}")
+            return LlmError(f"{where} reported an error: {exc.message}", **context)
+        return LlmError(f"{where}: {exc}", **context)
 
 
 def _wire_messages(
@@ -301,3 +419,24 @@ def _detail(exc: openai.APIStatusError) -> str:
     else:
         text = exc.response.reason_phrase or exc.message
     return text if len(text) <= _DETAIL_CHARS else text[:_DETAIL_CHARS] + "…"
+
+
+def _retry_after_s(headers: Any) -> float | None:
+    """The wait a response asks for: ``retry-after-ms``, ``retry-after`` in seconds or as an HTTP date."""
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / divisor
+        except ValueError:
+            continue
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    value = headers.get("retry-after")
+    if value:
+        try:
+            moment = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        return max(0.0, moment.timestamp() - time.time())
+    return None

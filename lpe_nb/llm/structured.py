@@ -73,8 +73,12 @@ async def complete_json(
     try:
         parsed = parse_json_reply(completion.text, model_cls)
     except LlmBadResponse as exc:
-        label = f"{task or 'LLM call'} ({completion.provider} model {completion.model!r})"
-        raise LlmBadResponse(f"{label}: {exc}") from exc
+        endpoint = getattr(llm, "base_url", None)
+        at = f" at {endpoint}" if isinstance(endpoint, str) else ""
+        label = f"{task or 'LLM call'} ({completion.provider} model {completion.model!r}{at})"
+        raise LlmBadResponse(
+            f"{label}: {exc}", endpoint=endpoint if at else None, model=completion.model
+        ) from exc
     return parsed, completion
 
 

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from lpe_nb.errors import LlmBadResponse
 from lpe_nb.jobs import StepContext
 from lpe_nb.llm import LLM, Completion, Message, complete_json
 
@@ -36,10 +37,19 @@ def _llm_info(completion: Completion) -> dict[str, Any]:
 async def text_step(
     ctx: StepContext, llm: LLM, name: str, prompt: list[Message], *, task: str, context: Mapping[str, Any]
 ) -> str:
-    """One streamed LLM call as the step ``name``; returns its text (the stored one on resume)."""
+    """One streamed LLM call as the step ``name``; returns its text (the stored one on resume).
+
+    An empty or whitespace-only reply raises :class:`LlmBadResponse` (transient: the job retries it), so
+    nothing empty is ever checkpointed.
+    """
 
     async def work() -> dict[str, Any]:
         completion = await llm.complete(prompt, task=task, context=context, on_delta=ctx.text_streamer())
+        if not completion.text.strip():  # whatever the LLM, nothing empty becomes a checkpoint
+            raise LlmBadResponse(
+                f"{task}: {completion.provider} model {completion.model!r} sent an empty reply",
+                model=completion.model,
+            )
         ctx.add_usage(completion.usage.as_dict())
         return {"text": completion.text, "llm": _llm_info(completion)}
 

@@ -5,7 +5,13 @@ or a benchmark alike, with HTTP/1.1 keep-alive. Each ``POST /v1/chat/completions
 scripted :class:`Reply` (or, with an empty script, answers with :func:`mock_reply`: deterministic text,
 or schema-valid JSON when a ``json_schema`` response format is asked for). Replies can be JSON or SSE
 streams (with a usage chunk when ``stream_options.include_usage`` is asked for), errors with
-``Retry-After``, delayed, or hang until the client gives up. Every request is recorded.
+``Retry-After``, delayed, or hang until the client gives up. Every request is recorded, with the time it
+arrived and how it was answered.
+
+Faults (:data:`FAULT_KINDS`) are scripted with ``Reply.fault(kind)``, or drawn for every request by a
+``faults`` plan such as :class:`SeededFaults` (a reproducible ~30 % of requests, say). Each fault applies
+to a plain and a streamed reply alike: ``malformed_json`` is a bad body or a bad SSE chunk, ``stream_cut``
+a body or stream that ends mid-answer, ``stream_stall`` one that stops sending and stays open.
 
 Not a general HTTP server: no pipelining, no TLS, no compression::
 
@@ -19,12 +25,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import re
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any, cast
@@ -32,9 +39,38 @@ from typing import Any, cast
 from lpe_nb.llm import Message, MockLLM
 from lpe_nb.llm.text_features import token_count
 
-__all__ = ["FakeOpenAIServer", "RecordedRequest", "Reply", "mock_reply"]
+__all__ = [
+    "FAULT_KINDS",
+    "PERMANENT_FAULTS",
+    "TRANSIENT_FAULTS",
+    "FakeOpenAIServer",
+    "RecordedRequest",
+    "Reply",
+    "SeededFaults",
+    "mock_reply",
+]
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error"}
+
+TRANSIENT_FAULTS: tuple[str, ...] = (
+    "rate_limit",  # 429 with Retry-After
+    "server_error",  # 500
+    "unavailable",  # 503
+    "reset",  # the connection closes before any answer
+    "slow",  # the reply comes after the client's timeout (``slow_s``)
+    "malformed_json",  # a body (or one SSE chunk) that is not JSON
+    "empty_choices",  # a reply with no choices
+    "null_content",  # a message whose content is null
+    "empty_text",  # whitespace only
+    "stream_cut",  # the body or stream ends mid-answer
+    "stream_stall",  # the body or stream stops mid-answer and stays open
+    "non_json",  # prose where a structured step asked for JSON (a plain text step accepts it)
+)
+PERMANENT_FAULTS: tuple[str, ...] = ("unauthorized", "unknown_model", "refusal")
+FAULT_KINDS: tuple[str, ...] = TRANSIENT_FAULTS + PERMANENT_FAULTS
+_FAULT_STATUS = {"rate_limit": 429, "server_error": 500, "unavailable": 503, "unauthorized": 401,
+                 "unknown_model": 404}  # fmt: skip
+_NON_JSON_TEXT = "Sure! Here is what I think about that, in plain words rather than JSON."
 
 
 @dataclass(frozen=True)
@@ -50,6 +86,22 @@ class Reply:
     hang: bool = False
     include_usage: bool = True
     deltas: tuple[str, ...] | None = None
+    fault: str | None = None  # one of FAULT_KINDS
+
+    @classmethod
+    def fault_of(cls, kind: str, *, retry_after_s: float = 0.05) -> Reply:
+        """A reply that is the fault ``kind`` (see :data:`FAULT_KINDS`); 429s carry ``retry_after_s``."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}; choose one of {', '.join(FAULT_KINDS)}")
+        status = _FAULT_STATUS.get(kind)
+        if status is not None:
+            message = {
+                429: "Rate limit reached for requests", 500: "The server had an error", 503: "Overloaded",
+                401: "Incorrect API key provided.", 404: "The model `fake-model` does not exist.",
+            }[status]  # fmt: skip
+            return cls(status=status, error_message=message, fault=kind,
+                       retry_after_s=retry_after_s if status == 429 else None)  # fmt: skip
+        return cls(fault=kind)
 
     @classmethod
     def error(
@@ -71,10 +123,44 @@ class RecordedRequest:
     path: str
     headers: Mapping[str, str]
     body: Any
+    at: float = 0.0  # time.time() when it arrived
+    fault: str | None = None  # the fault it was answered with (None: a good reply)
 
     @property
     def json(self) -> dict[str, Any]:
         return cast(dict[str, Any], self.body) if isinstance(self.body, dict) else {}
+
+    @property
+    def text(self) -> str:
+        """All the messages' text, joined: what a test looks in to tell which job and step sent it."""
+        return "\n".join(
+            _content_text(m.get("content")) for m in self.json.get("messages", []) if isinstance(m, dict)
+        )
+
+
+class SeededFaults:
+    """A reproducible fault plan: each request is a fault with probability ``rate``, its kind drawn from
+    ``kinds``; the same seed gives the same sequence. ``Reply.fault_of`` builds each fault."""
+
+    def __init__(
+        self,
+        rate: float,
+        kinds: Collection[str] = TRANSIENT_FAULTS,
+        *,
+        seed: int = 0,
+        retry_after_s: float = 0.05,
+    ) -> None:
+        self.rate = rate
+        self.kinds = tuple(kinds)
+        self.retry_after_s = retry_after_s
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+
+    def __call__(self, request: RecordedRequest) -> Reply | None:
+        with self._lock:
+            if self._random.random() >= self.rate:
+                return None
+            return Reply.fault_of(self._random.choice(self.kinds), retry_after_s=self.retry_after_s)
 
 
 def mock_reply(request: RecordedRequest) -> str:
@@ -99,7 +185,9 @@ class FakeOpenAIServer:
     ``delay_s`` (settable while running) delays every completion reply. ``api_key`` set means requests
     without ``Authorization: Bearer <api_key>`` get 401. ``models`` set means other models get 404.
     ``reject_response_formats`` lists response-format types answered with 400 (``param`` response_format),
-    like a server that doesn't support them. Attributes read from other threads are guarded by a lock.
+    like a server that doesn't support them. ``faults`` is consulted for each request the script does not
+    answer: a :class:`Reply` (a fault) or None for a good reply. ``slow_s`` is how late a ``slow`` fault
+    answers. Attributes read from other threads are guarded by a lock.
     """
 
     def __init__(
@@ -111,6 +199,8 @@ class FakeOpenAIServer:
         models: Collection[str] | None = None,
         reject_response_formats: Collection[str] = (),
         stream_chunk_delay_s: float = 0.0,
+        faults: Callable[[RecordedRequest], Reply | None] | None = None,
+        slow_s: float = 3.0,
     ) -> None:
         self.delay_s = delay_s
         self.default_reply = default_reply
@@ -118,6 +208,8 @@ class FakeOpenAIServer:
         self.models = models
         self.reject_response_formats = frozenset(reject_response_formats)
         self.stream_chunk_delay_s = stream_chunk_delay_s
+        self.faults = faults
+        self.slow_s = slow_s
         self._changed = threading.Condition()
         self._script: deque[Reply] = deque()
         self._requests: list[RecordedRequest] = []
@@ -290,9 +382,13 @@ class FakeOpenAIServer:
     async def _complete(
         self, request: RecordedRequest, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> bool:
+        planned = None if self._script or self.faults is None else self.faults(request)
         with self._changed:
+            reply = self._script.popleft() if self._script else planned or Reply()
+            if reply.fault == "slow":
+                reply = replace(reply, delay_s=reply.delay_s + self.slow_s)
+            request = replace(request, at=time.time(), fault=reply.fault)
             self._requests.append(request)
-            reply = self._script.popleft() if self._script else Reply()
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
             self._changed.notify_all()
@@ -303,14 +399,20 @@ class FakeOpenAIServer:
                     with self._changed:
                         self._aborted += 1
                 return False
-            await self._answer(request, reply, writer)
-            return True
+            return await self._answer(request, reply, reader, writer)
         finally:
             with self._changed:
                 self._in_flight -= 1
                 self._changed.notify_all()
 
-    async def _answer(self, request: RecordedRequest, reply: Reply, writer: asyncio.StreamWriter) -> None:
+    async def _answer(
+        self,
+        request: RecordedRequest,
+        reply: Reply,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> bool:
+        """Answer with ``reply``; False when the connection must close (a fault that breaks it)."""
         body = request.json
         response_format = (body.get("response_format") or {}).get("type")
         if self.api_key is not None and request.headers.get("authorization") != f"Bearer {self.api_key}":
@@ -325,12 +427,19 @@ class FakeOpenAIServer:
             await _write_json(writer, 400, _error_body(400, message, param="response_format"))
         elif reply.status != 200:
             extra = {"retry-after": f"{reply.retry_after_s:g}"} if reply.retry_after_s is not None else {}
+            code = {"unauthorized": "invalid_api_key", "unknown_model": "model_not_found"}.get(
+                reply.fault or ""
+            )
             error = _error_body(
-                reply.status, reply.error_message or HTTPStatus(reply.status).phrase, reply.error_param
+                reply.status, reply.error_message or HTTPStatus(reply.status).phrase, reply.error_param, code
             )
             await _write_json(writer, reply.status, error, extra)
+        elif reply.fault is not None and reply.fault not in ("slow", "non_json"):
+            return await self._answer_fault(reply.fault, body, reader, writer)
         else:
             text = reply.text if reply.text is not None else self.default_reply(request)
+            if reply.fault == "non_json":
+                text = _NON_JSON_TEXT
             usage = _usage(body, text) if reply.include_usage else None
             if body.get("stream"):
                 wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -338,6 +447,77 @@ class FakeOpenAIServer:
                 await self._write_stream(writer, body, deltas, usage if wants_usage else None)
             else:
                 await _write_json(writer, 200, _completion(body, text, usage))
+        return True
+
+    async def _answer_fault(
+        self, fault: str, body: Mapping[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
+        """Answer a request with a fault that is not an HTTP error status; False to close the connection."""
+        if fault == "reset":
+            return False  # closed without a byte of answer
+        stream = bool(body.get("stream"))
+        text = "The beginning of an answer that never"
+        if fault in ("stream_cut", "stream_stall") and not stream:
+            data = json.dumps(_completion(body, text + " ends, and more after it", None)).encode()
+            writer.write(_head(200, {"content-type": "application/json", "content-length": str(len(data))}))
+            writer.write(data[: len(data) // 2])
+            await writer.drain()
+            if fault == "stream_stall":
+                await _client_left_within(reader, None)
+            return False
+        if not stream:
+            choice_text: Any = {"empty_text": " \n ", "null_content": None}.get(fault, text)
+            if fault == "malformed_json":
+                payload = (
+                    b'{"id": "chatcmpl-broken", "object": "chat.completion", "choices": [{"index": 0, "mess'
+                )
+                payload += b'age": {"role": "assistant", "content": "Paris"'
+                headers = {"content-type": "application/json", "content-length": str(len(payload))}
+                writer.write(_head(200, headers) + payload)
+                await writer.drain()
+                return True
+            completion = _completion(body, "", None)
+            if fault == "empty_choices":
+                completion["choices"] = []
+            elif fault == "refusal":
+                completion["choices"][0]["message"] = {"role": "assistant", "content": None,
+                                                       "refusal": "I can't help with that."}  # fmt: skip
+            else:
+                completion["choices"][0]["message"]["content"] = choice_text
+            await _write_json(writer, 200, completion)
+            return True
+        writer.write(_head(200, {"content-type": "text/event-stream", "transfer-encoding": "chunked"}))
+        chunk_id = f"chatcmpl-fake-{time.monotonic_ns()}"
+        events: list[bytes] = [_sse(_chunk(chunk_id, body, {"role": "assistant", "content": ""}))]
+        finish = True
+        if fault == "empty_choices":  # every chunk, as a server that only sends usage
+            events = [_sse({**_chunk(chunk_id, body, {}), "choices": []})] * 2
+            finish = False
+        elif fault == "null_content":
+            events.append(_sse(_chunk(chunk_id, body, {"content": None})))
+        elif fault == "refusal":
+            events.append(_sse(_chunk(chunk_id, body, {"refusal": "I can't help with that."})))
+        elif fault == "empty_text":
+            events += [_sse(_chunk(chunk_id, body, {"content": delta})) for delta in (" ", "\n", " ")]
+        elif fault == "malformed_json":
+            events.append(_sse(_chunk(chunk_id, body, {"content": "The beginning "})))
+            events.append(b'data: {"id": "chatcmpl-broken", "choices": [{"delta": {"content": "of\n\n')
+        else:  # stream_cut, stream_stall: part of the answer, then nothing more
+            events += [_sse(_chunk(chunk_id, body, {"content": delta})) for delta in _split(text)]
+            for event in events:
+                _write_chunk(writer, event)
+            await writer.drain()
+            if fault == "stream_stall":
+                await _client_left_within(reader, None)
+            return False
+        if finish:
+            events.append(_sse(_chunk(chunk_id, body, {}, finish_reason="stop")))
+        events.append(b"data: [DONE]\n\n")
+        for event in events:
+            _write_chunk(writer, event)
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        return True
 
     async def _write_stream(
         self,
@@ -373,6 +553,10 @@ async def _client_left_within(reader: asyncio.StreamReader, timeout_s: float | N
     if data:
         raise ConnectionError("pipelined requests are not supported")
     return True
+
+
+def _sse(event: Mapping[str, Any]) -> bytes:
+    return f"data: {json.dumps(event)}\n\n".encode()
 
 
 def _head(status: int, headers: Mapping[str, str]) -> bytes:
