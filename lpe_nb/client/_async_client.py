@@ -78,6 +78,12 @@ class AsyncClient(BaseClient):
         """Personas, namespaces, styles, defaults and languages."""
         return await self.backend.catalog()
 
+    async def delete_catalog_entry(self, kind: str, name: str) -> None:
+        """Delete a persona, namespace or style you added (a configuration job's entry); raises
+        :class:`InvalidInput` on ``name`` for a built-in or unknown one. Finished jobs that used it keep
+        their results."""
+        await self.backend.delete_catalog_entry(kind, name)
+
     async def cancel(self, job_id: str) -> AsyncJob:
         """Cancel a pending or running job; raises :class:`InvalidTransition` if it already finished."""
         return AsyncJob(self.backend, await self.backend.cancel(job_id))

@@ -41,6 +41,10 @@ class Backend(Protocol):
         """Personas, namespaces, styles, defaults and languages."""
         ...
 
+    async def delete_catalog_entry(self, kind: str, name: str) -> None:
+        """Delete a persona, namespace or style you added; raises ``InvalidInput`` for a built-in one."""
+        ...
+
     async def cancel(self, job_id: str) -> JobRecord:
         """Cancel a pending or running job; raises ``InvalidTransition`` if it already finished."""
         ...

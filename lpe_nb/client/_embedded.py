@@ -9,13 +9,16 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from lpe_nb.jobs import JobEvent, JobPage, JobRecord, StepRecord, SubscriptionClosed
 from lpe_nb.operations import JobTypeInfo
 
 from ._backend import EventDeduper
 from ._host import EngineHost
+
+if TYPE_CHECKING:
+    from lpe_nb.operations.catalog import Kind
 
 __all__ = ["EmbeddedBackend"]
 
@@ -61,6 +64,10 @@ class EmbeddedBackend:
     async def catalog(self) -> dict[str, Any]:
         described: dict[str, Any] = self.engine.catalog.describe()
         return described
+
+    async def delete_catalog_entry(self, kind: str, name: str) -> None:
+        # the catalog checks the kind itself (InvalidInput on `kind`)
+        await self.host.thread.hop(self.engine.catalog.remove(cast("Kind", kind), name))
 
     async def cancel(self, job_id: str) -> JobRecord:
         return await self.host.thread.hop(self.engine.manager.cancel(job_id))

@@ -122,6 +122,9 @@ class RemoteBackend:
         data: dict[str, Any] = await self._request("GET", "catalog")
         return data
 
+    async def delete_catalog_entry(self, kind: str, name: str) -> None:
+        await self._request("DELETE", f"catalog/{quote(kind, safe='')}/{quote(name, safe='')}")
+
     async def cancel(self, job_id: str) -> JobRecord:
         data = await self._request("POST", f"jobs/{quote(job_id, safe='')}/cancel")
         return job_from_dict(data)

@@ -99,6 +99,9 @@ class Client(BaseClient):
     def catalog(self) -> dict[str, Any]:
         return self._runner.run(self._client.catalog())
 
+    def delete_catalog_entry(self, kind: str, name: str) -> None:
+        self._runner.run(self._client.delete_catalog_entry(kind, name))
+
     def cancel(self, job_id: str) -> Job:
         return self._job(self._client.cancel(job_id))
 

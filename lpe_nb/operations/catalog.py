@@ -180,6 +180,28 @@ class Catalog:
         self._remember(entry)
         return entry
 
+    async def remove(self, kind: Kind, name: str) -> CatalogEntry:
+        """Delete a user entry (from the store too, when there is one); returns it.
+
+        Raises :class:`InvalidInput` on ``name`` for a built-in or a name the catalog does not have.
+        Jobs that used the entry keep their results; new jobs can no longer name it.
+        """
+        normalized = name.strip().lower()
+        entry = self._entries[_check_kind(kind)].get(normalized)
+        if entry is None:
+            users = sorted(e.name for e in self._entries[kind].values() if not e.builtin)
+            raise InvalidInput.field(
+                "name", f"no {kind} {name!r} to delete; yours are: {', '.join(users) or 'none yet'}"
+            )
+        if entry.builtin:
+            raise InvalidInput.field(
+                "name", f"{normalized!r} is a built-in {kind}; only added entries can be deleted"
+            )
+        if self.store is not None:
+            await self.store.delete(kind, normalized)
+        del self._entries[kind][normalized]
+        return entry
+
     def describe(self) -> dict[str, Any]:
         """JSON for an API: per kind, the entries in order, plus the defaults and the languages."""
         return {

@@ -7,6 +7,7 @@ fails the job and saves nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +21,7 @@ from lpe_nb.operations.catalog import Catalog
 from lpe_nb.operations.inputs import ConfigurationInput
 from lpe_nb.operations.spec import JobSpec
 
-__all__ = ["SPEC", "GeneratedEntry", "make_run", "title"]
+__all__ = ["SPEC", "GeneratedEntry", "make_run", "slug", "title"]
 
 _TOTAL = 4
 _FIELD_HINTS = {
@@ -35,6 +36,11 @@ class GeneratedEntry(BaseModel):
     name: str = Field(min_length=2, max_length=40)
     description: str = Field(min_length=5, max_length=300)
     fields: dict[str, str] = Field(default_factory=dict, max_length=12)
+
+
+def slug(name: str) -> str:
+    """``name`` as a catalog name: its lowercase letters and digits, words joined by ``-``, 40 chars."""
+    return "-".join(re.findall(r"[a-z0-9]+", name.lower()))[:40].rstrip("-")
 
 
 def title(data: ConfigurationInput) -> str:
@@ -58,6 +64,8 @@ def make_run(llm: LLM, catalog: Catalog) -> Callable[[StepContext, Configuration
             task="configuration.generate",
             context={"attribute": kind, "brief": data.brief, "context": data.context},
         )  # fmt: skip
+        # "Patient Gardener" or "patient_gardener" from a model is "patient-gardener", not a failed job
+        entry = entry.model_copy(update={"name": slug(entry.name)})
         ctx.report("validating entry", completed_steps=2, total_steps=_TOTAL, details={"name": entry.name})
         try:
             # Dry-run the catalog's own rules with no store, so a bad entry is rejected before saving.

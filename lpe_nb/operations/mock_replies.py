@@ -180,8 +180,7 @@ def _generate(_: Sequence[Message], c: Mapping[str, Any]) -> str:
         "style": ("diction", "rhythm"),
     }
     fields = {key: truncate_words(brief, 8) for key in keys.get(kind, ("note",))}
-    return json.dumps({"name": f"{slug}-{stable_hash(brief) % 1000}", "description": truncate_words(brief, 30),
-                       "fields": fields})  # fmt: skip
+    return json.dumps({"name": slug, "description": truncate_words(brief, 30), "fields": fields})
 
 
 TASKS: dict[str, Callable[[Sequence[Message], Mapping[str, Any]], str]] = {

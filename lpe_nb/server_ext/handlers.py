@@ -287,6 +287,16 @@ class CatalogHandler(LpeApiHandler):
         self.send_model(CatalogBody.model_validate(engine.catalog.describe()))
 
 
+class CatalogEntryHandler(LpeApiHandler):
+    @web.authenticated
+    @authorized
+    async def delete(self, kind: str, name: str) -> None:
+        engine = await self.engine.ready()
+        await engine.catalog.remove(kind, name)  # type: ignore[arg-type]  # the catalog checks the kind
+        self.set_status(204)
+        self.finish()
+
+
 class StatusHandler(LpeApiHandler):
     @web.authenticated
     @authorized
@@ -399,5 +409,16 @@ def rest_routes(job_types: JobTypes = JOB_TYPES) -> list[Route]:
             "lpe/api/openapi.json",
             OpenApiHandler,
             {"get": Operation("This document", {200: DocumentBody}, (403, 503))},
+        ),
+        Route(
+            "lpe/api/catalog/{kind}/{name}",
+            CatalogEntryHandler,
+            {
+                "delete": Operation(
+                    "Delete a persona, namespace or style you added (built-in ones stay)",
+                    {204: None},
+                    (400, 403, 503),
+                )
+            },
         ),
     ]

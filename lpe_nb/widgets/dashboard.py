@@ -32,10 +32,12 @@ __all__ = ["JobRow", "JobsDashboard"]
 
 STATUSES = ("all", "pending", "running", "completed", "failed", "cancelled")
 _BAR_STYLES = {"pending": "", "running": "info", "completed": "success", "failed": "danger"}
+_ONE_LINE = "white-space: nowrap; overflow: hidden; text-overflow: ellipsis"
 
 
 class JobRow:
-    """One job's line: what it is, a small bar, its status, Cancel and Open."""
+    """One job's line: its short id and title, a small bar, its status, Cancel (while it can be
+    cancelled) and Open."""
 
     def __init__(self, dashboard: JobsDashboard, job_id: str) -> None:
         self.job_id = job_id
@@ -47,15 +49,24 @@ class JobRow:
         self.cancel_button.on_click(lambda _button: dashboard.cancel(job_id))
         self.open_button.on_click(lambda _button: dashboard.open_job(job_id))
         self.box = widgets.HBox([self.label, self.bar, self.status, self.cancel_button, self.open_button])
-        self.synced = [self.label, self.bar, self.status, self.cancel_button]
+        self.synced = [self.label, self.bar, self.status, self.cancel_button, self.cancel_button.layout]
 
     def show(self, job: AsyncJob) -> None:
         status = job.status.value
-        self.label.value = f"<b>{esc(job.data.title)}</b> <code>{esc(job.id[:8])}</code>"
+        # One line whatever the width: the id first and never broken, the title cut with an ellipsis
+        # (a long title used to push the id onto a line of its own in JupyterLab).
+        self.label.value = (
+            f"<div style='{_ONE_LINE}' title='{esc(job.data.title)}'><code>{esc(job.id[:8])}</code> "
+            f"<b>{esc(job.data.title)}</b></div>"
+        )
         self.bar.value = float(job.progress.percentage)
         self.bar.bar_style = _BAR_STYLES.get(status, "warning")
-        self.status.value = esc(f"{status} {job.progress.percentage:.0f}%")
+        self.status.value = (
+            f"<div style='{_ONE_LINE}'>{esc(f'{status} {job.progress.percentage:.0f}%')}</div>"
+        )
         self.cancel_button.disabled = job.is_terminal
+        # hidden rather than removed, so the Open buttons stay in one column
+        self.cancel_button.layout.visibility = "hidden" if job.is_terminal else None
 
     def close(self) -> None:
         for widget in (*self.box.children, self.box):
@@ -66,7 +77,9 @@ class JobsDashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
     """The ``limit`` most recent jobs, refreshed every ``interval_s`` seconds until :meth:`close`.
 
     ``status_filter`` picks one status (or all); each row's Cancel cancels that job and Open shows its
-    :class:`JobProgress` (live, then its result) below the list. :meth:`refresh` lists the jobs now.
+    :class:`JobProgress` (live, then its result) in ``detail``, right below the filters and above the
+    list, where it replaces what was shown there (``close_detail_button`` empties it). :meth:`refresh`
+    lists the jobs now.
     """
 
     def __init__(
@@ -89,13 +102,20 @@ class JobsDashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         self.form: JobForm | None = None
         self.message = widgets.HTML()
         self.table = widgets.VBox()
+        self.close_detail_button = widgets.Button(
+            description="Close",
+            icon="times",
+            tooltip="Close the job shown above the list",
+            layout=_button_layout(),
+        )
         self.detail = widgets.VBox()
         self.opened: JobProgress | None = None
+        # The detail sits above the list, not below it: with twenty rows, below is off-screen.
         self.children = [
             widgets.HBox([self.status_filter, self.type_filter, self.refresh_button, self.new_button]),
             self.message,
-            self.table,
             self.detail,
+            self.table,
         ]
         self._lock = threading.Lock()
         self._jobs: list[AsyncJob] = []
@@ -109,6 +129,7 @@ class JobsDashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         self.status_filter.observe(lambda _change: self.refresh(), names="value")
         self.type_filter.observe(lambda _change: self.refresh(), names="value")
         self.new_button.on_click(lambda _button: self.new_job())
+        self.close_detail_button.on_click(lambda _button: self.close_detail())
         self.refresh_button.on_click(lambda _button: self.refresh())
         self._poll: concurrent.futures.Future[None] = self.client.run_background(self._poll_forever())
 
@@ -153,31 +174,37 @@ class JobsDashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         self.refresh()
 
     def new_job(self, job_type: str | None = None) -> JobForm:
-        """Show a form for a new job of any type below the list (the New job button); its Run starts it,
-        and the list shows it at the next refresh."""
-        previous, self.form = self.form, JobForm(self.client, job_type)
-        self.form.run_button.on_click(lambda _button: self.refresh())
-        self.detail.children = (self.form,)
-        for widget in (previous, self.opened):
-            if widget is not None:
-                widget.close()
-        self.opened = None
-        return self.form
+        """Show a form for a new job of any type above the list (the New job button); its Run starts it,
+        and the list shows it at once."""
+        form = JobForm(self.client, job_type)
+        form.run_button.on_click(lambda _button: self.refresh())
+        self._show_detail(form)
+        self.form = form
+        return form
 
     def open_job(self, job_id: str) -> JobProgress | None:
-        """Show one job's live progress and result below the list (its row's Open)."""
+        """Show one job's live progress and result above the list (its row's Open), instead of what
+        was shown there."""
         try:
             job = self.client.job(job_id)
         except LpeError as exc:
             self._set_error(str(exc))
             return None
-        previous, self.opened = self.opened, JobProgress(job)
-        self.detail.children = (self.opened,)
-        for widget in (previous, self.form):
-            if widget is not None:
-                widget.close()
-        self.form = None
-        return self.opened
+        opened = JobProgress(job)
+        self._show_detail(opened)
+        self.opened = opened
+        return opened
+
+    def close_detail(self) -> None:
+        """Close the job or form shown above the list (its Close button); the job itself runs on."""
+        self._show_detail(None)
+
+    def _show_detail(self, widget: Any) -> None:
+        previous = [w for w in (self.opened, self.form) if w is not None]
+        self.opened = self.form = None
+        self.detail.children = () if widget is None else (self.close_detail_button, widget)
+        for old in previous:
+            old.close()
 
     @property
     def polling(self) -> bool:
@@ -193,9 +220,8 @@ class JobsDashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         if hasattr(self, "_poll"):  # ipywidgets also calls close() from __del__, maybe half-built
             self._poll.cancel()
             self._throttle.close()
-            for widget in (self.opened, self.form):
-                if widget is not None:
-                    widget.close()
+            self._show_detail(None)
+            self.close_detail_button.close()
             for row in list(self._rows.values()):
                 row.close()
             close_children(self)

@@ -1,7 +1,8 @@
 """Launch forms: pick the options (from the client's catalog), click Run, watch the job below.
 
 A form's widget changes happen on the kernel's thread in response to a click, so they need no throttle;
-the :class:`JobProgress` each run shows is throttled on its own.
+the :class:`JobProgress` each run shows is throttled on its own. Run is disabled from the click until the
+job it started has ended (its terminal state rendered), so one click is one job.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 __all__ = ["ConfigurationForm", "JobForm", "ProjectionForm", "TranslationForm"]
 
 _KINDS = ("persona", "namespace", "style")
+_RUN_TOOLTIP = "Start a job with these options"
+_RUNNING_TOOLTIP = "A job started here is running; Run is available again once it has ended"
 
 
 def _wide() -> Any:
@@ -50,7 +53,9 @@ class _LaunchForm(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     def __init__(self, client: Client | None = None) -> None:
         super().__init__()
         self.client = resolve_client(client)
-        self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
+        self.run_button = widgets.Button(
+            description="Run", button_style="primary", icon="play", tooltip=_RUN_TOOLTIP
+        )
         self.message = widgets.HTML()
         self.output = widgets.VBox()
         self.job: Job | None = None
@@ -79,10 +84,17 @@ class _LaunchForm(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             return None
         self.message.value = ""
         previous, self.job, self.progress = self.progress, job, JobProgress(job)
+        self.run_button.disabled, self.run_button.tooltip = True, _RUNNING_TOOLTIP
         self.output.children = (self.progress,)
         if previous is not None:
             previous.close()  # stops watching the earlier job; the job itself runs on
+        self.progress.on_done(self._job_ended)  # after the swap: an earlier job's end must not count
         return self.progress
+
+    def _job_ended(self, progress: JobProgress) -> None:
+        # on the rendering thread, once the terminal state is on screen
+        if progress is self.progress:
+            self.run_button.disabled, self.run_button.tooltip = False, _RUN_TOOLTIP
 
     def close(self) -> None:
         """Close the form and everything in it; a job still running runs on, unwatched."""
@@ -117,14 +129,32 @@ class TranslationForm(_LaunchForm):
     """
 
     def _build(self, catalog: dict[str, Any]) -> list[Any]:
-        languages = [str(language) for language in catalog.get("languages") or []]
+        self.languages = [str(language) for language in catalog.get("languages") or []]
         self.text = _textarea("The text to send on a round trip…")
-        self.source_language = _dropdown("from", languages, "english")
-        self.intermediate_language = _dropdown("through", languages, "french")
+        self.source_language = _dropdown("from", self.languages, "english")
+        targets = self._targets()
+        self.intermediate_language = _dropdown("through", targets, "french")
         self.compare_with = widgets.SelectMultiple(
-            description="compare with", options=languages, rows=4, style={"description_width": "initial"}
+            description="compare with",
+            options=targets,
+            rows=4,
+            layout=_wide(),
+            style={"description_width": "10em"},
         )
+        self.source_language.observe(lambda _change: self._offer_targets(), names="value")
         return [self.text, self.source_language, self.intermediate_language, self.compare_with]
+
+    def _targets(self) -> list[str]:
+        """Every language but the source: a round trip through the text's own language measures nothing."""
+        return [language for language in self.languages if language != self.source_language.value]
+
+    def _offer_targets(self) -> None:
+        targets = self._targets()
+        through, compared = self.intermediate_language.value, self.compare_with.value
+        self.intermediate_language.options = targets  # resets the value: set it again just after
+        self.intermediate_language.value = through if through in targets else next(iter(targets), None)
+        self.compare_with.options = targets
+        self.compare_with.value = tuple(language for language in compared if language in targets)
 
     def _start(self) -> Job:
         source, through = self.source_language.value, self.intermediate_language.value
@@ -137,17 +167,77 @@ class TranslationForm(_LaunchForm):
 class ConfigurationForm(_LaunchForm):
     """What to create (persona, namespace or style), a brief and some context; Run generates the entry.
 
-    The new entry is saved in the catalog; forms made afterwards offer it.
+    The new entry is saved in the catalog; forms made afterwards offer it. Below, ``entries`` lists the
+    entries you added (built-in ones cannot be deleted) and ``delete_button`` deletes the one chosen.
     """
+
+    def __init__(self, client: Client | None = None) -> None:
+        super().__init__(client)
+        self.children = [*self.children, widgets.HBox([self.entries, self.delete_button])]
 
     def _build(self, catalog: dict[str, Any]) -> list[Any]:
         self.attribute = _dropdown("create a", list(_KINDS), "persona")
         self.brief = widgets.Text(placeholder="a short brief, e.g. 'a patient gardener'", layout=_wide())
         self.context = _textarea("Optional context for the generator", rows=3)
+        self.entries = widgets.Dropdown(
+            description="your entries",
+            options=_user_entries(catalog),
+            layout=widgets.Layout(width="70%"),
+            style={"description_width": "10em"},
+        )
+        self.delete_button = widgets.Button(
+            description="Delete", icon="trash", tooltip="Delete the chosen entry from the catalog"
+        )
+        self.delete_button.on_click(lambda _button: self.delete_entry())
+        self._offer_delete()
         return [self.attribute, self.brief, self.context]
 
     def _start(self) -> Job:
         return self.client.configure(self.attribute.value, self.brief.value, self.context.value or None)
+
+    def delete_entry(self) -> bool:
+        """Delete the entry chosen in ``entries`` (what Delete does); False if nothing was deleted."""
+        chosen = self.entries.value
+        if chosen is None:
+            return False
+        try:
+            self.client.delete_catalog_entry(*chosen)
+        except LpeError as exc:
+            self.message.value = error_html(str(exc))
+            return False
+        self.message.value = ""
+        self.entries.options = [option for option in self.entries.options if option[1] != chosen]
+        self._offer_delete()
+        return True
+
+    def _job_ended(self, progress: JobProgress) -> None:
+        super()._job_ended(progress)
+        result = progress.result  # on the rendering thread: from the result, never from the client
+        entry = result.get("entry") if isinstance(result, dict) else None
+        if isinstance(entry, dict) and entry.get("kind") and entry.get("name"):
+            key = (str(entry["kind"]), str(entry["name"]))
+            kept = [option for option in self.entries.options if option[1] != key]
+            self.entries.options = [*kept, (_entry_label(entry), key)]
+            self.entries.value = key
+            self._offer_delete()
+
+    def _offer_delete(self) -> None:
+        self.delete_button.disabled = not self.entries.options
+
+
+def _user_entries(catalog: dict[str, Any]) -> list[tuple[str, tuple[str, str]]]:
+    """Dropdown options for the entries a user added: ``(label, (kind, name))``."""
+    options = []
+    for kind in _KINDS:
+        for entry in catalog.get(kind + "s") or []:
+            if isinstance(entry, dict) and not entry.get("builtin", True) and entry.get("name"):
+                options.append((_entry_label({**entry, "kind": kind}), (kind, str(entry["name"]))))
+    return options
+
+
+def _entry_label(entry: dict[str, Any]) -> str:
+    description = str(entry.get("description") or "")
+    return f"{entry['kind']}: {entry['name']}" + (f" — {description}" if description else "")
 
 
 class JobForm(_LaunchForm):

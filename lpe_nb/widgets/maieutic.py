@@ -53,10 +53,15 @@ class MaieuticSession(widgets.VBox):  # type: ignore[misc]  # ipywidgets is unty
         )
         self.goal = widgets.Dropdown(description="goal", options=list(GOALS), value=goal)
         self.max_turns = widgets.BoundedIntText(description="questions", value=max_turns, min=1, max=10)
-        self.start_button = widgets.Button(description="Start session", button_style="primary", icon="play")
-        self.submit_button = widgets.Button(description="Submit answers", icon="check", disabled=True)
+        # width auto: a button's default width is fixed and cuts a longer label off ("Project the enr...")
+        self.start_button = widgets.Button(
+            description="Start session", button_style="primary", icon="play", layout=_fit()
+        )
+        self.submit_button = widgets.Button(
+            description="Submit answers", icon="check", disabled=True, layout=_fit()
+        )
         self.project_button = widgets.Button(
-            description="Project the enriched narrative", icon="magic", disabled=True
+            description="Project the enriched narrative", icon="magic", disabled=True, layout=_fit()
         )
         self.message = widgets.HTML()
         self.answer_fields: list[Any] = []
@@ -99,7 +104,11 @@ class MaieuticSession(widgets.VBox):  # type: ignore[misc]  # ipywidgets is unty
         self.submit_button.disabled = self.project_button.disabled = True
         self.answer_box.children = self.projection_box.children = ()
         self.session_progress = JobProgress(job)
+        # The questions are shown once, as the form below with a box per question, not again as the
+        # session job's rendered result.
+        self.session_progress.result_box.layout.display = "none"
         self.session_box.children = (self.session_progress,)
+        self.start_button.disabled = True  # until the questions are in (or the job ended otherwise)
         self.session_progress.on_done(self._ask)
         return self.session_progress
 
@@ -111,7 +120,7 @@ class MaieuticSession(widgets.VBox):  # type: ignore[misc]  # ipywidgets is unty
         job = self._submit(lambda: self.client.maieutic_answer(session_id, answers))
         if job is None:
             return None
-        self.project_button.disabled = True
+        self.submit_button.disabled = self.project_button.disabled = True
         self.answer_progress = JobProgress(job)
         self.answer_box.children = (self.answer_progress,)
         self.answer_progress.on_done(self._offer_projection)
@@ -127,8 +136,10 @@ class MaieuticSession(widgets.VBox):  # type: ignore[misc]  # ipywidgets is unty
         job = self._submit(lambda: self.client.projection(narrative, **config))
         if job is None:
             return None
+        self.project_button.disabled = True
         self.projection_progress = JobProgress(job)
         self.projection_box.children = (self.projection_progress,)
+        self.projection_progress.on_done(self._projected)
         return self.projection_progress
 
     def close(self) -> None:
@@ -154,9 +165,12 @@ class MaieuticSession(widgets.VBox):  # type: ignore[misc]  # ipywidgets is unty
     # on_done callbacks: they run on the rendering thread and only build widgets, never call the client.
 
     def _ask(self, progress: JobProgress) -> None:
+        if progress is not self.session_progress:
+            return
+        self.start_button.disabled = False
         result = progress.result
         questions = result.get("questions") if isinstance(result, Mapping) else None
-        if progress is not self.session_progress or not isinstance(questions, list):
+        if not isinstance(questions, list):
             return
         rows, fields = [], []
         for question in questions:
@@ -171,11 +185,22 @@ class MaieuticSession(widgets.VBox):  # type: ignore[misc]  # ipywidgets is unty
         self.submit_button.disabled = not fields
 
     def _offer_projection(self, progress: JobProgress) -> None:
+        if progress is not self.answer_progress:
+            return
+        self.submit_button.disabled = not self.answer_fields  # answer again, differently, if you like
         result = progress.result
         config = result.get("suggested_config") if isinstance(result, Mapping) else None
-        if progress is not self.answer_progress or not isinstance(config, Mapping):
+        if not isinstance(config, Mapping):
             return
         self._suggestion = config
         self.project_button.disabled = False
         described = ", ".join(f"{k} {config[k]}" for k in ("persona", "namespace", "style") if config.get(k))
         self.project_button.tooltip = f"Project with {described}"
+
+    def _projected(self, progress: JobProgress) -> None:
+        if progress is self.projection_progress and self._suggestion:
+            self.project_button.disabled = False
+
+
+def _fit() -> Any:
+    return widgets.Layout(width="auto")

@@ -71,17 +71,21 @@ def busiest_second(times: list[float]) -> int:
     return max((sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times)), default=0)
 
 
-def texts(widget: Any) -> str:
-    """Every HTML/text value under ``widget``, joined: what a reader of the output would see."""
+def texts(widget: Any, *, visible_only: bool = False) -> str:
+    """Every HTML/text value under ``widget``, joined: what a reader of the output would see (with
+    ``visible_only``, without what a ``display: none`` layout hides)."""
     found: list[str] = []
-    _collect(widget, found)
+    _collect(widget, found, visible_only)
     return "\n".join(found)
 
 
-def _collect(widget: Any, found: list[str]) -> None:
+def _collect(widget: Any, found: list[str], visible_only: bool) -> None:
+    layout = getattr(widget, "layout", None)
+    if visible_only and getattr(layout, "display", None) == "none":
+        return
     value = getattr(widget, "value", None)
     if isinstance(value, str):
         found.append(value)
     children: Iterable[Any] = getattr(widget, "children", ())
     for child in children:
-        _collect(child, found)
+        _collect(child, found, visible_only)

@@ -26,7 +26,12 @@ def test_the_dashboard_lists_filters_opens_and_stops(client: Client) -> None:
         assert dashboard.job_ids == [failed.id, second.id, first.id]  # newest first
         row = dashboard.row(first.id)
         assert row.bar.bar_style == "success" and "completed 100%" in row.status.value
-        assert row.cancel_button.disabled and "Projection" in row.label.value
+        assert "Projection" in row.label.value
+        # a finished job has nothing to cancel: its Cancel is hidden (its place kept, so Open lines up)
+        assert row.cancel_button.disabled and row.cancel_button.layout.visibility == "hidden"
+        # one line: the short id first, never wrapped, the title cut with an ellipsis if too long
+        assert "white-space: nowrap" in row.label.value and "text-overflow: ellipsis" in row.label.value
+        assert row.label.value.index(first.id[:8]) < row.label.value.index("<b>Projection")
         assert dashboard.row(failed.id).bar.bar_style == "danger"
 
         dashboard.status_filter.value = "failed"
@@ -38,8 +43,17 @@ def test_the_dashboard_lists_filters_opens_and_stops(client: Client) -> None:
 
         dashboard.row(second.id).open_button.click()
         opened = dashboard.opened
-        assert opened is not None and dashboard.detail.children == (opened,)
+        assert opened is not None and dashboard.detail.children == (dashboard.close_detail_button, opened)
+        # right below the filters, above the rows: not below twenty rows, off-screen
+        children = list(dashboard.children)
+        assert children.index(dashboard.detail) < children.index(dashboard.table)
         assert opened.wait_rendered(WAIT_S) and "Back-translated" in texts(opened.result_box)
+        dashboard.row(first.id).open_button.click()  # another Open replaces it
+        assert dashboard.opened is not opened and dashboard.detail.children[1] is dashboard.opened
+        form = dashboard.new_job("translation")  # so does New job
+        assert dashboard.detail.children == (dashboard.close_detail_button, form) and dashboard.opened is None
+        dashboard.close_detail_button.click()
+        assert dashboard.detail.children == () and dashboard.form is None
     finally:
         dashboard.close()
     assert dashboard.wait_stopped(WAIT_S) and not dashboard.polling
@@ -53,13 +67,14 @@ def test_cancel_from_the_dashboard_cancels_the_job(slow_client: Client) -> None:
         dashboard.refresh().result(WAIT_S)
         row = dashboard.row(job.id)
         assert not row.cancel_button.disabled and "running" in row.status.value
+        assert row.cancel_button.layout.visibility is None
         row.cancel_button.click()
         with pytest.raises(JobFailed):
             job.wait(WAIT_S)
         assert slow_client.job(job.id).status is JobStatus.CANCELLED
         dashboard.refresh().result(WAIT_S)
         assert "cancelled" in row.status.value and row.bar.bar_style == "warning"
-        assert row.cancel_button.disabled
+        assert row.cancel_button.disabled and row.cancel_button.layout.visibility == "hidden"
     finally:
         dashboard.close()
     assert dashboard.wait_stopped(WAIT_S)
