@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+# `jupyter server extension list` shows the module's __version__ beside its name
+from lpe_nb._version import __version__ as __version__
 from lpe_nb.server_ext.app import LpeExtensionApp
 
 __all__ = ["LpeExtensionApp"]

@@ -12,6 +12,7 @@ environment only, so it never lands in a config file.
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import datetime, timezone
 from pathlib import Path
@@ -123,6 +124,7 @@ class LpeExtensionApp(ExtensionApp):
 
     def initialize_settings(self) -> None:
         assert self.serverapp is not None
+        self._log_to_server(self.serverapp.log)
         event_logger = self.serverapp.event_logger
         assert event_logger is not None  # created by ServerApp.initialize, before extensions load
         event_logger.register_event_schema(LIFECYCLE_SCHEMA_PATH)
@@ -161,9 +163,34 @@ class LpeExtensionApp(ExtensionApp):
     async def stop_extension(self) -> None:
         """Stop the manager: running jobs are requeued with their finished steps and resume next time."""
         self._restore_environment()
-        if self.engine is not None:
-            remove_note(self.engine.config.db_path)
-            await self.engine.stop()
+        try:
+            if self.engine is not None:
+                remove_note(self.engine.config.db_path)
+                await self.engine.stop()
+        finally:
+            self._stop_logging_to_server()
+
+    _log_handlers: list[logging.Handler] = []
+    _log_level: int = logging.NOTSET
+
+    def _log_to_server(self, server_log: logging.Logger) -> None:
+        # lpe_nb logs under its own names ("lpe_nb.server_ext.engine": which database, which LLM, a
+        # fallback...), which have no handler in a server: Python then prints only warnings, bare. Give
+        # them the server's handlers and level, as jupyter_server does for tornado's loggers; they still
+        # propagate to the root logger, which has no handler in a server (so nothing shows twice).
+        package = logging.getLogger("lpe_nb")
+        self._log_level = package.level
+        self._log_handlers = [h for h in server_log.handlers if h not in package.handlers]
+        for handler in self._log_handlers:
+            package.addHandler(handler)
+        package.setLevel(server_log.getEffectiveLevel())
+
+    def _stop_logging_to_server(self) -> None:
+        package = logging.getLogger("lpe_nb")
+        for handler in self._log_handlers:
+            package.removeHandler(handler)
+        package.setLevel(self._log_level)
+        self._log_handlers = []
 
     def _export_for_kernels(self, serverapp: Any) -> None:
         # Kernels inherit the server's environment: this is how `lpe_nb.connect()` in a kernel finds the

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from lpe_nb._version import __version__
+
 CONFIG = Path("etc", "jupyter", "jupyter_server_config.d", "lpe_nb.json")
 
 
@@ -38,3 +40,5 @@ def test_extension_list_shows_lpe_nb_enabled_and_ok() -> None:
     lines = [line for line in output.splitlines() if "lpe_nb.server_ext" in line]
     assert any("enabled" in line for line in lines), output
     assert any("OK" in line and "Validating" not in line for line in lines), output
+    # and its version, which jupyter_server reads from the extension module's __version__
+    assert any(f"lpe_nb.server_ext {__version__}" in line and "OK" in line for line in lines), output
