@@ -12,6 +12,7 @@ Not thread-safe: publish and read on the event loop that owns the bus.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ class JobEvent:
     result_data: Any = None
     error_message: str | None = None
     snapshot: bool = False
+    _frame: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def status_of(cls, job: JobRecord, *, seq: int | None = None, snapshot: bool = False) -> JobEvent:
@@ -58,6 +60,18 @@ class JobEvent:
     @property
     def is_terminal(self) -> bool:
         return self.status is not None and self.status.is_terminal
+
+    def to_frame(self) -> bytes:
+        """:meth:`to_message` as compact JSON (ASCII, so UTF-8 too), encoded once however many sockets send it.
+
+        An event reaches every subscriber as the same object, so the first caller pays for the encoding
+        and the others reuse it (the bytes go to Tornado as a text frame, without another encoding).
+        """
+        frame = self._frame
+        if frame is None:
+            frame = json.dumps(self.to_message(), separators=(",", ":"), default=str).encode()
+            object.__setattr__(self, "_frame", frame)  # frozen: a cache, not a change of value
+        return frame
 
     def to_message(self) -> dict[str, Any]:
         """The seed's wire format for WebSocket frames."""

@@ -66,6 +66,14 @@ class LpeExtensionApp(ExtensionApp):
     ws_send_timeout_s = Float(
         10.0, help="A WebSocket client that does not take a frame within this many seconds is dropped."
     ).tag(config=True)
+    ws_max_unsent_bytes = Int(
+        256 * 1024,
+        help="Bytes of frames a WebSocket client may leave unread on the server before it is dropped "
+        "(1008); the kernel's socket buffer comes on top, capped at 128 KiB.",
+    ).tag(config=True)
+    ws_max_queued_events = Int(
+        256, help="Status events a WebSocket client may fall behind before it is dropped (1008)."
+    ).tag(config=True)
 
     job_modules = List(
         Unicode(),
@@ -96,6 +104,10 @@ class LpeExtensionApp(ExtensionApp):
             problems["activity_interval_s"] = "must be positive"
         if self.ws_send_timeout_s <= 0:
             problems["ws_send_timeout_s"] = "must be positive"
+        if self.ws_max_unsent_bytes < 1024:
+            problems["ws_max_unsent_bytes"] = "must be at least 1024"
+        if self.ws_max_queued_events < 1:
+            problems["ws_max_queued_events"] = "must be at least 1"
         if problems:
             raise InvalidInput(problems)
         manager = ManagerSettings(
@@ -119,6 +131,8 @@ class LpeExtensionApp(ExtensionApp):
             max_body_bytes=self.max_body_bytes,
             activity_interval_s=self.activity_interval_s,
             ws_send_timeout_s=self.ws_send_timeout_s,
+            ws_max_unsent_bytes=self.ws_max_unsent_bytes,
+            ws_max_queued_events=self.ws_max_queued_events,
             job_modules=tuple(self.job_modules),
         )
 

@@ -6,13 +6,23 @@ Client frames: ``{"type": "watch", "job_id": ..., "since": N?}``, ``{"type": "un
 (``error`` code, ``message``, ``fields``, ``details``, as in a REST error body); a bad frame gets an
 ``invalid_input`` error frame naming the field, and the connection stays open.
 
-Each connection has one subscription and one task that pumps it to the socket. Both are bounded: the
-subscription coalesces progress and closes when its reader falls too many status events behind, and each
-write must reach the socket within ``ws_send_timeout_s``; a write is given up as soon as the subscription
-closes, so an overflow disconnects at once. A client that stops reading is disconnected instead of
-buffered forever. Like the kernel socket, authentication happens in ``get`` and the server's
-pings keep the connection alive; unlike it, the Origin header is checked even for token-authenticated
-requests, since a browser page on another origin has no business watching jobs.
+Each connection has one subscription and one task that pumps it to the socket, and what the server holds
+for a client is bounded three ways; past any bound the client is closed with 1008 and a reason saying
+which, at once:
+
+- *bytes*: frames written but not yet taken by the kernel wait in Tornado's stream buffer, at most
+  ``ws_max_unsent_bytes`` of them (a frame always fits an empty buffer). The kernel's own send buffer is
+  capped at :data:`KERNEL_SEND_BUFFER_BYTES`, so a backlog shows up there instead of in an autotuned
+  kernel buffer of megabytes (issue 15: 300 clients that never read held 189.5 MiB that way);
+- *events*: once a quarter of the byte budget is unsent, the pump waits for the socket to drain while the
+  subscription coalesces progress; a reader more than ``ws_max_queued_events`` status events behind
+  overflows it;
+- *time*: that wait ends after ``ws_send_timeout_s``.
+
+Each event is encoded once for all its subscribers (:meth:`JobEvent.to_frame`). Like the kernel socket,
+authentication happens in ``get`` and the server's pings keep the connection alive; unlike it, the Origin
+header is checked even for token-authenticated requests, since a browser page on another origin has no
+business watching jobs.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 from typing import Any
 
 from jupyter_core.utils import ensure_async
@@ -30,16 +41,20 @@ from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from lpe_nb.errors import InvalidInput, LpeError
-from lpe_nb.jobs import JobEvent, Subscription, SubscriptionClosed
+from lpe_nb.jobs import Subscription, SubscriptionClosed
 from lpe_nb.server_ext.engine import ServerEngine
 from lpe_nb.server_ext.handlers import AUTH_RESOURCE, ENGINE_SETTING
 
-__all__ = ["WS_PATH", "JobsWebSocket"]
+__all__ = ["KERNEL_SEND_BUFFER_BYTES", "TOO_SLOW", "WS_PATH", "JobsWebSocket"]
 
 WS_PATH = "lpe/ws"
+TOO_SLOW = 1008  # policy violation: the client does not read what it asked for
+# Linux doubles what is asked for. Plenty for job events on any link; a client that stops reading fills it
+# in a moment, and what follows is counted against ws_max_unsent_bytes.
+KERNEL_SEND_BUFFER_BYTES = 64 * 1024
 _MAX_FRAME_BYTES = 64 * 1024
 _MAX_JOB_ID_CHARS = 64
-_TOO_SLOW = 1008  # policy violation: the client stopped reading
+_RECONNECT = "reconnect and watch again"
 
 
 class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
@@ -50,6 +65,7 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
     _sub: Subscription | None = None
     _pump: asyncio.Task[None] | None = None
     _since: dict[str, int]
+    _dropped: str | None = None  # why the server closed the connection for being too slow
 
     @property
     def engine(self) -> ServerEngine:
@@ -79,9 +95,10 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
 
     async def open(self, *args: Any, **kwargs: Any) -> None:
         super().open()  # starts the keep-alive pings
+        self._cap_kernel_send_buffer()
         manager = (await self.engine.ready()).manager
         self._since = {}
-        self._sub = manager.events.subscribe(())
+        self._sub = manager.events.subscribe((), max_pending=self.engine.config.ws_max_queued_events)
         self._pump = asyncio.create_task(self._pump_events(self._sub), name="lpe-ws-pump")
         self.engine.sockets.add(self)
 
@@ -126,55 +143,98 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
             self._since.pop(job_id, None)
             self._send_error(job_id, exc)
 
+    # -- the send path ---------------------------------------------------------------------------------
+
+    @property
+    def unsent_bytes(self) -> int:
+        """Bytes written to this client that Tornado still holds because the kernel has not taken them."""
+        stream = getattr(self.ws_connection, "stream", None)
+        # Tornado has no public measure of its write buffer; its own bound (max_write_buffer_size) raises
+        # from inside write(), for pings and the close frame too, so the budget is checked here instead.
+        return 0 if stream is None else len(stream._write_buffer)
+
+    def _cap_kernel_send_buffer(self) -> None:
+        stream = getattr(self.ws_connection, "stream", None)
+        sock = getattr(stream, "socket", None)
+        if isinstance(sock, socket.socket):
+            # OSError: a socket whose buffer cannot be set (not TCP, say) keeps the kernel's default
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, KERNEL_SEND_BUFFER_BYTES)
+
+    def _send(self, frame: bytes) -> asyncio.Future[None] | None:
+        """Queue ``frame`` (UTF-8 JSON) for the client; None if it is gone or was just closed for being
+        over its byte budget."""
+        if self._dropped is not None:
+            return None
+        unsent, limit = self.unsent_bytes, self.engine.config.ws_max_unsent_bytes
+        if unsent and unsent + len(frame) > limit:
+            self._drop(f"{unsent} bytes unsent, the limit is {limit}")
+            return None
+        try:
+            write = self.write_message(frame)  # bytes: a text frame, not encoded again
+        except WebSocketClosedError:
+            return None
+        write.add_done_callback(_ignore_closed)
+        return write
+
+    def _drop(self, why: str) -> None:
+        """Close the connection with 1008 now (once), saying why; Tornado then waits a few seconds for the
+        client's close frame before it drops the TCP connection."""
+        if self._dropped is None:
+            self._dropped = f"too slow: {why}; {_RECONNECT}"
+            self.log.info("lpe_nb: closing a WebSocket client: %s", self._dropped)
+            self.close(TOO_SLOW, self._dropped)
+
     async def _pump_events(self, sub: Subscription) -> None:
-        """Move events from the subscription to the socket, in order, each write bounded in time."""
-        timeout_s = self.engine.config.ws_send_timeout_s
+        """Move events from the subscription to the socket, in order, within the bounds of the module doc."""
+        config = self.engine.config
+        pause_above = config.ws_max_unsent_bytes // 4
         ended = asyncio.create_task(sub.wait_closed(), name="lpe-ws-sub-ended")
         try:
             while True:
                 event = await sub.get()
                 if event.seq <= self._since.get(event.job_id, 0):
                     continue  # the client has it already (``since``)
-                await self._write_unless_ended(event, sub, ended, timeout_s)
+                write = self._send(event.to_frame())
+                if write is None:
+                    return
+                if self.unsent_bytes > pause_above:
+                    await self._drained(write, sub, ended, config.ws_send_timeout_s)
         except SubscriptionClosed as closed:
             if closed.overflowed:
-                self.close(_TOO_SLOW, "too slow: reconnect and watch again")
+                self._drop(f"more than {sub.max_pending} status events waited to be sent")
         except TimeoutError:
-            self.close(_TOO_SLOW, "too slow: reconnect and watch again")
+            self._drop(f"what was sent did not leave within {config.ws_send_timeout_s:g} s")
         except WebSocketClosedError:
             pass
         finally:
             ended.cancel()
 
-    async def _write_unless_ended(
-        self, event: JobEvent, sub: Subscription, ended: asyncio.Task[None], timeout_s: float
+    async def _drained(
+        self, write: asyncio.Future[None], sub: Subscription, ended: asyncio.Task[None], timeout_s: float
     ) -> None:
-        """Write ``event`` within ``timeout_s`` (else ``TimeoutError``), giving up as soon as ``ended``
-        (``sub`` closed: ``SubscriptionClosed``), so that a stuck write does not delay an overflow's close.
+        """Wait until ``write`` (and so all before it) reached the kernel: ``TimeoutError`` after
+        ``timeout_s``, :class:`SubscriptionClosed` as soon as ``ended`` (``sub`` closed, by an overflow say).
 
         Not ``asyncio.wait_for``, which can swallow a cancellation before Python 3.12 (see ``lpe_nb._aio``).
         A write given up is left to Tornado, not cancelled (a cancelled stream write logs an error): the
-        connection is closed next, which ends it, and its error is retrieved like a reply's.
+        connection is closed next, which ends it, and its error is retrieved by ``_ignore_closed``.
         """
-        write = self.write_message(json.dumps(event.to_message()))
-        write.add_done_callback(_ignore_closed)
         done, _ = await asyncio.wait((write, ended), timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
         if write in done:
             write.result()  # WebSocketClosedError once the client is gone
         elif ended in done:
             raise SubscriptionClosed(sub.overflowed)
         else:
-            raise TimeoutError(f"an event did not reach the socket within {timeout_s} s")
+            raise TimeoutError(f"unsent frames did not reach the socket within {timeout_s} s")
 
     def _send_error(self, job_id: str | None, error: LpeError) -> None:
         """An error frame: the REST error body, plus the job it is about (None for a frame not understood)."""
         self._send_nowait({"type": "error", "job_id": job_id, **error.to_dict()})
 
     def _send_nowait(self, frame: dict[str, Any]) -> None:
-        # Replies are small and rare; the pump's bounded writes are what detect a client not reading.
-        with contextlib.suppress(WebSocketClosedError):
-            future = self.write_message(json.dumps(frame, default=str))
-            future.add_done_callback(_ignore_closed)
+        # Replies are small, but a client can ask for many without reading them: the byte budget holds.
+        self._send(json.dumps(frame, default=str).encode())
 
 
 def _ignore_closed(future: asyncio.Future[None]) -> None:

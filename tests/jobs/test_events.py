@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import replace
 
 import pytest
@@ -152,3 +153,17 @@ def test_wire_format_matches_the_seed() -> None:
     assert s.to_message() == {
         "type": "status", "job_id": "a", "seq": 4, "status": "failed", "result_data": None, "error_message": "boom",
     }  # fmt: skip
+
+
+async def test_an_event_is_encoded_once_for_all_its_subscribers() -> None:
+    bus = EventBus()
+    subs = [bus.subscribe(["a"]) for _ in range(3)]
+    bus.publish(replace(status("a", 1, JobStatus.COMPLETED), result_data={"text": "naïve"}))
+    events = [await sub.get(timeout_s=1) for sub in subs]
+    frames = [event.to_frame() for event in events]
+    assert all(frame is frames[0] for frame in frames)  # one encoding, shared
+    assert json.loads(frames[0]) == events[0].to_message()
+    assert json.loads(frames[0])["result_data"] == {"text": "naïve"}
+    assert replace(events[0], seq=2).to_frame() != frames[0]  # a changed copy is encoded anew
+    fresh = replace(status("a", 1, JobStatus.COMPLETED), result_data={"text": "naïve"})
+    assert events[0] == fresh  # the cached frame is not part of the value

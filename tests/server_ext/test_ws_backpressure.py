@@ -1,11 +1,18 @@
 """A WebSocket client that stops reading is dropped with 1008; the job and the other clients carry on.
 
+What the server holds for a client is bounded by bytes, events and time (see ``lpe_nb.server_ext.ws``); the
+bytes are checked at every write the server makes to the slow client (``unsent``), and each bound has its
+own reason in the close frame.
+
 The slow client is a bare TCP socket with a tiny receive buffer that does the WebSocket handshake by hand
 and then stops reading, so the server's writes to it really back up (in the kernel, then in Tornado). It
 watches a ``burst`` job that streams ~32 KB progress frames until the test has seen the slow client
 dropped, while a well-behaved Tornado client watches the same job and reads everything.
 
-The two ways to be dropped get their tests:
+The ways to be dropped get their tests:
+
+- a client that asks for more than it reads (pings, here) is closed as soon as its unsent bytes would pass
+  ``ws_max_unsent_bytes``;
 
 - a write that does not reach the socket within ``ws_send_timeout_s``: a client that never reads again is
   closed with 1008, Tornado tears the connection down, and the socket sees EOF (or a reset);
@@ -28,8 +35,10 @@ import base64
 import hashlib
 import json
 import os
+import re
 import socket
 import struct
+from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,7 +50,7 @@ from traitlets.config import Config
 
 from lpe_nb.jobs import JobManager, JobStatus, StepContext, Subscription
 from lpe_nb.server_ext.engine import ServerEngine
-from lpe_nb.server_ext.ws import JobsWebSocket
+from lpe_nb.server_ext.ws import KERNEL_SEND_BUFFER_BYTES, JobsWebSocket
 from tests.server_ext.conftest import Api, read_frame
 
 SEND_TIMEOUT_S = 2.0  # short, so the timeout test is quick; long enough for the good client never to miss it
@@ -54,7 +63,13 @@ EMIT_EVERY_S = 0.005
 BURST_MAX_S = 20.0  # the burst job's own limit, should the test never stop it
 FLOOD_BATCH = 50  # held jobs per round in the overflow test: two live status events each
 TOO_SLOW = 1008
-TOO_SLOW_REASON = "too slow: reconnect and watch again"
+BUDGET_BYTES = 256 * 1024  # the default ws_max_unsent_bytes
+SMALL_BUDGET_BYTES = 16 * 1024
+TOO_SLOW_BY_TIME = (
+    f"too slow: what was sent did not leave within {SEND_TIMEOUT_S:g} s; reconnect and watch again"
+)
+TOO_SLOW_BY_EVENTS = "too slow: more than 256 status events waited to be sent; reconnect and watch again"
+TOO_SLOW_BY_BYTES = re.compile(r"too slow: (\d+) bytes unsent, the limit is (\d+); reconnect and watch again")
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 OP_TEXT, OP_CLOSE = 0x1, 0x8
 
@@ -70,8 +85,14 @@ def ws_send_timeout_s() -> float:
 
 
 @pytest.fixture
-def jp_server_config(jp_server_config: Config, ws_send_timeout_s: float) -> Config:
+def ws_max_unsent_bytes() -> int:
+    return BUDGET_BYTES
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config: Config, ws_send_timeout_s: float, ws_max_unsent_bytes: int) -> Config:
     jp_server_config.LpeExtensionApp.ws_send_timeout_s = ws_send_timeout_s
+    jp_server_config.LpeExtensionApp.ws_max_unsent_bytes = ws_max_unsent_bytes
     return jp_server_config
 
 
@@ -128,6 +149,31 @@ def closes_of(closes: Closes, handler: JobsWebSocket) -> list[tuple[int | None, 
     return [(code, reason) for h, code, reason in closes if h is handler]
 
 
+Unsent = dict[JobsWebSocket, list[int]]
+
+
+@pytest.fixture
+def unsent(monkeypatch: pytest.MonkeyPatch) -> Unsent:
+    """Per handler, its unsent bytes after each frame the server wrote to it (events and replies)."""
+    seen: Unsent = defaultdict(list)
+    original = JobsWebSocket.write_message
+
+    def spy(self: JobsWebSocket, message: Any, binary: bool = False) -> Any:
+        write = original(self, message, binary)
+        seen[self].append(self.unsent_bytes)
+        return write
+
+    monkeypatch.setattr(JobsWebSocket, "write_message", spy)
+    return seen
+
+
+def assert_within_budget(unsent: Unsent, handler: JobsWebSocket, budget: int) -> None:
+    """The server never held more than ``budget`` unsent bytes for ``handler`` (and it did hold some)."""
+    peaks = unsent[handler]
+    assert peaks, "the server wrote nothing to the slow client"
+    assert 0 < max(peaks) <= budget, (max(peaks), budget)
+
+
 # -- a WebSocket client on a bare socket that reads only when told to -----------------------------------
 
 
@@ -176,6 +222,14 @@ class RawWebSocket:
 
     async def send(self, payload: bytes, opcode: int = OP_TEXT) -> None:
         """One masked frame, as a client must send it."""
+        await asyncio.get_running_loop().sock_sendall(self.sock, self.frame(payload, opcode))
+
+    async def send_many(self, payloads: list[bytes]) -> None:
+        """Text frames in one write."""
+        await asyncio.get_running_loop().sock_sendall(self.sock, b"".join(map(self.frame, payloads)))
+
+    @staticmethod
+    def frame(payload: bytes, opcode: int = OP_TEXT) -> bytes:
         mask = os.urandom(4)
         size = len(payload)
         if size < 126:
@@ -185,7 +239,7 @@ class RawWebSocket:
         else:
             header = struct.pack(">BBQ", 0x80 | opcode, 0x80 | 127, size)
         masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
-        await asyncio.get_running_loop().sock_sendall(self.sock, header + mask + masked)
+        return header + mask + masked
 
     async def send_json(self, frame: dict[str, Any]) -> None:
         await self.send(json.dumps(frame).encode())
@@ -412,16 +466,21 @@ async def stop_following(good: WebSocketClientConnection, following: asyncio.Tas
 # -- the tests ----------------------------------------------------------------------------------------
 
 
-async def test_a_client_that_never_reads_again_is_dropped_after_the_send_timeout(
-    api: Api, engine: ServerEngine, burst: Burst, closes: Closes, stalled: Stalled
+async def test_a_client_that_never_reads_again_is_dropped_within_its_byte_budget_after_the_send_timeout(
+    api: Api, engine: ServerEngine, burst: Burst, closes: Closes, unsent: Unsent, stalled: Stalled
 ) -> None:
     loop = asyncio.get_running_loop()
     handler = stalled.handler
+    sock = handler.ws_connection.stream.socket  # type: ignore[union-attr]  # open: it has a stream
+    # Linux doubles what is asked (and reports the doubled size); elsewhere it may be taken as is.
+    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) <= 2 * KERNEL_SEND_BUFFER_BYTES
     await eventually(lambda: handler not in engine.sockets, "the server to drop the slow client")
     dropped_after_s, emitted_at_drop = loop.time() - stalled.stalled_at, burst.emitted
     burst.stop.set()
     # Closed by its pump with 1008, once: not by a ping timeout, not by the client.
-    assert closes_of(closes, handler) == [(TOO_SLOW, TOO_SLOW_REASON)]
+    assert closes_of(closes, handler) == [(TOO_SLOW, TOO_SLOW_BY_TIME)]
+    # Meanwhile the server held at most its budget for it, however much the job streamed (32 KB a frame).
+    assert_within_budget(unsent, handler, BUDGET_BYTES)
     assert not stalled.following.done()  # the good client is still there
     # The server's end is really closed: what was still in the kernel arrives, then EOF.
     backlog = await stalled.slow.read_to_eof(loop.time() + DEADLINE_S)
@@ -458,8 +517,8 @@ async def test_a_client_that_falls_too_many_status_events_behind_is_closed_with_
     await eventually(lambda: handler not in engine.sockets, "the handler to close")
     closed_after_s = loop.time() - stalled.stalled_at
     await assert_the_rest_carried_on(api, stalled)
-    assert (code, reason) == (TOO_SLOW, TOO_SLOW_REASON)
-    assert closes_of(closes, handler) == [(TOO_SLOW, TOO_SLOW_REASON)]
+    assert (code, reason) == (TOO_SLOW, TOO_SLOW_BY_EVENTS)
+    assert closes_of(closes, handler) == [(TOO_SLOW, TOO_SLOW_BY_EVENTS)]
     assert frames_read > 0
     assert closed_after_s < NEVER_S / 2  # so the overflow closed it, not the send timeout
 
@@ -476,13 +535,56 @@ async def test_an_overflow_closes_a_client_stuck_in_a_write_at_once_not_after_th
     gone_after_s = loop.time() - overflowed_at
     assert not stalled.following.done()  # the good client is still there
     burst.stop.set()
-    assert closes_of(closes, handler) == [(TOO_SLOW, TOO_SLOW_REASON)]
+    assert closes_of(closes, handler) == [(TOO_SLOW, TOO_SLOW_BY_EVENTS)]
     # Only now, with the server's end gone, does it read: the queued frames, then EOF (or a reset).
     await stalled.slow.read_to_eof(loop.time() + DEADLINE_S)
     await assert_the_rest_carried_on(api, stalled)
     print(f"overflow -> close(1008): {close_after_s:.3f} s; -> handler closed: {gone_after_s:.3f} s")
     assert close_after_s < PROMPT_S  # not the send timeout, NEVER_S
     assert gone_after_s < CLOSE_HANDSHAKE_S + PROMPT_S
+
+
+@pytest.mark.parametrize("ws_max_unsent_bytes", [SMALL_BUDGET_BYTES])
+@pytest.mark.parametrize("ws_send_timeout_s", [NEVER_S])
+async def test_a_client_that_asks_for_more_than_it_reads_is_closed_at_its_byte_budget(
+    api: Api, engine: ServerEngine, closes: Closes, unsent: Unsent, raw_ws: RawConnect
+) -> None:
+    """Pings answered with pongs it never reads: the replies pile up until the next one would pass
+    ``ws_max_unsent_bytes``, and the connection is closed then, not after the send timeout."""
+    loop = asyncio.get_running_loop()
+    before = set(engine.sockets)
+    slow = await raw_ws()
+    try:
+        await eventually(lambda: len(engine.sockets - before) == 1, "the slow client's handler to open")
+        (handler,) = engine.sockets - before
+        assert isinstance(handler, JobsWebSocket)
+        ping = json.dumps({"type": "ping"}).encode()
+        deadline = loop.time() + DEADLINE_S
+        pings = 0
+        while not closes_of(closes, handler):
+            assert loop.time() < deadline, f"still open after {pings} unread pongs"
+            await slow.send_many([ping] * 500)
+            pings += 500
+            await asyncio.sleep(0.01)  # let the server read them
+        closed_at = loop.time()
+        [(code, reason)] = closes_of(closes, handler)
+        assert code == TOO_SLOW
+        match = TOO_SLOW_BY_BYTES.fullmatch(reason or "")
+        assert match is not None, reason
+        held, limit = int(match.group(1)), int(match.group(2))
+        assert limit == SMALL_BUDGET_BYTES and held <= limit
+        assert_within_budget(unsent, handler, SMALL_BUDGET_BYTES)
+        # The close frame waits behind what the client never read: Tornado drops the connection after
+        # its closing handshake times out, and the bytes go with it.
+        await eventually(
+            lambda: handler not in engine.sockets, "the handler to close", CLOSE_HANDSHAKE_S + PROMPT_S
+        )
+        assert loop.time() - closed_at < CLOSE_HANDSHAKE_S + PROMPT_S
+        await slow.read_to_eof(loop.time() + DEADLINE_S)
+    finally:
+        slow.close()
+    code, status = await api("GET", "status")
+    assert code == 200, status
 
 
 async def flood_until_overflow(manager: JobManager, slow: RawWebSocket, gates: list[asyncio.Event]) -> None:
