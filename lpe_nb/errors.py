@@ -9,6 +9,7 @@
     ├── JobNotFound               job_not_found         404   job_id
     ├── InvalidTransition         invalid_transition    409   job_id, current, requested
     ├── BodyTooLarge              body_too_large        413   size, limit
+    ├── QuotaExceeded             quota_exceeded        429   identity, quota, limit, retry_after_s
     ├── DispatcherBusy            dispatcher_busy       503   db_path
     ├── StoreError                store_error           503   (message only)
     │   └── LeaseLost             lease_lost            503   (message only)
@@ -24,7 +25,9 @@
 
 InvalidInput: a value a caller passed is wrong. UnknownJobType: no operation is registered under the type.
 JobNotFound: no job has the id. InvalidTransition: the job's status does not allow the change. BodyTooLarge:
-a request body over the server's ``max_body_bytes``. DispatcherBusy: another manager already runs the
+a request body over the server's ``max_body_bytes``. QuotaExceeded: a user reached one of the server's
+per-user quotas on submissions (the server answers 429 with ``Retry-After``).
+DispatcherBusy: another manager already runs the
 database's jobs. StoreError: the SQLite file could not be used; LeaseLost: a running job's lease was taken
 over. JobFailed: a job you waited for ended failed or cancelled. JobInterrupted: the manager stopped
 mid-job. SubscriptionClosed: an event subscription ended. TokenRefused: the server refused the client's
@@ -63,6 +66,7 @@ __all__ = [
     "LlmRefused",
     "LlmUnavailable",
     "LpeError",
+    "QuotaExceeded",
     "ServerUnreachable",
     "StoreError",
     "SubscriptionClosed",
@@ -235,6 +239,29 @@ class BodyTooLarge(LpeError):
     def __init__(self, size: int, limit: int) -> None:
         self.size, self.limit = size, limit
         super().__init__(f"the request body is {size} bytes; the limit is {limit} (max_body_bytes)")
+
+
+class QuotaExceeded(LpeError):
+    """``identity`` reached the server's per-user ``quota`` (``limit``); ``retry_after_s`` says when to retry.
+
+    ``quota`` is the name of the server setting: ``max_pending_jobs_per_user`` (jobs waiting to start) or
+    ``max_submits_per_minute_per_user``.
+    """
+
+    code = "quota_exceeded"
+    http_status = 429
+    detail_names = ("identity", "quota", "limit", "retry_after_s")
+
+    def __init__(self, identity: str, quota: str, limit: int, retry_after_s: float) -> None:
+        self.identity, self.quota, self.limit, self.retry_after_s = identity, quota, limit, retry_after_s
+        if quota == "max_pending_jobs_per_user":
+            used, remedy = f"has {limit} jobs waiting to start", "once some have started, or cancel some"
+        else:
+            used, remedy = f"submitted {limit} jobs in the last minute", "when the oldest leaves the minute"
+        super().__init__(
+            f"user {identity!r} {used}, the most this server allows ({quota}); "
+            f"retry in {retry_after_s:g} s, {remedy}"
+        )
 
 
 class DispatcherBusy(LpeError):

@@ -28,6 +28,7 @@ from lpe_nb.llm import LlmSettings
 from lpe_nb.operations import load_job_modules
 from lpe_nb.server_ext.engine import EngineConfig, ServerEngine
 from lpe_nb.server_ext.handlers import ENGINE_SETTING, rest_routes
+from lpe_nb.server_ext.quotas import QuotaSettings
 from lpe_nb.server_ext.ws import WS_PATH, JobsWebSocket
 
 __all__ = ["ACTIVITY_SETTING", "LIFECYCLE_SCHEMA_ID", "SERVER_TOKEN_ENV", "SERVER_URL_ENV", "LpeExtensionApp"]
@@ -65,6 +66,14 @@ class LpeExtensionApp(ExtensionApp):
     ).tag(config=True)
     ws_send_timeout_s = Float(
         10.0, help="A WebSocket client that does not take a frame within this many seconds is dropped."
+    ).tag(config=True)
+    max_pending_jobs_per_user = Int(
+        10_000,
+        help="Jobs one user may have waiting to start; more submissions get 429 with Retry-After "
+        "(0: no limit).",
+    ).tag(config=True)
+    max_submits_per_minute_per_user = Int(
+        6_000, help="Jobs one user may submit in any 60 s; more get 429 with Retry-After (0: no limit)."
     ).tag(config=True)
     ws_max_unsent_bytes = Int(
         256 * 1024,
@@ -104,6 +113,9 @@ class LpeExtensionApp(ExtensionApp):
             problems["activity_interval_s"] = "must be positive"
         if self.ws_send_timeout_s <= 0:
             problems["ws_send_timeout_s"] = "must be positive"
+        for name in ("max_pending_jobs_per_user", "max_submits_per_minute_per_user"):
+            if getattr(self, name) < 0:
+                problems[name] = "must be 0 (no limit) or more"
         if self.ws_max_unsent_bytes < 1024:
             problems["ws_max_unsent_bytes"] = "must be at least 1024"
         if self.ws_max_queued_events < 1:
@@ -131,6 +143,10 @@ class LpeExtensionApp(ExtensionApp):
             max_body_bytes=self.max_body_bytes,
             activity_interval_s=self.activity_interval_s,
             ws_send_timeout_s=self.ws_send_timeout_s,
+            quotas=QuotaSettings(
+                max_pending_jobs=self.max_pending_jobs_per_user,
+                max_submits_per_minute=self.max_submits_per_minute_per_user,
+            ),
             ws_max_unsent_bytes=self.ws_max_unsent_bytes,
             ws_max_queued_events=self.ws_max_queued_events,
             job_modules=tuple(self.job_modules),

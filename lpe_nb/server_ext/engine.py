@@ -3,7 +3,8 @@
 The extension app builds one :class:`ServerEngine` per server and the handlers reach it through
 ``web_app.settings``. Besides owning the engine, it runs one *watcher* task subscribed to every job: it
 marks the server active on each event (and on a timer while jobs run, since one LLM call can outlast the
-idle culler's patience) and emits the lifecycle events on the server's event bus.
+idle culler's patience), emits the lifecycle events on the server's event bus, and tells the per-user
+:class:`~lpe_nb.server_ext.quotas.Quotas` which jobs have left the queue.
 
 Not thread-safe: everything runs on the server's event loop.
 """
@@ -14,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,6 +26,7 @@ from lpe_nb.jobs import JobEvent, JobManager, JobStatus, ManagerSettings
 from lpe_nb.jobs.events import SubscriptionClosed
 from lpe_nb.jobs.store import Synchronous
 from lpe_nb.llm import LlmSettings
+from lpe_nb.server_ext.quotas import Quotas, QuotaSettings
 
 __all__ = ["EngineConfig", "ServerEngine", "Socket", "lifecycle_action"]
 
@@ -48,6 +50,7 @@ class EngineConfig:
     ws_max_unsent_bytes: int = 256 * 1024
     ws_max_queued_events: int = 256
     ws_max_watches: int = 1000
+    quotas: QuotaSettings = field(default_factory=QuotaSettings)
     job_modules: tuple[str, ...] = ()
 
 
@@ -92,6 +95,7 @@ class ServerEngine:
         self._start_lock: asyncio.Lock | None = None
         self._stopped = False
         self.sockets: set[Socket] = set()
+        self.quotas = Quotas(config.quotas)  # kept up to date by the watcher
         self._types: dict[str, str] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -179,11 +183,13 @@ class ServerEngine:
                             self._touch()  # a long silent LLM call is still activity
                         continue
                     self._touch()
+                    self.quotas.observe(event)
                     action = lifecycle_action(event)
                     if action is not None:
                         await self._emit_safely(manager, action, event)
             except SubscriptionClosed:
                 log.warning("lpe_nb: the lifecycle watcher fell behind; some lifecycle events were lost")
+                self.quotas.events_lost()
             finally:
                 sub.close()
 

@@ -9,6 +9,7 @@ the client rebuilds into the same exception. Nothing a client sends produces a 5
 from __future__ import annotations
 
 import json
+import math
 from http.client import responses
 from typing import Any
 
@@ -18,10 +19,11 @@ from pydantic import BaseModel
 from tornado import web
 
 from lpe_nb._version import __version__
-from lpe_nb.errors import BodyTooLarge, InvalidInput, LpeError
+from lpe_nb.errors import BodyTooLarge, InvalidInput, LpeError, QuotaExceeded
 from lpe_nb.jobs import JobManager, JobStatus
 from lpe_nb.operations import JOB_TYPES, JobTypes
 from lpe_nb.server_ext.engine import ServerEngine
+from lpe_nb.server_ext.quotas import identity_of
 from lpe_nb.server_ext.openapi import Operation, Route, build_document
 from lpe_nb.server_ext.schemas import (
     MAX_FILTER_CHARS,
@@ -122,7 +124,8 @@ class LpeApiHandler(APIHandler):
         """Submit and answer 202 ``{job_id, status}`` once persisted, or 200 with the job if it finished
         within ``wait_s``."""
         manager = await self.manager()
-        job_id = await manager.submit(job_type, input_data)
+        identity = identity_of(self)  # quotas are per Jupyter user
+        job_id = await self.engine.quotas.submit(identity, lambda: manager.submit(job_type, input_data))
         self.engine.remember_type(job_id, job_type)
         self.set_header("Location", f"{self.base_url}lpe/api/jobs/{job_id}")
         if wait_s:
@@ -155,6 +158,8 @@ class LpeApiHandler(APIHandler):
         if isinstance(error, LpeError):
             status_code = error.http_status
             body = error.to_dict()
+            if isinstance(error, QuotaExceeded):
+                self.set_header("Retry-After", str(math.ceil(error.retry_after_s)))
         elif isinstance(error, web.HTTPError):
             message = (
                 error.log_message % error.args if error.log_message and error.args else error.log_message
@@ -312,6 +317,7 @@ class StatusHandler(LpeApiHandler):
                     "counts": {status.value: counts.get(status, 0) for status in JobStatus},
                     "running": len(manager.running_job_ids),
                     "job_types": manager.registry.job_types,
+                    "quotas": self.engine.quotas.usage(identity_of(self)),
                 }
             )
         )

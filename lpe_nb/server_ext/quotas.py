@@ -1,0 +1,156 @@
+"""Per-user quotas on submissions: jobs waiting to start, and submissions in the last minute.
+
+On a shared server the queue is first come, first served, so one user (or one runaway loop) could queue
+enough to starve everyone else (issue 15). Each identity (the Jupyter user, see :func:`identity_of`) may
+have at most
+``max_pending_jobs`` jobs waiting to start and submit at most ``max_submits_per_minute`` jobs in any
+60 s; past either, the submission is refused with :class:`~lpe_nb.errors.QuotaExceeded` (429 and
+``Retry-After``) and nothing is queued. The defaults are far beyond what one person does by accident; 0
+turns a quota off.
+
+The counts are this server's, in memory: a job counts as pending from its submission through this
+server until the job bus says it left ``pending`` (started or cancelled). Jobs submitted before a restart
+or by another process on the same database are not counted, and if the events of some jobs are lost (the
+engine's watcher fell behind) their users' pending counts are forgotten rather than kept too high: a quota
+may let a user through after such a loss, it never refuses one wrongly.
+
+Not thread-safe: used on the server's event loop.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lpe_nb.errors import InvalidInput, QuotaExceeded
+from lpe_nb.jobs import JobEvent, JobStatus
+
+__all__ = ["SHARED_TOKEN_IDENTITY", "QuotaSettings", "Quotas", "identity_of"]
+
+WINDOW_S = 60.0
+PENDING_RETRY_AFTER_S = 5.0  # no way to know when a job will start; ask again soon
+SHARED_TOKEN_IDENTITY = "server-token"
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaSettings:
+    """The limits per identity; 0 means no limit."""
+
+    max_pending_jobs: int = 10_000
+    max_submits_per_minute: int = 6_000
+
+    def __post_init__(self) -> None:
+        problems = {
+            name: "must be 0 (no limit) or more"
+            for name in ("max_pending_jobs", "max_submits_per_minute")
+            if getattr(self, name) < 0
+        }
+        if problems:
+            raise InvalidInput(problems)
+
+
+class Quotas:
+    """Counts each identity's pending jobs and recent submissions, and refuses what goes past a limit.
+
+    ``clock`` is monotonic seconds (injectable for tests).
+    """
+
+    def __init__(self, settings: QuotaSettings, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._submits: dict[str, deque[float]] = {}  # identity -> monotonic times, oldest first
+        self._pending: dict[str, set[str]] = {}  # identity -> ids of its jobs not yet started
+        self._reserved: dict[str, int] = {}  # identity -> submissions in flight (admitted, not yet stored)
+        self._owner: dict[str, str] = {}  # job id -> identity, for the jobs in _pending
+
+    async def submit(self, identity: str, submit: Callable[[], Awaitable[str]]) -> str:
+        """Call ``submit`` (which returns the new job's id) on behalf of ``identity`` if its quotas allow.
+
+        Raises :class:`QuotaExceeded`, without calling ``submit``, when one is used up. A submission counts
+        against the per-minute quota even if ``submit`` then fails (a flood of bad requests is a flood too).
+        """
+        self._admit(identity)
+        try:
+            job_id = await submit()
+        finally:
+            self._reserved[identity] -= 1
+            if not self._reserved[identity]:
+                del self._reserved[identity]
+        if self.settings.max_pending_jobs:
+            self._pending.setdefault(identity, set()).add(job_id)
+            self._owner[job_id] = identity
+        return job_id
+
+    def _admit(self, identity: str) -> None:
+        now = self._clock()
+        submits = self._recent_submits(identity, now)
+        per_minute = self.settings.max_submits_per_minute
+        if per_minute and len(submits) >= per_minute:
+            retry_after_s = max(1.0, math.ceil(submits[-per_minute] + WINDOW_S - now))
+            raise QuotaExceeded(identity, "max_submits_per_minute_per_user", per_minute, retry_after_s)
+        max_pending = self.settings.max_pending_jobs
+        if max_pending and self.pending_jobs(identity) >= max_pending:
+            raise QuotaExceeded(identity, "max_pending_jobs_per_user", max_pending, PENDING_RETRY_AFTER_S)
+        if per_minute:
+            self._submits.setdefault(identity, deque()).append(now)
+        self._reserved[identity] = self._reserved.get(identity, 0) + 1
+
+    def _recent_submits(self, identity: str, now: float) -> deque[float]:
+        submits = self._submits.get(identity)
+        if submits is None:
+            return deque()
+        while submits and submits[0] <= now - WINDOW_S:
+            submits.popleft()
+        if not submits:
+            del self._submits[identity]
+        return submits
+
+    def observe(self, event: JobEvent) -> None:
+        """Take note of a job event: a job that left ``pending`` no longer counts against its owner."""
+        if event.kind != "status" or event.status is JobStatus.PENDING:
+            return
+        identity = self._owner.pop(event.job_id, None)
+        if identity is not None:
+            jobs = self._pending[identity]
+            jobs.discard(event.job_id)
+            if not jobs:
+                del self._pending[identity]
+
+    def events_lost(self) -> None:
+        """Some job events were never seen: forget every pending count rather than keep stale ones."""
+        self._pending.clear()
+        self._owner.clear()
+
+    def pending_jobs(self, identity: str) -> int:
+        """Jobs of ``identity`` submitted here and not yet started, with those being submitted now."""
+        return len(self._pending.get(identity, ())) + self._reserved.get(identity, 0)
+
+    def usage(self, identity: str) -> dict[str, Any]:
+        """The limits and how much of them ``identity`` uses, as ``api/status`` shows them."""
+        return {
+            "identity": identity,
+            "max_pending_jobs_per_user": self.settings.max_pending_jobs,
+            "max_submits_per_minute_per_user": self.settings.max_submits_per_minute,
+            "pending_jobs": self.pending_jobs(identity),
+            "submits_last_minute": len(self._recent_submits(identity, self._clock())),
+        }
+
+
+def identity_of(handler: Any) -> str:
+    """The identity a request's quotas count against: its Jupyter user's name, or
+    :data:`SHARED_TOKEN_IDENTITY` when the server's shared token authenticated it.
+
+    The shared token names no user: jupyter_server makes up a new anonymous user for every request that
+    brings it without a login cookie (a script, the lpe-nb client), so every holder of the token is one
+    identity here. Under JupyterHub each user has a name of their own.
+    """
+    provider = getattr(handler, "identity_provider", None)
+    if provider is not None and provider.is_token_authenticated(handler):
+        return SHARED_TOKEN_IDENTITY
+    user = handler.current_user
+    username = getattr(user, "username", None)
+    return str(username) if username else str(user)
