@@ -9,13 +9,14 @@ from typing import IO, Any
 
 from lpe_nb.client import Job, JobEvent
 
-__all__ = ["Progress", "print_job", "print_jobs"]
+__all__ = ["Progress", "print_job", "print_jobs", "time_left"]
 
 _HIDDEN_RESULT_KEYS = {"steps", "llm", "usage"}
 
 
 class Progress:
-    """Follows one job's events: a tqdm bar when ``stream`` is a terminal, else one line per change."""
+    """Follows one job's events: a tqdm bar when ``stream`` is a terminal, else one line per change; both
+    with the engine's time-left estimate when the job type gives one."""
 
     def __init__(self, stream: IO[str] | None = None) -> None:
         self.stream = stream or sys.stderr
@@ -25,25 +26,38 @@ class Progress:
             from tqdm import tqdm
 
             self._bar = tqdm(
-                total=100.0, file=self.stream, unit="%", bar_format="{l_bar}{bar}| {elapsed}<{remaining}"
-            )
+                total=100.0, file=self.stream, unit="%", bar_format="{l_bar}{bar}| {elapsed}{postfix}"
+            )  # not tqdm's {remaining}: it extrapolates the bar's rate, which set-up and long calls distort
 
     def show(self, event: JobEvent) -> None:
         if event.progress is not None:
             percentage, step = event.progress.percentage, event.progress.current_step
+            left = time_left(event.progress.details)
             if self._bar is not None:
                 self._bar.n = percentage
                 self._bar.set_description_str(step[:40], refresh=False)
+                self._bar.set_postfix_str(left, refresh=False)
                 self._bar.refresh()
             else:
                 line = f"{percentage:5.1f} %  {step}"
                 if line != self._last:  # streamed text repeats the step's line: show it once
-                    print(line, file=self.stream, flush=True)
+                    print(f"{line}  ({left})" if left else line, file=self.stream, flush=True)
                     self._last = line
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+def time_left(details: Any) -> str:
+    """``about 12 s left`` from a progress report's ``eta_s``, ``estimating…`` when the engine has no data
+    yet, or ``""`` for a job type that does not estimate."""
+    if not isinstance(details, dict) or "eta_s" not in details:
+        return ""
+    eta_s = details["eta_s"]
+    if not isinstance(eta_s, (int, float)):
+        return "estimating…"
+    return f"about {eta_s:.1f} s left" if eta_s < 10 else f"about {round(eta_s)} s left"
 
 
 def print_job(job: Job, *, as_json: bool, out: IO[str] | None = None) -> None:

@@ -2,19 +2,22 @@
 
 An operation reports progress (published at once, persisted throttled), streams partial text, and runs its
 work as named steps: each finished step is persisted before the next starts, and on a resumed job a step
-that already finished returns its stored output instead of running again.
+that already finished returns its stored output instead of running again. An operation that plans its
+steps (:meth:`StepContext.plan`) gets progress weighted by how long each step is expected to take, and a
+time-left estimate in every report's details.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from lpe_nb.errors import JobInterrupted
+from lpe_nb.errors import InvalidInput, JobInterrupted
+from lpe_nb.jobs._timings import StepPlan
 from lpe_nb.jobs.model import JobRecord, Progress, StepRecord, to_iso
 
 __all__ = ["JobInterrupted", "RunState", "StepContext"]
@@ -60,6 +63,8 @@ class ContextHost(Protocol):
 
     async def save_step(self, run: RunState, record: StepRecord) -> None: ...
 
+    async def expected_step_seconds(self, job_type: str, model: str | None) -> Mapping[str, float]: ...
+
 
 class StepContext:
     """Handed to an operation as its first argument; not shared between jobs."""
@@ -71,6 +76,8 @@ class StepContext:
         self._step_usage: dict[str, int] = {}
         self._last_stream_at = 0.0
         self.resumed_steps: frozenset[str] = frozenset(run.finished)
+        self._plan: StepPlan | None = None
+        self._running: tuple[str, float] | None = None  # the step under way, and when (monotonic) it began
 
     @property
     def job_id(self) -> str:
@@ -98,10 +105,47 @@ class StepContext:
                 total[key] = total.get(key, 0) + value
         return total
 
+    async def plan(self, steps: Sequence[str], *, model: str | None = None) -> None:
+        """Declare the steps this job will run (their :meth:`run_step` names, in order) and the model that
+        runs them, before reporting progress.
+
+        From then on a report's percentage is the share of the planned work done, each step weighted by
+        how long it took in earlier jobs of this type on ``model`` (equal weights until there are any), so
+        work that is not a planned step (set-up, saving) weighs nothing; ``completed_steps`` and
+        ``total_steps`` count the planned steps unless given, and ``details`` gain ``index`` and ``of``
+        (the step under way, or next), ``eta_s`` (seconds left at this report's ``timestamp``, None while
+        estimating), ``eta_rest_s`` (of which the steps after that one) and ``estimated_total_s``.
+        Earlier timings are read once here, from the manager's cache.
+        """
+        names = list(steps)
+        if len(set(names)) != len(names):
+            raise InvalidInput.field("steps", f"step names must be unique, got {names}")
+        history = await self._host.expected_step_seconds(self.job_type, model)
+        self._plan = StepPlan(names, history)
+
     def report(
-        self, current_step: str, *, completed_steps: int, total_steps: int, details: Any = None
+        self,
+        current_step: str,
+        *,
+        completed_steps: int | None = None,
+        total_steps: int | None = None,
+        details: Any = None,
     ) -> None:
-        """Report where the job is. The percentage never goes down and never passes 100."""
+        """Report where the job is. The percentage never goes down and never passes 100.
+
+        Without a :meth:`plan`, ``completed_steps`` and ``total_steps`` are required and give the percentage.
+        """
+        plan = self._plan
+        if plan is None:
+            if completed_steps is None or total_steps is None:
+                raise TypeError("report() needs completed_steps and total_steps when no steps are planned")
+            percentage = Progress.percent_of(completed_steps, total_steps)
+        else:
+            done = [name for name in plan.steps if name in self._run.finished]
+            completed_steps = len(done) if completed_steps is None else completed_steps
+            total_steps = len(plan.steps) if total_steps is None else total_steps
+            percentage = plan.percentage(done)
+            details = self._with_estimate(details, plan, step_index=min(len(done) + 1, len(plan.steps)))
         previous = self._run.progress
         progress = Progress(
             current_step=current_step,
@@ -109,12 +153,28 @@ class StepContext:
             completed_steps=max(completed_steps, previous.completed_steps)
             if total_steps == previous.total_steps
             else completed_steps,
-            percentage=max(previous.percentage, Progress.percent_of(completed_steps, total_steps)),
+            percentage=max(previous.percentage, percentage),
             details=details,
             timestamp=to_iso(self._host.now()),
             seq=self._run.next_seq(),
         )
         self._host.publish_progress(self._run, progress, persist=True)
+
+    def _with_estimate(self, details: Any, plan: StepPlan, *, step_index: int | None = None) -> Any:
+        """``details`` with the plan's step numbering (unless the operation gave its own) and the time left
+        now; details that are not a mapping are left as they are."""
+        if details is not None and not isinstance(details, Mapping):
+            return details
+        merged: dict[str, Any] = dict(details or {})
+        if step_index is not None:
+            merged.setdefault("index", step_index)
+            merged.setdefault("of", len(plan.steps))
+        finished = {name: step.duration_ms / 1000 for name, step in self._run.finished.items()}
+        running = None
+        if self._running is not None:
+            running = (self._running[0], time.monotonic() - self._running[1])
+        merged.update(plan.estimate(finished, running).as_details())
+        return merged
 
     def stream_text(self, partial_text: str, *, final: bool = False) -> None:
         """Publish the text generated so far in the current step (at most every ``stream_interval_s``).
@@ -151,6 +211,8 @@ class StepContext:
         base = self._run.progress
         details = dict(base.details) if isinstance(base.details, Mapping) else {"step": base.details}
         details["partial_text"] = partial_text
+        if self._plan is not None:  # the time left moves on while the text streams
+            details = self._with_estimate(details, self._plan)
         progress = replace(
             base, details=details, timestamp=to_iso(self._host.now()), seq=self._run.next_seq()
         )
@@ -181,7 +243,11 @@ class StepContext:
         self._step_usage = {}
         started = self._host.now()
         clock = time.perf_counter()
-        output = await work()
+        self._running = (name, time.monotonic())
+        try:
+            output = await work()
+        finally:
+            self._running = None
         record = StepRecord(
             job_id=self.job_id,
             index=len(self._run.finished),

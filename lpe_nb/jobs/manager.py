@@ -17,7 +17,7 @@ import contextlib
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +25,7 @@ from typing import Any
 from lpe_nb.errors import DispatcherBusy, InvalidInput
 from lpe_nb.jobs._dispatcher import Dispatcher
 from lpe_nb.jobs._periodic import PeriodicWork
+from lpe_nb.jobs._timings import StepTimings
 from lpe_nb.jobs.context import RunState
 from lpe_nb.jobs.events import EventBus, JobEvent, Subscription
 from lpe_nb.jobs.listing import JobPage, decode_cursor, encode_cursor, parse_statuses
@@ -64,6 +65,7 @@ class JobManager:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.events = EventBus(max_pending=self.settings.subscriber_max_pending)
         self.stream_interval_s = self.settings.stream_interval_s
+        self.step_timings = StepTimings(store)  # what planned steps are expected to take: the time left
         self._clock = clock
         self._lock = store.dispatch_lock()
         self._dispatcher = Dispatcher(
@@ -357,3 +359,7 @@ class JobManager:
 
     async def save_step(self, run: RunState, record: StepRecord) -> None:
         await self.store.save_step(record, run.owner)
+        self.step_timings.step_finished(run.job.type)
+
+    async def expected_step_seconds(self, job_type: str, model: str | None) -> Mapping[str, float]:
+        return await self.step_timings.expected(job_type, model)

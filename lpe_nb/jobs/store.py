@@ -246,6 +246,18 @@ class JobStore(Protocol):
         """How many jobs are in each status; every status is a key (0 when there are none)."""
         ...
 
+    async def median_step_seconds(
+        self, job_type: str, *, model: str | None = None, last_jobs: int = 20
+    ) -> dict[str, float]:
+        """Per step name, the median duration in seconds of the finished steps of the ``last_jobs`` newest
+        jobs of ``job_type`` (whatever their status): what the next job's steps can be expected to take.
+
+        With ``model``, only steps whose stored output says that model produced them
+        (``output["llm"]["model"]``, as the operations store it). A name with no such step is absent; an
+        unknown type gives ``{}``. Raises :class:`~lpe_nb.errors.InvalidInput` if ``last_jobs < 1``.
+        """
+        ...
+
 
 # A scheme has two letters or more, so a Windows drive (C:\...) stays a path; so does any other name with a
 # colon unless its scheme is one we know or it is followed by "//".

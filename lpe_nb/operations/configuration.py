@@ -2,7 +2,7 @@
 
 Steps: generate (LLM JSON), validate (name pattern, no clash with a built-in, bounded fields), save (to the
 user catalog table and the live catalog, so a projection submitted next accepts it). An invalid reply
-fails the job and saves nothing.
+fails the job and saves nothing. The LLM call is the whole of the progress bar; the rest takes no time.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from lpe_nb.operations.spec import JobSpec
 
 __all__ = ["SPEC", "GeneratedEntry", "make_run", "slug", "title"]
 
-_TOTAL = 4
 _FIELD_HINTS = {
     "persona": "voice, values, blind_spots",
     "namespace": "setting, key_institutions, how_ideas_travel",
@@ -50,8 +49,10 @@ def title(data: ConfigurationInput) -> str:
 def make_run(llm: LLM, catalog: Catalog) -> Callable[[StepContext, ConfigurationInput], Any]:
     async def run(ctx: StepContext, data: ConfigurationInput) -> dict[str, Any]:
         kind = data.attribute
-        ctx.report("initializing", completed_steps=1, total_steps=_TOTAL)
+        await ctx.plan(["generate"], model=llm.model)
+        ctx.report("initializing")
         existing = catalog.names(kind)
+        ctx.report(f"generating the {kind}")
         entry = await json_step(
             ctx, llm, "generate",
             messages("You design configuration entries for the Lamish Projection Engine.",
@@ -66,20 +67,20 @@ def make_run(llm: LLM, catalog: Catalog) -> Callable[[StepContext, Configuration
         )  # fmt: skip
         # "Patient Gardener" or "patient_gardener" from a model is "patient-gardener", not a failed job
         entry = entry.model_copy(update={"name": slug(entry.name)})
-        ctx.report("validating entry", completed_steps=2, total_steps=_TOTAL, details={"name": entry.name})
+        ctx.report("validating entry", details={"name": entry.name})
         try:
             # Dry-run the catalog's own rules with no store, so a bad entry is rejected before saving.
             await Catalog().add(kind, entry.name, entry.description, entry.fields)
         except InvalidInput as exc:
             raise LlmBadResponse(f"configuration.generate: the generated {kind} is invalid: {exc}") from exc
-        ctx.report("saving entry", completed_steps=3, total_steps=_TOTAL)
+        ctx.report("saving entry")
 
         async def save() -> dict[str, Any]:
             saved = await catalog.add(kind, entry.name, entry.description, entry.fields)
             return {"data": saved.to_dict()}
 
         stored = await ctx.run_step("save", save, input={"kind": kind, "name": entry.name})
-        ctx.report("complete", completed_steps=_TOTAL, total_steps=_TOTAL)
+        ctx.report("complete")
         return {"attribute": kind, "entry": stored["data"], "saved": True, **audit(ctx, llm)}
 
     return run

@@ -1,7 +1,8 @@
 """The maieutic dialogue: Socratic questions by depth (``maieutic``), then the answers (``maieutic_answer``).
 
 The start job asks one open question per depth level; the question at depth k sees the questions before
-it. Its job id is the session id. The answer job reads that session, extracts insights, synthesizes an
+it. Its job id is the session id. In both jobs the progress bar is the LLM calls' share of the expected
+time (from earlier jobs of the type on the same model); loading, preparing and saving weigh nothing. The answer job reads that session, extracts insights, synthesizes an
 understanding, suggests a persona/namespace/style from the catalog, and with ``project: true`` projects
 the enriched narrative (narrative + answers + synthesis) in the same job as further steps.
 """
@@ -75,19 +76,15 @@ def start_title(data: MaieuticInput) -> str:
 
 def make_start_run(llm: LLM) -> Callable[[StepContext, MaieuticInput], Any]:
     async def run(ctx: StepContext, data: MaieuticInput) -> dict[str, Any]:
-        total = data.max_turns + 3
         aim = GOAL_AIMS[data.goal]
-        ctx.report(
-            "session initialization", completed_steps=1, total_steps=total, details={"goal": data.goal}
-        )
+        await ctx.plan([f"question_{depth}" for depth in range(data.max_turns)], model=llm.model)
+        ctx.report("session initialization", details={"goal": data.goal})
         questions: list[dict[str, Any]] = []
         for depth in range(data.max_turns):
             meaning = depth_meaning(depth)
             earlier = "\n".join(f"- (depth {q['depth']}) {q['question']}" for q in questions) or "(none yet)"
             if ctx.finished_step(f"question_{depth}") is None:
-                ctx.report(
-                    f"question at depth {depth}: running", completed_steps=1 + depth, total_steps=total
-                )
+                ctx.report(f"question at depth {depth}: running", details={"index": depth + 1})
             text = await text_step(
                 ctx, llm, f"question_{depth}",
                 messages(_SYSTEM, f"Goal of this dialogue: {data.goal}, to {aim}.\n"
@@ -98,9 +95,9 @@ def make_start_run(llm: LLM) -> Callable[[StepContext, MaieuticInput], Any]:
                          "depth_meaning": meaning, "previous_questions": [q["question"] for q in questions]},
             )  # fmt: skip
             questions.append({"index": depth, "depth": depth, "focus": meaning, "question": text.strip()})
-            ctx.report(f"question at depth {depth}: done", completed_steps=2 + depth, total_steps=total)
-        ctx.report("dialogue structure preparation", completed_steps=total - 1, total_steps=total)
-        ctx.report("interactive session setup", completed_steps=total, total_steps=total)
+            ctx.report(f"question at depth {depth}: done", details={"index": depth + 1})
+        ctx.report("dialogue structure preparation")
+        ctx.report("interactive session setup")
         return {
             "session_id": ctx.job_id,
             "narrative": data.narrative,
@@ -155,8 +152,9 @@ def make_answer_run(
     llm: LLM, catalog: Catalog, read_job: JobReader
 ) -> Callable[[StepContext, MaieuticAnswerInput], Any]:
     async def run(ctx: StepContext, data: MaieuticAnswerInput) -> dict[str, Any]:
-        total = 5 + (len(PROJECTION_STEPS) * 2 if data.project else 0)
-        ctx.report("loading session", completed_steps=1, total_steps=total)
+        projected = [f"projection_{name}" for name in PROJECTION_STEPS] if data.project else []
+        await ctx.plan(["insights", "synthesis", "suggestion", *projected], model=llm.model)
+        ctx.report("loading session")
         session = await _load_session(read_job, data.session_id)
         _check_answers(data, session)
         questions = session["questions"]
@@ -167,7 +165,7 @@ def make_answer_run(
         ]
         narrative = str(session["narrative"])
         qa_text = "\n".join(f"Q (depth {d['depth']}): {d['question']}\nA: {d['answer']}" for d in dialogue)
-        ctx.report("extracting insights", completed_steps=1, total_steps=total)
+        ctx.report("extracting insights", details={"index": 1})
         insights = await json_step(
             ctx, llm, "insights",
             messages(_SYSTEM.split(".")[0] + ".", f"Goal: {session['goal']}. From the narrator's answers, extract "
@@ -177,7 +175,7 @@ def make_answer_run(
             task="maieutic.insights",
             context={"narrative": narrative, "goal": session["goal"], "dialogue": dialogue},
         )  # fmt: skip
-        ctx.report("synthesizing understanding", completed_steps=2, total_steps=total)
+        ctx.report("synthesizing understanding", details={"index": 2})
         synthesis = await text_step(
             ctx, llm, "synthesis",
             messages("You synthesize what a Socratic dialogue revealed.", f"Goal: {session['goal']}. Write a short "
@@ -186,7 +184,7 @@ def make_answer_run(
             task="maieutic.synthesis",
             context={"narrative": narrative, "insights": insights.insights},
         )  # fmt: skip
-        ctx.report("suggesting configuration", completed_steps=3, total_steps=total)
+        ctx.report("suggesting configuration", details={"index": 3})
         choices = {kind: catalog.names(kind) for kind in ("persona", "namespace", "style")}
         options = "\n".join(
             f"{kind}: " + "; ".join(catalog.get(kind, n).prompt_text() for n in names)  # type: ignore[arg-type]
@@ -224,13 +222,14 @@ def make_answer_run(
             "suggested_config": {**config, "rationale": suggested.rationale},
             "enriched_narrative": enriched,
         }
-        ctx.report("configuration suggested", completed_steps=4, total_steps=total, details=config)
+        ctx.report("configuration suggested", details={**config, "index": 3})
         if data.project:
             chosen = {kind: getattr(data, kind) or config[kind] for kind in choices}
 
             def hook(index: int, name: str, done: bool) -> None:
-                ctx.report(f"projection {name}: {'done' if done else 'running'}",
-                           completed_steps=4 + 2 * index + (2 if done else 0), total_steps=total)  # fmt: skip
+                ctx.report(
+                    f"projection {name}: {'done' if done else 'running'}", details={"index": 4 + index}
+                )
 
             outputs = await project_narrative(
                 ctx, llm, enriched,
@@ -240,7 +239,7 @@ def make_answer_run(
             result["projection"] = {
                 "final_projection": outputs["stylize"], "reflection": outputs["reflect"], **chosen,
             }  # fmt: skip
-        ctx.report("finalizing", completed_steps=total, total_steps=total)
+        ctx.report("finalizing")
         return {**result, **audit(ctx, llm)}
 
     return run

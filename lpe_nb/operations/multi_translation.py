@@ -3,7 +3,9 @@
 Each language gets the full round trip of :func:`~lpe_nb.operations.translation.round_trip` (its steps
 named ``<language>.forward_translation`` and so on, each a checkpoint). The comparison is computed here,
 not asked of the model: the elements kept by the most languages are the *stable* ones, those lost by the
-most are the *volatile* ones, and the languages are ranked by drift.
+most are the *volatile* ones, and the languages are ranked by drift. Progress is weighted by how long each
+step is expected to take (a language never seen before is expected to take what its kind of step took);
+initializing and comparing are ~0 %.
 """
 
 from __future__ import annotations
@@ -17,11 +19,10 @@ from lpe_nb.llm import LLM
 from lpe_nb.operations._steps import audit, opening
 from lpe_nb.operations.inputs import MultiTranslationInput
 from lpe_nb.operations.spec import JobSpec
-from lpe_nb.operations.translation import round_trip
+from lpe_nb.operations.translation import ROUND_TRIP_STEPS, round_trip
 
 __all__ = ["SPEC", "compare", "make_run", "title"]
 
-_PHASES = 4  # per language: forward, backward, drift, elements
 _LISTED = 8  # stable and volatile elements reported
 
 
@@ -63,25 +64,22 @@ def make_run(llm: LLM) -> Callable[[StepContext, MultiTranslationInput], Any]:
 
     async def run(ctx: StepContext, data: MultiTranslationInput) -> dict[str, Any]:
         languages = data.intermediate_languages
-        total = 2 + _PHASES * len(languages)  # initializing, the round trips, comparing
-        ctx.report("initializing", completed_steps=1, total_steps=total)
+        await ctx.plan([f"{lang}.{step}" for lang in languages for step in ROUND_TRIP_STEPS], model=llm.model)
+        ctx.report("initializing")
         trips = []
         for index, language in enumerate(languages):
 
-            def phase(label: str, done: int, details: dict[str, Any] | None, *, i: int = index) -> None:
-                where = {"language": languages[i], "index": i + 1, "of": len(languages), **(details or {})}
-                units = 1 + _PHASES * i + done
-                ctx.report(
-                    f"{languages[i]}: {label}", completed_steps=units, total_steps=total, details=where
-                )
+            def phase(label: str, number: int, details: dict[str, Any] | None, *, i: int = index) -> None:
+                where = {"language": languages[i], "index": len(ROUND_TRIP_STEPS) * i + number}
+                ctx.report(f"{languages[i]}: {label}", details={**where, **(details or {})})
 
             trip = await round_trip(
                 ctx, llm, data.text, data.source_language, language, phase=phase, prefix=f"{language}."
             )
             trips.append(trip)
-        ctx.report("comparing languages", completed_steps=total - 1, total_steps=total)
+        ctx.report("comparing languages")
         summary = compare(trips)
-        ctx.report("complete", completed_steps=total, total_steps=total)
+        ctx.report("complete")
         return {
             "original_text": data.text,
             "source_language": data.source_language,

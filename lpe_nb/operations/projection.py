@@ -1,8 +1,10 @@
 """The projection job: a narrative retold as an allegory in another world, in five chained LLM steps.
 
-deconstruct -> map -> reconstruct -> stylize -> reflect. Progress follows the seed: initializing
-configuration 1/6, creating projection 2/6, the five steps across 3/6..5/6 as each starts and ends,
-finalizing 6/6. The steps are also reused by ``maieutic_answer`` to project an enriched narrative.
+deconstruct -> map -> reconstruct -> stylize -> reflect. Progress has the seed's stages (initializing
+configuration, creating projection, each step as it starts and ends, finalizing), weighted by how long
+each really takes: the set-up stages are ~0 % and each LLM step moves the bar by its share of the expected
+time (from earlier projections on the same model; equal shares until there are any). The steps are also
+reused by ``maieutic_answer`` to project an enriched narrative.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from lpe_nb.operations.spec import JobSpec
 __all__ = ["PROJECTION_STEPS", "SPEC", "project_narrative", "run_projection", "title"]
 
 PROJECTION_STEPS = ("deconstruct", "map", "reconstruct", "stylize", "reflect")
-_UNITS = 30  # progress units: 6 seed stages of 5, so five steps can share stages 3..5 evenly
 _PLACEHOLDER = re.compile(r"\{(narrative|deconstruct|map|reconstruct|stylize)\}")
 StepHook = Callable[[int, str, bool], None]
 """Called with (step index 0..4, step name, done) when a step starts (done False) and ends (done True)."""
@@ -117,28 +118,21 @@ async def run_projection(
     ctx: StepContext, llm: LLM, catalog: Catalog, data: ProjectionInput
 ) -> dict[str, Any]:
     """The whole projection job; see the module docstring for its progress."""
-    ctx.report("initializing configuration", completed_steps=5, total_steps=_UNITS)
+    await ctx.plan(PROJECTION_STEPS, model=llm.model)
+    ctx.report("initializing configuration")
     persona = catalog.get("persona", data.persona)
     namespace = catalog.get("namespace", data.namespace)
     style = catalog.get("style", data.style)
     ctx.report(
         "creating projection",
-        completed_steps=10,
-        total_steps=_UNITS,
         details={"persona": persona.name, "namespace": namespace.name, "style": style.name},
     )
 
     def hook(index: int, name: str, done: bool) -> None:
-        units = 15 + 2 * index + (2 if done else 0)
-        ctx.report(
-            f"{name}: {'done' if done else 'running'}",
-            completed_steps=units,
-            total_steps=_UNITS,
-            details={"step": name, "index": index + 1, "of": len(PROJECTION_STEPS)},
-        )
+        ctx.report(f"{name}: {'done' if done else 'running'}", details={"step": name, "index": index + 1})
 
     outputs = await project_narrative(ctx, llm, data.narrative, persona, namespace, style, hook=hook)
-    ctx.report("finalizing", completed_steps=_UNITS, total_steps=_UNITS)
+    ctx.report("finalizing")
     return {
         "final_projection": outputs["stylize"],
         "reflection": outputs["reflect"],

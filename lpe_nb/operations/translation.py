@@ -2,8 +2,9 @@
 
 Steps: forward, backward, drift (LLM-judged meaning similarity; ``drift = 1 - similarity``, with chrF
 between the original and the back-translation computed by sacrebleu beside it, so the number is not only
-the model's), element analysis. Progress: initializing 20 %, forward 40 %, backward 60 %, drift 80 %,
-complete 100 %, each reported when it happens.
+the model's), element analysis. Progress has the seed's stages (initializing, forward, backward, drift,
+complete), each reported when it happens, and weighted by how long each step really takes (from earlier
+round trips on the same model; equal shares until there are any): initializing is 0 %, not 20 %.
 """
 
 from __future__ import annotations
@@ -19,9 +20,18 @@ from lpe_nb.operations._steps import audit, json_step, messages, opening, text_s
 from lpe_nb.operations.inputs import TranslationInput
 from lpe_nb.operations.spec import JobSpec
 
-__all__ = ["SPEC", "DriftJudgement", "ElementAnalysis", "LinguisticAnalysis", "chrf", "make_run", "title"]
+__all__ = [
+    "ROUND_TRIP_STEPS",
+    "SPEC",
+    "DriftJudgement",
+    "ElementAnalysis",
+    "LinguisticAnalysis",
+    "chrf",
+    "make_run",
+    "title",
+]
 
-_TOTAL = 5
+ROUND_TRIP_STEPS = ("forward_translation", "backward_translation", "drift_analysis", "element_analysis")
 _SYSTEM = "You are a careful translator and linguist."
 
 
@@ -72,7 +82,7 @@ async def _translate(
     )  # fmt: skip
 
 
-Phase = Callable[[str, int, "dict[str, Any] | None"], None]  # (label, phases done 0..4, details)
+Phase = Callable[[str, int, "dict[str, Any] | None"], None]  # (label, phase number 1..4, details)
 
 
 async def round_trip(
@@ -80,18 +90,18 @@ async def round_trip(
 ) -> dict[str, Any]:
     """One round trip and its analysis: forward, backward, drift, elements (steps named ``prefix`` + ...).
 
-    ``phase(label, done, details)`` is called as each of the four phases starts and ends, so the caller
-    maps them onto its own progress scale.
+    ``phase(label, number, details)`` is called as each of the four phases (numbered 1..4) starts and ends,
+    so the caller can report it.
     """
-    phase("forward translation: running", 0, None)
+    phase("forward translation: running", 1, None)
     forward = await _translate(ctx, llm, f"{prefix}forward_translation", "forward", text, source, target)
     phase("forward translation: done", 1, None)
-    phase("backward translation: running", 1, None)
+    phase("backward translation: running", 2, None)
     backward = await _translate(
         ctx, llm, f"{prefix}backward_translation", "backward", forward, target, source
     )
     phase("backward translation: done", 2, None)
-    phase("semantic drift analysis: running", 2, None)
+    phase("semantic drift analysis: running", 3, None)
     judgement = await json_step(
         ctx, llm, f"{prefix}drift_analysis",
         messages(_SYSTEM, "Judge how similar in meaning these two texts are. Reply with JSON: "
@@ -103,7 +113,7 @@ async def round_trip(
     )  # fmt: skip
     drift, surface = round(1.0 - judgement.similarity, 4), chrf(text, backward)
     phase("semantic drift analysis: done", 3, {"drift": drift, "chrf": surface})
-    phase("element analysis: running", 3, None)
+    phase("element analysis: running", 4, None)
     elements = await json_step(
         ctx, llm, f"{prefix}element_analysis",
         messages(_SYSTEM, "Compare the original with its back-translation. Reply with JSON listing "
@@ -132,13 +142,14 @@ def make_run(llm: LLM) -> Callable[[StepContext, TranslationInput], Any]:
 
     async def run(ctx: StepContext, data: TranslationInput) -> dict[str, Any]:
         source = data.source_language
-        ctx.report("initializing", completed_steps=1, total_steps=_TOTAL)
+        await ctx.plan(ROUND_TRIP_STEPS, model=llm.model)
+        ctx.report("initializing")
 
-        def phase(label: str, done: int, details: dict[str, Any] | None = None) -> None:
-            ctx.report(label, completed_steps=1 + done, total_steps=_TOTAL, details=details)
+        def phase(label: str, number: int, details: dict[str, Any] | None = None) -> None:
+            ctx.report(label, details={**(details or {}), "index": number})
 
         trip = await round_trip(ctx, llm, data.text, source, data.intermediate_language, phase=phase)
-        ctx.report("complete", completed_steps=_TOTAL, total_steps=_TOTAL)
+        ctx.report("complete")
         return {"original_text": data.text, "source_language": source, **trip, **audit(ctx, llm)}
 
     return run

@@ -1,4 +1,5 @@
-"""Coalesce state changes arriving on any thread into at most one widget render per interval."""
+"""Coalesce state changes arriving on any thread into at most one widget render per interval, and tick
+between them so that time-based text (elapsed, time left) moves while nothing else happens."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["DEFAULT_INTERVAL_S", "Throttle"]
+__all__ = ["DEFAULT_INTERVAL_S", "TICK_INTERVAL_S", "Throttle", "Ticker"]
 
 log = logging.getLogger("lpe_nb.widgets")
 
 DEFAULT_INTERVAL_S = 0.1  # at most 10 renders a second: faster is invisible and floods the kernel's iopub
+TICK_INTERVAL_S = 1.0  # elapsed and time left are shown to the second (or to the tenth, under 10 s)
 
 
 class Throttle:
@@ -92,3 +94,36 @@ class Throttle:
                 self._busy = again
             if again:
                 self._arm(self.interval_s)
+
+
+class Ticker:
+    """Calls ``tick()`` every ``interval_s`` on a daemon thread until :meth:`stop`.
+
+    A widget's ticker pokes its :class:`Throttle`, so a tick is one more poke: it never makes renders
+    more frequent than the throttle allows, and costs nothing when an event already rendered. An LLM call
+    can take a minute with no event at all; without ticks, "elapsed" and "left" would stand still.
+    """
+
+    def __init__(self, tick: Callable[[], None], interval_s: float = TICK_INTERVAL_S) -> None:
+        self._tick = tick
+        self.interval_s = interval_s
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lpe-widget-tick", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """No tick after this returns, but one already under way may finish."""
+        self._stopped.set()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive() and not self._stopped.is_set()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self.interval_s):
+            try:
+                self._tick()
+            except Exception:
+                log.exception("a widget tick failed")

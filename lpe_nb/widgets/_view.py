@@ -1,7 +1,13 @@
 """What a :class:`~lpe_nb.widgets.JobProgress` shows, as plain data and text: no widgets, no threads.
 
 :class:`ViewState` is the latest known state of one job (events fold into it); the functions turn it into
-the labels' HTML. Kept apart from the widget so the rules (the ETA, which step number to show) read alone.
+the labels' HTML. Kept apart from the widget so the rules (the time left, which step number to show) read
+alone.
+
+The time left is the engine's estimate (``eta_s`` in the progress details, from how long the same steps
+took in earlier jobs of the type on the same model), counted down from the moment it was made: between
+events the widget re-renders every second, so elapsed and left move while a long LLM call runs. It never
+goes below what the steps after the running one are expected to take (``eta_rest_s``).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from lpe_nb.client import JobEvent, JobRecord, JobStatus, Progress
 
 from .results import esc
 
-__all__ = ["BAR_STYLES", "ViewState", "duration", "status_html", "step_html"]
+__all__ = ["BAR_STYLES", "ViewState", "duration", "status_html", "step_html", "time_left"]
 
 BAR_STYLES = {
     JobStatus.PENDING: "",
@@ -25,7 +31,10 @@ BAR_STYLES = {
     JobStatus.FAILED: "danger",
     JobStatus.CANCELLED: "warning",
 }
-_HIDDEN_DETAILS = frozenset({"partial_text", "step", "index", "of"})  # shown elsewhere, or too long
+# shown elsewhere, or too long
+_HIDDEN_DETAILS = frozenset(
+    {"partial_text", "step", "index", "of", "eta_s", "eta_rest_s", "estimated_total_s"}
+)
 
 
 @dataclass
@@ -41,7 +50,7 @@ class ViewState:
     note: str | None = None  # about the watching itself: lost contact, a refused cancel
     started: float | None = None  # time.monotonic() at the job's start, as well as known
     ended: float | None = None
-    base_steps: int = 0  # completed steps when `started` was taken: the ETA only counts steps seen since
+    progress_at: float | None = None  # time.monotonic() when `progress` was reported, as well as known
 
     @property
     def details(self) -> Mapping[str, Any]:
@@ -65,8 +74,9 @@ class ViewState:
             self.error = event.error_message
         elif event.progress is not None:
             self.progress = event.progress
+            self.progress_at = _monotonic_at(event.progress.timestamp, now)
         if self.status is JobStatus.RUNNING and self.started is None:
-            self.started, self.base_steps = now, self.progress.completed_steps
+            self.started = now
         if self.status.is_terminal and self.ended is None:
             self.ended = now
 
@@ -79,6 +89,7 @@ class ViewState:
         ended = _parse_time(data.completed_at)
         if ended is not None and self.status.is_terminal:
             self.ended = now - (wall - ended).total_seconds()
+        self.progress_at = _monotonic_at(self.progress.timestamp, now)
 
 
 def status_html(state: ViewState) -> str:
@@ -92,7 +103,8 @@ def status_html(state: ViewState) -> str:
 
 
 def step_html(state: ViewState, now: float) -> str:
-    """``step k of n: label (details) · elapsed · about ETA left``; when done, how long it took."""
+    """``step k of n: label (details) · elapsed · about N left`` (or ``estimating…`` while the engine has
+    no data to estimate from); when done, how long it took."""
     progress, details = state.progress, state.details
     index, of = details.get("index"), details.get("of")
     if not (isinstance(index, int) and isinstance(of, int)):  # the operation's own step numbering wins
@@ -109,11 +121,28 @@ def step_html(state: ViewState, now: float) -> str:
     if state.started is not None:
         elapsed = (state.ended if state.ended is not None else now) - state.started
         parts.append(f"{duration(elapsed)} elapsed")
-        seen = progress.completed_steps - state.base_steps
-        left_steps = progress.total_steps - progress.completed_steps
-        if state.status is JobStatus.RUNNING and seen > 0 and left_steps > 0:
-            parts.append(f"about {duration(elapsed / seen * left_steps)} left")  # the average step so far
+    if state.status is JobStatus.RUNNING and "eta_s" in details:  # a job type that plans its steps
+        left = time_left(state, now)
+        if left is None:
+            parts.append("estimating…")
+        elif left >= 1:
+            parts.append(f"about {duration(left)} left")
+        elif time_left(state, now - 1) == 0:  # already nothing left a second ago
+            parts.append("taking longer than usual")
+        else:
+            parts.append("almost done")
     return "<small>" + " · ".join(esc(part) for part in parts) + "</small>"
+
+
+def time_left(state: ViewState, now: float) -> float | None:
+    """Seconds left at ``now`` (monotonic): the engine's estimate less the time since it was made, but
+    never less than the steps after the running one need; None when there is no estimate."""
+    eta_s, rest_s = state.details.get("eta_s"), state.details.get("eta_rest_s")
+    if not isinstance(eta_s, (int, float)):
+        return None
+    waited = max(0.0, now - state.progress_at) if state.progress_at is not None else 0.0
+    floor = float(rest_s) if isinstance(rest_s, (int, float)) else 0.0
+    return max(float(eta_s) - waited, floor, 0.0)
 
 
 def duration(seconds: float) -> str:
@@ -128,6 +157,15 @@ def duration(seconds: float) -> str:
         return f"{minutes} min {secs:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
+
+
+def _monotonic_at(timestamp: str, now: float) -> float | None:
+    """``timestamp`` (ISO, UTC) on this process's monotonic clock, taking ``now`` as the present; never in
+    the future, so a server clock ahead of ours cannot lengthen the time left."""
+    moment = _parse_time(timestamp)
+    if moment is None:
+        return None
+    return now - max(0.0, (datetime.now(timezone.utc) - moment).total_seconds())
 
 
 def _parse_time(value: Any) -> datetime | None:

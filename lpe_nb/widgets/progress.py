@@ -4,7 +4,9 @@ Displayed once; afterwards only traits change. Events arrive on a background thr
 loop) or on the kernel's loop (an ``AsyncJob``); each one only folds into a
 :class:`~lpe_nb.widgets._view.ViewState` under a lock, and a :class:`~lpe_nb.widgets._throttle.Throttle`
 renders the latest state at most every 100 ms, each render inside ``hold_sync`` so that it costs one
-message per child widget that changed. The terminal state is always rendered.
+message per child widget that changed. The terminal state is always rendered. While the job runs a
+:class:`~lpe_nb.widgets._throttle.Ticker` pokes the throttle every second, so elapsed and time left count
+on between events; it stops at the terminal state.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import ipywidgets as widgets  # type: ignore[import-untyped]
 from lpe_nb.client import AsyncJob, Job, JobEvent, JobStatus
 from lpe_nb.errors import InvalidTransition, LpeError
 
-from ._throttle import DEFAULT_INTERVAL_S, Throttle
+from ._throttle import DEFAULT_INTERVAL_S, TICK_INTERVAL_S, Throttle, Ticker
 from ._view import BAR_STYLES, ViewState, status_html, step_html
 from .results import close_children, error_html, esc, render_result
 
@@ -43,7 +45,9 @@ class JobProgress(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     terminal state is on screen, for notebooks run headlessly and for tests; :meth:`on_done` runs code then.
     """
 
-    def __init__(self, job: JobHandle, *, interval_s: float = DEFAULT_INTERVAL_S) -> None:
+    def __init__(
+        self, job: JobHandle, *, interval_s: float = DEFAULT_INTERVAL_S, tick_s: float = TICK_INTERVAL_S
+    ) -> None:
         super().__init__()
         self.job = job
         self.events_received = 0
@@ -80,9 +84,12 @@ class JobProgress(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self.cancel_button.on_click(self._on_cancel_click)
 
         self._throttle = Throttle(self._render, interval_s)
+        self._ticker = Ticker(self._tick, tick_s)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watch: concurrent.futures.Future[None] | asyncio.Task[None] = self._start_watching()
         self._throttle.poke()  # the state known now, at once; events follow
+        if not job.status.is_terminal:
+            self._ticker.start()
 
     # -- public ----------------------------------------------------------------------------------------
 
@@ -139,6 +146,7 @@ class JobProgress(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         """Stop watching and rendering, then close this widget and its children."""
         if hasattr(self, "_watch"):  # ipywidgets also calls close() from __del__, maybe half-built
             self._stop_watching()
+            self._ticker.stop()
             self._throttle.close()
             close_children(self)
         super().close()
@@ -150,6 +158,13 @@ class JobProgress(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             self.events_received += 1
             self._state.apply(event, time.monotonic())
         self._throttle.poke()
+
+    def _tick(self) -> None:
+        """Every second, from the ticker's thread: re-render so that elapsed and left move on."""
+        with self._lock:
+            running = self._state.status is JobStatus.RUNNING
+        if running:
+            self._throttle.poke()
 
     def _on_watch_end(self, future: concurrent.futures.Future[None] | asyncio.Future[None]) -> None:
         if future.cancelled():
@@ -237,6 +252,7 @@ class JobProgress(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             self._finish()
 
     def _finish(self) -> None:
+        self._ticker.stop()  # the time shown is final
         with self._lock:
             if self._done:
                 return

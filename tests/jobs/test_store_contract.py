@@ -414,6 +414,36 @@ async def test_steps_come_back_in_order_and_the_first_save_of_a_name_stands(stor
     assert await store.get_job_with_steps(job.id) == (job, expected)
 
 
+async def test_step_durations_are_the_medians_per_name_over_the_newest_jobs_of_a_type(
+    store: JobStore,
+) -> None:
+    """What the manager estimates time left from: earlier steps of the same job type and model."""
+
+    async def job_with_steps(job_type: str, created: float, seconds: dict[str, float], model: str) -> None:
+        job = await claim_one(store, make_job(type=job_type, created_at=at(created)))
+        for index, (name, duration_s) in enumerate(seconds.items()):
+            step = make_step(job.id, index, name=name, output={"text": "t", "llm": {"model": model}})
+            await store.save_step(replace(step, duration_ms=round(duration_s * 1000)), "me")
+        await store.finish(job, "me", JobStatus.COMPLETED, now=at(created + 1), seq=9, progress=Progress())
+
+    await job_with_steps("projection", 0, {"map": 90.0, "reflect": 90.0}, "m1")  # oldest: beyond last_jobs
+    for created, map_s in ((1, 2.0), (2, 4.0), (3, 9.0)):
+        await job_with_steps("projection", created, {"map": map_s, "reflect": 1.5}, "m1")
+    await job_with_steps("projection", 4, {"map": 50.0}, "m2")  # another model
+    await job_with_steps("translation", 5, {"map": 70.0}, "m1")  # another type
+    await claim_one(store, make_job(type="projection", created_at=at(6)))  # running, no step yet
+
+    assert await store.median_step_seconds("projection", model="m1", last_jobs=5) == {
+        "map": 4.0,
+        "reflect": 1.5,
+    }
+    assert await store.median_step_seconds("projection", model="m2", last_jobs=5) == {"map": 50.0}
+    assert await store.median_step_seconds("projection", last_jobs=3) == {"map": 29.5, "reflect": 1.5}
+    assert await store.median_step_seconds("nope", model="m1") == {}
+    with pytest.raises(InvalidInput, match="last_jobs"):
+        await store.median_step_seconds("projection", last_jobs=0)
+
+
 # -- recovery ---------------------------------------------------------------------------------------------
 
 

@@ -101,7 +101,15 @@ async def test_configuration_saves_an_entry_that_a_projection_then_accepts(
     )
     assert job.status is JobStatus.COMPLETED, job.error_message
     assert_subsequence(
-        progress_labels(events), ["initializing", "validating entry", "saving entry", "complete", "completed"]
+        progress_labels(events),
+        [
+            "initializing",
+            "generating the persona",
+            "validating entry",
+            "saving entry",
+            "complete",
+            "completed",
+        ],
     )
     name = job.result_data["entry"]["name"]
     assert name in engine.catalog.names("persona")

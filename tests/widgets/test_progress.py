@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from lpe_nb.client import AsyncClient, Client, Job
+from lpe_nb.client import AsyncClient, Client, EmbeddedBackend, Job
 from lpe_nb.errors import JobFailed
-from lpe_nb.jobs import JobStatus, Progress
+from lpe_nb.jobs import JobStatus, Progress, StepContext
 from lpe_nb.llm.mock import MockLLM
 from lpe_nb.widgets import JobProgress, render_result
 from lpe_nb.widgets._view import ViewState, duration, step_html
-from tests.widgets.helpers import FAILURE, NARRATIVE, SETTINGS, WAIT_S, start_failing, texts, wait_running
+from tests.widgets.helpers import (
+    FAILURE,
+    NARRATIVE,
+    SETTINGS,
+    WAIT_S,
+    SendLog,
+    start_failing,
+    texts,
+    wait_running,
+)
 
 
 def test_bar_follows_a_projection_to_success_and_shows_the_result(client: Client) -> None:
@@ -96,17 +108,91 @@ def test_the_step_label_says_which_step_and_for_how_long(slow_client: Client) ->
     assert progress.wait_rendered(WAIT_S)
 
 
-def test_the_eta_is_the_average_step_so_far_times_the_steps_left() -> None:
-    progress = Progress(current_step="map: running", total_steps=5, completed_steps=2, percentage=40.0)
-    running = ViewState(status=JobStatus.RUNNING, progress=progress, started=100.0)
-    assert step_html(running, now=110.0) == (
-        "<small>step 2 of 5: map: running · 10 s elapsed · about 15 s left</small>"
+def test_the_time_left_is_the_engines_estimate_counted_down_between_events() -> None:
+    estimate = {"index": 2, "of": 5, "eta_s": 15.0, "eta_rest_s": 9.0, "estimated_total_s": 20.0}
+    progress = Progress(
+        current_step="map: running", total_steps=5, completed_steps=1, percentage=20.0, details=estimate
     )
-    watched_late = ViewState(status=JobStatus.RUNNING, progress=progress, started=100.0, base_steps=2)
-    assert "left" not in step_html(watched_late, now=110.0)  # no step seen finishing yet: no guess
+    running = ViewState(status=JobStatus.RUNNING, progress=progress, started=100.0, progress_at=105.0)
+    assert step_html(running, now=110.0) == (
+        "<small>step 2 of 5: map: running · 10 s elapsed · about 10 s left</small>"
+    )  # estimated 15 s left 5 s ago; the estimate's own numbers are not listed as details
+    assert step_html(running, now=111.0).endswith("11 s elapsed · about 9.0 s left</small>")
+    # the running step is overdue: what the steps after it need is still left
+    assert step_html(running, now=140.0).endswith("about 9.0 s left</small>")
+    last = replace(progress, details={**estimate, "eta_s": 3.0, "eta_rest_s": 0.0})
+    assert step_html(replace(running, progress=last), now=108.5).endswith("almost done</small>")
+    assert step_html(replace(running, progress=last), now=111.0).endswith("taking longer than usual</small>")
+
+    no_data = replace(progress, details={**estimate, "eta_s": None, "eta_rest_s": None})
+    assert step_html(replace(running, progress=no_data), now=110.0).endswith(
+        "10 s elapsed · estimating…</small>"
+    )  # the first job of its type on this model: nothing to go by yet
+    unplanned = replace(progress, details=None)  # a job type that does not plan its steps
+    assert step_html(replace(running, progress=unplanned), now=110.0).endswith("10 s elapsed</small>")
     done = ViewState(status=JobStatus.COMPLETED, progress=progress, started=100.0, ended=104.25)
     assert step_html(done, now=500.0) == "<small>done · 4.2 s elapsed</small>"
     assert duration(185) == "3 min 05 s" and duration(3720) == "1 h 02 min"
+
+
+async def _wait_in_one_step(ctx: StepContext, data: Any) -> None:
+    """A job type with one planned step that takes ``seconds`` and reports nothing while it runs."""
+    await ctx.plan(["wait"])
+    ctx.report("waiting")
+    await ctx.run_step("wait", lambda: asyncio.sleep(float(data["seconds"])))
+
+
+def _start_waiting(client: Client, seconds: float) -> Job:
+    backend = client.async_client.backend
+    assert isinstance(backend, EmbeddedBackend)
+    backend.engine.manager.registry.register("waits", _wait_in_one_step, replace=True)
+    return client.job(client.run_background(backend.submit("waits", {"seconds": seconds})).result(WAIT_S))
+
+
+def test_elapsed_and_left_move_on_between_events_and_stop_at_the_end(client: Client) -> None:
+    first = JobProgress(_start_waiting(client, 2.0), tick_s=0.2)
+    estimating = threading.Event()
+    first.step_label.observe(
+        lambda change: estimating.set() if "estimating…" in change["new"] else None, "value"
+    )
+    assert first.wait_rendered(WAIT_S) and first.status is JobStatus.COMPLETED
+    assert estimating.is_set()  # the first job of its type: nothing to estimate from
+
+    job = _start_waiting(client, 30.0)
+    progress = JobProgress(job, tick_s=0.2)
+    labels: list[str] = []
+    moved = threading.Event()
+
+    def seen(change: dict[str, Any]) -> None:
+        labels.append(change["new"])
+        if sum("waiting" in label for label in labels) >= 4:
+            moved.set()
+
+    progress.step_label.observe(seen, "value")
+    assert moved.wait(WAIT_S), labels
+    events_while_ticking = progress.events_received
+    waiting = [label for label in labels if "waiting" in label]
+    assert len(set(waiting)) >= 3  # each tick shows a new elapsed time and time left, with no new event
+    left = [float(m) for label in waiting for m in re.findall(r"about ([0-9.]+) s left", label)]
+    assert len(set(left)) >= 3 and left == sorted(left, reverse=True) and left[0] <= 2.0, waiting
+    assert progress.events_received == events_while_ticking
+    job.cancel()
+    assert progress.wait_rendered(WAIT_S)
+    assert not progress._ticker.running and "stopped at" in progress.step_label.value
+    progress.close()
+
+
+def test_ticks_never_exceed_ten_updates_a_second(client: Client) -> None:
+    job = _start_waiting(client, 30.0)
+    progress = JobProgress(job, tick_s=0.001)  # a thousand ticks a second
+    log = SendLog({"step": progress.step_label})
+    ticked = threading.Event()
+    progress.step_label.observe(lambda _: ticked.set() if len(log.times["step"]) >= 15 else None, "value")
+    assert ticked.wait(WAIT_S)
+    job.cancel()
+    assert progress.wait_rendered(WAIT_S)
+    assert log.busiest_second("step") <= 10
+    progress.close()
 
 
 def test_user_and_llm_text_is_escaped(client: Client) -> None:

@@ -7,6 +7,7 @@ their own transactions.
 from __future__ import annotations
 
 import sqlite3
+import statistics
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,6 +24,7 @@ __all__ = [
     "fetch_transitions",
     "first",
     "list_jobs",
+    "median_step_seconds",
 ]
 
 
@@ -124,3 +126,23 @@ def count_by_status(conn: sqlite3.Connection) -> dict[JobStatus, int]:
         counts[JobStatus(row["status"])] = row["n"]
     return counts
 
+
+def median_step_seconds(
+    conn: sqlite3.Connection, job_type: str, *, model: str | None, last_jobs: int
+) -> dict[str, float]:
+    """Per step name, the median duration in seconds of the finished steps of the ``last_jobs`` newest jobs
+    of ``job_type`` (whatever their status), only those produced by ``model`` when it is given."""
+    # The newest jobs of the type walk the jobs_created index and their steps the primary key, so the cost
+    # is bounded by last_jobs however many jobs the database holds.
+    sql = (
+        "SELECT s.name, s.duration_ms FROM job_steps AS s WHERE s.job_id IN "
+        f"(SELECT id FROM jobs WHERE type = ? {_NEWEST_FIRST} LIMIT ?)"
+    )
+    params: list[Any] = [job_type, last_jobs]
+    if model is not None:
+        sql += " AND json_valid(s.output) AND json_extract(s.output, '$.llm.model') = ?"
+        params.append(model)
+    durations: dict[str, list[int]] = {}
+    for row in conn.execute(sql, params):
+        durations.setdefault(row["name"], []).append(row["duration_ms"])
+    return {name: statistics.median(ms) / 1000 for name, ms in durations.items()}

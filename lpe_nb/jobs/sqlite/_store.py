@@ -264,3 +264,13 @@ class SqliteJobStore:
 
     async def count_by_status(self) -> dict[JobStatus, int]:
         return await self._read(_sql_reads.count_by_status)
+
+    async def median_step_seconds(
+        self, job_type: str, *, model: str | None = None, last_jobs: int = 20
+    ) -> dict[str, float]:
+        """Per step name, the median seconds it took in the ``last_jobs`` newest jobs of ``job_type``."""
+        if last_jobs < 1:
+            raise InvalidInput.field("last_jobs", f"must be at least 1, not {last_jobs!r}")
+        return await self._read(
+            lambda conn: _sql_reads.median_step_seconds(conn, job_type, model=model, last_jobs=last_jobs)
+        )
