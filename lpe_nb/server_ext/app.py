@@ -27,7 +27,7 @@ from lpe_nb.jobs import ManagerSettings, default_db_path
 from lpe_nb.llm import LlmSettings
 from lpe_nb.operations import load_job_modules
 from lpe_nb.server_ext.engine import EngineConfig, ServerEngine
-from lpe_nb.server_ext.handlers import ENGINE_SETTING, rest_routes
+from lpe_nb.server_ext.handlers import ENGINE_SETTING, NOT_FOUND_PATTERN, NotFoundHandler, rest_routes
 from lpe_nb.server_ext.quotas import QuotaSettings
 from lpe_nb.server_ext.ws import WS_PATH, JobsWebSocket
 
@@ -172,6 +172,7 @@ class LpeExtensionApp(ExtensionApp):
         load_job_modules(self.job_modules)  # their types get routes too
         self.handlers.extend((route.pattern, route.handler, route.kwargs) for route in rest_routes())
         self.handlers.append((WS_PATH, JobsWebSocket))
+        self.handlers.append((NOT_FOUND_PATTERN, NotFoundHandler))  # last: only what nothing else matched
 
     def _touch(self) -> None:
         if self.serverapp is not None and self.serverapp.web_app is not None:

@@ -8,8 +8,10 @@ the client rebuilds into the same exception. Nothing a client sends produces a 5
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import re
 from http.client import responses
 from typing import Any
 
@@ -19,15 +21,18 @@ from pydantic import BaseModel
 from tornado import web
 
 from lpe_nb._version import __version__
-from lpe_nb.errors import BodyTooLarge, InvalidInput, LpeError, QuotaExceeded
+from lpe_nb.errors import BodyTooLarge, InvalidInput, JobNotFound, LpeError, QuotaExceeded, UnknownJobType
 from lpe_nb.jobs import JobManager, JobStatus
 from lpe_nb.operations import JOB_TYPES, JobTypes
 from lpe_nb.server_ext.engine import ServerEngine
-from lpe_nb.server_ext.quotas import identity_of
 from lpe_nb.server_ext.openapi import Operation, Route, build_document
+from lpe_nb.server_ext.quotas import identity_of
 from lpe_nb.server_ext.schemas import (
+    JOB_ID_MAX_CHARS,
+    JOB_ID_PATTERN,
     MAX_FILTER_CHARS,
     MAX_STATUS_FILTERS,
+    CancelRequest,
     CatalogBody,
     DocumentBody,
     JobBody,
@@ -42,10 +47,27 @@ from lpe_nb.server_ext.schemas import (
     validate_request,
 )
 
-__all__ = ["AUTH_RESOURCE", "ENGINE_SETTING", "BodyTooLarge", "LpeApiHandler", "rest_routes", "status_for"]
+__all__ = [
+    "AUTH_RESOURCE",
+    "ENGINE_SETTING",
+    "NOT_FOUND_PATTERN",
+    "BodyTooLarge",
+    "LpeApiHandler",
+    "NotFoundHandler",
+    "checked_job_id",
+    "rest_routes",
+    "status_for",
+]
 
 AUTH_RESOURCE = "lpe"
 ENGINE_SETTING = "lpe_nb_engine"
+NOT_FOUND_PATTERN = r"lpe/api/.*"  # registered after every route: the rest of lpe/api/ is a JSON 404
+NOT_AUTHENTICATED = (
+    "the token is missing or wrong: send the server's token as `Authorization: token <token>` "
+    "or `?token=<token>` (see `jupyter server list`)"
+)
+_CANCEL_WAIT_S = 2.0  # a running job cancelled here ends at its next await: well within this
+_JOB_ID = re.compile(JOB_ID_PATTERN)
 
 
 _CODE_BY_STATUS = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
@@ -72,6 +94,19 @@ class LpeApiHandler(APIHandler):
 
     async def manager(self) -> JobManager:
         return (await self.engine.ready()).manager
+
+    # -- authentication --------------------------------------------------------------------------------
+
+    def get_login_url(self) -> str:
+        """``@web.authenticated`` without a user: an API has no login page, so the JSON 403 that says why."""
+        raise web.HTTPError(403, NOT_AUTHENTICATED)
+
+    def check_xsrf_cookie(self) -> None:
+        """Jupyter checks the XSRF cookie of a POST before ``@web.authenticated`` runs, so a POST without a
+        valid token was refused for "'_xsrf' argument missing": refuse it as a GET is, for the token."""
+        if hasattr(self, "_jupyter_current_user") and self._jupyter_current_user is None:
+            raise web.HTTPError(403, NOT_AUTHENTICATED)
+        super().check_xsrf_cookie()
 
     # -- input -----------------------------------------------------------------------------------------
 
@@ -217,7 +252,10 @@ class JobsHandler(LpeApiHandler):
             if value is not None:
                 raw[name] = value[: MAX_FILTER_CHARS + 1]  # the model names the limit; no need to copy more
         query = validate_request(JobsQuery, raw)
-        page = await (await self.manager()).list_jobs(
+        manager = await self.manager()
+        if query.type is not None and query.type not in manager.registry:
+            raise UnknownJobType(query.type, manager.registry.job_types)
+        page = await manager.list_jobs(
             status=query.status or None, job_type=query.type, limit=query.limit, cursor=query.cursor
         )
         self.send_model(
@@ -239,13 +277,13 @@ class JobHandler(LpeApiHandler):
     @web.authenticated
     @authorized
     async def get(self, job_id: str) -> None:
-        job, steps = await (await self.manager()).get_with_steps(job_id)
+        job, steps = await (await self.manager()).get_with_steps(checked_job_id(job_id))
         self.send_model(JobWithStepsBody.of_steps(job, steps))
 
     @web.authenticated
     @authorized
     async def delete(self, job_id: str) -> None:
-        await (await self.manager()).delete(job_id)
+        await (await self.manager()).delete(checked_job_id(job_id))
         self.set_status(204)
         self.finish()
 
@@ -254,8 +292,40 @@ class CancelHandler(LpeApiHandler):
     @web.authenticated
     @authorized
     async def post(self, job_id: str) -> None:
-        job = await (await self.manager()).cancel(job_id)
-        self.send_model(JobBody.of(job))
+        """Cancel; then wait up to ``wait`` seconds (default 2) for a running job to end. 200 with the job
+        once it has ended, else 202 with it still running and ``cancel_requested`` true (it ends
+        ``cancelled`` at its next await, or its dispatcher's next heartbeat if another process runs it)."""
+        job_id = checked_job_id(job_id)
+        body = self.json_object(required=False)
+        if "wait" not in body:
+            body["wait"] = self.wait_seconds({})
+        wait_s = validate_request(CancelRequest, body).wait
+        manager = await self.manager()
+        job = await manager.cancel(job_id)
+        wait_s = _CANCEL_WAIT_S if wait_s is None else wait_s
+        if not job.is_terminal and wait_s > 0:
+            with contextlib.suppress(TimeoutError):
+                job = await manager.wait(job_id, timeout_s=wait_s)
+        self.send_model(JobBody.of(job), status=200 if job.is_terminal else 202)
+
+
+def checked_job_id(job_id: str) -> str:
+    """``job_id`` if it can name a job; else :class:`JobNotFound` for the id cut short, so that a huge or
+    odd id is never echoed back whole."""
+    if len(job_id) <= JOB_ID_MAX_CHARS and _JOB_ID.match(job_id):
+        return job_id
+    raise JobNotFound(job_id[:16] + "...")
+
+
+class NotFoundHandler(LpeApiHandler):
+    """Any other path under ``lpe/api/``, any method: a JSON 404 once authenticated (a 403 before)."""
+
+    async def prepare(self) -> None:  # type: ignore[override]  # as APIHandler.prepare, which it extends
+        await super().prepare()
+        if self.current_user is None:
+            raise web.HTTPError(403, NOT_AUTHENTICATED)
+        path = self.request.path if len(self.request.path) <= 80 else self.request.path[:80] + "..."
+        raise web.HTTPError(404, "no such API route: %s; the routes are listed in lpe/api/openapi.json", path)
 
 
 class CreateJobHandler(LpeApiHandler):
@@ -376,7 +446,22 @@ def rest_routes(job_types: JobTypes = JOB_TYPES) -> list[Route]:
         Route(
             "lpe/api/jobs/{job_id}/cancel",
             CancelHandler,
-            {"post": Operation("Cancel a pending or running job", {200: JobBody}, (403, 404, 409, 503))},
+            {
+                "post": Operation(
+                    "Cancel a pending or running job",
+                    {200: JobBody, 202: JobBody},
+                    (400, 403, 404, 409, 413, 503),
+                    body=CancelRequest,
+                    body_required=False,
+                    query=CancelRequest,
+                    description=(
+                        "A pending job is cancelled at once (200). A running one is told to stop, and the "
+                        "server waits up to `wait` seconds (default 2) for it to end: 200 with the job "
+                        "`cancelled` if it did, else 202 with it still `running` and `cancel_requested` "
+                        "true; it ends `cancelled` at its next await. A finished job is 409."
+                    ),
+                )
+            },
         ),
         *(
             Route(
