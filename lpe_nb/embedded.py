@@ -60,10 +60,13 @@ class Engine:
     job_types: JobTypes
     db_path: Path
 
-    async def submit(self, job_type: str, input_data: Any = None, /, **fields: Any) -> str:
-        """Persist and queue a job of ``job_type`` with ``input_data`` (a dict) and/or ``fields``."""
+    async def submit(
+        self, job_type: str, input_data: Any = None, /, *, max_attempts: int | None = None, **fields: Any
+    ) -> str:
+        """Persist and queue a job of ``job_type`` with ``input_data`` (a dict) and/or ``fields``, and its
+        own ``max_attempts`` if given."""
         data = {**(input_data or {}), **{k: v for k, v in fields.items() if v is not None}}
-        return await self.manager.submit(job_type, data)
+        return await self.manager.submit(job_type, data, max_attempts=max_attempts)
 
     def infos(self) -> list[JobTypeInfo]:
         return self.job_types.infos()

@@ -363,6 +363,7 @@ class LlmError(LpeError):
 
     code = "llm_error"
     detail_names = ("endpoint", "model", "requests", "status", "retry_after_s")
+    summary_words: ClassVar[str] = "a failed call"  # what :attr:`summary` calls it without an HTTP status
 
     def __init__(
         self,
@@ -378,6 +379,15 @@ class LlmError(LpeError):
         self.status, self.retry_after_s = status, retry_after_s
         super().__init__(message)
 
+    @property
+    def summary(self) -> str:
+        """A few words on what failed, for a progress line: ``HTTP 503 from http://llm/v1``."""
+        if not self.endpoint:
+            return str(self)
+        if self.status is not None:
+            return f"HTTP {self.status} from {self.endpoint}"
+        return f"{self.summary_words} from {self.endpoint}"
+
     @classmethod
     def _rebuild(cls, message: str, fields: dict[str, str], details: dict[str, Any]) -> LpeError:
         return cls(message, **{name: details.get(name) for name in cls.detail_names})
@@ -388,6 +398,7 @@ class LlmUnavailable(LlmError):
 
     code = "llm_unavailable"
     transient = True
+    summary_words = "no complete answer"
 
 
 class LlmBadResponse(LlmError):
@@ -395,9 +406,11 @@ class LlmBadResponse(LlmError):
 
     code = "llm_bad_response"
     transient = True
+    summary_words = "an unusable reply"
 
 
 class LlmRefused(LlmError):
     """The model declined to answer (a refusal, or its content filter); asking again will not help."""
 
     code = "llm_refused"
+    summary_words = "a refusal"

@@ -42,10 +42,22 @@ class AsyncClient(BaseClient):
         return self._generated(name, self.submit)
 
     async def submit(
-        self, job_type: str, input_data: dict[str, Any] | None = None, /, **fields: Any
+        self,
+        job_type: str,
+        input_data: dict[str, Any] | None = None,
+        /,
+        *,
+        max_attempts: int | None = None,
+        **fields: Any,
     ) -> AsyncJob:
-        """Start a job of ``job_type`` with ``input_data`` and/or ``fields``; raises ``InvalidInput``."""
-        job_id = await self.backend.submit(job_type, submit_data(input_data, fields))
+        """Start a job of ``job_type`` with ``input_data`` and/or ``fields``; raises ``InvalidInput``.
+
+        ``max_attempts`` is the job's own: how many tries in a row that finish no step it may make before
+        it fails (default: its type's, else the engine's).
+        """
+        job_id = await self.backend.submit(
+            job_type, submit_data(input_data, fields), max_attempts=max_attempts
+        )
         return await self.job(job_id)
 
     async def job_types(self) -> list[JobTypeInfo]:

@@ -19,8 +19,9 @@ class Backend(Protocol):
         """Where jobs run, for messages: the server URL or the database path."""
         ...
 
-    async def submit(self, job_type: str, data: dict[str, Any]) -> str:
-        """Persist and queue a job; returns its id. Raises ``InvalidInput`` for bad input."""
+    async def submit(self, job_type: str, data: dict[str, Any], *, max_attempts: int | None = None) -> str:
+        """Persist and queue a job (with its own ``max_attempts``, if given); returns its id. Raises
+        ``InvalidInput`` for bad input."""
         ...
 
     async def job_types(self) -> list[JobTypeInfo]:

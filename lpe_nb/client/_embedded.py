@@ -44,8 +44,10 @@ class EmbeddedBackend:
     def location(self) -> str:
         return self.host.key
 
-    async def submit(self, job_type: str, data: dict[str, Any]) -> str:
-        return await self.host.thread.hop(self.engine.manager.submit(job_type, data))
+    async def submit(self, job_type: str, data: dict[str, Any], *, max_attempts: int | None = None) -> str:
+        return await self.host.thread.hop(
+            self.engine.manager.submit(job_type, data, max_attempts=max_attempts)
+        )
 
     async def job_types(self) -> list[JobTypeInfo]:
         return list(self.engine.infos())

@@ -92,8 +92,11 @@ class RemoteBackend:
             raise error_from_body(response.code, data)
         return data
 
-    async def submit(self, job_type: str, data: dict[str, Any]) -> str:
-        reply = await self._request("POST", "jobs", body={"type": job_type, "input": data})
+    async def submit(self, job_type: str, data: dict[str, Any], *, max_attempts: int | None = None) -> str:
+        body: dict[str, Any] = {"type": job_type, "input": data}
+        if max_attempts is not None:
+            body["max_attempts"] = max_attempts
+        reply = await self._request("POST", "jobs", body=body)
         job_id: str = reply["job_id"]
         return job_id
 

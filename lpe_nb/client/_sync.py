@@ -73,9 +73,21 @@ class Client(BaseClient):
     def __getattr__(self, name: str) -> Callable[..., Job]:
         return self._generated(name, self.submit)
 
-    def submit(self, job_type: str, input_data: dict[str, Any] | None = None, /, **fields: Any) -> Job:
-        """Start a job of ``job_type`` with ``input_data`` and/or ``fields``; raises ``InvalidInput``."""
-        return self._job(self._client.submit(job_type, input_data, **fields))
+    def submit(
+        self,
+        job_type: str,
+        input_data: dict[str, Any] | None = None,
+        /,
+        *,
+        max_attempts: int | None = None,
+        **fields: Any,
+    ) -> Job:
+        """Start a job of ``job_type`` with ``input_data`` and/or ``fields``; raises ``InvalidInput``.
+
+        ``max_attempts`` is the job's own: how many tries in a row that finish no step it may make before
+        it fails (default: its type's, else the engine's).
+        """
+        return self._job(self._client.submit(job_type, input_data, max_attempts=max_attempts, **fields))
 
     def job_types(self) -> list[JobTypeInfo]:
         """The job types the backend runs, with their input fields."""

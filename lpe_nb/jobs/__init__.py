@@ -10,6 +10,7 @@ from lpe_nb.jobs.listing import JobPage
 from lpe_nb.jobs.manager import JobManager
 from lpe_nb.jobs.model import TERMINAL_STATUSES, JobRecord, JobStatus, Progress, StepRecord, check_transition
 from lpe_nb.jobs.registry import Operation, OperationFn, OperationRegistry
+from lpe_nb.jobs.retry import RetryPolicy
 from lpe_nb.jobs.settings import ManagerSettings
 from lpe_nb.jobs.sqlite import SqliteJobStore
 from lpe_nb.jobs.store import JobStore, LeaseLost, Recovered, Synchronous, default_db_path, open_store
@@ -30,6 +31,7 @@ __all__ = [
     "OperationRegistry",
     "Progress",
     "Recovered",
+    "RetryPolicy",
     "SqliteJobStore",
     "StepContext",
     "StepRecord",

@@ -2,7 +2,8 @@
 
 Each job runs under its manager's lease; the dispatcher decides its outcome (completed, failed, cancelled,
 or back to the queue when the manager stops) and records it, which only succeeds while the lease is held.
-Not thread-safe: use it on the event loop of the manager that owns it.
+An attempt that fails with a transient error is retried in place, after a wait the job shows in its
+progress (:mod:`lpe_nb.jobs.retry`). Not thread-safe: use it on the event loop of the manager that owns it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from lpe_nb._aio import wake_or_timeout, with_timeout
 from lpe_nb.errors import LpeError
+from lpe_nb.jobs._retrying import RetryPlan, describe, plan_retry, waiting_progress
 from lpe_nb.jobs.context import ContextHost, JobInterrupted, RunState, StepContext
 from lpe_nb.jobs.events import EventBus, JobEvent
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, dump_json, to_iso
@@ -65,6 +67,7 @@ class Dispatcher:
         self._clock = clock
         self._slots_in_use = 0  # operations executing; a finishing job gives its slot back early
         self._loop_task: asyncio.Task[None] | None = None
+        self._waiting_to_retry: set[str] = set()  # jobs between two attempts
 
     def start(self) -> None:
         """Start claiming and running jobs."""
@@ -80,6 +83,9 @@ class Dispatcher:
             await asyncio.gather(self._loop_task, return_exceptions=True)
             self._loop_task = None
         tasks = [run.task for run in self.runs.values() if run.task is not None]
+        for run in list(self.runs.values()):
+            if run.job.id in self._waiting_to_retry and run.task is not None:
+                run.task.cancel()  # between attempts: nothing to finish, back to the queue at once
         if tasks:
             _, still_running = await asyncio.wait(tasks, timeout=grace_s)
             for run in list(self.runs.values()):
@@ -160,22 +166,39 @@ class Dispatcher:
         job = run.job
         try:
             operation = self.registry.get(job.type)
-            ctx = StepContext(run, self.host, operation.parse(job.input_data))
-            run.in_operation = True
-            try:
-                work = operation.run(ctx, ctx.input)
-                # Only a limited attempt runs in a task of its own: without one, cancels reach it directly.
-                result = await (
-                    work if operation.timeout_s is None else with_timeout(work, operation.timeout_s)
-                )
-            except TimeoutError:
-                if operation.timeout_s is None:
+            policy = operation.retry or self.settings.retry
+            while True:  # one turn per attempt: a transient failure waits, then resumes from the last step
+                ctx = StepContext(run, self.host, operation.parse(job.input_data))
+                run.in_operation = True  # (also while waiting to retry: a cancel ends the wait)
+                try:
+                    work = operation.run(ctx, ctx.input)
+                    # Only a limited attempt runs in a task of its own: without one, cancels reach it directly.
+                    result = await (
+                        work if operation.timeout_s is None else with_timeout(work, operation.timeout_s)
+                    )
+                    break
+                except TimeoutError:
+                    if operation.timeout_s is None:
+                        raise
+                    return _Outcome(
+                        JobStatus.FAILED, error=f"timed out: one attempt may take {operation.timeout_s:g} s"
+                    )
+                except (JobInterrupted, LeaseLost):
                     raise
-                return _Outcome(
-                    JobStatus.FAILED, error=f"timed out: one attempt may take {operation.timeout_s:g} s"
-                )
-            finally:
-                run.in_operation = False
+                except Exception as exc:
+                    plan = plan_retry(run, policy, exc)
+                    if isinstance(plan, str):
+                        log.info(
+                            "job %s (%s) failed: %s",
+                            job.id,
+                            job.type,
+                            plan,
+                            exc_info=not isinstance(exc, LpeError),
+                        )
+                        return _Outcome(JobStatus.FAILED, error=plan)
+                    await self._wait_to_retry(run, plan)
+                finally:
+                    run.in_operation = False
             dump_json(result, field_name="result_data")
         except asyncio.CancelledError:
             # Only this manager cancels the task (a cancel request or a stop), and it is recorded as the
@@ -187,10 +210,28 @@ class Dispatcher:
             raise
         except Exception as exc:
             log.info("job %s (%s) failed: %s", job.id, job.type, exc, exc_info=not isinstance(exc, LpeError))
-            return _Outcome(JobStatus.FAILED, error=_describe(exc))
+            return _Outcome(JobStatus.FAILED, error=describe(exc))
         if run.cancel_requested:  # the operation swallowed the cancellation: the request still wins
             return cancelled
         return _Outcome(JobStatus.COMPLETED, result=result)
+
+    async def _wait_to_retry(self, run: RunState, plan: RetryPlan) -> None:
+        """Count the next attempt (with the failure and the wait in the audit trail), show the wait in the
+        job's progress, and wait; a cancel or a stop ends the wait (``CancelledError``)."""
+        if self.stopping:
+            raise JobInterrupted(f"job {run.job.id} not retried: the manager is stopping")
+        now = self._clock()
+        run.job = await self.store.record_retry(
+            run.job, run.owner, now=to_iso(now), seq=run.next_seq(), reason=plan.audit
+        )
+        progress = waiting_progress(run, plan, now, run.next_seq())
+        self.host.publish_progress(run, progress, persist=True)
+        log.info("job %s (%s): %s", run.job.id, run.job.type, progress.current_step)
+        self._waiting_to_retry.add(run.job.id)
+        try:
+            await asyncio.sleep(plan.delay_s)  # the backoff is a timer; cancel and stop interrupt it
+        finally:
+            self._waiting_to_retry.discard(run.job.id)
 
     def _release_slot(self, run: RunState) -> None:
         if not run.slot_released:
@@ -232,10 +273,3 @@ class Dispatcher:
             run.job, run.owner, now=self._now_iso(), seq=run.next_seq(), refund_attempt=True
         )
         self.events.publish(JobEvent.status_of(job))
-
-
-def _describe(exc: BaseException) -> str:
-    message = str(exc).strip()
-    if isinstance(exc, LpeError):
-        return message or type(exc).__name__
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from lpe_nb._bounded_json import check_depth
 from lpe_nb.errors import InvalidInput, UnknownJobType
+from lpe_nb.jobs.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from lpe_nb.jobs.context import StepContext
@@ -37,9 +39,11 @@ class Operation:
     check: InputCheck | None = None
     max_attempts: int | None = None  # this type's attempts; None: the manager's setting
     timeout_s: float | None = None  # one attempt's limit; None: no limit
+    retry: RetryPolicy | None = None  # this type's retry policy; None: the manager's setting
 
     def validate(self, input_data: Any) -> tuple[Any, Any]:
         """``(parsed, stored)``: what ``run`` will receive, and the input as stored (normalized JSON)."""
+        check_depth(input_data, field="input")  # stored as JSON: no deeper than a REST body may be
         parsed = self.parse(input_data)
         if self.input_model is None:
             return parsed, input_data
@@ -77,13 +81,16 @@ class OperationRegistry:
         check: InputCheck | None = None,
         max_attempts: int | None = None,
         timeout_s: float | None = None,
+        retry: RetryPolicy | None = None,
         replace: bool = False,
     ) -> Operation:
         if not job_type or not job_type.replace("_", "").replace("-", "").isalnum():
             raise InvalidInput.field("job_type", f"{job_type!r} must be letters, digits, '-' or '_'")
         if job_type in self._operations and not replace:
             raise InvalidInput.field("job_type", f"{job_type!r} is already registered; pass replace=True")
-        operation = Operation(job_type, run, input_model, title, description, check, max_attempts, timeout_s)
+        operation = Operation(
+            job_type, run, input_model, title, description, check, max_attempts, timeout_s, retry
+        )
         self._operations[job_type] = operation
         return operation
 

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lpe_nb.errors import InvalidInput
+from lpe_nb.jobs.retry import RetryPolicy
 
 __all__ = ["ManagerSettings"]
 
 
 @dataclass(frozen=True, slots=True)
 class ManagerSettings:
-    """Tuning of a :class:`JobManager`; every duration is in seconds."""
+    """Tuning of a :class:`JobManager`; every duration is in seconds.
+
+    ``max_attempts`` is the default of a job's attempts in a row without progress (see
+    :mod:`lpe_nb.jobs.retry`), ``retry`` the default retry policy; a job type's declaration can override
+    both, and a job its ``max_attempts`` at submit.
+    """
 
     concurrency: int = 8
     lease_s: float = 30.0
     heartbeat_s: float | None = None  # default: a third of the lease
     poll_interval_s: float = 1.0  # how often to look for jobs submitted by other processes
-    max_attempts: int = 3
+    max_attempts: int = 5
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
     progress_persist_interval_s: float = 1.0
     stream_interval_s: float = 0.1
     retention_days: float | None = 30.0  # None keeps finished jobs forever

@@ -184,6 +184,15 @@ class JobStore(Protocol):
         """
         ...
 
+    async def record_retry(self, job: JobRecord, owner: str, *, now: str, seq: int, reason: str) -> JobRecord:
+        """A running job's attempt failed and it will be tried again in place: one more attempt, and
+        ``reason`` (the error, the wait) in its audit trail as a ``running -> running`` transition.
+
+        Only while ``owner`` holds the lease, else :class:`LeaseLost`. Returns the job with its new
+        ``attempts``; the stored ``seq`` never goes down.
+        """
+        ...
+
     async def save_progress(self, updates: Sequence[tuple[str, str, Progress, int]], *, now: str) -> None:
         """Persist the latest progress of running jobs, as ``(job_id, owner, progress, seq)``, in one write.
 

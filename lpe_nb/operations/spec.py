@@ -34,6 +34,7 @@ from pydantic import BaseModel
 
 from lpe_nb.errors import InvalidInput, UnknownJobType
 from lpe_nb.jobs import OperationFn, OperationRegistry
+from lpe_nb.jobs.retry import RetryPolicy
 from lpe_nb.operations.inputs import OperationInput, bind_catalog
 
 if TYPE_CHECKING:
@@ -79,7 +80,9 @@ class JobSpec:
 
     ``path`` is the seed's REST path under ``lpe/api/`` (default ``jobs/submit/<name>``); ``method`` the
     client method's name (default the type's name). ``max_attempts`` overrides the engine's default for
-    jobs of this type; ``timeout_s`` bounds one attempt (the job fails with a clear reason past it).
+    jobs of this type (attempts in a row without progress; a job can set its own at submit), ``retry``
+    the engine's :class:`~lpe_nb.jobs.retry.RetryPolicy` (which errors are retried, and the backoff);
+    ``timeout_s`` bounds one attempt (the job fails with a clear reason past it).
     """
 
     name: str
@@ -94,6 +97,7 @@ class JobSpec:
     summary: str | None = None
     max_attempts: int | None = None
     timeout_s: float | None = None
+    retry: RetryPolicy | None = None
 
     def __post_init__(self) -> None:
         problems: dict[str, str] = {}
@@ -350,6 +354,7 @@ def _register(registry: OperationRegistry, spec: JobSpec, services: Services) ->
         check=spec.make_check(services) if spec.make_check is not None else None,
         max_attempts=spec.max_attempts,
         timeout_s=spec.timeout_s,
+        retry=spec.retry,
         replace=True,
     )
 

@@ -23,6 +23,7 @@ from tornado import web
 from lpe_nb._version import __version__
 from lpe_nb.errors import BodyTooLarge, InvalidInput, JobNotFound, LpeError, QuotaExceeded, UnknownJobType
 from lpe_nb.jobs import JobManager, JobStatus
+from lpe_nb.llm.rate_limit import rate_limit_states
 from lpe_nb.operations import JOB_TYPES, JobTypes
 from lpe_nb.server_ext.engine import ServerEngine
 from lpe_nb.server_ext.openapi import Operation, Route, build_document
@@ -155,12 +156,28 @@ class LpeApiHandler(APIHandler):
                     ) from None
         return validate_request(WaitRequest, {"wait": raw}).wait
 
-    async def submit(self, job_type: str, input_data: dict[str, Any], wait_s: float | None) -> None:
+    def max_attempts(self, body: dict[str, Any]) -> int | None:
+        """The optional ``max_attempts`` (1..100), from the body (taken out of it) or the query."""
+        if "max_attempts" in body:
+            raw: Any = body.pop("max_attempts")
+        else:
+            raw = self.get_query_argument("max_attempts", None)
+            if raw is not None:
+                if not raw.strip().isdigit():
+                    raise InvalidInput.field("max_attempts", f"must be a whole number, not {raw[:40]!r}")
+                raw = int(raw)
+        return validate_request(WaitRequest, {"max_attempts": raw}).max_attempts
+
+    async def submit(
+        self, job_type: str, input_data: dict[str, Any], wait_s: float | None, max_attempts: int | None = None
+    ) -> None:
         """Submit and answer 202 ``{job_id, status}`` once persisted, or 200 with the job if it finished
         within ``wait_s``."""
         manager = await self.manager()
         identity = identity_of(self)  # quotas are per Jupyter user
-        job_id = await self.engine.quotas.submit(identity, lambda: manager.submit(job_type, input_data))
+        job_id = await self.engine.quotas.submit(
+            identity, lambda: manager.submit(job_type, input_data, max_attempts=max_attempts)
+        )
         self.engine.remember_type(job_id, job_type)
         self.set_header("Location", f"{self.base_url}lpe/api/jobs/{job_id}")
         if wait_s:
@@ -269,8 +286,10 @@ class JobsHandler(LpeApiHandler):
         body = self.json_object()
         if "wait" not in body:
             body["wait"] = self.wait_seconds({})
+        if "max_attempts" not in body:
+            body["max_attempts"] = self.max_attempts({})
         request = validate_request(SubmitRequest, body)
-        await self.submit(request.type, request.input, request.wait)
+        await self.submit(request.type, request.input, request.wait, request.max_attempts)
 
 
 class JobHandler(LpeApiHandler):
@@ -341,7 +360,7 @@ class CreateJobHandler(LpeApiHandler):
     async def post(self) -> None:
         body = self.json_object()
         wait_s = self.wait_seconds(body)
-        await self.submit(self.job_type, body, wait_s)
+        await self.submit(self.job_type, body, wait_s, self.max_attempts(body))
 
 
 class JobTypesHandler(LpeApiHandler):
@@ -388,6 +407,7 @@ class StatusHandler(LpeApiHandler):
                     "running": len(manager.running_job_ids),
                     "job_types": manager.registry.job_types,
                     "quotas": self.engine.quotas.usage(identity_of(self)),
+                    "rate_limits": rate_limit_states(),
                 }
             )
         )
@@ -426,7 +446,7 @@ def rest_routes(job_types: JobTypes = JOB_TYPES) -> list[Route]:
                     job_type_params=("type",),
                 ),
                 "post": Operation(
-                    "Submit a job of any type: {type, input, wait}",
+                    "Submit a job of any type: {type, input, wait, max_attempts}",
                     submitted,
                     _SUBMIT_ERRORS,
                     body=SubmitRequest,
@@ -474,7 +494,8 @@ def rest_routes(job_types: JobTypes = JOB_TYPES) -> list[Route]:
                         _SUBMIT_ERRORS,
                         query=WaitRequest,
                         description=(spec.description + " " if spec.description else "")
-                        + "The body is the job's input; `wait` may be given in it or in the query.",
+                        + "The body is the job's input; `wait` and `max_attempts` may be given in it or in "
+                        + "the query.",
                     )
                 },
                 job_type=spec.name,

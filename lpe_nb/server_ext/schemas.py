@@ -66,6 +66,17 @@ WaitSeconds = Annotated[
     ),
 ]
 
+MaxAttempts = Annotated[
+    int,
+    Field(
+        strict=True,
+        ge=1,
+        le=100,
+        description="this job's attempts: how many tries in a row that finish no step it may make before it "
+        "fails (default: its type's, else the server's)",
+    ),
+]
+
 
 class _Reply(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -217,6 +228,11 @@ class StatusBody(_Reply):
     counts: dict[str, int]
     running: int
     job_types: list[str]
+    rate_limits: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="the shared rate limit of each LLM endpoint and model called so far: its limits, what "
+        "the current window holds, calls waiting, and any pause a 429 asked for",
+    )
 
 
 class DocumentBody(_Reply):
@@ -250,12 +266,14 @@ class SubmitRequest(_Request):
         default_factory=dict, description="the job type's input fields (see its submit route's schema)"
     )
     wait: WaitSeconds | None = None
+    max_attempts: MaxAttempts | None = None
 
 
 class WaitRequest(_Request):
-    """``wait`` alone: in the query of a submit route, or taken out of its body."""
+    """``wait`` and ``max_attempts``: in the query of a submit route, or taken out of its body."""
 
     wait: WaitSeconds | None = None
+    max_attempts: MaxAttempts | None = None
 
 
 class CancelRequest(_Request):
@@ -319,8 +337,10 @@ def _submit_model(input_model: type[BaseModel] | None) -> type[BaseModel]:
         name = "AnyInputSubmit"
     else:
         base, name = input_model, f"{input_model.__name__}Submit"
-    model: type[BaseModel] = create_model(name, __base__=base, wait=(WaitSeconds | None, None))
-    model.__doc__ = f"{(input_model or _AnyInput).__doc__ or ''} Plus ``wait``.".strip()
+    model: type[BaseModel] = create_model(
+        name, __base__=base, wait=(WaitSeconds | None, None), max_attempts=(MaxAttempts | None, None)
+    )
+    model.__doc__ = f"{(input_model or _AnyInput).__doc__ or ''} Plus ``wait`` and ``max_attempts``.".strip()
     return model
 
 

@@ -33,7 +33,7 @@ BAR_STYLES = {
 }
 # shown elsewhere, or too long
 _HIDDEN_DETAILS = frozenset(
-    {"partial_text", "step", "index", "of", "eta_s", "eta_rest_s", "estimated_total_s"}
+    {"partial_text", "step", "index", "of", "eta_s", "eta_rest_s", "estimated_total_s", "retry"}
 )
 
 
@@ -113,6 +113,13 @@ def step_html(state: ViewState, now: float) -> str:
     extra = ", ".join(f"{k}: {v}" for k, v in details.items() if k not in _HIDDEN_DETAILS and v is not None)
     if extra:
         where += f" ({extra})"
+    retry = details.get("retry")  # between two attempts: "retrying step 3 of 5 (attempt 2 of 5) in 8 s: ..."
+    if (
+        state.status is JobStatus.RUNNING
+        and isinstance(retry, Mapping)
+        and isinstance(retry.get("message"), str)
+    ):
+        where = retry["message"]
     if state.status is JobStatus.COMPLETED:
         where = "done"
     elif state.status.is_terminal:

@@ -131,3 +131,10 @@ async def test_bad_input_is_invalid_input_naming_the_field(client: AsyncClient) 
     with pytest.raises(InvalidInput) as empty:
         await client.maieutic_answer("s", [])
     assert "answers" in empty.value.fields
+
+
+async def test_submit_takes_the_jobs_own_max_attempts(client: AsyncClient) -> None:
+    job = await client.submit("projection", {"narrative": NARRATIVE}, max_attempts=7)
+    assert job.data.max_attempts == 7
+    assert "max_attempts" not in (job.data.input_data or {})
+    await job.wait(timeout=WAIT_S)

@@ -492,6 +492,29 @@ async def test_recovery_cancels_a_job_whose_cancel_was_requested(store: JobStore
     assert (await store.get_job(job.id)).status is JobStatus.CANCELLED
 
 
+async def test_record_retry_counts_an_attempt_and_keeps_the_job_running(store: JobStore) -> None:
+    job = await claim_one(store, make_job())
+    retried = await store.record_retry(job, "me", now=at(5), seq=job.seq + 3, reason="attempt 1 of 3 failed")
+    assert await store.get_job(job.id) == retried
+    assert (retried.status, retried.attempts, retried.lease_owner, retried.seq) == (
+        JobStatus.RUNNING, 2, "me", job.seq + 3,
+    )  # fmt: skip
+    last = (await store.get_transitions(job.id))[-1]
+    assert (last["from_status"], last["to_status"], last["actor"], last["reason"], last["at"]) == (
+        "running", "running", "me", "attempt 1 of 3 failed", at(5),
+    )  # fmt: skip
+
+
+async def test_record_retry_needs_the_lease(store: JobStore) -> None:
+    job = await claim_one(store, make_job())
+    with pytest.raises(LeaseLost):
+        await store.record_retry(job, "someone else", now=at(5), seq=job.seq + 1, reason="r")
+    await store.finish(job, "me", JobStatus.FAILED, now=at(6), seq=job.seq + 2, progress=Progress())
+    with pytest.raises(LeaseLost):
+        await store.record_retry(job, "me", now=at(7), seq=job.seq + 3, reason="r")
+    assert (await store.get_job(job.id)).attempts == 1
+
+
 # -- cancel -----------------------------------------------------------------------------------------------
 
 

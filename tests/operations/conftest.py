@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 
 from lpe_nb.embedded import Engine, open_engine
-from lpe_nb.jobs import JobEvent, JobManager, ManagerSettings, Progress
+from lpe_nb.jobs import JobEvent, JobManager, ManagerSettings, Progress, RetryPolicy
 from lpe_nb.jobs.context import RunState
 from lpe_nb.llm import LlmSettings, MockLLM, OpenAICompatibleLLM
 from tests.llm.fake_openai_server import FakeOpenAIServer
 
 FAST = ManagerSettings(concurrency=4, lease_s=5, poll_interval_s=0.2, progress_persist_interval_s=0.2,
-                       shutdown_grace_s=0.5, stream_interval_s=0.0)  # fmt: skip
+                       shutdown_grace_s=0.5, stream_interval_s=0.0,
+                       retry=RetryPolicy(backoff_s=0.01, jitter=0.0))  # fmt: skip
 NARRATIVE = (
     "Rosa Parks refused to give up her seat on a Montgomery bus in 1955. Her arrest sparked a boycott "
     "led by Martin Luther King, and the city's segregation law was struck down a year later."

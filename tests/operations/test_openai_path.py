@@ -72,33 +72,43 @@ async def test_rate_limit_and_server_error_are_retried(
     assert fake_openai.call_count == 7
 
 
-async def test_persistent_error_fails_the_job_readably(
+async def test_persistent_error_fails_the_job_readably_once_its_attempts_are_used(
     server_engine: Engine, fake_openai: FakeOpenAIServer
 ) -> None:
-    fake_openai.script(*[Reply.error(500, "backend down")] * 3)
-    job, _ = await run_and_watch(server_engine.manager, "projection", {"narrative": NARRATIVE})
-    assert job.status is JobStatus.FAILED and "backend down" in (job.error_message or "")
-    assert (await server_engine.manager.counts())[JobStatus.RUNNING] == 0
+    fake_openai.script(*[Reply.error(500, "backend down")] * 6)
+    manager = server_engine.manager
+    job = await manager.wait(await manager.submit("projection", {"narrative": NARRATIVE}, max_attempts=2), 15)
+    message = job.error_message or ""
+    assert job.status is JobStatus.FAILED and "backend down" in message
+    assert message.endswith("(HTTP 500 backend down, after 3 requests) [attempt 2 of 2: no attempts left]")
+    assert fake_openai.call_count == 6  # 3 requests per attempt (max_retries 2), 2 attempts
+    assert (await manager.counts())[JobStatus.RUNNING] == 0
 
 
-async def test_timeout_fails_the_job(db_path: Path, fake_openai: FakeOpenAIServer) -> None:
+async def test_a_timeout_is_retried_by_the_job(db_path: Path, fake_openai: FakeOpenAIServer) -> None:
     fake_openai.script(Reply.hanging())
     llm = OpenAICompatibleLLM(server_settings(fake_openai, timeout_s=0.3, max_retries=0))
     async with open_engine(db_path, llm=llm, settings=FAST) as engine:
         job, _ = await run_and_watch(engine.manager, "projection", {"narrative": NARRATIVE})
+        transitions = await engine.manager.store.get_transitions(job.id)
     await llm.aclose()
-    assert job.status is JobStatus.FAILED and "tim" in (job.error_message or "").lower()
+    assert job.status is JobStatus.COMPLETED, job.error_message
+    assert (job.attempts, fake_openai.call_count) == (2, 6)
+    assert "timed out after 0.3 s (after 1 request)" in (transitions[2]["reason"] or "")
 
 
-async def test_malformed_json_in_a_structured_step_fails_clearly(
+async def test_malformed_json_in_a_structured_step_is_retried_and_reported(
     server_engine: Engine, fake_openai: FakeOpenAIServer
 ) -> None:
     fake_openai.script("uno", "one", "I think they are quite similar!")
     job, _ = await run_and_watch(
         server_engine.manager, "translation", {"text": NARRATIVE, "intermediate_language": "spanish"}
     )
-    assert job.status is JobStatus.FAILED
-    assert "translation.drift" in (job.error_message or "") and "no JSON" in (job.error_message or "")
+    transitions = await server_engine.manager.store.get_transitions(job.id)
+    assert job.status is JobStatus.COMPLETED, job.error_message
+    reason = transitions[2]["reason"] or ""
+    assert "translation.drift" in reason and "no JSON" in reason and fake_openai.base_url in reason
+    assert fake_openai.call_count == 5  # 4 steps and the retried one; the translations are not asked again
 
 
 async def test_maieutic_goal_and_earlier_questions_reach_the_prompts(

@@ -100,14 +100,15 @@ async def test_limit_is_a_bounded_integer_and_path_ids_are_typed(api: Api) -> No
     assert job_id["in"] == "path" and job_id["schema"]["maxLength"] == 64 and job_id["schema"]["pattern"]
 
 
-async def test_wait_is_documented_in_the_body_and_the_query(api: Api) -> None:
+async def test_wait_and_max_attempts_are_documented_in_the_body_and_the_query(api: Api) -> None:
     _code, doc = await api("GET", "openapi.json")
     schemas = doc["components"]["schemas"]
     for path in ("/lpe/api/jobs", "/lpe/api/projection/create"):
         operation = doc["paths"][path]["post"]
         ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-        assert "wait" in schemas[ref.rsplit("/", 1)[1]]["properties"], path
-        assert [p["name"] for p in operation["parameters"] if p["in"] == "query"] == ["wait"], path
+        assert {"wait", "max_attempts"} <= set(schemas[ref.rsplit("/", 1)[1]]["properties"]), path
+        query = [p["name"] for p in operation["parameters"] if p["in"] == "query"]
+        assert query == ["wait", "max_attempts"], path
     generic = schemas["SubmitRequest"]
     assert generic["required"] == ["type"] and generic["additionalProperties"] is False
 

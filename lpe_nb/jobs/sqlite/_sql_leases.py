@@ -23,6 +23,7 @@ __all__ = [
     "SEQ_GAP_AFTER_CRASH",
     "claim_pending",
     "finish",
+    "record_retry",
     "recover_orphans",
     "renew_leases",
     "requeue",
@@ -105,6 +106,24 @@ def requeue(conn: sqlite3.Connection, job_id: str, owner: str, *, now: str, seq:
         raise _lease_lost(job_id, owner)
     reason = "the manager stopped; it resumes from its last finished step"
     record_transition(conn, job_id, seq, now, JobStatus.RUNNING, JobStatus.PENDING, owner, reason)
+
+
+def record_retry(
+    conn: sqlite3.Connection, job_id: str, owner: str, *, now: str, seq: int, reason: str
+) -> int:
+    """Count a new attempt of a running job that stays running (a retry), with ``reason`` in its audit
+    trail; returns the job's attempts now."""
+    row = first(
+        conn.execute(
+            "UPDATE jobs SET attempts = attempts + 1, updated_at = ?, seq = MAX(seq, ?) "
+            "WHERE id = ? AND status = 'running' AND lease_owner = ? RETURNING attempts",
+            (now, seq, job_id, owner),
+        )
+    )
+    if row is None:
+        raise _lease_lost(job_id, owner)
+    record_transition(conn, job_id, seq, now, JobStatus.RUNNING, JobStatus.RUNNING, owner, reason)
+    return int(row["attempts"])
 
 
 def save_progress(

@@ -212,6 +212,13 @@ class SqliteJobStore:
             lease_owner=None, lease_expires_at=None,
         )  # fmt: skip
 
+    async def record_retry(self, job: JobRecord, owner: str, *, now: str, seq: int, reason: str) -> JobRecord:
+        """Count a new attempt of a running job that stays running, with ``reason`` in its audit trail."""
+        attempts = await self._write(
+            lambda conn: _sql_leases.record_retry(conn, job.id, owner, now=now, seq=seq, reason=reason)
+        )
+        return replace(job, attempts=attempts, updated_at=now, seq=max(job.seq, seq))
+
     async def save_progress(self, updates: Sequence[tuple[str, str, Progress, int]], *, now: str) -> None:
         """Persist the latest progress of running jobs, as ``(job_id, owner, progress, seq)``, in one write."""
         if updates:
