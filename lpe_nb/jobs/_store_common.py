@@ -14,7 +14,7 @@ from typing import Literal
 
 from lpe_nb.jobs.model import JobRecord, JobStatus
 
-__all__ = ["Recovered", "Synchronous", "default_db_path"]
+__all__ = ["JobChanges", "Recovered", "Synchronous", "default_db_path"]
 
 Synchronous = Literal["NORMAL", "FULL"]
 """How hard a commit waits for the disk: ``FULL`` survives a power cut, ``NORMAL`` a process crash."""
@@ -26,6 +26,17 @@ class Recovered:
 
     job: JobRecord
     action: JobStatus  # PENDING (will resume), FAILED (attempts used up) or CANCELLED (cancel was asked)
+
+
+@dataclass(frozen=True, slots=True)
+class JobChanges:
+    """The jobs whose state moved since a cursor, oldest change first, and the cursor to pass next time.
+
+    ``cursor`` is opaque: each backend has its own; hand it back to the same store's ``changed_since`` as is.
+    """
+
+    jobs: list[JobRecord]
+    cursor: object
 
 
 def default_db_path() -> Path:

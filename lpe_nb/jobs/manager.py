@@ -1,7 +1,9 @@
 """JobManager: the queue, the dispatcher, cancellation, recovery and retention over a :class:`JobStore`.
 
-One manager per database dispatches (the store's dispatch lock says which); others may open the same
-database with ``dispatch=False`` to submit, read and cancel. The dispatching manager claims pending jobs by
+One manager per database dispatches (the store's dispatch lock says which); any number of others, in this
+process or others, are peers: they submit, read, cancel and watch, and with ``dispatch="auto"`` one of them
+takes the role over when the dispatching process exits (:mod:`~lpe_nb.jobs._role`). A peer's subscribers
+see the dispatcher's jobs move through the database (:mod:`~lpe_nb.jobs._changes`). The dispatching manager claims pending jobs by
 priority then age, up to ``concurrency`` at a time, runs each as an asyncio task under a lease it
 heartbeats, and publishes every status change and progress report on its :class:`EventBus`. Delivery is at-least-once per *step*:
 a job interrupted by a crash or a stop resumes from its last finished step.
@@ -22,9 +24,11 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from lpe_nb.errors import DispatcherBusy, InvalidInput
+from lpe_nb.errors import InvalidInput
+from lpe_nb.jobs._changes import ChangeFeed
 from lpe_nb.jobs._dispatcher import Dispatcher
 from lpe_nb.jobs._periodic import PeriodicWork
+from lpe_nb.jobs._role import DispatchMode, DispatchRole
 from lpe_nb.jobs._timings import StepTimings
 from lpe_nb.jobs.context import RunState
 from lpe_nb.jobs.events import EventBus, JobEvent, Subscription
@@ -54,20 +58,23 @@ class JobManager:
         registry: OperationRegistry | None = None,
         *,
         settings: ManagerSettings | None = None,
-        dispatch: bool = True,
+        dispatch: DispatchMode = True,
         clock: Callable[[], datetime] = utc_now,
         owner: str | None = None,
     ) -> None:
+        """``dispatch``: ``True`` to run the database's jobs (:class:`DispatcherBusy` at start if another
+        manager does), ``False`` never, ``"auto"`` when no one else does (else a peer that takes over)."""
         self.store = store
         self.registry = registry if registry is not None else OperationRegistry()
         self.settings = settings or ManagerSettings()
-        self.dispatch = dispatch
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.events = EventBus(max_pending=self.settings.subscriber_max_pending)
         self.stream_interval_s = self.settings.stream_interval_s
         self.step_timings = StepTimings(store)  # what planned steps are expected to take: the time left
         self._clock = clock
-        self._lock = store.dispatch_lock()
+        self._role = DispatchRole(
+            store.dispatch_lock(), dispatch, self.settings, location=store.location, begin=self._dispatch
+        )
         self._dispatcher = Dispatcher(
             store, self.registry, self.settings, self.events, self, owner=self.owner, clock=clock
         )
@@ -80,6 +87,13 @@ class JobManager:
             clock=clock,
             purge=self.purge_old_jobs,
         )
+        self._changes = ChangeFeed(
+            store,
+            self.events,
+            self._dispatcher,
+            interval_s=self.settings.change_poll_interval_s,
+            is_dispatching=lambda: self._role.dispatching,
+        )
         self._started = False
 
     @classmethod
@@ -91,7 +105,7 @@ class JobManager:
         synchronous: Synchronous = "NORMAL",
         registry: OperationRegistry | None = None,
         settings: ManagerSettings | None = None,
-        dispatch: bool = True,
+        dispatch: DispatchMode = True,
         clock: Callable[[], datetime] = utc_now,
     ) -> AsyncIterator[JobManager]:
         """A started manager on ``open_store(path)`` (default ``~/.lpe/jobs.db``), stopped on exit."""
@@ -103,22 +117,22 @@ class JobManager:
     # -- lifecycle -------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Take the dispatch lock, recover orphaned jobs, and start dispatching."""
+        """Take the dispatch role as ``dispatch`` says (recovering orphaned jobs), and follow the database."""
         if self._started:
             return
-        if self.dispatch:
-            await self._acquire_dispatch_lock()
-            try:
-                # We hold the lock, so whoever owns a running job is gone: recover them all now.
-                await self._periodic.recover_orphans(self._clock(), only_expired=False)
-                await self.purge_old_jobs()
-            except BaseException:
-                await self._lock.release()
-                raise
-            self._dispatcher.start()
-            self._periodic.start()
-        self._started = True
         self._dispatcher.stopping = False
+        await self._role.start()
+        self._changes.start()
+        self._started = True
+
+    async def _dispatch(self) -> None:
+        """Start dispatching; the dispatch lock is held."""
+        await self._changes.follow()  # from before the first claim: a job submitted elsewhere wakes us
+        # We hold the lock, so whoever owns a running job is gone: recover them all now.
+        await self._periodic.recover_orphans(self._clock(), only_expired=False)
+        await self.purge_old_jobs()
+        self._dispatcher.start()
+        self._periodic.start()
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Stop claiming; give running jobs ``grace_s`` to reach a step boundary, then interrupt the rest.
@@ -128,11 +142,13 @@ class JobManager:
         """
         if not self._started:
             return
+        await self._role.stop()
+        await self._changes.stop()
         await self._dispatcher.stop(self.settings.shutdown_grace_s if grace_s is None else grace_s)
         await self._periodic.stop()
-        if self.dispatch:
+        if self._role.dispatching:
             await self._periodic.flush_progress()
-            await self._lock.release()
+        await self._role.release()
         self._started = False
 
     async def __aenter__(self) -> JobManager:
@@ -141,6 +157,16 @@ class JobManager:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+    @property
+    def dispatch(self) -> DispatchMode:
+        """The mode asked for: ``True``, ``False`` or ``"auto"`` (see :attr:`is_dispatching` for the role)."""
+        return self._role.mode
+
+    @property
+    def is_dispatching(self) -> bool:
+        """Whether this manager runs the database's jobs now; False for a peer (until it takes over)."""
+        return self._role.dispatching
 
     @property
     def stopping(self) -> bool:
@@ -155,13 +181,6 @@ class JobManager:
 
     def _now_iso(self) -> str:
         return to_iso(self._clock())
-
-    async def _acquire_dispatch_lock(self) -> None:
-        deadline = asyncio.get_running_loop().time() + self.settings.wait_for_dispatcher_s
-        while not await self._lock.try_acquire():
-            if asyncio.get_running_loop().time() >= deadline:
-                raise DispatcherBusy(self.store.location)
-            await asyncio.sleep(0.1)  # polling another process's lock: there is nothing to await
 
     # -- submit, read, cancel, delete ------------------------------------------------------------------
 
@@ -282,9 +301,17 @@ class JobManager:
     # -- watching ----------------------------------------------------------------------------------------
 
     async def subscribe(self, job_ids: Iterable[str] | None = None) -> Subscription:
-        """A subscription to these jobs (each starts with its current state), or to all jobs if None."""
+        """A subscription to these jobs (each starts with its current state), or to all jobs if None.
+
+        Events of jobs another process runs come through the database, as often as it persists them."""
         if job_ids is None:
-            return self.events.subscribe(None)
+            sub = self.events.subscribe(None)
+            try:
+                await self._changes.follow()
+            except BaseException:
+                sub.close()
+                raise
+            return sub
         sub = self.events.subscribe(())
         try:
             for job_id in job_ids:
@@ -301,6 +328,7 @@ class JobManager:
         # snapshot is queued, so the reader sees the current state first.
         sub.watch(job_id, awaiting_snapshot=True)
         try:
+            await self._changes.follow()  # before the snapshot: a change committed after it is not missed
             sub.offer_snapshot(await self._snapshot(job_id))
         except BaseException:
             sub.unwatch(job_id)

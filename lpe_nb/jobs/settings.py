@@ -22,7 +22,8 @@ class ManagerSettings:
     concurrency: int = 8
     lease_s: float = 30.0
     heartbeat_s: float | None = None  # default: a third of the lease
-    poll_interval_s: float = 1.0  # how often to look for jobs submitted by other processes
+    poll_interval_s: float = 1.0  # how often to look for jobs, and for a free dispatch role ("auto")
+    change_poll_interval_s: float = 0.15  # how often to look for changes other processes committed
     max_attempts: int = 5
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     progress_persist_interval_s: float = 1.0
@@ -42,6 +43,7 @@ class ManagerSettings:
         for name in (
             "lease_s",
             "poll_interval_s",
+            "change_poll_interval_s",
             "progress_persist_interval_s",
             "retention_check_interval_s",
         ):

@@ -20,12 +20,13 @@ from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from lpe_nb.errors import InvalidInput, LeaseLost
-from lpe_nb.jobs._store_common import Recovered, Synchronous, default_db_path
+from lpe_nb.jobs._store_common import JobChanges, Recovered, Synchronous, default_db_path
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord
 from lpe_nb.jobs.sqlite import SqliteJobStore
 
 __all__ = [
     "DispatchLock",
+    "JobChanges",
     "JobStore",
     "LeaseLost",
     "Recovered",
@@ -214,8 +215,6 @@ class JobStore(Protocol):
 
         Each resumes (back to pending, its finished steps kept, ``seq`` jumped past any number a lost
         event could have used), fails if its attempts are used up, or is cancelled if a cancel was asked.
-        An attempt interrupted after it saved a step does not count against ``max_attempts``: they are
-        used up by ``max_attempts`` attempts in a row that saved no step (:mod:`lpe_nb.jobs.retry`).
         """
         ...
 
@@ -236,6 +235,18 @@ class JobStore(Protocol):
     async def get_transitions(self, job_id: str) -> list[dict[str, Any]]:
         """The job's audit trail, oldest first: dicts of ``at``, ``from_status``, ``to_status``, ``actor``
         and ``reason`` (``from_status`` is None for the submission)."""
+        ...
+
+    async def changed_since(self, cursor: object | None = None) -> JobChanges:
+        """The jobs whose state moved since ``cursor``, written through any store on this database (other
+        processes included), oldest change first, with the cursor to pass next time.
+
+        A job has moved when its ``seq`` rose (every status change and progress save) or its cancel was
+        requested. ``None`` starts at the present: no jobs, a cursor. A job that moved several times since
+        comes once, as it is now; one that did not move never comes back. Meant to be called often: when
+        nothing was committed since ``cursor`` it must cost next to nothing (SQLite: one ``PRAGMA
+        data_version``). :class:`~lpe_nb.errors.InvalidInput` for a cursor this store did not return.
+        """
         ...
 
     async def list_jobs(

@@ -492,31 +492,6 @@ async def test_recovery_cancels_a_job_whose_cancel_was_requested(store: JobStore
     assert (await store.get_job(job.id)).status is JobStatus.CANCELLED
 
 
-async def test_recovery_does_not_count_an_attempt_that_finished_a_step(store: JobStore) -> None:
-    job = await claim_one(store, make_job(max_attempts=1), owner="dead")
-    await store.save_step(replace(make_step(job.id, 0), attempt=job.attempts), "dead")
-    [recovered] = await store.recover_orphans("me", now=at(120), only_expired=True)
-    assert recovered.action is JobStatus.PENDING
-    assert recovered.job.attempts == 1  # kept: the next claim is attempt 2, which steps can tell apart
-    [transition] = [t for t in await store.get_transitions(job.id) if t["to_status"] == "pending"][-1:]
-    assert "does not count against max_attempts" in transition["reason"]
-
-
-async def test_recovery_counts_attempts_in_a_row_that_finished_no_step(store: JobStore) -> None:
-    job = await claim_one(store, make_job(max_attempts=2), owner="dead")
-    await store.save_step(replace(make_step(job.id, 0), attempt=1), "dead")
-    await store.recover_orphans("me", now=at(120), only_expired=True)  # attempt 1 made progress
-    for attempt, action in ((2, JobStatus.PENDING), (3, JobStatus.FAILED)):
-        [(claimed, steps)] = await store.claim_pending("dead", at(121), at(130), 1)
-        assert (claimed.attempts, [s.name for s in steps]) == (attempt, ["step0"])
-        [recovered] = await store.recover_orphans("me", now=at(200), only_expired=True)
-        assert recovered.action is action, attempt
-        if action is JobStatus.PENDING:
-            continue
-        assert recovered.job.error_message is not None
-        assert "all 2 attempt(s) are used: 2 in a row finished no step" in recovered.job.error_message
-
-
 async def test_record_retry_counts_an_attempt_and_keeps_the_job_running(store: JobStore) -> None:
     job = await claim_one(store, make_job())
     retried = await store.record_retry(job, "me", now=at(5), seq=job.seq + 3, reason="attempt 1 of 3 failed")
@@ -657,3 +632,72 @@ async def test_one_dispatch_lock_per_database_at_a_time(store_url: str) -> None:
         assert await second.try_acquire()
         await second.release()
         await second.release()  # releasing a free lock does nothing
+
+
+# -- changes, as another process sees them --------------------------------------------------------------
+
+
+async def test_changes_start_at_the_present_and_then_bring_each_moved_job_once(store_url: str) -> None:
+    async with open_store(store_url) as writer, open_store(store_url) as watcher:
+        before = make_job(created_at=at(0), updated_at=at(0))
+        await writer.insert_job(before)
+        start = await watcher.changed_since(None)
+        assert start.jobs == []  # what was there before is not news
+        assert (await watcher.changed_since(start.cursor)).jobs == []
+
+        new = make_job(created_at=at(1), updated_at=at(1))
+        await writer.insert_job(new)
+        inserted = await watcher.changed_since(start.cursor)
+        assert inserted.jobs == [new]
+        quiet = await watcher.changed_since(inserted.cursor)
+        assert quiet.jobs == []  # nothing moved since
+
+        [(running, _)] = await writer.claim_pending("w", at(2), LEASE, 1)
+        assert running.id == before.id  # the oldest
+        progress = Progress(current_step="half", completed_steps=1, total_steps=2, timestamp=at(3), seq=7)
+        await writer.save_progress([(running.id, "w", progress, 7)], now=at(3))
+        moved = await watcher.changed_since(quiet.cursor)
+        assert [(j.id, j.status, j.seq, j.progress) for j in moved.jobs] == [
+            (running.id, JobStatus.RUNNING, 7, progress)
+        ]  # claimed then saved: one job, as it is now
+
+        await writer.request_cancel(running.id, now=at(4), actor="cancel")  # no seq of its own
+        asked = await watcher.changed_since(moved.cursor)
+        assert [(j.id, j.cancel_requested) for j in asked.jobs] == [(running.id, True)]
+        assert (await watcher.changed_since(asked.cursor)).jobs == []
+
+
+async def test_changes_come_oldest_first(store_url: str) -> None:
+    async with open_store(store_url) as writer, open_store(store_url) as watcher:
+        start = await watcher.changed_since(None)
+        jobs = [make_job(created_at=at(10 - i), updated_at=at(10 - i)) for i in range(3)]
+        await insert_all(writer, *jobs)
+        changes = await watcher.changed_since(start.cursor)
+        assert [j.id for j in changes.jobs] == [j.id for j in reversed(jobs)]
+
+
+async def test_a_change_committed_behind_the_newest_timestamp_is_still_seen(store_url: str) -> None:
+    """A writer reads its clock before its transaction waits for the lock: commits can land out of order."""
+    async with open_store(store_url) as writer, open_store(store_url) as watcher:
+        start = await watcher.changed_since(None)
+        await writer.insert_job(make_job(created_at=at(10), updated_at=at(10)))
+        seen = await watcher.changed_since(start.cursor)
+        late = make_job(created_at=at(9), updated_at=at(9))
+        await writer.insert_job(late)
+        assert [j.id for j in (await watcher.changed_since(seen.cursor)).jobs] == [late.id]
+
+
+async def test_a_finished_job_is_a_change_and_a_deleted_one_is_not(store_url: str) -> None:
+    async with open_store(store_url) as writer, open_store(store_url) as watcher:
+        job = await claim_one(writer, make_job(), owner="w")
+        start = await watcher.changed_since(None)
+        done = await writer.finish(job, "w", JobStatus.COMPLETED, now=at(5), seq=9, progress=Progress(seq=8))
+        finished = await watcher.changed_since(start.cursor)
+        assert finished.jobs == [done]
+        await writer.delete_job(job.id)
+        assert (await watcher.changed_since(finished.cursor)).jobs == []
+
+
+async def test_a_cursor_from_elsewhere_is_refused(store: JobStore) -> None:
+    with pytest.raises(InvalidInput, match="cursor"):
+        await store.changed_since("not a cursor")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -21,8 +22,27 @@ async def connect(
 ) -> aiosqlite.Connection:
     """A connection to ``path`` in WAL mode with ``busy_timeout``, foreign keys on, and ``sqlite3.Row`` rows."""
     # isolation_level=None: we issue BEGIN IMMEDIATE / COMMIT ourselves.
-    conn = await aiosqlite.connect(path, isolation_level=None)
-    conn.row_factory = sqlite3.Row
+    conn = aiosqlite.connect(path, isolation_level=None)
+    try:
+        await conn
+    except BaseException:
+        # aiosqlite stops its worker thread on a failed connect but does not wait for it: the thread then
+        # resolves a future of a loop that may be closed by then ("RuntimeError: Event loop is closed" in a
+        # thread traceback, issue 14). Wait here while the loop still runs.
+        await asyncio.to_thread(conn._thread.join, 5.0)
+        raise
+    try:
+        conn.row_factory = sqlite3.Row
+        await hop(conn, _configure(busy_timeout_ms, synchronous, query_only))
+    except BaseException:
+        await conn.close()  # else its thread outlives the loop: a hang at exit, or a traceback
+        raise
+    return conn
+
+
+def _configure(
+    busy_timeout_ms: int, synchronous: Synchronous, query_only: bool
+) -> Callable[[sqlite3.Connection], None]:
     pragmas = [
         f"busy_timeout = {int(busy_timeout_ms)}",
         "journal_mode = WAL",
@@ -35,8 +55,7 @@ async def connect(
         for pragma in pragmas:
             raw.execute(f"PRAGMA {pragma}").fetchall()
 
-    await hop(conn, configure)
-    return conn
+    return configure
 
 
 async def hop(conn: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:

@@ -8,7 +8,7 @@ one hop to aiosqlite's thread; the event loop never touches SQLite.
 
 This class checks and serializes arguments on the caller's side (so a bad one fails before anything is
 queued) and builds the job it returns. The SQL lives beside it, in ``_sql_jobs`` (submit, cancel, delete,
-purge), ``_sql_leases`` (running jobs) and ``_sql_reads``.
+purge), ``_sql_leases`` (running jobs), ``_sql_reads`` and ``_sql_changes`` (what other processes changed).
 """
 
 from __future__ import annotations
@@ -23,13 +23,15 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from lpe_nb.errors import InvalidInput, StoreError
-from lpe_nb.jobs._store_common import Recovered, Synchronous, default_db_path
+from lpe_nb.jobs._store_common import JobChanges, Recovered, Synchronous, default_db_path
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord, check_transition, dump_json
 from lpe_nb.jobs.sqlite import _sql_jobs, _sql_leases, _sql_reads
 from lpe_nb.jobs.sqlite._connection import connect, hop
 from lpe_nb.jobs.sqlite._group_commit import GroupCommitWriter
+from lpe_nb.jobs.sqlite._location import prepare_location
 from lpe_nb.jobs.sqlite._lock import FileDispatchLock
 from lpe_nb.jobs.sqlite._rows import job_to_row, progress_json, step_to_row
+from lpe_nb.jobs.sqlite._sql_changes import ChangeCursor, changed_since
 from lpe_nb.jobs.sqlite.schema import migrate
 
 __all__ = ["SqliteJobStore"]
@@ -62,6 +64,7 @@ class SqliteJobStore:
         self.max_batch = max_batch  # writes per transaction at most, read when the store opens
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
+        self._reader_serial = 0  # a new number per reader connection: a change cursor names its connection
         self._group_commit = GroupCommitWriter(self.path)
 
     @property
@@ -80,11 +83,14 @@ class SqliteJobStore:
     # -- lifecycle -------------------------------------------------------------------------------------
 
     async def open(self) -> SqliteJobStore:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Connect and migrate; :class:`StoreError` naming the fix if the file cannot live where it is
+        (a directory that cannot be created or written, a network file system)."""
+        prepare_location(self.path)
         try:
             self._writer = await self._connect()
             await hop(self._writer, migrate)
             self._reader = await self._connect(query_only=True)
+            self._reader_serial += 1
         except BaseException as exc:
             await self.close()
             if isinstance(exc, sqlite3.Error):
@@ -253,6 +259,17 @@ class SqliteJobStore:
 
     async def get_transitions(self, job_id: str) -> list[dict[str, Any]]:
         return await self._read(lambda conn: _sql_reads.fetch_transitions(conn, job_id))
+
+    async def changed_since(self, cursor: object | None = None) -> JobChanges:
+        """The jobs whose ``seq`` rose or whose cancel was asked since ``cursor``, by any connection.
+
+        Costs one ``PRAGMA data_version`` when nobody committed since; see :mod:`._sql_changes`.
+        """
+        if cursor is not None and not isinstance(cursor, ChangeCursor):
+            raise InvalidInput.field("cursor", "must be a cursor this store returned, or None")
+        checked, serial = cursor, self._reader_serial
+        jobs, after = await self._read(lambda conn: changed_since(conn, checked, connection=serial))
+        return JobChanges(jobs, after)
 
     async def list_jobs(
         self,

@@ -105,6 +105,11 @@ MIGRATIONS: tuple[str, ...] = (
         UPDATE job_counts SET n = n + 1 WHERE status = NEW.status;
     END;
     """,
+    # 3 (issue 14): what changed lately, for the processes that watch the file (``_sql_changes``); covering,
+    # so the window of recent changes is read from the index alone.
+    """
+    CREATE INDEX jobs_updated ON jobs (updated_at, seq, cancel_requested);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
