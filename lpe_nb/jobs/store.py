@@ -215,6 +215,8 @@ class JobStore(Protocol):
 
         Each resumes (back to pending, its finished steps kept, ``seq`` jumped past any number a lost
         event could have used), fails if its attempts are used up, or is cancelled if a cancel was asked.
+        An attempt interrupted after it saved a step does not count against ``max_attempts``: they are
+        used up by ``max_attempts`` attempts in a row that saved no step (:mod:`lpe_nb.jobs.retry`).
         """
         ...
 

@@ -492,6 +492,31 @@ async def test_recovery_cancels_a_job_whose_cancel_was_requested(store: JobStore
     assert (await store.get_job(job.id)).status is JobStatus.CANCELLED
 
 
+async def test_recovery_does_not_count_an_attempt_that_finished_a_step(store: JobStore) -> None:
+    job = await claim_one(store, make_job(max_attempts=1), owner="dead")
+    await store.save_step(replace(make_step(job.id, 0), attempt=job.attempts), "dead")
+    [recovered] = await store.recover_orphans("me", now=at(120), only_expired=True)
+    assert recovered.action is JobStatus.PENDING
+    assert recovered.job.attempts == 1  # kept: the next claim is attempt 2, which steps can tell apart
+    [transition] = [t for t in await store.get_transitions(job.id) if t["to_status"] == "pending"][-1:]
+    assert "does not count against max_attempts" in transition["reason"]
+
+
+async def test_recovery_counts_attempts_in_a_row_that_finished_no_step(store: JobStore) -> None:
+    job = await claim_one(store, make_job(max_attempts=2), owner="dead")
+    await store.save_step(replace(make_step(job.id, 0), attempt=1), "dead")
+    await store.recover_orphans("me", now=at(120), only_expired=True)  # attempt 1 made progress
+    for attempt, action in ((2, JobStatus.PENDING), (3, JobStatus.FAILED)):
+        [(claimed, steps)] = await store.claim_pending("dead", at(121), at(130), 1)
+        assert (claimed.attempts, [s.name for s in steps]) == (attempt, ["step0"])
+        [recovered] = await store.recover_orphans("me", now=at(200), only_expired=True)
+        assert recovered.action is action, attempt
+        if action is JobStatus.PENDING:
+            continue
+        assert recovered.job.error_message is not None
+        assert "all 2 attempt(s) are used: 2 in a row finished no step" in recovered.job.error_message
+
+
 async def test_record_retry_counts_an_attempt_and_keeps_the_job_running(store: JobStore) -> None:
     job = await claim_one(store, make_job())
     retried = await store.record_retry(job, "me", now=at(5), seq=job.seq + 3, reason="attempt 1 of 3 failed")
