@@ -5,7 +5,10 @@ Two things, both in :class:`RateLimiter`:
 - **Limits** (off unless configured: ``LPE_LLM_RPM``, ``LPE_LLM_TPM``): at most ``requests_per_minute``
   requests and ``tokens_per_minute`` tokens in any window of ``window_s`` seconds. A request counts from
   when it is let through until ``window_s`` after it *ended*, so however long each request takes to reach
-  the server, the server never sees more than the limit in any window.
+  the server, the server never sees more than the limit in any window. A request reserves the tokens the
+  caller estimates (the provider: the prompt's, plus ``max_tokens`` when set) until it ends, then counts
+  what it really used; without ``max_tokens`` a reply's length is unknown ahead, and the token limit is
+  kept only approximately.
 - **Pauses** (always on): when the endpoint answers 429 with ``Retry-After``, every call's next request
   waits until then, instead of each job hammering the endpoint on its own.
 
