@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from lpe_nb._bounded_json import check_depth
 from lpe_nb.errors import InvalidInput, UnknownJobType
 from lpe_nb.jobs.retry import RetryPolicy
 
@@ -42,6 +43,7 @@ class Operation:
 
     def validate(self, input_data: Any) -> tuple[Any, Any]:
         """``(parsed, stored)``: what ``run`` will receive, and the input as stored (normalized JSON)."""
+        check_depth(input_data, field="input")  # stored as JSON: no deeper than a REST body may be
         parsed = self.parse(input_data)
         if self.input_model is None:
             return parsed, input_data

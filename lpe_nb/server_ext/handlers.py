@@ -20,8 +20,18 @@ from jupyter_server.base.handlers import APIHandler
 from pydantic import BaseModel
 from tornado import web
 
+from lpe_nb._bounded_json import loads_bounded
 from lpe_nb._version import __version__
-from lpe_nb.errors import BodyTooLarge, InvalidInput, JobNotFound, LpeError, QuotaExceeded, UnknownJobType
+from lpe_nb.errors import (
+    BodyTooLarge,
+    DispatcherBusy,
+    InvalidInput,
+    JobNotFound,
+    LpeError,
+    QuotaExceeded,
+    StoreError,
+    UnknownJobType,
+)
 from lpe_nb.jobs import JobManager, JobStatus
 from lpe_nb.llm.rate_limit import rate_limit_states
 from lpe_nb.operations import JOB_TYPES, JobTypes
@@ -121,12 +131,7 @@ class LpeApiHandler(APIHandler):
             if required:
                 raise InvalidInput.field("(body)", "is empty; send a JSON object")
             return {}
-        try:
-            value = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-        except UnicodeDecodeError:
-            raise InvalidInput.field("(body)", "is not UTF-8 text") from None
-        except ValueError as exc:
-            raise InvalidInput.field("(body)", f"is not valid JSON: {exc}") from None
+        value = loads_bounded(body, field="(body)")  # at most MAX_JSON_DEPTH levels deep
         if not isinstance(value, dict):
             raise InvalidInput.field("(body)", f"must be a JSON object, not {_json_type(value)}")
         return value
@@ -239,11 +244,10 @@ class LpeApiHandler(APIHandler):
         if isinstance(value, LpeError) and status_for(value) < 500:
             self.log.info("%s %s: %s", self.request.method, self.request.path, value)
             return
+        if isinstance(value, (StoreError, DispatcherBusy)):  # the database, said in full by the message
+            self.log.warning("%s %s: %s", self.request.method, self.request.path, value)
+            return
         super().log_exception(typ, value, tb)
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed in JSON")
 
 
 def _json_type(value: Any) -> str:
@@ -405,6 +409,7 @@ class StatusHandler(LpeApiHandler):
                     "llm": {"provider": llm.provider, "model": llm.model, "is_mock": llm.provider == "mock"},
                     "counts": {status.value: counts.get(status, 0) for status in JobStatus},
                     "running": len(manager.running_job_ids),
+                    "dispatching": manager.is_dispatching,
                     "job_types": manager.registry.job_types,
                     "quotas": self.engine.quotas.usage(identity_of(self)),
                     "rate_limits": rate_limit_states(),

@@ -40,6 +40,7 @@ from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
+from lpe_nb._bounded_json import loads_bounded
 from lpe_nb.errors import InvalidInput, LpeError
 from lpe_nb.jobs import Subscription, SubscriptionClosed
 from lpe_nb.server_ext.engine import ServerEngine
@@ -246,10 +247,7 @@ def _parse_frame(message: str | bytes) -> dict[str, Any]:
     """A checked client frame; :class:`InvalidInput` naming the field (``(frame)`` for the whole) otherwise."""
     if isinstance(message, bytes):
         raise InvalidInput.field("(frame)", "is binary; send JSON text")
-    try:
-        frame = json.loads(message)
-    except ValueError:
-        raise InvalidInput.field("(frame)", "is not valid JSON") from None
+    frame = loads_bounded(message, field="(frame)")  # a deep frame would raise RecursionError in json
     if not isinstance(frame, dict):
         raise InvalidInput.field("(frame)", "must be a JSON object with a 'type'")
     kind = frame.get("type")
