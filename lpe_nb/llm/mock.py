@@ -6,7 +6,7 @@ Every job type, notebook and test can run with no network. A reply is a function
 1. a responder registered for the call's ``task`` (:func:`register_mock_responder`; the operations
    package registers one per step so the mock's output reads like that step's output);
 2. with a ``json_schema``, a JSON document valid against it, its strings taken from the input;
-3. otherwise a few sentences of prose about the input's names and key phrases.
+3. otherwise a few grammatical sentences about the input: its first name, how it moves, a quotation.
 
 The input text is the string values in ``context`` when there are any (the step's own inputs, free of
 prompt boilerplate), else the last user message. Keep ``context`` JSON-like: other objects are hashed by
@@ -25,7 +25,6 @@ from lpe_nb.llm._schema_instance import schema_instance
 from lpe_nb.llm.base import Completion, DeltaCallback, Message, Usage
 from lpe_nb.llm.text_features import (
     choose,
-    key_phrases,
     proper_names,
     sentences,
     stable_hash,
@@ -42,7 +41,6 @@ MockResponder = Callable[[Sequence[Message], Mapping[str, Any]], str]
 
 _RESPONDERS: dict[str, MockResponder] = {}
 _MAX_DELTAS = 24  # enough for text to visibly appear, few enough that per-delta sleeps stay meaningful
-_GENERIC_PHRASES = ("the question at hand", "what is at stake", "how it ends")
 _PIECE = re.compile(r"\S+\s*|\s+")
 
 
@@ -143,14 +141,13 @@ def _strings(value: Any) -> Iterator[str]:
 
 
 def _prose(source: str, seed: int) -> str:
+    """A few grammatical sentences about ``source``: its first name, how it moves, and a quotation."""
     names = proper_names(source)
-    phrases = key_phrases(source, 6)
-    phrases += [p for p in _GENERIC_PHRASES if p not in phrases]
-    first, second, third = phrases[:3]
-    subject = names[0] if names else first
+    said = sentences(source)
+    subject = names[0] if names else "what the text describes"
     opening = choose(
         (
-            f"At its core, this is about {subject} and {second}.",
+            f"At its core, this is about {subject}.",
             f"{subject[:1].upper()}{subject[1:]} stands at the centre of what happens here.",
             f"What unfolds here turns on {subject}.",
         ),
@@ -159,19 +156,23 @@ def _prose(source: str, seed: int) -> str:
     )
     middle = choose(
         (
-            f"The tension between {first} and {third} drives it forward.",
-            f"It moves from {first} towards {third}, and each step follows from the last.",
-            f"Much depends on how {second} meets {third}.",
-        ),
+            "It moves from its first moment to its last, and each step follows from the one before.",
+            "Much depends on the order in which things happen.",
+            "The way it ends is already present in the way it begins.",
+        )
+        if len(said) > 1
+        else ("It turns on a single moment.", "Everything in it happens at once."),
         seed,
         "middle",
     )
     parts = [opening, middle]
     if len(names) > 1:
         parts.append(f"{names[1]} matters as much as {names[0]} to how it ends.")
-    quotes = sentences(source)
-    if quotes:
-        parts.append(f"As the text has it: “{truncate_words(quotes[0], 20)}”")
+    if said:
+        quote = truncate_words(said[0], 20)
+        if quote[-1:] not in ".!?\u2026":
+            quote += "."
+        parts.append(f"As the text has it: \u201c{quote}\u201d")
     return " ".join(parts)
 
 

@@ -17,6 +17,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from lpe_nb.llm import MOCK_MODEL, Message, MockLLM, register_mock_responder, unregister_mock_responder
+from tests.grammar import grammar_problems
 
 PARKS = (
     "In 1955, Rosa Parks refused to give up her seat on a Montgomery bus. Her arrest sparked the "
@@ -125,6 +126,20 @@ class TestDeterminism:
 
         assert "Armstrong" in reply
         assert "Break" not in reply
+
+
+class TestProse:
+    @pytest.mark.parametrize("text", [PARKS, APOLLO, "A child planted a tree in the empty lot.", "x", ""])
+    def test_prose_is_grammatical_whatever_the_input(self, text: str) -> None:
+        for more in ("", " Then it rained.", " Nobody knew why."):  # the wording varies with the input
+            reply = MockLLM().reply_text(_ask((text + more).strip()))
+
+            assert grammar_problems(reply) == [], reply
+
+    def test_the_grammar_check_catches_what_the_old_mock_wrote(self) -> None:
+        assert grammar_problems("Told as scientist would tell it: the envoys stood at the heart of events.")
+        assert grammar_problems("The tension between the the city and a empty lot drives it forward.")
+        assert grammar_problems("[standard] it ended")
 
 
 class TestJsonSchemas:

@@ -29,7 +29,7 @@ async def test_translation_round_trip_reports_drift_chrf_and_elements(engine: En
     pct = percentages(events)
     assert pct == sorted(pct) and pct[-1] == 100.0
     r = job.result_data
-    assert r["intermediate_language"] == "french" and r["intermediate_text"].startswith("[french]")
+    assert r["intermediate_language"] == "french" and r["intermediate_text"].startswith("[in French] ")
     assert r["drift"] == pytest.approx(1 - r["similarity"], abs=1e-4)
     assert 0 < r["drift"] < 1 and 0 < r["chrf"] < 100
     assert r["lost_elements"] and r["linguistic_analysis"]["structural_changes"]
@@ -53,7 +53,9 @@ async def test_maieutic_asks_one_question_per_depth_and_answers_chain_into_proje
     session = job.result_data
     assert session["session_id"] == job.id and session["status"] == "awaiting_answers"
     assert [q["depth"] for q in session["questions"]] == [0, 1, 2]
-    assert all(q["question"].startswith("(discover)") for q in session["questions"])
+    assert all(
+        q["question"].startswith("Looking past the obvious, ") for q in session["questions"]
+    )  # the goal
     steps = {s["name"]: s for s in session["steps"]}
     assert steps["question_2"]["input"]["previous_questions"] == [
         q["question"] for q in session["questions"][:2]

@@ -25,7 +25,7 @@ async def test_each_language_gets_a_full_round_trip_and_the_summary_compares_the
     trips = r["round_trips"]
     assert [t["intermediate_language"] for t in trips] == ["french", "german", "japanese"]
     for trip in trips:
-        assert trip["intermediate_text"].startswith(f"[{trip['intermediate_language']}]")
+        assert trip["intermediate_text"].startswith(f"[in {trip['intermediate_language'].capitalize()}] ")
         assert trip["drift"] == pytest.approx(1 - trip["similarity"], abs=1e-4)
     drifts = {t["intermediate_language"]: t["drift"] for t in trips}
     assert drifts[r["most_faithful_language"]] == min(drifts.values())
