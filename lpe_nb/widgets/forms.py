@@ -243,7 +243,8 @@ def _entry_label(entry: dict[str, Any]) -> str:
 class JobForm(_LaunchForm):
     """A form for any job type, built from its declared fields (``client.job_types()``): a text box per
     text field, a dropdown per fixed set of values or catalog kind, a checkbox per yes/no. Without
-    ``job_type`` it starts with the first type and offers the others in a dropdown.
+    ``job_type`` it starts with the first type and offers the others in a dropdown. ``max_attempts`` is the
+    job's own (0: its type's default; see docs/fault-tolerance.md).
     """
 
     def __init__(self, client: Client | None = None, job_type: str | None = None) -> None:
@@ -262,7 +263,11 @@ class JobForm(_LaunchForm):
         self.fields_box = widgets.VBox()
         self.job_type.observe(lambda _change: self._show_fields(), names="value")
         self._show_fields()
-        return [self.job_type, self.fields_box]
+        self.max_attempts = widgets.BoundedIntText(
+            value=0, min=0, max=100, description="max attempts", style={"description_width": "10em"},
+            tooltip="tries in a row without progress before the job fails; 0: the job type's default",
+        )  # fmt: skip
+        return [self.job_type, self.fields_box, self.max_attempts]
 
     def _show_fields(self) -> None:
         old = list(self.inputs.values())
@@ -279,7 +284,7 @@ class JobForm(_LaunchForm):
             value = _field_value(field, self.inputs[field.name].value)
             if value is not None:
                 data[field.name] = value
-        return self.client.submit(info.name, data)
+        return self.client.submit(info.name, data, max_attempts=self.max_attempts.value or None)
 
 
 def _field_widget(field: FieldInfo, catalog: dict[str, Any]) -> Any:
