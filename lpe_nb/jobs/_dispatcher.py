@@ -170,6 +170,7 @@ class Dispatcher:
             while True:  # one turn per attempt: a transient failure waits, then resumes from the last step
                 ctx = StepContext(run, self.host, operation.parse(job.input_data))
                 run.in_operation = True  # (also while waiting to retry: a cancel ends the wait)
+                started = asyncio.get_running_loop().time()
                 try:
                     work = operation.run(ctx, ctx.input)
                     # Only a limited attempt runs in a task of its own: without one, cancels reach it directly.
@@ -177,15 +178,21 @@ class Dispatcher:
                         work if operation.timeout_s is None else with_timeout(work, operation.timeout_s)
                     )
                     break
-                except TimeoutError:
-                    if operation.timeout_s is None:
-                        raise
-                    return _Outcome(
-                        JobStatus.FAILED, error=f"timed out: one attempt may take {operation.timeout_s:g} s"
-                    )
                 except (JobInterrupted, LeaseLost):
                     raise
                 except Exception as exc:
+                    limit = operation.timeout_s
+                    if (
+                        isinstance(exc, TimeoutError)
+                        and limit is not None
+                        and (
+                            asyncio.get_running_loop().time() - started >= limit  # not the operation's own
+                        )
+                    ):
+                        return _Outcome(
+                            JobStatus.FAILED,
+                            error=f"timed out: one attempt may take {operation.timeout_s:g} s",
+                        )
                     plan = plan_retry(run, policy, exc)
                     if isinstance(plan, str):
                         log.info(

@@ -300,3 +300,41 @@ async def next_event(sub: Any, predicate: Any, timeout_s: float = 10) -> JobEven
         event: JobEvent = await sub.get(timeout_s=timeout_s)
         if predicate(event):
             return event
+
+
+async def test_a_policy_can_make_a_timeout_of_the_operations_own_transient(
+    db_path: Path, script: Script
+) -> None:
+    policy = RetryPolicy(backoff_s=0.01, jitter=0.0, retry_on=(TimeoutError,))
+    script.failures["s2"] = [TimeoutError("the tool timed out")]
+    async with JobManager.open(
+        db_path, registry=registry_for(script, retry=policy), settings=SETTINGS
+    ) as manager:
+        job = await run_job(manager)
+
+    assert (job.status, job.attempts) == (JobStatus.COMPLETED, 2)
+    assert script.runs == ["s1", "s2", "s2", "s3"]
+
+
+async def test_an_operations_own_timeout_is_not_the_types_time_limit(db_path: Path, script: Script) -> None:
+    script.failures["s1"] = [TimeoutError("the tool timed out")]  # not transient by default
+    registry = registry_for(script, timeout_s=30)
+    async with JobManager.open(db_path, registry=registry, settings=SETTINGS) as manager:
+        job = await run_job(manager)
+
+    assert (job.status, job.attempts) == (JobStatus.FAILED, 1)
+    assert job.error_message == "TimeoutError: the tool timed out"
+
+
+async def test_an_attempt_over_the_types_time_limit_fails_the_job_without_retry(db_path: Path) -> None:
+    registry = OperationRegistry()
+
+    async def hangs(ctx: StepContext, data: Any) -> None:
+        await asyncio.Event().wait()  # never set: only the time limit ends this attempt
+
+    registry.register("hangs", hangs, timeout_s=0.2, retry=RetryPolicy(retry_on=(TimeoutError,)))
+    async with JobManager.open(db_path, registry=registry, settings=SETTINGS) as manager:
+        job = await manager.wait(await manager.submit("hangs"), timeout_s=10)
+
+    assert (job.status, job.attempts) == (JobStatus.FAILED, 1)
+    assert job.error_message == "timed out: one attempt may take 0.2 s"
