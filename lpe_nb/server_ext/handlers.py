@@ -12,6 +12,7 @@ import contextlib
 import json
 import math
 import re
+from collections.abc import Callable
 from http.client import responses
 from typing import Any
 
@@ -36,7 +37,7 @@ from lpe_nb.jobs import JobManager, JobStatus
 from lpe_nb.llm.rate_limit import rate_limit_states
 from lpe_nb.operations import JOB_TYPES, JobTypes
 from lpe_nb.server_ext.engine import ServerEngine
-from lpe_nb.server_ext.openapi import Operation, Route, build_document
+from lpe_nb.server_ext.openapi import Operation, Route, build_document, handler_methods
 from lpe_nb.server_ext.quotas import identity_of
 from lpe_nb.server_ext.schemas import (
     JOB_ID_MAX_CHARS,
@@ -148,30 +149,30 @@ class LpeApiHandler(APIHandler):
 
     def wait_seconds(self, body: dict[str, Any]) -> float | None:
         """The optional ``wait`` (seconds, 0..60), from the body (taken out of it) or the query."""
-        if "wait" in body:
-            raw: Any = body.pop("wait")
-        else:
-            raw = self.get_query_argument("wait", None)
-            if raw is not None:
-                try:
-                    raw = float(raw)
-                except ValueError:
-                    raise InvalidInput.field(
-                        "wait", f"must be a number of seconds, not {raw[:40]!r}"
-                    ) from None
-        return validate_request(WaitRequest, {"wait": raw}).wait
+        wait_s: float | None = self._submit_option(body, "wait", float)
+        return wait_s
 
     def max_attempts(self, body: dict[str, Any]) -> int | None:
         """The optional ``max_attempts`` (1..100), from the body (taken out of it) or the query."""
-        if "max_attempts" in body:
-            raw: Any = body.pop("max_attempts")
-        else:
-            raw = self.get_query_argument("max_attempts", None)
-            if raw is not None:
-                if not raw.strip().isdigit():
-                    raise InvalidInput.field("max_attempts", f"must be a whole number, not {raw[:40]!r}")
-                raw = int(raw)
-        return validate_request(WaitRequest, {"max_attempts": raw}).max_attempts
+        attempts: int | None = self._submit_option(body, "max_attempts", int)
+        return attempts
+
+    def _submit_option(self, body: dict[str, Any], name: str, parse: Callable[[str], Any]) -> Any:
+        """A field of :class:`WaitRequest` from the body (taken out of it), else from the query. A query
+        value is checked even when the body has one (a bad request is refused, not half read), and may be
+        given once."""
+        values = self.get_query_arguments(name)
+        if len(values) > 1:
+            raise InvalidInput.field(name, "is given more than once in the query")
+        from_query = None
+        if values:
+            try:
+                from_query = parse(values[0].strip())
+            except ValueError:
+                raise InvalidInput.field(name, f"must be a number, not {values[0][:40]!r}") from None
+            validate_request(WaitRequest, {name: from_query})
+        raw = body.pop(name) if name in body else from_query
+        return getattr(validate_request(WaitRequest, {name: raw}), name)
 
     async def submit(
         self, job_type: str, input_data: dict[str, Any], wait_s: float | None, max_attempts: int | None = None
@@ -235,6 +236,8 @@ class LpeApiHandler(APIHandler):
                 "details": {},
             }
         self.set_status(status_code)
+        if status_code == 405:  # RFC 9110: a 405 names the methods the resource has
+            self.set_header("Allow", ", ".join(sorted(m.upper() for m in handler_methods(type(self)))))
         self.set_header("Content-Type", "application/json")
         # default=str: a detail that is not JSON (a Path, say) still goes out, as text
         self.finish(json.dumps(body, default=str))
@@ -288,10 +291,9 @@ class JobsHandler(LpeApiHandler):
     async def post(self) -> None:
         """Submit a job of any type: ``{"type": ..., "input": {...}, "wait": seconds}``."""
         body = self.json_object()
-        if "wait" not in body:
-            body["wait"] = self.wait_seconds({})
-        if "max_attempts" not in body:
-            body["max_attempts"] = self.max_attempts({})
+        # the query's are checked even when the body has its own, which wins
+        body.setdefault("wait", self.wait_seconds({}))
+        body.setdefault("max_attempts", self.max_attempts({}))
         request = validate_request(SubmitRequest, body)
         await self.submit(request.type, request.input, request.wait, request.max_attempts)
 
@@ -320,8 +322,7 @@ class CancelHandler(LpeApiHandler):
         ``cancelled`` at its next await, or its dispatcher's next heartbeat if another process runs it)."""
         job_id = checked_job_id(job_id)
         body = self.json_object(required=False)
-        if "wait" not in body:
-            body["wait"] = self.wait_seconds({})
+        body.setdefault("wait", self.wait_seconds({}))  # the query's is checked even if the body has one
         wait_s = validate_request(CancelRequest, body).wait
         manager = await self.manager()
         job = await manager.cancel(job_id)

@@ -158,3 +158,23 @@ async def test_a_cancel_not_waited_for_is_202_with_cancel_requested(api: Api, en
 async def test_a_cancel_wait_out_of_bounds_is_400_naming_wait(api: Api) -> None:
     code, error = await api("POST", "jobs/abc/cancel", body={"wait": 600})
     assert code == 400 and list(error["fields"]) == ["wait"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [[("wait", "soon")], [("wait", "1"), ("wait", "2")], [("max_attempts", "x")]],
+    ids=["bad", "twice", "attempts"],
+)
+async def test_a_bad_query_option_is_refused_even_when_the_body_has_one(
+    api: Api, params: list[tuple[str, str]]
+) -> None:
+    body = {**INPUTS["projection/create"], "wait": 1, "max_attempts": 2}
+    code, error = await api("POST", "projection/create", body=body, params=params)
+    assert code == 400 and list(error["fields"]) == [params[0][0]], error
+
+
+async def test_a_405_names_the_methods_the_route_has(
+    http_server_client: Any, jp_base_url: str, jp_auth_header: dict[str, str], engine: ServerEngine
+) -> None:
+    response, _body = await _fetch(http_server_client, jp_base_url, "PATCH", "jobs/abc", jp_auth_header)
+    assert response.code == 405 and response.headers["Allow"] == "DELETE, GET"
