@@ -391,11 +391,14 @@ _GENERATED_FIELDS: dict[str, Callable[[str], dict[str, str]]] = {
 
 def _generate(_: Sequence[Message], c: Mapping[str, Any]) -> str:
     brief, kind = _text(c, "brief"), _text(c, "attribute")
-    slug = "-".join(w.lower() for w in words(" ".join(key_phrases(brief, 2)) or brief)[:3]) or "custom"
+    slug = "-".join(w.lower() for w in words(" ".join(key_phrases(brief, 2)) or brief)[:3])
+    if len(slug) < 2:  # a brief of digits or one letter still names a valid entry
+        slug = f"custom-{kind or 'entry'}"
     phrase = truncate_words(brief.strip().rstrip("."), 12)
     make = _GENERATED_FIELDS.get(kind)
     fields = make(phrase) if make is not None else {"note": f"made from the brief {phrase}"}
-    return json.dumps({"name": slug, "description": truncate_words(brief, 30), "fields": fields})
+    description = f"A {kind or 'catalog entry'} from the brief: {truncate_words(brief, 30)}"
+    return json.dumps({"name": slug, "description": description, "fields": fields})
 
 
 TASKS: dict[str, Callable[[Sequence[Message], Mapping[str, Any]], str]] = {

@@ -149,3 +149,13 @@ async def test_invalid_input_names_the_field_and_stores_nothing(
 async def test_unknown_persona_message_lists_the_choices(engine: Engine) -> None:
     with pytest.raises(InvalidInput, match=r"unknown persona 'poet'; choose one of: neutral, advocate"):
         await engine.projection(NARRATIVE, persona="poet")
+
+
+@pytest.mark.parametrize("brief", ["000", "a b", "noir detective"])
+async def test_configuration_on_the_mock_completes_for_any_valid_brief_on_its_first_attempt(
+    engine: Engine, brief: str
+) -> None:
+    job_id = await engine.submit("configuration", {"attribute": "style", "brief": brief})
+    job = await engine.manager.wait(job_id, timeout_s=30)
+    assert job.status is JobStatus.COMPLETED, job.error_message
+    assert job.attempts == 1  # the mock's reply is valid as it is, not after retries
