@@ -10,12 +10,18 @@
   sleeps until ``start_at_ns`` (wall clock) and then reports progress ``hz`` times a second for
   ``duration_s`` seconds, the publish time (``time.time_ns()``) in ``details["t_ns"]``. With
   ``staggered`` (the default) job k starts k/jobs of a period after ``start_at_ns``, so the reports are
-  spread evenly over each period instead of all landing at once. Answers 202 with ``{"job_ids": [...]}``.
+  spread evenly over each period instead of all landing at once. ``pad_bytes`` adds that much text to
+  each report (as streamed LLM text would). Answers 202 with ``{"job_ids": [...]}``.
+- ``POST {base_url}lpe-bench/stop``: every ticker finishes at its next tick, however long it was to run.
+- ``GET {base_url}lpe-bench/sockets``: ``{"open": n}``, the lpe WebSocket connections the server holds.
+- ``POST {base_url}lpe-bench/gc``: a full garbage collection, for diagnosis (the benches never call it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import gc
 import json
 import time
 import uuid
@@ -31,18 +37,25 @@ from lpe_nb.server_ext.engine import ServerEngine
 from lpe_nb.server_ext.handlers import AUTH_RESOURCE, ENGINE_SETTING
 
 TICKER = "ticker"
+_STOPPED: set[str] = set()  # "stop" once lpe-bench/stop was called (a set: no event loop needed to import)
 
 
 async def ticker(ctx: StepContext, data: Any) -> dict[str, Any]:
     """Report progress at ``hz`` on a fixed wall-clock schedule, each report stamped with its publish time."""
     hz, duration_s, start_at_ns = float(data["hz"]), float(data["duration_s"]), int(data["start_at_ns"])
     ticks = max(1, round(hz * duration_s))
+    pad = "x" * int(data.get("pad_bytes", 0))
     for i in range(ticks):
+        if _STOPPED:
+            break
         due_ns = start_at_ns + round(i * 1e9 / hz)
         delay_s = (due_ns - time.time_ns()) / 1e9
         if delay_s > 0:
             await asyncio.sleep(delay_s)
-        ctx.report("tick", completed_steps=i + 1, total_steps=ticks, details={"i": i, "t_ns": time.time_ns()})
+        details: dict[str, Any] = {"i": i, "t_ns": time.time_ns()}
+        if pad:
+            details["partial_text"] = pad
+        ctx.report("tick", completed_steps=i + 1, total_steps=ticks, details=details)
     # One more period before finishing: the manager's own 100% progress at completion would otherwise
     # replace (coalesce) the last tick in every queue that has not sent it yet.
     await asyncio.sleep(1 / hz)
@@ -81,7 +94,7 @@ class SetupHandler(_BenchHandler):
     async def post(self) -> None:
         body = self.body_object()
         engine: ServerEngine = self.settings[ENGINE_SETTING]
-        manager = await engine.ready()
+        manager = (await engine.ready()).manager
         if TICKER not in manager.registry.job_types:
             manager.registry.register(TICKER, ticker, description="benchmark: progress at a fixed rate")
         jobs, hz, start_at_ns = int(body["jobs"]), float(body["hz"]), int(body["start_at_ns"])
@@ -89,10 +102,48 @@ class SetupHandler(_BenchHandler):
         for k in range(jobs):
             # staggered: job k's ticks are k/jobs of a period late, spreading the reports evenly in time
             offset_ns = round(k * 1e9 / hz / jobs) if body.get("staggered", True) else 0
-            job_input = {"hz": hz, "duration_s": body["duration_s"], "start_at_ns": start_at_ns + offset_ns}
+            job_input = {
+                "hz": hz,
+                "duration_s": body["duration_s"],
+                "start_at_ns": start_at_ns + offset_ns,
+                "pad_bytes": int(body.get("pad_bytes", 0)),
+            }
             job_ids.append(await manager.submit(TICKER, job_input))
         self.set_status(202)
         self.finish(json.dumps({"job_ids": job_ids}))
+
+
+class StopHandler(_BenchHandler):
+    """Have every ticker finish at its next tick."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        _STOPPED.add("stop")
+        self.set_status(204)
+        self.finish()
+
+
+class SocketsHandler(_BenchHandler):
+    """How many lpe WebSocket connections the server holds (opened and not yet closed)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        engine: ServerEngine = self.settings[ENGINE_SETTING]
+        self.finish(json.dumps({"open": len(engine.sockets)}))
+
+
+class GcHandler(_BenchHandler):
+    """A full garbage collection now: how many objects it found unreachable, how many are left, by type."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        found = gc.collect()
+        objects = gc.get_objects()
+        types = collections.Counter(type(o).__qualname__ for o in objects).most_common(40)
+        self.finish(json.dumps({"unreachable": found, "objects": len(objects), "types": types}))
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
@@ -106,5 +157,8 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         [
             (url_path_join(base_url, "lpe-bench/ceiling"), CeilingHandler),
             (url_path_join(base_url, "lpe-bench/setup"), SetupHandler),
+            (url_path_join(base_url, "lpe-bench/stop"), StopHandler),
+            (url_path_join(base_url, "lpe-bench/sockets"), SocketsHandler),
+            (url_path_join(base_url, "lpe-bench/gc"), GcHandler),
         ],
     )

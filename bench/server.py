@@ -22,6 +22,11 @@
                            [--ws-jobs 50] [--ws-per-job 2] [--hz 20] [--ws-seconds 5]
 
 Prints the figures and, last, ``submit_ratio=<x> ws_p99_ms=<y>``; writes ``bench/results/server.json``.
+
+(c) With ``--bad-readers N`` (and only then, instead of (a) and (b)): N WebSocket clients that never read,
+    against 50 jobs streaming to good clients (``bench/_bad_readers.py``): the server's RSS at baseline,
+    during and after, and ``GET lpe/api/jobs`` p99 meanwhile; last ``rss_after_vs_baseline=<x>
+    get_jobs_p99_during_ms=<y>``; writes ``bench/results/server_bad_readers.json``.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest  # noqa: E402
 from tornado.websocket import websocket_connect  # noqa: E402
 
+from bench._bad_readers import bad_readers  # noqa: E402
 from bench._common import median, write_results  # noqa: E402
 
 NARRATIVE = "Mara left the harbour town of Velden at dawn, carrying her father's compass and a debt."
@@ -62,6 +68,7 @@ class Server:
     url: str  # http://127.0.0.1:port/ (base_url "/")
     token: str
     log: Path
+    pid: int
 
     @property
     def headers(self) -> dict[str, str]:
@@ -113,7 +120,7 @@ def jupyter_server(tmp: Path, name: str, **lpe: Any) -> Iterator[Server]:
     log = work / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=work)
-    server = Server(f"http://127.0.0.1:{port}/", token, log)
+    server = Server(f"http://127.0.0.1:{port}/", token, log, process.pid)
     try:
         asyncio.run(_wait_ready(server, process))
         yield server
@@ -328,7 +335,17 @@ def main() -> None:
     parser.add_argument(
         "--aligned", action="store_true", help="all jobs tick at the same instants (worst-case bursts)"
     )
+    parser.add_argument("--bad-readers", type=int, default=0, help="run (c) with this many bad clients")
+    parser.add_argument("--bad-jobs", type=int, default=50)
+    parser.add_argument("--bad-hz", type=float, default=20.0)
+    parser.add_argument("--pad-bytes", type=int, default=512, help="streamed text per progress report")
+    parser.add_argument("--good-clients", type=int, default=10)
+    parser.add_argument("--phase-s", type=float, default=10.0)
+    parser.add_argument("--control", action="store_true", help="(c) with clients that read everything")
     args = parser.parse_args()
+    if args.bad_readers:
+        run_bad_readers(args)
+        return
 
     with tempfile.TemporaryDirectory(prefix="lpe-bench-server-") as tmp:
         with jupyter_server(Path(tmp), "submit") as server:  # the extension's default job concurrency
@@ -367,6 +384,56 @@ def main() -> None:
         f"  max {lat['max']:.3f} (target p99 <= 10)"
     )
     print(f"submit_ratio={submit['submit_ratio']:.3f} ws_p99_ms={lat['p99']:.3f}")
+
+
+def run_bad_readers(args: argparse.Namespace) -> None:
+    with (
+        tempfile.TemporaryDirectory(prefix="lpe-bench-server-") as tmp,
+        jupyter_server(Path(tmp), "bad", concurrency=args.bad_jobs + 8) as server,
+    ):
+        figures = asyncio.run(
+            bad_readers(
+                server,
+                readers=args.bad_readers,
+                jobs=args.bad_jobs,
+                hz=args.bad_hz,
+                pad_bytes=args.pad_bytes,
+                good=args.good_clients,
+                phase_s=args.phase_s,
+                reading=args.control,
+            )
+        )
+    write_results("server_readers_control" if args.control else "server_bad_readers", figures)
+    phases = figures["phases"]
+    print(
+        f"(c) {figures['readers']} WebSocket clients that {'read everything (control)' if args.control else 'never read'}"
+        f", each watching all {figures['jobs']} jobs"
+        f" (progress at {figures['hz']:g} Hz, {figures['pad_bytes']} B of text each); "
+        f"{figures['good_clients']} good clients read everything"
+    )
+    print("    phase      RSS MiB (median/max)   GET jobs ms p50/p99/max   good clients' frames ms p50/p99")
+    for name, phase in phases.items():
+        rss, get, ws = phase["rss_mib"], phase["get_jobs_ms"], phase["ws_latency_ms"]
+        print(
+            f"    {name:9}  {rss['median']:7.1f} / {rss['max']:7.1f}      "
+            f"{get['p50']:6.2f} / {get['p99']:6.2f} / {get['max']:7.2f}    "
+            f"{ws['p50']} / {ws['p99']} ({ws['frames']} frames)"
+        )
+    print(
+        f"    bad clients connected in {figures['bad_connected_s']} s, all dropped {figures['bad_dropped_after_s']}"
+        f" s after the first connected; the server's reasons: {figures['server_close_reasons']}; close frames"
+        f" they got: {figures['bad_close_frames']}"
+    )
+    print(f"    good clients saw every job completed: {figures['good_clients_saw_every_job_completed']}")
+    print(
+        f"    RSS after / baseline {figures['rss_after_vs_baseline']:.3f} (target <= 1.10); GET jobs p99 during"
+        f" {figures['get_jobs_p99_during_ms']:.1f} ms (target < 50), "
+        f"{figures['get_jobs_p99_ratio_during_vs_baseline']:.2f}x baseline"
+    )
+    print(
+        f"rss_after_vs_baseline={figures['rss_after_vs_baseline']:.3f}"
+        f" get_jobs_p99_during_ms={figures['get_jobs_p99_during_ms']:.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -73,12 +73,12 @@ class LpeExtensionApp(ExtensionApp):
         "(0: no limit).",
     ).tag(config=True)
     max_submits_per_minute_per_user = Int(
-        6_000, help="Jobs one user may submit in any 60 s; more get 429 with Retry-After (0: no limit)."
+        30_000, help="Jobs one user may submit in any 60 s; more get 429 with Retry-After (0: no limit)."
     ).tag(config=True)
     ws_max_unsent_bytes = Int(
         256 * 1024,
         help="Bytes of frames a WebSocket client may leave unread on the server before it is dropped "
-        "(1008); the kernel's socket buffer comes on top, capped at 128 KiB.",
+        "(1008); the kernel's socket buffer comes on top, capped at 64 KiB.",
     ).tag(config=True)
     ws_max_queued_events = Int(
         256, help="Status events a WebSocket client may fall behind before it is dropped (1008)."

@@ -10,14 +10,19 @@ Each connection has one subscription and one task that pumps it to the socket, a
 for a client is bounded three ways; past any bound the client is closed with 1008 and a reason saying
 which, at once:
 
-- *bytes*: frames written but not yet taken by the kernel wait in Tornado's stream buffer, at most
-  ``ws_max_unsent_bytes`` of them (a frame always fits an empty buffer). The kernel's own send buffer is
-  capped at :data:`KERNEL_SEND_BUFFER_BYTES`, so a backlog shows up there instead of in an autotuned
-  kernel buffer of megabytes (issue 15: 300 clients that never read held 189.5 MiB that way);
-- *events*: once a quarter of the byte budget is unsent, the pump waits for the socket to drain while the
-  subscription coalesces progress; a reader more than ``ws_max_queued_events`` status events behind
-  overflows it;
-- *time*: that wait ends after ``ws_send_timeout_s``.
+- *bytes*: the kernel's send buffer is capped at :data:`KERNEL_SEND_BUFFER_BYTES` (an autotuned one grows
+  to megabytes: 300 clients that never read held 189.5 MiB that way, issue 15), and what it has not taken
+  waits in Tornado's stream buffer, checked against ``ws_max_unsent_bytes`` at every write, events and
+  replies alike (a client can ask for pongs and errors without reading them);
+- *events*: an event frame is written only once the previous ones have left, so the stream buffer holds
+  at most one event frame; meanwhile the subscription coalesces progress, and a reader more than
+  ``ws_max_queued_events`` status events behind overflows it;
+- *time*: that wait for the socket to drain ends after ``ws_send_timeout_s``.
+
+Why not let event frames pile up in the stream buffer up to the byte budget: each write Tornado has not
+flushed holds a task and a future, so 300 readers that stopped kept ~100 each, +85 MiB that the
+allocator did not give back after they were dropped (``bench/server.py --bad-readers 300``), where
+waiting keeps them at one, and lets a slow reader get the latest progress instead of a stale backlog.
 
 Each event is encoded once for all its subscribers (:meth:`JobEvent.to_frame`). Like the kernel socket,
 authentication happens in ``get`` and the server's pings keep the connection alive; unlike it, the Origin
@@ -38,6 +43,7 @@ from jupyter_server.auth.decorator import ws_authenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
+from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from lpe_nb._bounded_json import loads_bounded
@@ -50,9 +56,9 @@ __all__ = ["KERNEL_SEND_BUFFER_BYTES", "TOO_SLOW", "WS_PATH", "JobsWebSocket"]
 
 WS_PATH = "lpe/ws"
 TOO_SLOW = 1008  # policy violation: the client does not read what it asked for
-# Linux doubles what is asked for. Plenty for job events on any link; a client that stops reading fills it
-# in a moment, and what follows is counted against ws_max_unsent_bytes.
-KERNEL_SEND_BUFFER_BYTES = 64 * 1024
+# Linux doubles what is asked for: 64 KiB in flight, ~640 KB/s at 100 ms of round trip, plenty for job
+# events (a slower link gets coalesced progress); a client that stops reading fills it at once.
+KERNEL_SEND_BUFFER_BYTES = 32 * 1024
 _MAX_FRAME_BYTES = 64 * 1024
 _MAX_JOB_ID_CHARS = 64
 _RECONNECT = "reconnect and watch again"
@@ -105,11 +111,18 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
 
     def on_close(self) -> None:
         self.engine.sockets.discard(self)
+        # jupyter_server stops its keep-alive pings only at the next one, up to 30 s later, and until then
+        # they keep this handler alive with what it holds: 15 s after 300 clients watching 50 jobs were
+        # dropped, 76 handlers still held 3,800 queued events (bench/server.py --bad-readers). Stop them now.
+        if self.ping_callback is not None:
+            self.ping_callback.stop()
+            self.ping_callback = None
         if self._pump is not None:
             self._pump.cancel()
             self._pump = None
         if self._sub is not None:
             self._sub.close()
+            self._sub = None
 
     async def on_message(self, message: str | bytes) -> None:
         """Handle one client frame; Tornado waits for this before reading the next, so order is kept."""
@@ -172,11 +185,29 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
             self._drop(f"{unsent} bytes unsent, the limit is {limit}")
             return None
         try:
-            write = self.write_message(frame)  # bytes: a text frame, not encoded again
-        except WebSocketClosedError:
+            write = self._write_text(frame)
+        except (WebSocketClosedError, StreamClosedError):
             return None
         write.add_done_callback(_ignore_closed)
         return write
+
+    def _write_text(self, frame: bytes) -> asyncio.Future[None]:
+        """Write ``frame`` as one text frame; its future is done once the kernel has taken it.
+
+        Tornado's ``write_message`` wraps every write in a task, only to turn ``StreamClosedError`` into
+        ``WebSocketClosedError``: with 300 clients that stopped reading, those tasks were a tenth of the
+        server's CPU and most of its garbage (``bench/server.py --bad-readers``). So the frame goes to the
+        protocol's own writer, and its stream future is returned; the callers take either error as "gone".
+        Compressed connections (never negotiated here) keep Tornado's path.
+        """
+        protocol = self.ws_connection
+        if protocol is None or protocol.is_closing():
+            raise WebSocketClosedError()
+        write_frame = getattr(protocol, "_write_frame", None)
+        if write_frame is None or getattr(protocol, "_compressor", None) is not None:
+            return self.write_message(frame)  # bytes: a text frame, not encoded again
+        future: asyncio.Future[None] = write_frame(True, 0x1, frame)
+        return future
 
     def _drop(self, why: str) -> None:
         """Close the connection with 1008 now (once), saying why; Tornado then waits a few seconds for the
@@ -189,7 +220,6 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
     async def _pump_events(self, sub: Subscription) -> None:
         """Move events from the subscription to the socket, in order, within the bounds of the module doc."""
         config = self.engine.config
-        pause_above = config.ws_max_unsent_bytes // 4
         ended = asyncio.create_task(sub.wait_closed(), name="lpe-ws-sub-ended")
         try:
             while True:
@@ -199,14 +229,14 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
                 write = self._send(event.to_frame())
                 if write is None:
                     return
-                if self.unsent_bytes > pause_above:
+                if self.unsent_bytes:  # the kernel's buffer is full: let the subscription coalesce
                     await self._drained(write, sub, ended, config.ws_send_timeout_s)
         except SubscriptionClosed as closed:
             if closed.overflowed:
                 self._drop(f"more than {sub.max_pending} status events waited to be sent")
         except TimeoutError:
             self._drop(f"what was sent did not leave within {config.ws_send_timeout_s:g} s")
-        except WebSocketClosedError:
+        except (WebSocketClosedError, StreamClosedError):
             pass
         finally:
             ended.cancel()
@@ -223,7 +253,7 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         """
         done, _ = await asyncio.wait((write, ended), timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
         if write in done:
-            write.result()  # WebSocketClosedError once the client is gone
+            write.result()  # StreamClosedError (or WebSocketClosedError) once the client is gone
         elif ended in done:
             raise SubscriptionClosed(sub.overflowed)
         else:

@@ -156,14 +156,14 @@ Unsent = dict[JobsWebSocket, list[int]]
 def unsent(monkeypatch: pytest.MonkeyPatch) -> Unsent:
     """Per handler, its unsent bytes after each frame the server wrote to it (events and replies)."""
     seen: Unsent = defaultdict(list)
-    original = JobsWebSocket.write_message
+    original = JobsWebSocket._write_text
 
-    def spy(self: JobsWebSocket, message: Any, binary: bool = False) -> Any:
-        write = original(self, message, binary)
+    def spy(self: JobsWebSocket, frame: bytes) -> Any:
+        write = original(self, frame)
         seen[self].append(self.unsent_bytes)
         return write
 
-    monkeypatch.setattr(JobsWebSocket, "write_message", spy)
+    monkeypatch.setattr(JobsWebSocket, "_write_text", spy)
     return seen
 
 
