@@ -32,7 +32,11 @@ __all__ = ["JobRow", "JobsDashboard"]
 
 STATUSES = ("all", "pending", "running", "completed", "failed", "cancelled")
 _BAR_STYLES = {"pending": "", "running": "info", "completed": "success", "failed": "danger"}
-_ONE_LINE = "white-space: nowrap; overflow: hidden; text-overflow: ellipsis"
+# Absolute within the HTML widget's content box (which ipywidgets positions relatively): the text then
+# takes the widget's width instead of widening it over the bar, and its end turns into an ellipsis.
+_ONE_LINE = (
+    "position: absolute; left: 0; right: 0; white-space: nowrap; overflow: hidden; text-overflow: ellipsis"
+)
 
 
 class JobRow:
@@ -41,9 +45,9 @@ class JobRow:
 
     def __init__(self, dashboard: JobsDashboard, job_id: str) -> None:
         self.job_id = job_id
-        self.label = widgets.HTML(layout=widgets.Layout(width="45%"))
+        self.label = widgets.HTML(layout=widgets.Layout(width="42%"))
         self.bar = widgets.FloatProgress(min=0.0, max=100.0, layout=widgets.Layout(width="20%"))
-        self.status = widgets.HTML(layout=widgets.Layout(width="12%"))
+        self.status = widgets.HTML(layout=widgets.Layout(width="15%"))  # "completed 100%" in full
         self.cancel_button = widgets.Button(description="Cancel", icon="stop", layout=_button_layout())
         self.open_button = widgets.Button(description="Open", icon="folder-open", layout=_button_layout())
         self.cancel_button.on_click(lambda _button: dashboard.cancel(job_id))
@@ -106,7 +110,7 @@ class JobsDashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
             description="Close",
             icon="times",
             tooltip="Close the job shown above the list",
-            layout=_button_layout(),
+            layout=widgets.Layout(width="auto", align_self="flex-end"),  # compact, at the right
         )
         self.detail = widgets.VBox()
         self.opened: JobProgress | None = None

@@ -67,7 +67,9 @@ class JobProgress(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self.cancel_button = widgets.Button(description="Cancel", icon="stop", tooltip="Cancel this job")
         self.step_label = widgets.HTML()
         self.stream = widgets.Textarea(
-            disabled=True, layout=widgets.Layout(display="none", width="100%", height="8em")
+            # width auto: a flex child as wide as the box; "100%" plus the margins stuck out of it
+            disabled=True,
+            layout=widgets.Layout(display="none", width="auto", height="8em"),
         )
         self.error = widgets.HTML(layout=widgets.Layout(display="none"))
         self.result_box = widgets.VBox()

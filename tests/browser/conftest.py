@@ -1,4 +1,4 @@
-"""JupyterLab with the extension, driven by Playwright in Debian's headless chromium.
+"""JupyterLab and Notebook 7 with the extension, driven by Playwright in Debian's headless chromium.
 
 Test tools cannot download browsers here, so the tests use ``/usr/bin/chromium`` (``.ci/run`` installs
 it with apt-get) and skip with the reason when it or Playwright is missing.
@@ -6,6 +6,7 @@ it with apt-get) and skip with the reason when it or Playwright is missing.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -28,8 +29,22 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# Where the tests save their screenshots; LPE_SCREENSHOT_DIR=docs/images refreshes the README's set.
-SCREENSHOTS = Path(os.environ.get("LPE_SCREENSHOT_DIR") or ROOT / "build" / "screenshots")
+# Where the tests save their screenshots: build/screenshots. LPE_SCREENSHOT_DIR=docs/images refreshes the
+# README's set there: the CURATED pictures go to that directory, the others still to build/screenshots.
+SCREENSHOTS = ROOT / "build" / "screenshots"
+CURATED_DIR = Path(os.environ["LPE_SCREENSHOT_DIR"]) if os.environ.get("LPE_SCREENSHOT_DIR") else None
+CURATED = frozenset(
+    f"{prefix}{name}"
+    for prefix in ("", "notebook7-")
+    for name in (
+        "quickstart-widget-running.png",
+        "quickstart-widget-done.png",
+        "quickstart-running.png",
+        "dashboard-running.png",
+        "maieutic-session.png",
+        "form-cancelled.png",
+    )
+)
 MOCK_LATENCY_S = "0.6"  # per mock LLM call: a projection takes a few seconds, long enough to watch
 
 try:
@@ -51,13 +66,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterProcess]:
-    """``jupyter lab`` on a free port with a real token, serving a copy of notebooks/."""
-    workdir = tmp_path_factory.mktemp("lab")
+class Frontend:
+    """A running Jupyter front end: ``jupyter lab`` or Notebook 7 (``jupyter notebook``), on a server
+    with the extension; ``name`` is ``lab`` or ``notebook``."""
+
+    def __init__(self, name: str, process: JupyterProcess) -> None:
+        self.name = name
+        self.process = process
+
+    def shot(self, name: str) -> str:
+        """The screenshot file name for this front end (Notebook 7's carry a ``notebook7-`` prefix)."""
+        return name if self.name == "lab" else f"notebook7-{name}"
+
+
+def _serve(tmp_path_factory: pytest.TempPathFactory, app: str) -> Iterator[JupyterProcess]:
+    """``jupyter <app>`` on a free port with a real token, serving a copy of notebooks/."""
+    workdir = tmp_path_factory.mktemp(app)
     root = workdir / "notebooks"
     shutil.copytree(ROOT / "notebooks", root)
-    settings = workdir / "lab-settings"
+    settings = workdir / "lab-settings"  # JupyterLab and Notebook 7 read the same settings
     # A fresh user: no "get notified about news?" prompt over the notebook, no restored workspace.
     notification = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     notification.parent.mkdir(parents=True)
@@ -72,13 +99,24 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterProcess]:
         "JUPYTERLAB_SETTINGS_DIR": str(settings),
         "JUPYTERLAB_WORKSPACES_DIR": str(workdir / "lab-workspaces"),
     }
-    with JupyterProcess(workdir, app="lab", env=env, root_dir=root) as process:
+    with JupyterProcess(workdir, app=app, env=env, root_dir=root) as process:
         yield process
+
+
+@pytest.fixture(scope="module", params=["lab", "notebook"], ids=["jupyterlab", "notebook7"])
+def frontend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Frontend]:
+    """JupyterLab, then Notebook 7: every test taking it runs in both."""
+    if request.param == "notebook" and importlib.util.find_spec("notebook") is None:
+        pytest.skip("Notebook 7 is not installed (pip install -e '.[test]')")
+    for process in _serve(tmp_path_factory, request.param):
+        yield Frontend(request.param, process)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    if CURATED_DIR is not None:
+        CURATED_DIR.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
@@ -93,7 +131,7 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     opened = context.new_page()
     yield opened
     if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
-        opened.screenshot(path=str(SCREENSHOTS / f"failed-{request.node.name}.png"))
+        opened.screenshot(path=str(SCREENSHOTS / f"failed-{request.node.name}.png".replace("/", "-")))
     context.close()
 
 

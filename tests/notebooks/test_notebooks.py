@@ -12,9 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from tests.jupyter_process import JupyterProcess
+from tests.notebooks.refresh_outputs import clean, leftovers
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
@@ -61,6 +63,44 @@ def test_the_notebooks_exist() -> None:
         "dashboard.ipynb",
         "python_api.ipynb",
     }
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda path: path.name)
+def test_a_committed_notebook_opens_without_leftovers_of_a_run(path: Path) -> None:
+    # No temporary paths, no reprs (<Client ...>, JobsDashboard(children=...)), no widget views whose
+    # state is not saved, no timings: `python -m tests.notebooks.refresh_outputs` saves them so.
+    notebook = nbformat.read(path, as_version=4)
+    assert leftovers(notebook) == []
+    checked = [cell for cell in notebook.cells if "# NBVAL_CHECK_OUTPUT" in cell.source]
+    assert checked and all(cell.outputs for cell in checked)  # nbval has something to compare with
+
+
+def test_the_leftover_check_finds_what_a_raw_run_leaves() -> None:
+    raw = nbformat.v4.new_notebook(metadata={"widgets": {}})
+    raw.cells = [
+        nbformat.v4.new_code_cell(
+            "client",
+            execution_count=1,
+            metadata={"execution": {"iopub.status.busy": "2026-11-28T19:24:17.052095Z"}},
+            outputs=[nbformat.v4.new_output("execute_result", {"text/plain": "<Client /tmp/nbexec.db>"})],
+        ),
+        nbformat.v4.new_code_cell(
+            "dashboard",
+            outputs=[
+                nbformat.v4.new_output(
+                    "execute_result",
+                    {
+                        "application/vnd.jupyter.widget-view+json": {},
+                        "text/plain": "JobsDashboard(children=(...",
+                    },
+                )
+            ],
+        ),
+        nbformat.v4.new_code_cell("print(2)", outputs=[nbformat.v4.new_output("stream", text="2\n")]),
+    ]
+    assert len(leftovers(raw)) == 6
+    cleaned = clean(raw)
+    assert leftovers(cleaned) == [] and [len(cell.outputs) for cell in cleaned.cells] == [0, 0, 1]
 
 
 @pytest.mark.slow

@@ -171,3 +171,12 @@ def test_a_built_in_entry_cannot_be_deleted(client: Client) -> None:
         client.delete_catalog_entry("style", "no-such-style")
     assert "no-such-style" in unknown.value.fields["name"]
     assert "critic" in [entry["name"] for entry in client.catalog()["personas"]]
+
+
+def test_the_streamed_text_box_takes_the_forms_width_not_more(client: Client) -> None:
+    # "100%" plus the widget margins stuck out of the form by 2 px; the browser tests measure it.
+    form = ProjectionForm(client)
+    form.narrative.value = NARRATIVE
+    progress = form.run()
+    assert progress is not None and progress.stream.layout.width == "auto"
+    assert progress.wait_rendered(WAIT_S)
