@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lpe_nb.jobs import JobManager, JobRecord, ManagerSettings, default_db_path, open_store
+from lpe_nb.jobs import DispatchMode, JobManager, JobRecord, ManagerSettings, default_db_path, open_store
 from lpe_nb.jobs.store import Synchronous
 from lpe_nb.llm import LLM, LlmSettings, make_llm
 from lpe_nb.operations import (
@@ -99,7 +99,7 @@ async def open_engine(
     concurrency: int | None = None,
     settings: ManagerSettings | None = None,
     synchronous: Synchronous = "NORMAL",
-    dispatch: bool = True,
+    dispatch: DispatchMode = "auto",
     job_modules: Iterable[str] = (),
     job_types: JobTypes | None = None,
 ) -> AsyncIterator[Engine]:
@@ -108,7 +108,10 @@ async def open_engine(
     The LLM is ``llm`` if given (not closed here), else ``make_llm(llm_settings)`` (the environment's, the
     mock when nothing is configured). ``job_modules`` (and ``$LPE_JOB_MODULES``, and the
     ``lpe_nb.job_types`` entry points) are imported first, so the job types they declare run here.
-    Raises :class:`DispatcherBusy` if another process dispatches there and ``dispatch`` is true.
+    ``dispatch="auto"`` (the default) runs the jobs if no other process on this database does, and is
+    otherwise a peer of the one that does (submit, read, cancel and watch work, with its live events) that
+    takes over if that process exits; ``True`` raises :class:`DispatcherBusy` instead, ``False`` never
+    dispatches. Raises :class:`StoreError` if the database cannot be used where it is.
     """
     path = resolve_db_path(db_path)
     load_job_modules(job_modules)

@@ -4,6 +4,7 @@ and live events.
 Knows nothing of Jupyter, Tornado, widgets or LLMs.
 """
 
+from lpe_nb.jobs._role import DispatchMode
 from lpe_nb.jobs.context import StepContext
 from lpe_nb.jobs.events import EventBus, JobEvent, Subscription, SubscriptionClosed
 from lpe_nb.jobs.listing import JobPage
@@ -17,6 +18,7 @@ from lpe_nb.jobs.store import JobStore, LeaseLost, Recovered, Synchronous, defau
 
 __all__ = [
     "TERMINAL_STATUSES",
+    "DispatchMode",
     "EventBus",
     "JobEvent",
     "JobManager",

@@ -276,7 +276,7 @@ class JobManager:
             run = self._dispatcher.runs.get(job_id)
             if run is not None:
                 self._dispatcher.deliver_cancel(run)
-            # else a dispatcher in another process acts on cancel_requested at its next heartbeat
+            # else the dispatcher in another process sees cancel_requested within a change poll
         return job
 
     async def delete(self, job_id: str) -> None:

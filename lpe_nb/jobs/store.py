@@ -240,13 +240,14 @@ class JobStore(Protocol):
         ...
 
     async def changed_since(self, cursor: object | None = None) -> JobChanges:
-        """The jobs whose state moved since ``cursor``, written through any store on this database (other
-        processes included), oldest change first, with the cursor to pass next time.
+        """The jobs whose state other stores on this database (other processes, mostly) moved since
+        ``cursor``, oldest change first, with the cursor to pass next time.
 
         A job has moved when its ``seq`` rose (every status change and progress save) or its cancel was
         requested. ``None`` starts at the present: no jobs, a cursor. A job that moved several times since
-        comes once, as it is now; one that did not move never comes back. Meant to be called often: when
-        nothing was committed since ``cursor`` it must cost next to nothing (SQLite: one ``PRAGMA
+        comes once, as it is now; one that did not move never comes back. This store's own changes need
+        not come (the caller made them) but may, along with others'. Meant to be called often: when no
+        other store committed since ``cursor`` it must cost next to nothing (SQLite: one ``PRAGMA
         data_version``). :class:`~lpe_nb.errors.InvalidInput` for a cursor this store did not return.
         """
         ...

@@ -21,9 +21,9 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Enum, Float, Int, List, Unicode
 
-from lpe_nb._server_file import remove_note, write_note
-from lpe_nb.errors import InvalidInput
-from lpe_nb.jobs import ManagerSettings, default_db_path
+from lpe_nb._server_file import read_note, remove_note, write_note
+from lpe_nb.errors import InvalidInput, LpeError
+from lpe_nb.jobs import DispatchMode, ManagerSettings, default_db_path
 from lpe_nb.llm import LlmSettings
 from lpe_nb.operations import load_job_modules
 from lpe_nb.server_ext.engine import EngineConfig, ServerEngine
@@ -38,6 +38,7 @@ LIFECYCLE_SCHEMA_PATH = Path(__file__).parent / "events" / "job-lifecycle.yaml"
 SERVER_URL_ENV = "LPE_SERVER_URL"  # exported for the kernels this server starts
 SERVER_TOKEN_ENV = "LPE_SERVER_TOKEN"
 ACTIVITY_SETTING = "lpe_last_activity"  # ServerApp.last_activity() reads every *_last_activity setting
+_DISPATCH_MODES: dict[str, DispatchMode] = {"auto": "auto", "always": True, "never": False}
 
 
 class LpeExtensionApp(ExtensionApp):
@@ -82,6 +83,14 @@ class LpeExtensionApp(ExtensionApp):
     ).tag(config=True)
     ws_max_queued_events = Int(
         256, help="Status events a WebSocket client may fall behind before it is dropped (1008)."
+    ).tag(config=True)
+
+    dispatch = Enum(
+        ["auto", "always", "never"],
+        "auto",
+        help="Whether this server runs the database's jobs: 'auto' when no other process does (else it serves "
+        "every route as a peer and takes over when that process exits), 'always' (503 dispatcher_busy while "
+        "another process does), 'never' (submit, read, cancel and watch only).",
     ).tag(config=True)
 
     job_modules = List(
@@ -150,6 +159,7 @@ class LpeExtensionApp(ExtensionApp):
             ws_max_unsent_bytes=self.ws_max_unsent_bytes,
             ws_max_queued_events=self.ws_max_queued_events,
             job_modules=tuple(self.job_modules),
+            dispatch=_DISPATCH_MODES[self.dispatch],
         )
 
     def initialize_settings(self) -> None:
@@ -182,9 +192,16 @@ class LpeExtensionApp(ExtensionApp):
         """Start dispatching on the server's loop, resuming jobs a previous server left unfinished."""
         self._export_for_kernels(serverapp)  # the bound port may differ from the configured one
         if self.engine is not None:
-            await self.engine.start()
-            # The CLI and scripts on this database find this server through the note, instead of
-            # competing for its dispatcher.
+            try:
+                await self.engine.start()
+            except LpeError as exc:
+                # Said once, here; the routes answer 503 with the same message until it can be opened.
+                self.log.error("lpe_nb: the job engine cannot start: %s", exc)
+                return
+            # The CLI and scripts on this database find a server through the note, with its live events.
+            # A live server that left one first keeps it: either serves the database.
+            if read_note(self.engine.config.db_path) is not None:
+                return
             token = getattr(serverapp.identity_provider, "token", "") or None
             try:
                 write_note(self.engine.config.db_path, serverapp.connection_url, token)

@@ -6,6 +6,12 @@ marks the server active on each event (and on a timer while jobs run, since one 
 idle culler's patience), emits the lifecycle events on the server's event bus, and tells the per-user
 :class:`~lpe_nb.server_ext.quotas.Quotas` which jobs have left the queue.
 
+Several servers (and CLIs, and kernels) may share one database: one process dispatches, the others are
+peers that serve every route and see its jobs move through the database, and one of them takes over if
+it exits (``dispatch="auto"``, :mod:`lpe_nb.jobs._role`). A database that cannot be opened is said once in
+the log at start; until it can (tried again at most every :data:`RETRY_OPEN_S`), every route answers 503
+with that message.
+
 Not thread-safe: everything runs on the server's event loop.
 """
 
@@ -14,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,18 +29,19 @@ from typing import Any, Protocol
 from lpe_nb._version import __version__
 from lpe_nb.embedded import Engine, open_engine
 from lpe_nb.errors import LpeError
-from lpe_nb.jobs import JobEvent, JobManager, JobStatus, ManagerSettings
+from lpe_nb.jobs import DispatchMode, JobEvent, JobManager, JobStatus, ManagerSettings
 from lpe_nb.jobs.events import SubscriptionClosed
 from lpe_nb.jobs.store import Synchronous
 from lpe_nb.llm import LlmSettings
 from lpe_nb.server_ext.quotas import Quotas, QuotaSettings
 
-__all__ = ["EngineConfig", "ServerEngine", "Socket", "lifecycle_action"]
+__all__ = ["RETRY_OPEN_S", "EngineConfig", "ServerEngine", "Socket", "lifecycle_action"]
 
 log = logging.getLogger(__name__)
 
 _WATCHER_MAX_PENDING = 10_000  # status events the watcher may lag behind before it resubscribes
 _MAX_REMEMBERED_TYPES = 4096
+RETRY_OPEN_S = 5.0  # a database that failed to open is tried again on a request at most this often
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +60,7 @@ class EngineConfig:
     ws_max_watches: int = 1000
     quotas: QuotaSettings = field(default_factory=QuotaSettings)
     job_modules: tuple[str, ...] = ()
+    dispatch: DispatchMode = "auto"
 
 
 class Socket(Protocol):
@@ -94,6 +103,7 @@ class ServerEngine:
         self._watcher: asyncio.Task[None] | None = None
         self._start_lock: asyncio.Lock | None = None
         self._stopped = False
+        self._failure: tuple[LpeError, float] | None = None  # why the last open failed, and when
         self.sockets: set[Socket] = set()
         self.quotas = Quotas(config.quotas)  # kept up to date by the watcher
         self._types: dict[str, str] = {}
@@ -109,7 +119,14 @@ class ServerEngine:
                 return
             if self._stopped:
                 raise LpeError("the lpe_nb extension has been stopped")
-            await self._open()
+            if self._failure is not None and time.monotonic() - self._failure[1] < RETRY_OPEN_S:
+                raise self._failure[0]  # said once in the log already; no new attempt per request
+            try:
+                await self._open()
+            except LpeError as exc:
+                self._failure = (exc, time.monotonic())
+                raise
+            self._failure = None
 
     async def _open(self) -> None:
         config = self.config
@@ -122,6 +139,7 @@ class ServerEngine:
                     settings=config.manager,
                     synchronous=config.synchronous,
                     job_modules=config.job_modules,
+                    dispatch=config.dispatch,
                 )
             )
         except BaseException:
@@ -129,9 +147,14 @@ class ServerEngine:
             raise
         self._stack, self._engine = stack, engine
         self._watcher = asyncio.create_task(self._watch_jobs(engine.manager), name="lpe-server-watcher")
+        role = (
+            "dispatching jobs"
+            if engine.manager.is_dispatching
+            else "serving as a peer (another process dispatches; this one takes over if it exits) the jobs"
+        )
         log.info(
-            "lpe_nb %s: dispatching jobs from %s with the %s LLM %s",
-            __version__, engine.db_path, engine.llm.provider, engine.llm.model,
+            "lpe_nb %s: %s from %s with the %s LLM %s",
+            __version__, role, engine.db_path, engine.llm.provider, engine.llm.model,
         )  # fmt: skip
 
     async def stop(self) -> None:
@@ -164,6 +187,11 @@ class ServerEngine:
     @property
     def manager(self) -> JobManager | None:
         return None if self._engine is None else self._engine.manager
+
+    @property
+    def dispatching(self) -> bool:
+        """Whether this server runs the database's jobs now (False while another process does)."""
+        return self._engine is not None and self._engine.manager.is_dispatching
 
     @property
     def running_job_ids(self) -> list[str]:

@@ -247,8 +247,9 @@ class LpeApiHandler(APIHandler):
         if isinstance(value, LpeError) and status_for(value) < 500:
             self.log.info("%s %s: %s", self.request.method, self.request.path, value)
             return
-        if isinstance(value, (StoreError, DispatcherBusy)):  # the database, said in full by the message
-            self.log.warning("%s %s: %s", self.request.method, self.request.path, value)
+        if isinstance(value, (StoreError, DispatcherBusy)):
+            # The database: said once at start, and in full to the client; the access log has the 503.
+            self.log.debug("%s %s: %s", self.request.method, self.request.path, value)
             return
         super().log_exception(typ, value, tb)
 
@@ -319,7 +320,7 @@ class CancelHandler(LpeApiHandler):
     async def post(self, job_id: str) -> None:
         """Cancel; then wait up to ``wait`` seconds (default 2) for a running job to end. 200 with the job
         once it has ended, else 202 with it still running and ``cancel_requested`` true (it ends
-        ``cancelled`` at its next await, or its dispatcher's next heartbeat if another process runs it)."""
+        ``cancelled`` at its next await; if another process runs it, that one sees the request within ~0.15 s)."""
         job_id = checked_job_id(job_id)
         body = self.json_object(required=False)
         body.setdefault("wait", self.wait_seconds({}))  # the query's is checked even if the body has one

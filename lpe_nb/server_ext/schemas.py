@@ -227,6 +227,10 @@ class StatusBody(_Reply):
     llm: LlmBody
     counts: dict[str, int]
     running: int
+    dispatching: bool = Field(
+        description="whether this server runs the database's jobs; false while another process does (this "
+        "one serves every route all the same, and takes over if that process exits)"
+    )
     job_types: list[str]
     rate_limits: list[dict[str, Any]] = Field(
         default_factory=list,

@@ -97,7 +97,13 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         )
         if not allowed:
             raise web.HTTPError(403)
-        await self.engine.ready()
+        try:
+            await self.engine.ready()
+        except LpeError as exc:  # the database cannot be used: the routes' JSON answer, not a traceback
+            self.set_status(exc.http_status)
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps(exc.to_dict(), default=str))
+            return
         await super().get(*args, **kwargs)
 
     async def open(self, *args: Any, **kwargs: Any) -> None:

@@ -144,12 +144,21 @@ async def other_dispatcher(lpe_db: Path) -> AsyncIterator[AsyncClient]:
         yield holder
 
 
-async def test_a_database_another_manager_dispatches_is_dispatcher_busy(
+@pytest.mark.parametrize("lpe_dispatch", ["always"])
+async def test_a_database_another_manager_dispatches_is_dispatcher_busy_to_a_server_that_must_dispatch(
     other_dispatcher: AsyncClient, server_url: str, server_token: str, lpe_db: Path, sent: Sent
 ) -> None:
     async with AsyncClient.remote(server_url, server_token) as client:
         got = await raised_by(lambda: client.jobs(), sent, DispatcherBusy)
     assert isinstance(got, DispatcherBusy) and got.db_path == str(lpe_db)
+
+
+async def test_a_server_on_a_database_another_manager_dispatches_serves_it_as_a_peer(
+    other_dispatcher: AsyncClient, server_url: str, server_token: str
+) -> None:
+    async with AsyncClient.remote(server_url, server_token) as client:
+        job = await client.projection(NARRATIVE)  # run by the other manager, watched through the server
+        assert (await job.wait(timeout=WAIT_S)).status == "completed"
 
 
 @pytest.fixture

@@ -61,7 +61,13 @@ def lpe_db(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def jp_server_config(lpe_db: Path, mock_latency_s: float) -> Config:
+def lpe_dispatch() -> str:
+    """The server's ``dispatch`` setting; parametrize it (``always``, ``never``) where it matters."""
+    return "auto"
+
+
+@pytest.fixture
+def jp_server_config(lpe_db: Path, mock_latency_s: float, lpe_dispatch: str) -> Config:
     return Config(
         {
             "ServerApp": {"jpserver_extensions": {"lpe_nb.server_ext": True}},
@@ -72,6 +78,7 @@ def jp_server_config(lpe_db: Path, mock_latency_s: float) -> Config:
                 "retention_days": 1.0,
                 "max_body_bytes": 100_000,
                 "shutdown_grace_s": 0.1,
+                "dispatch": lpe_dispatch,
             },
         }
     )

@@ -1,10 +1,11 @@
 """What other connections changed: the jobs whose ``seq`` rose (or whose cancel was asked) since a cursor.
 
 This is how a process that does not run a job still sees it move: every state change a store makes to a job
-bumps its ``updated_at`` and, but for a cancel request, its ``seq``. ``PRAGMA data_version`` on the same
-connection says at no cost whether anyone else committed since the last look; only then is the window of
-recent ``updated_at`` read, from the covering index ``jobs_updated``, and the rows whose ``(seq,
-cancel_requested)`` moved are fetched whole.
+bumps its ``updated_at`` and, but for a cancel request, its ``seq``. ``PRAGMA data_version`` on the store's
+*writer* connection says at no cost whether another connection (another process, mostly) committed since
+the last look: the store's own commits do not change it, so a busy dispatcher does not read its own writes
+back. Only then is the window of recent ``updated_at`` read, from the covering index ``jobs_updated``, and
+the rows whose ``(seq, cancel_requested)`` moved are fetched whole.
 
 ``updated_at`` is the writer's clock, read before its transaction commits, so two processes can commit
 out of timestamp order (a write that waited for the lock). The window reaches :data:`LOOKBACK_S` behind
@@ -22,7 +23,7 @@ from datetime import datetime, timedelta
 from lpe_nb.jobs.model import JobRecord, to_iso
 from lpe_nb.jobs.sqlite._rows import row_to_job
 
-__all__ = ["LOOKBACK_S", "ChangeCursor", "changed_since"]
+__all__ = ["LOOKBACK_S", "ChangeCursor", "changed_since", "data_version"]
 
 LOOKBACK_S = 5.0  # how far out of timestamp order a commit may land and still be seen
 _CHUNK = 500  # bound parameters per query, well under SQLite's limit
@@ -32,20 +33,29 @@ _CHUNK = 500  # bound parameters per query, well under SQLite's limit
 class ChangeCursor:
     """Where a reader of changes stands: opaque to callers."""
 
-    connection: int  # which connection's data_version this is (a new one after the store reopens)
+    connection: int  # which writer connection's data_version this is (a new one after the store reopens)
     data_version: int
     since: str  # the newest updated_at seen ("" for an empty table)
     seen: Mapping[int, tuple[int, bool]]  # rowid -> (seq, cancel_requested) of the rows in the window
 
 
+def data_version(conn: sqlite3.Connection) -> int:
+    """What changes when another connection commits (run it on the writer, outside a transaction)."""
+    ((version,),) = conn.execute("PRAGMA data_version").fetchall()
+    return int(version)
+
+
+def is_current(cursor: ChangeCursor | None, *, connection: int, version: int) -> bool:
+    """Whether nothing was committed by others since ``cursor`` was made."""
+    return cursor is not None and cursor.connection == connection and cursor.data_version == version
+
+
 def changed_since(
-    conn: sqlite3.Connection, cursor: ChangeCursor | None, *, connection: int
+    conn: sqlite3.Connection, cursor: ChangeCursor | None, *, connection: int, version: int
 ) -> tuple[list[JobRecord], ChangeCursor]:
     """The jobs that moved since ``cursor`` (oldest change first) and the next cursor; ``None`` starts at the
-    present and returns no jobs. ``connection`` names ``conn`` (see :attr:`ChangeCursor.connection`)."""
-    ((data_version,),) = conn.execute("PRAGMA data_version").fetchall()
-    if cursor is not None and cursor.connection == connection and cursor.data_version == data_version:
-        return [], cursor
+    present and returns no jobs. ``version`` is the writer's :func:`data_version`, read just before, and
+    ``connection`` names that writer (see :attr:`ChangeCursor.connection`); ``conn`` is the reader."""
     conn.execute("BEGIN")  # one snapshot for the window and the rows
     try:
         if cursor is None:
@@ -72,7 +82,7 @@ def changed_since(
     start_of_window = _lookback(newest)
     next_cursor = ChangeCursor(
         connection,
-        data_version,
+        version,
         newest,
         {r[0]: (r[1], bool(r[2])) for r in window if r[3] >= start_of_window},
     )

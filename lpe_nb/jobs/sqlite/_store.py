@@ -31,7 +31,7 @@ from lpe_nb.jobs.sqlite._group_commit import GroupCommitWriter
 from lpe_nb.jobs.sqlite._location import prepare_location
 from lpe_nb.jobs.sqlite._lock import FileDispatchLock
 from lpe_nb.jobs.sqlite._rows import job_to_row, progress_json, step_to_row
-from lpe_nb.jobs.sqlite._sql_changes import ChangeCursor, changed_since
+from lpe_nb.jobs.sqlite._sql_changes import ChangeCursor, changed_since, data_version, is_current
 from lpe_nb.jobs.sqlite.schema import migrate
 
 __all__ = ["SqliteJobStore"]
@@ -64,7 +64,7 @@ class SqliteJobStore:
         self.max_batch = max_batch  # writes per transaction at most, read when the store opens
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
-        self._reader_serial = 0  # a new number per reader connection: a change cursor names its connection
+        self._serial = 0  # a new number per opening: a change cursor names the connection it read
         self._group_commit = GroupCommitWriter(self.path)
 
     @property
@@ -90,7 +90,7 @@ class SqliteJobStore:
             self._writer = await self._connect()
             await hop(self._writer, migrate)
             self._reader = await self._connect(query_only=True)
-            self._reader_serial += 1
+            self._serial += 1
         except BaseException as exc:
             await self.close()
             if isinstance(exc, sqlite3.Error):
@@ -261,14 +261,26 @@ class SqliteJobStore:
         return await self._read(lambda conn: _sql_reads.fetch_transitions(conn, job_id))
 
     async def changed_since(self, cursor: object | None = None) -> JobChanges:
-        """The jobs whose ``seq`` rose or whose cancel was asked since ``cursor``, by any connection.
+        """The jobs whose ``seq`` rose or whose cancel was asked since ``cursor``, by other connections.
 
-        Costs one ``PRAGMA data_version`` when nobody committed since; see :mod:`._sql_changes`.
+        Costs one ``PRAGMA data_version`` on the writer when no other connection committed since (this
+        store's own commits do not count); see :mod:`._sql_changes`.
         """
         if cursor is not None and not isinstance(cursor, ChangeCursor):
             raise InvalidInput.field("cursor", "must be a cursor this store returned, or None")
-        checked, serial = cursor, self._reader_serial
-        jobs, after = await self._read(lambda conn: changed_since(conn, checked, connection=serial))
+        if self._writer is None:
+            raise StoreError("the job store is not open; use `async with open_store(...)`")
+        checked, serial = cursor, self._serial
+        try:
+            # Between two group commits: aiosqlite runs one call at a time on the writer's thread.
+            version = await hop(self._writer, data_version)
+        except sqlite3.Error as exc:
+            raise StoreError(f"reading the job database {self.path} failed: {exc}") from exc
+        if checked is not None and is_current(checked, connection=serial, version=version):
+            return JobChanges([], checked)
+        jobs, after = await self._read(
+            lambda conn: changed_since(conn, checked, connection=serial, version=version)
+        )
         return JobChanges(jobs, after)
 
     async def list_jobs(
