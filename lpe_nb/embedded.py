@@ -61,12 +61,19 @@ class Engine:
     db_path: Path
 
     async def submit(
-        self, job_type: str, input_data: Any = None, /, *, max_attempts: int | None = None, **fields: Any
+        self,
+        job_type: str,
+        input_data: Any = None,
+        /,
+        *,
+        max_attempts: int | None = None,
+        priority: int = 0,
+        **fields: Any,
     ) -> str:
         """Persist and queue a job of ``job_type`` with ``input_data`` (a dict) and/or ``fields``, and its
-        own ``max_attempts`` if given."""
+        own ``max_attempts`` and ``priority`` if given."""
         data = {**(input_data or {}), **{k: v for k, v in fields.items() if v is not None}}
-        return await self.manager.submit(job_type, data, max_attempts=max_attempts)
+        return await self.manager.submit(job_type, data, max_attempts=max_attempts, priority=priority)
 
     def infos(self) -> list[JobTypeInfo]:
         return self.job_types.infos()

@@ -68,6 +68,14 @@ def test_jobs_show_and_json_output(tmp_path: Path) -> None:
     assert "back_translation" in shown.stdout
 
 
+def test_run_takes_a_priority_and_jobs_lists_it(tmp_path: Path) -> None:
+    env = _env(tmp_path / "j.db")
+    done = cli("run", "projection", "--narrative", NARRATIVE, "--priority", "4", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert '"priority": 4' in done.stdout
+    assert "      4  projection" in cli("jobs", env=env).stdout
+
+
 @pytest.mark.parametrize(
     ("args", "said"),
     [
@@ -77,6 +85,8 @@ def test_jobs_show_and_json_output(tmp_path: Path) -> None:
         ),
         (["show", "no-such-job"], "no job with id 'no-such-job'"),
         (["cancel", "no-such-job"], "no job with id"),
+        (["priority", "no-such-job", "3"], "no job with id"),
+        (["priority", "no-such-job", "5000"], "priority: must be from -1000 to 1000"),
     ],
 )
 def test_a_users_mistake_is_one_line_and_exit_2(tmp_path: Path, args: list[str], said: str) -> None:

@@ -66,12 +66,14 @@ def _command(args: argparse.Namespace) -> int:
             return _follow(client, job, as_json=args.json, timeout=None)
         if command == "run":
             info = JOB_TYPES.get(args.job_type).info()
-            job = client.submit(info.name, input_from_args(info, args))
+            priority = getattr(args, "job_priority", None)
+            job = client.submit(info.name, input_from_args(info, args), priority=priority)
             return _after_submit(client, job, args)
         if command == "answer":
             job = client.submit(
                 "maieutic_answer",
                 {"session_id": args.session_id, "answers": args.answers, "project": args.project},
+                priority=args.job_priority,
             )
             return _after_submit(client, job, args)
         if command == "jobs":
@@ -86,6 +88,10 @@ def _command(args: argparse.Namespace) -> int:
         if command == "cancel":
             job = client.cancel(args.job_id)
             print(f"job {job.id}: {'cancelled' if job.is_terminal else 'cancel requested, it stops at once'}")
+            return 0
+        if command == "priority":
+            job = client.set_priority(args.job_id, args.priority)
+            print(f"job {job.id}: priority {job.priority}")
             return 0
         if command == "types":
             for info in client.job_types():

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from lpe_nb._version import __version__
+from lpe_nb.jobs.model import MAX_PRIORITY, MIN_PRIORITY
 from lpe_nb.operations import FieldInfo, JobTypeInfo
 
 __all__ = ["build_parser", "input_from_args"]
@@ -79,10 +80,19 @@ def _add_job_type(commands: Any, info: JobTypeInfo) -> None:
             metavar=field.name.upper() if field.choices is None else None,
             help=_field_help(field),
         )
-    _add_run_options(parser)
+    _add_run_options(parser, with_priority=all(f.name != "priority" for f in info.fields))
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
+def _add_run_options(parser: argparse.ArgumentParser, *, with_priority: bool = True) -> None:
+    if with_priority:  # unless the type has an input field of that name, which keeps the option
+        parser.add_argument(
+            "--priority",
+            dest="job_priority",
+            type=int,
+            default=None,
+            metavar="N",
+            help=f"{MIN_PRIORITY}..{MAX_PRIORITY}, default 0: a higher one starts first, equal ones oldest first",
+        )
     parser.add_argument("--no-wait", action="store_true", help="print the job id and return at once")
     parser.add_argument(
         "--timeout", type=float, default=None, metavar="S", help="give up waiting after S seconds"
@@ -146,6 +156,9 @@ def build_parser(job_types: Iterable[JobTypeInfo]) -> argparse.ArgumentParser:
         command.add_argument("--json", action="store_true", help="print the job as JSON")
     cancel = commands.add_parser("cancel", help="cancel a pending or running job")
     cancel.add_argument("job_id")
+    priority = commands.add_parser("priority", help="change a pending job's priority")
+    priority.add_argument("job_id")
+    priority.add_argument("priority", type=int, help=f"{MIN_PRIORITY}..{MAX_PRIORITY}; higher starts first")
     commands.add_parser("types", help="the job types and their fields")
     commands.add_parser("catalog", help="the personas, namespaces and styles")
     return parser

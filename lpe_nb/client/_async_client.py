@@ -48,15 +48,17 @@ class AsyncClient(BaseClient):
         /,
         *,
         max_attempts: int | None = None,
+        priority: int | None = None,
         **fields: Any,
     ) -> AsyncJob:
         """Start a job of ``job_type`` with ``input_data`` and/or ``fields``; raises ``InvalidInput``.
 
         ``max_attempts`` is the job's own: how many tries in a row that finish no step it may make before
-        it fails (default: its type's, else the engine's).
+        it fails (default: its type's, else the engine's). ``priority`` (-1000..1000, default 0): a higher
+        one starts first, equal ones oldest first.
         """
         job_id = await self.backend.submit(
-            job_type, submit_data(input_data, fields), max_attempts=max_attempts
+            job_type, submit_data(input_data, fields), max_attempts=max_attempts, priority=priority
         )
         return await self.job(job_id)
 
@@ -99,6 +101,11 @@ class AsyncClient(BaseClient):
     async def cancel(self, job_id: str) -> AsyncJob:
         """Cancel a pending or running job; raises :class:`InvalidTransition` if it already finished."""
         return AsyncJob(self.backend, await self.backend.cancel(job_id))
+
+    async def set_priority(self, job_id: str, priority: int) -> AsyncJob:
+        """Change a pending job's priority (its place in the queue follows at once); raises
+        :class:`InvalidTransition` once it is not pending."""
+        return AsyncJob(self.backend, await self.backend.set_priority(job_id, priority))
 
     async def delete(self, job_id: str) -> None:
         """Delete a finished job and its steps; raises :class:`InvalidTransition` if it has not finished."""

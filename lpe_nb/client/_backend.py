@@ -19,9 +19,20 @@ class Backend(Protocol):
         """Where jobs run, for messages: the server URL or the database path."""
         ...
 
-    async def submit(self, job_type: str, data: dict[str, Any], *, max_attempts: int | None = None) -> str:
-        """Persist and queue a job (with its own ``max_attempts``, if given); returns its id. Raises
-        ``InvalidInput`` for bad input."""
+    async def submit(
+        self,
+        job_type: str,
+        data: dict[str, Any],
+        *,
+        max_attempts: int | None = None,
+        priority: int | None = None,
+    ) -> str:
+        """Persist and queue a job (with its own ``max_attempts`` and ``priority``, if given); returns its
+        id. Raises ``InvalidInput`` for bad input."""
+        ...
+
+    async def set_priority(self, job_id: str, priority: int) -> JobRecord:
+        """Change a pending job's priority; raises ``InvalidTransition`` once it is not pending."""
         ...
 
     async def job_types(self) -> list[JobTypeInfo]:

@@ -17,6 +17,8 @@ from ._backend import Backend
 
 __all__ = ["BaseClient", "submit_data"]
 
+_SUBMIT_OPTIONS = ("max_attempts", "priority")  # keyword arguments of submit() beside the input
+
 
 def submit_data(input_data: Any, fields: dict[str, Any]) -> dict[str, Any]:
     """A job's input from ``submit(job_type, input_data, **fields)``; ``None`` values mean "default"."""
@@ -55,7 +57,7 @@ class BaseClient:
                 return info
         raise UnknownJobType(job_type, [info.name for info in self._known_infos()])
 
-    def _generated(self, name: str, submit: Callable[[str, dict[str, Any]], Any]) -> Callable[..., Any]:
+    def _generated(self, name: str, submit: Callable[..., Any]) -> Callable[..., Any]:
         if name.startswith("_"):  # private and dunder names are never job types (and may not exist yet)
             raise AttributeError(name)
         info = self._info(name)
@@ -66,7 +68,10 @@ class BaseClient:
             )
 
         def submit_job(*args: Any, **fields: Any) -> Any:
-            return submit(info.name, info.input_from(args, fields))
+            # submit options ride along unless the type has an input field of that name
+            names = {f.name for f in info.fields}
+            options = {k: fields.pop(k) for k in _SUBMIT_OPTIONS if k in fields and k not in names}
+            return submit(info.name, info.input_from(args, fields), **options)
 
         return info.bind_helper(submit_job)
 

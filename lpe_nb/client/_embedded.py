@@ -44,10 +44,20 @@ class EmbeddedBackend:
     def location(self) -> str:
         return self.host.key
 
-    async def submit(self, job_type: str, data: dict[str, Any], *, max_attempts: int | None = None) -> str:
+    async def submit(
+        self,
+        job_type: str,
+        data: dict[str, Any],
+        *,
+        max_attempts: int | None = None,
+        priority: int | None = None,
+    ) -> str:
         return await self.host.thread.hop(
-            self.engine.manager.submit(job_type, data, max_attempts=max_attempts)
+            self.engine.manager.submit(job_type, data, max_attempts=max_attempts, priority=priority or 0)
         )
+
+    async def set_priority(self, job_id: str, priority: int) -> JobRecord:
+        return await self.host.thread.hop(self.engine.manager.set_priority(job_id, priority))
 
     async def job_types(self) -> list[JobTypeInfo]:
         return list(self.engine.infos())

@@ -56,6 +56,11 @@ class BaseJob:
         return self.data.type
 
     @property
+    def priority(self) -> int:
+        """Higher starts first among pending jobs (as last read)."""
+        return self.data.priority
+
+    @property
     def status(self) -> JobStatus:
         return self.data.status
 
@@ -107,6 +112,9 @@ class BaseJob:
 
     async def _cancel(self) -> None:
         self.data = await self._backend.cancel(self.id)
+
+    async def _set_priority(self, priority: int) -> None:
+        self.data = await self._backend.set_priority(self.id, priority)
 
     def _apply(self, event: JobEvent) -> None:
         if event.seq < self.data.seq:
@@ -162,6 +170,12 @@ class AsyncJob(BaseJob):
         await self._cancel()
         return self
 
+    async def set_priority(self, priority: int) -> AsyncJob:
+        """Change the priority of this pending job; raises :class:`InvalidTransition` once it is not
+        pending. Returns self."""
+        await self._set_priority(priority)
+        return self
+
 
 class Job(BaseJob):
     """A job handle whose verbs block (on its client's private loop, never the caller's);
@@ -192,6 +206,12 @@ class Job(BaseJob):
 
     def cancel(self) -> Job:
         self._runner.run(self._cancel())
+        return self
+
+    def set_priority(self, priority: int) -> Job:
+        """Change the priority of this pending job; raises :class:`InvalidTransition` once it is not
+        pending. Returns self."""
+        self._runner.run(self._set_priority(priority))
         return self
 
     def events(self) -> Iterator[JobEvent]:

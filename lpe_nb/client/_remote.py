@@ -92,10 +92,19 @@ class RemoteBackend:
             raise error_from_body(response.code, data)
         return data
 
-    async def submit(self, job_type: str, data: dict[str, Any], *, max_attempts: int | None = None) -> str:
+    async def submit(
+        self,
+        job_type: str,
+        data: dict[str, Any],
+        *,
+        max_attempts: int | None = None,
+        priority: int | None = None,
+    ) -> str:
         body: dict[str, Any] = {"type": job_type, "input": data}
         if max_attempts is not None:
             body["max_attempts"] = max_attempts
+        if priority is not None:
+            body["priority"] = priority
         reply = await self._request("POST", "jobs", body=body)
         job_id: str = reply["job_id"]
         return job_id
@@ -134,6 +143,10 @@ class RemoteBackend:
 
     async def delete(self, job_id: str) -> None:
         await self._request("DELETE", f"jobs/{quote(job_id, safe='')}")
+
+    async def set_priority(self, job_id: str, priority: int) -> JobRecord:
+        data = await self._request("PATCH", f"jobs/{quote(job_id, safe='')}", body={"priority": priority})
+        return job_from_dict(data)
 
     async def _connect_ws(self) -> WebSocketClientConnection:
         ws_url = "ws" + self.url.removeprefix("http") + "lpe/ws"

@@ -80,14 +80,18 @@ class Client(BaseClient):
         /,
         *,
         max_attempts: int | None = None,
+        priority: int | None = None,
         **fields: Any,
     ) -> Job:
         """Start a job of ``job_type`` with ``input_data`` and/or ``fields``; raises ``InvalidInput``.
 
         ``max_attempts`` is the job's own: how many tries in a row that finish no step it may make before
-        it fails (default: its type's, else the engine's).
+        it fails (default: its type's, else the engine's). ``priority`` (-1000..1000, default 0): a higher
+        one starts first, equal ones oldest first.
         """
-        return self._job(self._client.submit(job_type, input_data, max_attempts=max_attempts, **fields))
+        return self._job(
+            self._client.submit(job_type, input_data, max_attempts=max_attempts, priority=priority, **fields)
+        )
 
     def job_types(self) -> list[JobTypeInfo]:
         """The job types the backend runs, with their input fields."""
@@ -116,6 +120,10 @@ class Client(BaseClient):
 
     def cancel(self, job_id: str) -> Job:
         return self._job(self._client.cancel(job_id))
+
+    def set_priority(self, job_id: str, priority: int) -> Job:
+        """Change a pending job's priority; raises :class:`InvalidTransition` once it is not pending."""
+        return self._job(self._client.set_priority(job_id, priority))
 
     def delete(self, job_id: str) -> None:
         self._runner.run(self._client.delete(job_id))

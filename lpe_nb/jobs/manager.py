@@ -38,6 +38,7 @@ from lpe_nb.jobs.model import (
     JobStatus,
     Progress,
     StepRecord,
+    check_priority,
     new_job_id,
     to_iso,
     utc_now,
@@ -196,14 +197,16 @@ class JobManager:
     ) -> str:
         """Validate, persist and queue a job; returns its id once the row is committed.
 
+        ``priority`` (``MIN_PRIORITY..MAX_PRIORITY``, default 0): higher is claimed first, ties by age;
+        priorities are not aged (see ``docs/priority.md``).
+
         Raises :class:`UnknownJobType` or :class:`InvalidInput`; a rejected job writes nothing.
         """
         operation = self.registry.get(job_type)
         parsed_input, stored_input = operation.validate(input_data)  # JSON-ness: as the row is built
         if operation.check is not None:
             await operation.check(parsed_input)
-        if isinstance(priority, bool) or not isinstance(priority, int):
-            raise InvalidInput.field("priority", f"must be an integer, not {priority!r}")
+        check_priority(priority)
         attempts = (
             max_attempts if max_attempts is not None else operation.max_attempts or self.settings.max_attempts
         )
@@ -277,6 +280,17 @@ class JobManager:
             if run is not None:
                 self._dispatcher.deliver_cancel(run)
             # else the dispatcher in another process sees cancel_requested within a change poll
+        return job
+
+    async def set_priority(self, job_id: str, priority: int) -> JobRecord:
+        """Change a pending job's priority (higher runs first, ties by age); returns the job after it.
+
+        Raises :class:`InvalidInput` for a priority outside ``MIN_PRIORITY..MAX_PRIORITY``,
+        :class:`JobNotFound`, or :class:`InvalidTransition` once the job is not pending.
+        """
+        check_priority(priority)
+        job = await self.store.set_priority(job_id, priority, now=self._now_iso())
+        self.events.publish(JobEvent.status_of(job))
         return job
 
     async def delete(self, job_id: str) -> None:

@@ -15,11 +15,14 @@ from typing import Any
 from lpe_nb.errors import InvalidInput, InvalidTransition
 
 __all__ = [
+    "MAX_PRIORITY",
+    "MIN_PRIORITY",
     "TERMINAL_STATUSES",
     "JobRecord",
     "JobStatus",
     "Progress",
     "StepRecord",
+    "check_priority",
     "check_transition",
     "dump_json",
     "new_job_id",
@@ -145,6 +148,24 @@ class StepRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# Bounded so that every front door (REST, OpenAPI, CLI, forms) can state the same range; a thousand levels
+# each way is far more than anyone ranks by hand, and leaves room for "urgent" without overflow games.
+MIN_PRIORITY = -1000
+MAX_PRIORITY = 1000
+
+
+def check_priority(priority: object) -> int:
+    """``priority`` if it is an integer from :data:`MIN_PRIORITY` to :data:`MAX_PRIORITY` (higher runs
+    first); else :class:`InvalidInput` naming the field ``priority``."""
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise InvalidInput.field("priority", f"must be an integer, not {priority!r}")
+    if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+        raise InvalidInput.field(
+            "priority", f"must be from {MIN_PRIORITY} to {MAX_PRIORITY} (higher runs first), not {priority}"
+        )
+    return priority
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,6 +118,17 @@ class JobStore(Protocol):
         """
         ...
 
+    async def set_priority(self, job_id: str, priority: int, *, now: str) -> JobRecord:
+        """Change a pending job's ``priority``; its place among the pending jobs follows at once (the next
+        claim orders by the new value, ties still by ``created_at``).
+
+        Returns the job after the change, its ``seq`` raised so that watchers (and other processes' change
+        feeds) see it. Raises :class:`~lpe_nb.errors.JobNotFound`, or
+        :class:`~lpe_nb.errors.InvalidTransition` if the job is no longer pending (a claimed job keeps the
+        priority it was claimed with).
+        """
+        ...
+
     async def delete_job(self, job_id: str) -> None:
         """Delete a terminal job with its steps and transitions.
 

@@ -52,6 +52,7 @@ from lpe_nb.server_ext.schemas import (
     JobsQuery,
     JobTypesBody,
     JobWithStepsBody,
+    PriorityRequest,
     StatusBody,
     SubmitRequest,
     SubmittedBody,
@@ -157,6 +158,12 @@ class LpeApiHandler(APIHandler):
         attempts: int | None = self._submit_option(body, "max_attempts", int)
         return attempts
 
+    def priority(self, body: dict[str, Any]) -> int | None:
+        """The optional ``priority`` (MIN_PRIORITY..MAX_PRIORITY), from the body (taken out of it) or the
+        query."""
+        priority: int | None = self._submit_option(body, "priority", int)
+        return priority
+
     def _submit_option(self, body: dict[str, Any], name: str, parse: Callable[[str], Any]) -> Any:
         """A field of :class:`WaitRequest` from the body (taken out of it), else from the query. A query
         value is checked even when the body has one (a bad request is refused, not half read), and may be
@@ -175,14 +182,20 @@ class LpeApiHandler(APIHandler):
         return getattr(validate_request(WaitRequest, {name: raw}), name)
 
     async def submit(
-        self, job_type: str, input_data: dict[str, Any], wait_s: float | None, max_attempts: int | None = None
+        self,
+        job_type: str,
+        input_data: dict[str, Any],
+        wait_s: float | None,
+        max_attempts: int | None = None,
+        priority: int | None = None,
     ) -> None:
         """Submit and answer 202 ``{job_id, status}`` once persisted, or 200 with the job if it finished
         within ``wait_s``."""
         manager = await self.manager()
         identity = identity_of(self)  # quotas are per Jupyter user
         job_id = await self.engine.quotas.submit(
-            identity, lambda: manager.submit(job_type, input_data, max_attempts=max_attempts)
+            identity,
+            lambda: manager.submit(job_type, input_data, max_attempts=max_attempts, priority=priority or 0),
         )
         self.engine.remember_type(job_id, job_type)
         self.set_header("Location", f"{self.base_url}lpe/api/jobs/{job_id}")
@@ -295,8 +308,9 @@ class JobsHandler(LpeApiHandler):
         # the query's are checked even when the body has its own, which wins
         body.setdefault("wait", self.wait_seconds({}))
         body.setdefault("max_attempts", self.max_attempts({}))
+        body.setdefault("priority", self.priority({}))
         request = validate_request(SubmitRequest, body)
-        await self.submit(request.type, request.input, request.wait, request.max_attempts)
+        await self.submit(request.type, request.input, request.wait, request.max_attempts, request.priority)
 
 
 class JobHandler(LpeApiHandler):
@@ -305,6 +319,14 @@ class JobHandler(LpeApiHandler):
     async def get(self, job_id: str) -> None:
         job, steps = await (await self.manager()).get_with_steps(checked_job_id(job_id))
         self.send_model(JobWithStepsBody.of_steps(job, steps))
+
+    @web.authenticated
+    @authorized
+    async def patch(self, job_id: str) -> None:
+        """Change a pending job's ``priority``: 200 with the job; 409 once it is not pending."""
+        job_id = checked_job_id(job_id)
+        request = validate_request(PriorityRequest, self.json_object())
+        self.send_model(JobBody.of(await (await self.manager()).set_priority(job_id, request.priority)))
 
     @web.authenticated
     @authorized
@@ -366,7 +388,7 @@ class CreateJobHandler(LpeApiHandler):
     async def post(self) -> None:
         body = self.json_object()
         wait_s = self.wait_seconds(body)
-        await self.submit(self.job_type, body, wait_s, self.max_attempts(body))
+        await self.submit(self.job_type, body, wait_s, self.max_attempts(body), self.priority(body))
 
 
 class JobTypesHandler(LpeApiHandler):
@@ -453,12 +475,13 @@ def rest_routes(job_types: JobTypes = JOB_TYPES) -> list[Route]:
                     job_type_params=("type",),
                 ),
                 "post": Operation(
-                    "Submit a job of any type: {type, input, wait, max_attempts}",
+                    "Submit a job of any type: {type, input, wait, max_attempts, priority}",
                     submitted,
                     _SUBMIT_ERRORS,
                     body=SubmitRequest,
                     query=WaitRequest,
-                    description="`wait` may be given in the body or the query (the body wins).",
+                    description="`wait`, `max_attempts` and `priority` may be given in the body or the "
+                    "query (the body wins). A higher `priority` starts first, equal ones oldest first.",
                 ),
             },
         ),
@@ -467,6 +490,14 @@ def rest_routes(job_types: JobTypes = JOB_TYPES) -> list[Route]:
             JobHandler,
             {
                 "get": Operation("A job with its steps", {200: JobWithStepsBody}, (403, 404, 503)),
+                "patch": Operation(
+                    "Change a pending job's priority",
+                    {200: JobBody},
+                    (400, 403, 404, 409, 413, 503),
+                    body=PriorityRequest,
+                    description="`{priority}`: the job's place in the queue follows at once (higher "
+                    "first, equal ones oldest first). A job that is no longer pending is 409.",
+                ),
                 "delete": Operation("Delete a finished job", {204: None}, (403, 404, 409, 503)),
             },
         ),
@@ -501,8 +532,8 @@ def rest_routes(job_types: JobTypes = JOB_TYPES) -> list[Route]:
                         _SUBMIT_ERRORS,
                         query=WaitRequest,
                         description=(spec.description + " " if spec.description else "")
-                        + "The body is the job's input; `wait` and `max_attempts` may be given in it or in "
-                        + "the query.",
+                        + "The body is the job's input; `wait`, `max_attempts` and `priority` may be "
+                        + "given in it or in the query.",
                     )
                 },
                 job_type=spec.name,

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from lpe_nb.errors import InvalidInput
 from lpe_nb.jobs import JobRecord, JobStatus, StepRecord
+from lpe_nb.jobs.model import MAX_PRIORITY, MIN_PRIORITY
 
 __all__ = [
     "JOB_ID_MAX_CHARS",
@@ -38,6 +39,7 @@ __all__ = [
     "JobWithStepsBody",
     "JobsQuery",
     "LlmBody",
+    "PriorityRequest",
     "ProgressBody",
     "StatusBody",
     "StepBody",
@@ -74,6 +76,17 @@ MaxAttempts = Annotated[
         le=100,
         description="this job's attempts: how many tries in a row that finish no step it may make before it "
         "fails (default: its type's, else the server's)",
+    ),
+]
+
+Priority = Annotated[
+    int,
+    Field(
+        strict=True,
+        ge=MIN_PRIORITY,
+        le=MAX_PRIORITY,
+        description=f"this job's priority ({MIN_PRIORITY}..{MAX_PRIORITY}, default 0): a higher one is started "
+        "first, equal ones oldest first; not aged, so a steady stream of higher ones delays it indefinitely",
     ),
 ]
 
@@ -271,13 +284,21 @@ class SubmitRequest(_Request):
     )
     wait: WaitSeconds | None = None
     max_attempts: MaxAttempts | None = None
+    priority: Priority | None = None
 
 
 class WaitRequest(_Request):
-    """``wait`` and ``max_attempts``: in the query of a submit route, or taken out of its body."""
+    """``wait``, ``max_attempts`` and ``priority``: in the query of a submit route, or taken out of its body."""
 
     wait: WaitSeconds | None = None
     max_attempts: MaxAttempts | None = None
+    priority: Priority | None = None
+
+
+class PriorityRequest(_Request):
+    """The body of ``PATCH lpe/api/jobs/{job_id}``: a pending job's new priority."""
+
+    priority: Priority
 
 
 class CancelRequest(_Request):
@@ -342,9 +363,13 @@ def _submit_model(input_model: type[BaseModel] | None) -> type[BaseModel]:
     else:
         base, name = input_model, f"{input_model.__name__}Submit"
     model: type[BaseModel] = create_model(
-        name, __base__=base, wait=(WaitSeconds | None, None), max_attempts=(MaxAttempts | None, None)
+        name,
+        __base__=base,
+        wait=(WaitSeconds | None, None),
+        max_attempts=(MaxAttempts | None, None),
+        priority=(Priority | None, None),
     )
-    model.__doc__ = f"{(input_model or _AnyInput).__doc__ or ''} Plus ``wait`` and ``max_attempts``.".strip()
+    model.__doc__ = f"{(input_model or _AnyInput).__doc__ or ''} Plus ``wait``, ``max_attempts`` and ``priority``.".strip()
     return model
 
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["JobRow", "JobsDashboard"]
 
 STATUSES = ("all", "pending", "running", "completed", "failed", "cancelled")
+SORTS = (("newest first", "newest"), ("priority", "priority"))  # the listed jobs, as the claim orders them
 _BAR_STYLES = {"pending": "", "running": "info", "completed": "success", "failed": "danger"}
 # Absolute within the HTML widget's content box (which ipywidgets positions relatively): the text then
 # takes the widget's width instead of widening it over the bar, and its end turns into an ellipsis.
@@ -61,7 +62,7 @@ class JobRow:
         # (a long title used to push the id onto a line of its own in JupyterLab).
         self.label.value = (
             f"<div style='{_ONE_LINE}' title='{esc(job.data.title)}'><code>{esc(job.id[:8])}</code> "
-            f"<b>{esc(job.data.title)}</b></div>"
+            f"{_priority_badge(job.priority)}<b>{esc(job.data.title)}</b></div>"
         )
         self.bar.value = float(job.progress.percentage)
         self.bar.bar_style = _BAR_STYLES.get(status, "warning")
@@ -101,6 +102,7 @@ class JobsDashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         self.status_filter = widgets.Dropdown(description="status", options=list(STATUSES), value="all")
         types = [info.name for info in self.client.job_types()]
         self.type_filter = widgets.Dropdown(description="type", options=["all", *types], value="all")
+        self.sort = widgets.Dropdown(description="sort", options=list(SORTS), value="newest")
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
         self.new_button = widgets.Button(description="New job", icon="plus")
         self.form: JobForm | None = None
@@ -116,7 +118,9 @@ class JobsDashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         self.opened: JobProgress | None = None
         # The detail sits above the list, not below it: with twenty rows, below is off-screen.
         self.children = [
-            widgets.HBox([self.status_filter, self.type_filter, self.refresh_button, self.new_button]),
+            widgets.HBox(
+                [self.status_filter, self.type_filter, self.sort, self.refresh_button, self.new_button]
+            ),
             self.message,
             self.detail,
             self.table,
@@ -132,6 +136,7 @@ class JobsDashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         self._throttle = Throttle(self._render, render_interval_s)
         self.status_filter.observe(lambda _change: self.refresh(), names="value")
         self.type_filter.observe(lambda _change: self.refresh(), names="value")
+        self.sort.observe(lambda _change: self._throttle.poke(), names="value")
         self.new_button.on_click(lambda _button: self.new_job())
         self.close_detail_button.on_click(lambda _button: self.close_detail())
         self.refresh_button.on_click(lambda _button: self.refresh())
@@ -141,7 +146,8 @@ class JobsDashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
 
     @property
     def job_ids(self) -> list[str]:
-        """The ids of the jobs shown, newest first, as last rendered."""
+        """The ids of the jobs shown, as last rendered: newest first, or by ``sort`` (priority: highest
+        first, equal ones oldest first, the order they are started in)."""
         return list(self._order)
 
     def row(self, job_id: str) -> JobRow:
@@ -270,6 +276,8 @@ class JobsDashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
     def _render(self) -> None:
         with self._lock:
             jobs, error, number = list(self._jobs), self._error, self._fetched
+        if self.sort.value == "priority":
+            jobs.sort(key=lambda job: (-job.priority, job.data.created_at))
         rows = []
         for job in jobs:
             row = self._rows.get(job.id)
@@ -298,6 +306,13 @@ class JobsDashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         for future in ready:
             if not future.done():
                 future.set_result(None)
+
+
+def _priority_badge(priority: int) -> str:
+    """A job's priority before its title, unless it is the default 0."""
+    if priority == 0:
+        return ""
+    return f"<span title='priority' style='opacity: 0.7'>[{'+' if priority > 0 else ''}{priority}]</span> "
 
 
 def _button_layout() -> Any:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
-from lpe_nb.client import FieldInfo
+from lpe_nb.client import MAX_PRIORITY, MIN_PRIORITY, FieldInfo
 from lpe_nb.errors import InvalidInput, LpeError
 
 from ._client import choices, resolve_client
@@ -244,7 +244,8 @@ class JobForm(_LaunchForm):
     """A form for any job type, built from its declared fields (``client.job_types()``): a text box per
     text field, a dropdown per fixed set of values or catalog kind, a checkbox per yes/no. Without
     ``job_type`` it starts with the first type and offers the others in a dropdown. ``max_attempts`` is the
-    job's own (0: its type's default; see docs/fault-tolerance.md).
+    job's own (0: its type's default; see docs/fault-tolerance.md); ``priority`` its place in the queue
+    (higher starts first, equal ones oldest first; see docs/priority.md).
     """
 
     def __init__(self, client: Client | None = None, job_type: str | None = None) -> None:
@@ -267,7 +268,12 @@ class JobForm(_LaunchForm):
             value=0, min=0, max=100, description="max attempts", style={"description_width": "10em"},
             tooltip="tries in a row without progress before the job fails; 0: the job type's default",
         )  # fmt: skip
-        return [self.job_type, self.fields_box, self.max_attempts]
+        self.priority = widgets.BoundedIntText(
+            value=0, min=MIN_PRIORITY, max=MAX_PRIORITY, description="priority",
+            style={"description_width": "10em"},
+            tooltip="higher starts first among waiting jobs, equal ones oldest first; 0 is the default",
+        )  # fmt: skip
+        return [self.job_type, self.fields_box, self.max_attempts, self.priority]
 
     def _show_fields(self) -> None:
         old = list(self.inputs.values())
@@ -284,7 +290,9 @@ class JobForm(_LaunchForm):
             value = _field_value(field, self.inputs[field.name].value)
             if value is not None:
                 data[field.name] = value
-        return self.client.submit(info.name, data, max_attempts=self.max_attempts.value or None)
+        return self.client.submit(
+            info.name, data, max_attempts=self.max_attempts.value or None, priority=self.priority.value
+        )
 
 
 def _field_widget(field: FieldInfo, catalog: dict[str, Any]) -> Any:

@@ -138,3 +138,31 @@ async def test_submit_takes_the_jobs_own_max_attempts(client: AsyncClient) -> No
     assert job.data.max_attempts == 7
     assert "max_attempts" not in (job.data.input_data or {})
     await job.wait(timeout=WAIT_S)
+
+
+async def test_submit_takes_the_jobs_own_priority(client: AsyncClient) -> None:
+    job = await client.submit("projection", {"narrative": NARRATIVE}, priority=7)
+    by_method = await client.projection(NARRATIVE, priority=-3)  # a submit option of the per-type methods too
+    assert (job.priority, by_method.priority) == (7, -3)
+    assert "priority" not in (by_method.data.input_data or {})
+    await job.wait(timeout=WAIT_S)
+    with pytest.raises(InvalidTransition):  # a finished job keeps the priority it ran with
+        await job.set_priority(1)
+    with pytest.raises(InvalidInput) as bad:
+        await client.submit("projection", {"narrative": NARRATIVE}, priority=5000)
+    assert "priority" in bad.value.fields
+
+
+@pytest.mark.parametrize("mock_latency_s", [VERY_SLOW])
+async def test_a_pending_jobs_priority_can_be_changed(client: AsyncClient) -> None:
+    # eight jobs fill every slot of the default concurrency (8) for seconds; the ninth waits
+    running = [await client.projection(NARRATIVE) for _ in range(8)]
+    waiting = await client.projection(NARRATIVE, priority=-1)
+    try:
+        assert (await waiting.set_priority(5)) is waiting and waiting.priority == 5
+        assert waiting.status is JobStatus.PENDING
+        assert (await client.job(waiting.id)).priority == 5
+        assert (await client.set_priority(waiting.id, 6)).priority == 6
+    finally:
+        for job in [waiting, *running]:
+            await client.cancel(job.id)

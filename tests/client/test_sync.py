@@ -47,6 +47,19 @@ def test_sync_cancel_makes_wait_and_result_raise(tmp_path: Path) -> None:
             _ = job.result
 
 
+def test_sync_priority_at_submit_and_while_pending(tmp_path: Path) -> None:
+    with Client.embedded(tmp_path / "sync.db", llm=MockLLM(2.0)) as client:
+        running = [client.projection(NARRATIVE) for _ in range(8)]  # every slot of concurrency 8, for seconds
+        waiting = client.submit("projection", {"narrative": NARRATIVE}, priority=2)
+        assert waiting.priority == 2
+        assert waiting.set_priority(9) is waiting and waiting.priority == 9
+        assert client.set_priority(waiting.id, 10).priority == 10
+        for job in [waiting, *running]:
+            job.cancel()
+        with pytest.raises(InvalidTransition):
+            waiting.set_priority(1)
+
+
 async def test_sync_client_works_inside_a_running_loop_on_its_own_loop(tmp_path: Path) -> None:
     caller_loop = asyncio.get_running_loop()
     client = Client.embedded(tmp_path / "sync.db", llm=MockLLM())

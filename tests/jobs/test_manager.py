@@ -260,6 +260,29 @@ async def test_higher_priority_runs_first_then_older(db_path: Path, probe: Probe
     assert probe.order == ["blocker", "high", "mid-1", "mid-2", "low"]
 
 
+async def test_a_pending_job_raised_in_priority_overtakes_the_queue(db_path: Path, probe: Probe) -> None:
+    settings = replace(FAST, concurrency=1)
+    async with JobManager.open(db_path, registry=build_registry(probe), settings=settings) as manager:
+        blocker = await manager.submit("gated", {"name": "blocker"})
+        await probe.until(lambda: probe.in_flight == 1)
+        for name in ("a", "b"):
+            await manager.submit("gated", {"name": name})
+        late = await manager.submit("gated", {"name": "late"})
+        with await manager.subscribe([late]) as events:
+            raised = await manager.set_priority(late, 10)
+            assert (raised.priority, raised.status) == (10, JobStatus.PENDING)
+            async with asyncio.timeout(5):  # watchers hear of it: a status event at the new seq
+                async for event in events:
+                    if event.seq >= raised.seq:
+                        assert event.status is JobStatus.PENDING
+                        break
+        with pytest.raises(InvalidTransition):
+            await manager.set_priority(blocker, 10)  # running: claimed with the priority it had
+        probe.release.set()
+        await probe.until(lambda: len(probe.order) == 4)
+    assert probe.order == ["blocker", "late", "a", "b"]
+
+
 # -- one dispatcher per database ----------------------------------------------------------------------------
 
 
@@ -419,6 +442,10 @@ async def test_bad_submit_options_are_rejected(manager: JobManager) -> None:
     with pytest.raises(InvalidInput) as info:
         await manager.submit("noop", max_attempts=0)
     assert "max_attempts" in info.value.fields
+    for bad in (1001, -1001):
+        with pytest.raises(InvalidInput, match="from -1000 to 1000") as info:
+            await manager.submit("noop", priority=bad)
+        assert "priority" in info.value.fields
 
 
 async def test_unknown_job_id_raises_job_not_found_everywhere(manager: JobManager) -> None:

@@ -227,6 +227,26 @@ async def test_claim_takes_the_highest_priority_then_the_oldest(store: JobStore)
     assert await store.claim_pending("me", at(7), LEASE, 3) == []
 
 
+async def test_a_new_priority_moves_a_pending_job_in_the_queue(store: JobStore) -> None:
+    first, second = make_job(created_at=at(0)), make_job(created_at=at(1))
+    await insert_all(store, first, second)
+    raised = await store.set_priority(second.id, 3, now=at(2))
+    assert (raised.priority, raised.updated_at, raised.status) == (3, at(2), JobStatus.PENDING)
+    assert raised.seq > second.seq
+    assert await store.get_job(second.id) == raised
+    claimed = await store.claim_pending("me", at(3), LEASE, 2)
+    assert [job.id for job, _ in claimed] == [second.id, first.id]
+
+
+async def test_only_a_pending_job_can_be_reprioritised(store: JobStore) -> None:
+    running = await claim_one(store, make_job(priority=1))
+    with pytest.raises(InvalidTransition):
+        await store.set_priority(running.id, 9, now=at(2))
+    assert (await store.get_job(running.id)).priority == 1
+    with pytest.raises(JobNotFound):
+        await store.set_priority("nope", 9, now=at(2))
+
+
 async def test_a_claimed_job_runs_under_the_claimers_lease(store: JobStore) -> None:
     job = make_job(seq=4)
     claimed = await claim_one(store, job, owner="me", now=at(2))

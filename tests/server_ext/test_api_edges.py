@@ -176,5 +176,5 @@ async def test_a_bad_query_option_is_refused_even_when_the_body_has_one(
 async def test_a_405_names_the_methods_the_route_has(
     http_server_client: Any, jp_base_url: str, jp_auth_header: dict[str, str], engine: ServerEngine
 ) -> None:
-    response, _body = await _fetch(http_server_client, jp_base_url, "PATCH", "jobs/abc", jp_auth_header)
-    assert response.code == 405 and response.headers["Allow"] == "DELETE, GET"
+    response, _body = await _fetch(http_server_client, jp_base_url, "PUT", "jobs/abc", jp_auth_header)
+    assert response.code == 405 and response.headers["Allow"] == "DELETE, GET, PATCH"

@@ -100,15 +100,19 @@ async def test_limit_is_a_bounded_integer_and_path_ids_are_typed(api: Api) -> No
     assert job_id["in"] == "path" and job_id["schema"]["maxLength"] == 64 and job_id["schema"]["pattern"]
 
 
-async def test_wait_and_max_attempts_are_documented_in_the_body_and_the_query(api: Api) -> None:
+async def test_the_submit_options_are_documented_in_the_body_and_the_query(api: Api) -> None:
     _code, doc = await api("GET", "openapi.json")
     schemas = doc["components"]["schemas"]
     for path in ("/lpe/api/jobs", "/lpe/api/projection/create"):
         operation = doc["paths"][path]["post"]
         ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-        assert {"wait", "max_attempts"} <= set(schemas[ref.rsplit("/", 1)[1]]["properties"]), path
+        assert {"wait", "max_attempts", "priority"} <= set(schemas[ref.rsplit("/", 1)[1]]["properties"]), path
         query = [p["name"] for p in operation["parameters"] if p["in"] == "query"]
-        assert query == ["wait", "max_attempts"], path
+        assert query == ["wait", "max_attempts", "priority"], path
+    patch = doc["paths"]["/lpe/api/jobs/{job_id}"]["patch"]
+    ref = patch["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    priority = schemas[ref.rsplit("/", 1)[1]]["properties"]["priority"]
+    assert (priority["minimum"], priority["maximum"]) == (-1000, 1000) and "409" in patch["responses"]
     generic = schemas["SubmitRequest"]
     assert generic["required"] == ["type"] and generic["additionalProperties"] is False
 

@@ -21,6 +21,7 @@ __all__ = [
     "purge_terminal",
     "record_transition",
     "request_cancel",
+    "set_priority",
 ]
 
 # In the order of the WHERE of the partial index jobs_terminal_completed: SQLite uses a partial index only
@@ -91,6 +92,21 @@ def request_cancel(conn: sqlite3.Connection, job_id: str, *, now: str, actor: st
                 (now, job_id),
             )
         )
+    return row_to_job(row)
+
+
+def set_priority(conn: sqlite3.Connection, job_id: str, priority: int, *, now: str) -> JobRecord:
+    """Change a pending job's priority (and raise its ``seq``); :class:`InvalidTransition` otherwise."""
+    current = fetch_job(conn, job_id)
+    if current.status is not JobStatus.PENDING:
+        raise InvalidTransition(job_id, current.status.value, "re-prioritised (only a pending job can be)")
+    row = first(
+        conn.execute(
+            "UPDATE jobs SET priority = ?, updated_at = ?, seq = seq + 1 "
+            "WHERE id = ? AND status = 'pending' RETURNING *",
+            (priority, now, job_id),
+        )
+    )
     return row_to_job(row)
 
 

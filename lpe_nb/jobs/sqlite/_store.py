@@ -143,6 +143,10 @@ class SqliteJobStore:
         """Cancel a pending job at once; mark a running one ``cancel_requested`` for its runner to act on."""
         return await self._write(lambda conn: _sql_jobs.request_cancel(conn, job_id, now=now, actor=actor))
 
+    async def set_priority(self, job_id: str, priority: int, *, now: str) -> JobRecord:
+        """Change a pending job's priority; :class:`InvalidTransition` once it is not pending."""
+        return await self._write(lambda conn: _sql_jobs.set_priority(conn, job_id, priority, now=now))
+
     async def delete_job(self, job_id: str) -> None:
         """Delete a terminal job and its steps; a pending or running job must be cancelled first."""
         await self._write(lambda conn: _sql_jobs.delete_job(conn, job_id))
