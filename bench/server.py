@@ -61,6 +61,7 @@ PROJECTION_BODY = json.dumps({"narrative": NARRATIVE, "persona": "critic"})
 STARTUP_TIMEOUT_S = 60.0
 DRAIN_TIMEOUT_S = 120.0
 REQUEST_TIMEOUT_S = 30.0
+PORT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -118,19 +119,37 @@ def jupyter_server(tmp: Path, name: str, **lpe: Any) -> Iterator[Server]:
         f"--IdentityProvider.token={token}",
     ]
     log = work / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=work)
-    server = Server(f"http://127.0.0.1:{port}/", token, log, process.pid)
+    for attempt in range(PORT_ATTEMPTS):  # the free port can be taken by another process before we bind it
+        with log.open("wb") as out:
+            process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=work)
+        server = Server(f"http://127.0.0.1:{port}/", token, log, process.pid)
+        try:
+            asyncio.run(_wait_ready(server, process))
+            break
+        except RuntimeError:  # it exited
+            taken = "is not available" in log.read_text(errors="replace")
+            if not taken or attempt == PORT_ATTEMPTS - 1:
+                raise
+            port = _free_port()
+            command = [
+                f"--ServerApp.port={port}" if arg.startswith("--ServerApp.port=") else arg for arg in command
+            ]
+        except BaseException:
+            _stop(process)
+            raise
     try:
-        asyncio.run(_wait_ready(server, process))
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
 
 
 async def _wait_ready(server: Server, process: subprocess.Popen[bytes]) -> None:
