@@ -76,6 +76,18 @@ def test_run_takes_a_priority_and_jobs_lists_it(tmp_path: Path) -> None:
     assert "      4  projection" in cli("jobs", env=env).stdout
 
 
+def test_run_takes_a_delay_and_jobs_shows_the_wait(tmp_path: Path) -> None:
+    env = _env(tmp_path / "j.db")
+    submitted = cli("run", "projection", "--narrative", NARRATIVE, "--delay", "3600", "--no-wait", env=env)
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip()
+    listed = cli("jobs", env=env).stdout
+    assert job_id in listed and "pending" in listed and "(starts " in listed
+    assert cli("cancel", job_id, env=env).returncode == 0
+    naive = cli("run", "projection", "--narrative", NARRATIVE, "--at", "2030-01-01T00:00:00", env=env)
+    assert naive.returncode == 2 and "has no offset" in naive.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "said"),
     [

@@ -67,13 +67,21 @@ def _command(args: argparse.Namespace) -> int:
         if command == "run":
             info = JOB_TYPES.get(args.job_type).info()
             priority = getattr(args, "job_priority", None)
-            job = client.submit(info.name, input_from_args(info, args), priority=priority)
+            job = client.submit(
+                info.name,
+                input_from_args(info, args),
+                priority=priority,
+                run_at=args.run_at,
+                delay_s=args.delay_s,
+            )
             return _after_submit(client, job, args)
         if command == "answer":
             job = client.submit(
                 "maieutic_answer",
                 {"session_id": args.session_id, "answers": args.answers, "project": args.project},
                 priority=args.job_priority,
+                run_at=args.run_at,
+                delay_s=args.delay_s,
             )
             return _after_submit(client, job, args)
         if command == "jobs":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 from lpe_nb._version import __version__
@@ -27,6 +28,16 @@ def _boolean(text: str) -> bool:
     if lowered in ("0", "false", "no", "off"):
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
+
+
+def _aware_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no offset; add one, e.g. {text}+00:00 or {text}Z")
+    return moment
 
 
 def _json_object(text: str) -> Any:
@@ -93,6 +104,18 @@ def _add_run_options(parser: argparse.ArgumentParser, *, with_priority: bool = T
             metavar="N",
             help=f"{MIN_PRIORITY}..{MAX_PRIORITY}, default 0: a higher one starts first, equal ones oldest first",
         )
+    when = parser.add_mutually_exclusive_group()
+    when.add_argument(
+        "--delay", dest="delay_s", type=float, default=None, metavar="S", help="start it in S seconds"
+    )
+    when.add_argument(
+        "--at",
+        dest="run_at",
+        type=_aware_time,
+        default=None,
+        metavar="TIME",
+        help="start it at TIME, ISO 8601 with its offset (2026-11-29T15:00:00+01:00, or ...Z)",
+    )
     parser.add_argument("--no-wait", action="store_true", help="print the job id and return at once")
     parser.add_argument(
         "--timeout", type=float, default=None, metavar="S", help="give up waiting after S seconds"

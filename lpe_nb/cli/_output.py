@@ -91,6 +91,7 @@ def print_jobs(jobs: list[Job], *, as_json: bool, out: IO[str] | None = None) ->
             data = job.data
             print(
                 f"{data.id}  {data.status.value:<9}  {data.progress.percentage:5.1f} %  "
-                f"{data.created_at[:19]}  {data.priority:>5}  {data.type:<17}  {data.title}",
+                f"{data.created_at[:19]}  {data.priority:>5}  {data.type:<17}  {data.title}"
+                + (f"  (starts {data.scheduled_at[:19]} UTC)" if data.scheduled_at else ""),
                 file=out,
             )

@@ -21,10 +21,11 @@ from lpe_nb.client._remote import RemoteBackend
 from lpe_nb.client._sync import Client
 from lpe_nb.errors import ServerUnreachable, TokenRefused
 from lpe_nb.jobs import JobEvent, JobRecord, JobStatus, Progress, StepRecord
-from lpe_nb.jobs.model import MAX_PRIORITY, MIN_PRIORITY
+from lpe_nb.jobs.model import MAX_DELAY_S, MAX_PRIORITY, MIN_PRIORITY
 from lpe_nb.operations import FieldInfo, JobTypeInfo
 
 __all__ = [
+    "MAX_DELAY_S",
     "MAX_PRIORITY",
     "MIN_PRIORITY",
     "AsyncClient",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -49,16 +50,24 @@ class AsyncClient(BaseClient):
         *,
         max_attempts: int | None = None,
         priority: int | None = None,
+        run_at: datetime | None = None,
+        delay_s: float | None = None,
         **fields: Any,
     ) -> AsyncJob:
         """Start a job of ``job_type`` with ``input_data`` and/or ``fields``; raises ``InvalidInput``.
 
         ``max_attempts`` is the job's own: how many tries in a row that finish no step it may make before
         it fails (default: its type's, else the engine's). ``priority`` (-1000..1000, default 0): a higher
-        one starts first, equal ones oldest first.
+        one starts first, equal ones oldest first. ``run_at`` (timezone-aware) or ``delay_s``: the job
+        waits, pending with its ``scheduled_at``, until then; cancel it to drop it.
         """
         job_id = await self.backend.submit(
-            job_type, submit_data(input_data, fields), max_attempts=max_attempts, priority=priority
+            job_type,
+            submit_data(input_data, fields),
+            max_attempts=max_attempts,
+            priority=priority,
+            run_at=run_at,
+            delay_s=delay_s,
         )
         return await self.job(job_id)
 

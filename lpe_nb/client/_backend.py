@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 from lpe_nb.jobs import JobEvent, JobPage, JobRecord, StepRecord
@@ -26,9 +27,11 @@ class Backend(Protocol):
         *,
         max_attempts: int | None = None,
         priority: int | None = None,
+        run_at: datetime | None = None,
+        delay_s: float | None = None,
     ) -> str:
-        """Persist and queue a job (with its own ``max_attempts`` and ``priority``, if given); returns its
-        id. Raises ``InvalidInput`` for bad input."""
+        """Persist and queue a job (with its own ``max_attempts``, ``priority`` and start time, if given);
+        returns its id. Raises ``InvalidInput`` for bad input."""
         ...
 
     async def set_priority(self, job_id: str, priority: int) -> JobRecord:

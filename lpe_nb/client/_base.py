@@ -17,7 +17,12 @@ from ._backend import Backend
 
 __all__ = ["BaseClient", "submit_data"]
 
-_SUBMIT_OPTIONS = ("max_attempts", "priority")  # keyword arguments of submit() beside the input
+_SUBMIT_OPTIONS = (
+    "max_attempts",
+    "priority",
+    "run_at",
+    "delay_s",
+)  # keyword arguments of submit() beside the input
 
 
 def submit_data(input_data: Any, fields: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from lpe_nb.jobs import JobEvent, JobPage, JobRecord, StepRecord, SubscriptionClosed
@@ -51,9 +52,19 @@ class EmbeddedBackend:
         *,
         max_attempts: int | None = None,
         priority: int | None = None,
+        run_at: datetime | None = None,
+        delay_s: float | None = None,
     ) -> str:
+        manager = self.engine.manager
         return await self.host.thread.hop(
-            self.engine.manager.submit(job_type, data, max_attempts=max_attempts, priority=priority or 0)
+            manager.submit(
+                job_type,
+                data,
+                max_attempts=max_attempts,
+                priority=priority or 0,
+                run_at=run_at,
+                delay_s=delay_s,
+            )
         )
 
     async def set_priority(self, job_id: str, priority: int) -> JobRecord:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
 from dataclasses import replace
+from datetime import datetime
 from typing import Any, TypeVar
 
 from lpe_nb._aio import with_timeout
@@ -59,6 +60,12 @@ class BaseJob:
     def priority(self) -> int:
         """Higher starts first among pending jobs (as last read)."""
         return self.data.priority
+
+    @property
+    def scheduled_at(self) -> datetime | None:
+        """When this pending job may start (UTC), if it waits for a time; None once it may (as last read)."""
+        at = self.data.scheduled_at
+        return None if at is None else datetime.fromisoformat(at)
 
     @property
     def status(self) -> JobStatus:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -99,12 +100,18 @@ class RemoteBackend:
         *,
         max_attempts: int | None = None,
         priority: int | None = None,
+        run_at: datetime | None = None,
+        delay_s: float | None = None,
     ) -> str:
         body: dict[str, Any] = {"type": job_type, "input": data}
         if max_attempts is not None:
             body["max_attempts"] = max_attempts
         if priority is not None:
             body["priority"] = priority
+        if run_at is not None:
+            body["run_at"] = run_at.isoformat()  # naive stays naive: the server refuses it, naming run_at
+        if delay_s is not None:
+            body["delay_s"] = delay_s
         reply = await self._request("POST", "jobs", body=body)
         job_id: str = reply["job_id"]
         return job_id

@@ -11,6 +11,7 @@ import concurrent.futures
 import contextlib
 import os
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -81,16 +82,27 @@ class Client(BaseClient):
         *,
         max_attempts: int | None = None,
         priority: int | None = None,
+        run_at: datetime | None = None,
+        delay_s: float | None = None,
         **fields: Any,
     ) -> Job:
         """Start a job of ``job_type`` with ``input_data`` and/or ``fields``; raises ``InvalidInput``.
 
         ``max_attempts`` is the job's own: how many tries in a row that finish no step it may make before
         it fails (default: its type's, else the engine's). ``priority`` (-1000..1000, default 0): a higher
-        one starts first, equal ones oldest first.
+        one starts first, equal ones oldest first. ``run_at`` (timezone-aware) or ``delay_s``: the job
+        waits, pending with its ``scheduled_at``, until then; cancel it to drop it.
         """
         return self._job(
-            self._client.submit(job_type, input_data, max_attempts=max_attempts, priority=priority, **fields)
+            self._client.submit(
+                job_type,
+                input_data,
+                max_attempts=max_attempts,
+                priority=priority,
+                run_at=run_at,
+                delay_s=delay_s,
+                **fields,
+            )
         )
 
     def job_types(self) -> list[JobTypeInfo]:

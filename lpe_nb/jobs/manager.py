@@ -39,6 +39,7 @@ from lpe_nb.jobs.model import (
     Progress,
     StepRecord,
     check_priority,
+    check_schedule,
     new_job_id,
     to_iso,
     utc_now,
@@ -194,11 +195,15 @@ class JobManager:
         description: str | None = None,
         priority: int = 0,
         max_attempts: int | None = None,
+        run_at: datetime | None = None,
+        delay_s: float | None = None,
     ) -> str:
         """Validate, persist and queue a job; returns its id once the row is committed.
 
         ``priority`` (``MIN_PRIORITY..MAX_PRIORITY``, default 0): higher is claimed first, ties by age;
-        priorities are not aged (see ``docs/priority.md``).
+        priorities are not aged (see ``docs/priority.md``). ``run_at`` (timezone-aware) or ``delay_s``: the
+        job waits, ``pending`` with ``scheduled_at`` set, and is claimed once that time has come (within a
+        poll interval); it can be cancelled meanwhile (``docs/scheduling.md``).
 
         Raises :class:`UnknownJobType` or :class:`InvalidInput`; a rejected job writes nothing.
         """
@@ -212,6 +217,7 @@ class JobManager:
         )
         if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
             raise InvalidInput.field("max_attempts", f"must be an integer of at least 1, not {attempts!r}")
+        scheduled_at = check_schedule(self._clock(), run_at, delay_s)
         now = self._now_iso()
         job = JobRecord(
             id=new_job_id(),
@@ -226,6 +232,7 @@ class JobManager:
             priority=priority,
             max_attempts=attempts,
             seq=1,
+            scheduled_at=scheduled_at,
         )
         await self.store.insert_job(job)
         self.events.publish(JobEvent.status_of(job))

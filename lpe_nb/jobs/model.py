@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any
 
@@ -23,6 +23,7 @@ __all__ = [
     "Progress",
     "StepRecord",
     "check_priority",
+    "check_schedule",
     "check_transition",
     "dump_json",
     "new_job_id",
@@ -168,6 +169,39 @@ def check_priority(priority: object) -> int:
     return priority
 
 
+MAX_DELAY_S = 366 * 86_400.0  # a year and a day: further than that is a mistake, not a plan
+
+
+def check_schedule(now: datetime, run_at: object = None, delay_s: object = None) -> str | None:
+    """When a job submitted at ``now`` may start (``scheduled_at``): ``run_at`` (a timezone-aware
+    datetime) or ``now + delay_s`` (seconds, 0..MAX_DELAY_S), or None for at once. Raises
+    :class:`InvalidInput` naming the field for a naive time, a bad delay, both at once, or a time more
+    than a year ahead."""
+    if run_at is not None and delay_s is not None:
+        raise InvalidInput.field("delay_s", "give run_at or delay_s, not both")
+    if delay_s is not None:
+        if (
+            isinstance(delay_s, bool)
+            or not isinstance(delay_s, (int, float))
+            or not 0 <= delay_s <= MAX_DELAY_S
+        ):
+            raise InvalidInput.field(
+                "delay_s", f"must be a number of seconds from 0 to {MAX_DELAY_S:.0f}, not {delay_s!r}"
+            )
+        return to_iso(now + timedelta(seconds=delay_s)) if delay_s > 0 else None
+    if run_at is None:
+        return None
+    if not isinstance(run_at, datetime):
+        raise InvalidInput.field("run_at", f"must be a datetime, not {type(run_at).__name__}")
+    if run_at.tzinfo is None or run_at.utcoffset() is None:
+        raise InvalidInput.field(
+            "run_at", "must be timezone-aware (e.g. 2026-11-29T15:00:00+01:00, or datetime.now(timezone.utc))"
+        )
+    if (run_at - now).total_seconds() > MAX_DELAY_S:
+        raise InvalidInput.field("run_at", "must be at most a year ahead")
+    return to_iso(run_at) if run_at > now else None
+
+
 @dataclass(frozen=True, slots=True)
 class JobRecord:
     """A job row. ``seq`` is the job's last event sequence number; ``lease_*`` name who runs it until when."""
@@ -192,6 +226,7 @@ class JobRecord:
     lease_expires_at: str | None = None
     cancel_requested: bool = False
     seq: int = 0
+    scheduled_at: str | None = None  # a pending job waits until then (UTC); None once it may start
 
     @property
     def is_terminal(self) -> bool:

@@ -149,7 +149,9 @@ class JobStore(Protocol):
     async def claim_pending(
         self, owner: str, now: str, lease_until: str, limit: int
     ) -> list[tuple[JobRecord, list[StepRecord]]]:
-        """pending -> running for up to ``limit`` jobs, highest priority then oldest first, in that order.
+        """pending -> running for up to ``limit`` jobs, highest priority then oldest first, in that order;
+        a job whose ``scheduled_at`` is after ``now`` is not claimed (its ``scheduled_at`` is cleared once
+        it is due, and it then queues by priority and age like any other).
 
         Each claimed job has one more attempt, ``owner``'s lease until ``lease_until``, a higher ``seq``,
         and comes with the steps it finished in earlier attempts (where it resumes from). Two stores

@@ -164,6 +164,14 @@ class LpeApiHandler(APIHandler):
         priority: int | None = self._submit_option(body, "priority", int)
         return priority
 
+    def schedule(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The optional ``run_at`` (ISO 8601 with an offset) and ``delay_s``, from the body (taken out of
+        it) or the query, as ``submit`` keyword arguments."""
+        return {
+            "run_at": self._submit_option(body, "run_at", str),
+            "delay_s": self._submit_option(body, "delay_s", float),
+        }
+
     def _submit_option(self, body: dict[str, Any], name: str, parse: Callable[[str], Any]) -> Any:
         """A field of :class:`WaitRequest` from the body (taken out of it), else from the query. A query
         value is checked even when the body has one (a bad request is refused, not half read), and may be
@@ -188,6 +196,7 @@ class LpeApiHandler(APIHandler):
         wait_s: float | None,
         max_attempts: int | None = None,
         priority: int | None = None,
+        schedule: dict[str, Any] | None = None,
     ) -> None:
         """Submit and answer 202 ``{job_id, status}`` once persisted, or 200 with the job if it finished
         within ``wait_s``."""
@@ -195,7 +204,9 @@ class LpeApiHandler(APIHandler):
         identity = identity_of(self)  # quotas are per Jupyter user
         job_id = await self.engine.quotas.submit(
             identity,
-            lambda: manager.submit(job_type, input_data, max_attempts=max_attempts, priority=priority or 0),
+            lambda: manager.submit(
+                job_type, input_data, max_attempts=max_attempts, priority=priority or 0, **(schedule or {})
+            ),
         )
         self.engine.remember_type(job_id, job_type)
         self.set_header("Location", f"{self.base_url}lpe/api/jobs/{job_id}")
@@ -309,8 +320,13 @@ class JobsHandler(LpeApiHandler):
         body.setdefault("wait", self.wait_seconds({}))
         body.setdefault("max_attempts", self.max_attempts({}))
         body.setdefault("priority", self.priority({}))
+        for name, value in self.schedule({}).items():
+            body.setdefault(name, value)
         request = validate_request(SubmitRequest, body)
-        await self.submit(request.type, request.input, request.wait, request.max_attempts, request.priority)
+        schedule = {"run_at": request.run_at, "delay_s": request.delay_s}
+        await self.submit(
+            request.type, request.input, request.wait, request.max_attempts, request.priority, schedule
+        )
 
 
 class JobHandler(LpeApiHandler):
@@ -388,7 +404,9 @@ class CreateJobHandler(LpeApiHandler):
     async def post(self) -> None:
         body = self.json_object()
         wait_s = self.wait_seconds(body)
-        await self.submit(self.job_type, body, wait_s, self.max_attempts(body), self.priority(body))
+        await self.submit(
+            self.job_type, body, wait_s, self.max_attempts(body), self.priority(body), self.schedule(body)
+        )
 
 
 class JobTypesHandler(LpeApiHandler):
@@ -475,13 +493,15 @@ def rest_routes(job_types: JobTypes = JOB_TYPES) -> list[Route]:
                     job_type_params=("type",),
                 ),
                 "post": Operation(
-                    "Submit a job of any type: {type, input, wait, max_attempts, priority}",
+                    "Submit a job of any type: {type, input, wait, max_attempts, priority, run_at, delay_s}",
                     submitted,
                     _SUBMIT_ERRORS,
                     body=SubmitRequest,
                     query=WaitRequest,
-                    description="`wait`, `max_attempts` and `priority` may be given in the body or the "
-                    "query (the body wins). A higher `priority` starts first, equal ones oldest first.",
+                    description="`wait`, `max_attempts`, `priority`, `run_at` and `delay_s` may be given in "
+                    "the body or the query (the body wins). A higher `priority` starts first, equal ones "
+                    "oldest first. With `run_at` or `delay_s` the job waits `pending`, its `scheduled_at` "
+                    "set, until then, and can be cancelled meanwhile.",
                 ),
             },
         ),
@@ -532,8 +552,8 @@ def rest_routes(job_types: JobTypes = JOB_TYPES) -> list[Route]:
                         _SUBMIT_ERRORS,
                         query=WaitRequest,
                         description=(spec.description + " " if spec.description else "")
-                        + "The body is the job's input; `wait`, `max_attempts` and `priority` may be "
-                        + "given in it or in the query.",
+                        + "The body is the job's input; `wait`, `max_attempts`, `priority`, `run_at` and "
+                        + "`delay_s` may be given in it or in the query.",
                     )
                 },
                 job_type=spec.name,

@@ -13,11 +13,11 @@ import functools
 from collections.abc import Mapping
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from lpe_nb.errors import InvalidInput
 from lpe_nb.jobs import JobRecord, JobStatus, StepRecord
-from lpe_nb.jobs.model import MAX_PRIORITY, MIN_PRIORITY
+from lpe_nb.jobs.model import MAX_DELAY_S, MAX_PRIORITY, MIN_PRIORITY
 
 __all__ = [
     "JOB_ID_MAX_CHARS",
@@ -90,6 +90,24 @@ Priority = Annotated[
     ),
 ]
 
+RunAt = Annotated[
+    AwareDatetime,
+    Field(
+        description="when the job may start: an ISO 8601 time with its offset (e.g. 2026-11-29T15:00:00Z); "
+        "it waits pending, with scheduled_at, until then. Not with delay_s",
+    ),
+]
+DelaySeconds = Annotated[
+    float,
+    Field(
+        strict=True,  # a JSON number, not "5"
+        ge=0,
+        le=MAX_DELAY_S,
+        description=f"seconds (0..{MAX_DELAY_S:.0f}) the job waits, pending with scheduled_at, before it may "
+        "start. Not with run_at",
+    ),
+]
+
 
 class _Reply(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -147,6 +165,9 @@ class JobBody(_Reply):
     completed_at: str | None
     updated_at: str
     priority: int
+    scheduled_at: str | None = Field(
+        None, description="a pending job waits until then (UTC); null once it may start"
+    )
     attempts: int
     max_attempts: int
     lease_owner: str | None
@@ -285,6 +306,8 @@ class SubmitRequest(_Request):
     wait: WaitSeconds | None = None
     max_attempts: MaxAttempts | None = None
     priority: Priority | None = None
+    run_at: RunAt | None = None
+    delay_s: DelaySeconds | None = None
 
 
 class WaitRequest(_Request):
@@ -293,6 +316,8 @@ class WaitRequest(_Request):
     wait: WaitSeconds | None = None
     max_attempts: MaxAttempts | None = None
     priority: Priority | None = None
+    run_at: RunAt | None = None
+    delay_s: DelaySeconds | None = None
 
 
 class PriorityRequest(_Request):
@@ -368,8 +393,10 @@ def _submit_model(input_model: type[BaseModel] | None) -> type[BaseModel]:
         wait=(WaitSeconds | None, None),
         max_attempts=(MaxAttempts | None, None),
         priority=(Priority | None, None),
+        run_at=(RunAt | None, None),
+        delay_s=(DelaySeconds | None, None),
     )
-    model.__doc__ = f"{(input_model or _AnyInput).__doc__ or ''} Plus ``wait``, ``max_attempts`` and ``priority``.".strip()
+    model.__doc__ = f"{(input_model or _AnyInput).__doc__ or ''} Plus the submit options (``wait``, ``priority``...).".strip()
     return model
 
 

@@ -22,7 +22,7 @@ from lpe_nb.client import JobEvent, JobRecord, JobStatus, Progress
 
 from .results import esc
 
-__all__ = ["BAR_STYLES", "ViewState", "duration", "status_html", "step_html", "time_left"]
+__all__ = ["BAR_STYLES", "ViewState", "duration", "starts_in", "status_html", "step_html", "time_left"]
 
 BAR_STYLES = {
     JobStatus.PENDING: "",
@@ -51,6 +51,7 @@ class ViewState:
     started: float | None = None  # time.monotonic() at the job's start, as well as known
     ended: float | None = None
     progress_at: float | None = None  # time.monotonic() when `progress` was reported, as well as known
+    starts_at: float | None = None  # time.monotonic() when a scheduled job may start
 
     @property
     def details(self) -> Mapping[str, Any]:
@@ -90,6 +91,9 @@ class ViewState:
         if ended is not None and self.status.is_terminal:
             self.ended = now - (wall - ended).total_seconds()
         self.progress_at = _monotonic_at(self.progress.timestamp, now)
+        scheduled = _parse_time(data.scheduled_at)
+        if scheduled is not None:
+            self.starts_at = now + (scheduled - wall).total_seconds()
 
 
 def status_html(state: ViewState) -> str:
@@ -120,6 +124,9 @@ def step_html(state: ViewState, now: float) -> str:
         and isinstance(retry.get("message"), str)
     ):
         where = retry["message"]
+    if state.status is JobStatus.PENDING and state.starts_at is not None:  # waits for its time
+        wait_s = state.starts_at - now
+        where = f"scheduled: starts in {duration(wait_s)}" if wait_s > 0 else "scheduled: starting"
     if state.status is JobStatus.COMPLETED:
         where = "done"
     elif state.status.is_terminal:
@@ -139,6 +146,15 @@ def step_html(state: ViewState, now: float) -> str:
         else:
             parts.append("almost done")
     return "<small>" + " · ".join(esc(part) for part in parts) + "</small>"
+
+
+def starts_in(scheduled_at: str | None) -> str | None:
+    """``starts in 4 min 05 s`` for a job waiting for its time (``scheduled_at``, ISO); None otherwise."""
+    moment = _parse_time(scheduled_at)
+    if moment is None:
+        return None
+    left = (moment - datetime.now(timezone.utc)).total_seconds()
+    return f"starts in {duration(left)}" if left > 0 else "starting"
 
 
 def time_left(state: ViewState, now: float) -> float | None:

@@ -21,6 +21,7 @@ from lpe_nb.errors import InvalidTransition, LpeError
 
 from ._client import resolve_client
 from ._throttle import DEFAULT_INTERVAL_S, Throttle
+from ._view import starts_in
 from .forms import JobForm
 from .progress import JobProgress
 from .results import close_children, error_html, esc
@@ -66,9 +67,9 @@ class JobRow:
         )
         self.bar.value = float(job.progress.percentage)
         self.bar.bar_style = _BAR_STYLES.get(status, "warning")
-        self.status.value = (
-            f"<div style='{_ONE_LINE}'>{esc(f'{status} {job.progress.percentage:.0f}%')}</div>"
-        )
+        waiting = starts_in(job.data.scheduled_at) if status == "pending" else None
+        shown = f"{status}, {waiting}" if waiting else f"{status} {job.progress.percentage:.0f}%"
+        self.status.value = f"<div style='{_ONE_LINE}' title='{esc(shown)}'>{esc(shown)}</div>"
         self.cancel_button.disabled = job.is_terminal
         # hidden rather than removed, so the Open buttons stay in one column
         self.cancel_button.layout.visibility = "hidden" if job.is_terminal else None

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
-from lpe_nb.client import MAX_PRIORITY, MIN_PRIORITY, FieldInfo
+from lpe_nb.client import MAX_DELAY_S, MAX_PRIORITY, MIN_PRIORITY, FieldInfo
 from lpe_nb.errors import InvalidInput, LpeError
 
 from ._client import choices, resolve_client
@@ -245,7 +245,8 @@ class JobForm(_LaunchForm):
     text field, a dropdown per fixed set of values or catalog kind, a checkbox per yes/no. Without
     ``job_type`` it starts with the first type and offers the others in a dropdown. ``max_attempts`` is the
     job's own (0: its type's default; see docs/fault-tolerance.md); ``priority`` its place in the queue
-    (higher starts first, equal ones oldest first; see docs/priority.md).
+    (higher starts first, equal ones oldest first; see docs/priority.md); ``delay_s`` how long it waits
+    before it may start (docs/scheduling.md).
     """
 
     def __init__(self, client: Client | None = None, job_type: str | None = None) -> None:
@@ -273,7 +274,12 @@ class JobForm(_LaunchForm):
             style={"description_width": "10em"},
             tooltip="higher starts first among waiting jobs, equal ones oldest first; 0 is the default",
         )  # fmt: skip
-        return [self.job_type, self.fields_box, self.max_attempts, self.priority]
+        self.delay_s = widgets.BoundedFloatText(
+            value=0.0, min=0.0, max=MAX_DELAY_S, description="start in (s)",
+            style={"description_width": "10em"},
+            tooltip="seconds to wait before the job may start (it waits pending, and can be cancelled); 0: now",
+        )  # fmt: skip
+        return [self.job_type, self.fields_box, self.max_attempts, self.priority, self.delay_s]
 
     def _show_fields(self) -> None:
         old = list(self.inputs.values())
@@ -291,7 +297,11 @@ class JobForm(_LaunchForm):
             if value is not None:
                 data[field.name] = value
         return self.client.submit(
-            info.name, data, max_attempts=self.max_attempts.value or None, priority=self.priority.value
+            info.name,
+            data,
+            max_attempts=self.max_attempts.value or None,
+            priority=self.priority.value,
+            delay_s=self.delay_s.value or None,
         )
 
 

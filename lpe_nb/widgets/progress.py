@@ -162,10 +162,14 @@ class JobProgress(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self._throttle.poke()
 
     def _tick(self) -> None:
-        """Every second, from the ticker's thread: re-render so that elapsed and left move on."""
+        """Every second, from the ticker's thread: re-render so that elapsed and left (or a scheduled job's
+        "starts in") move on."""
         with self._lock:
-            running = self._state.status is JobStatus.RUNNING
-        if running:
+            state = self._state
+            moving = state.status is JobStatus.RUNNING or (
+                state.status is JobStatus.PENDING and state.starts_at is not None
+            )
+        if moving:
             self._throttle.poke()
 
     def _on_watch_end(self, future: concurrent.futures.Future[None] | asyncio.Future[None]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -166,3 +167,28 @@ async def test_a_pending_jobs_priority_can_be_changed(client: AsyncClient) -> No
     finally:
         for job in [waiting, *running]:
             await client.cancel(job.id)
+
+
+async def test_a_scheduled_job_waits_visibly_and_can_be_cancelled(client: AsyncClient) -> None:
+    run_at = datetime.now(timezone.utc) + timedelta(hours=1)
+    job = await client.submit("projection", {"narrative": NARRATIVE}, run_at=run_at)
+    assert (job.status, job.scheduled_at) == (JobStatus.PENDING, run_at)
+    delayed = await client.projection(NARRATIVE, delay_s=3600)  # a submit option of the per-type methods
+    assert delayed.scheduled_at is not None and delayed.scheduled_at > run_at - timedelta(minutes=1)
+    for handle in (job, delayed):
+        await handle.cancel()
+        assert handle.status is JobStatus.CANCELLED and handle.data.started_at is None
+    with pytest.raises(InvalidInput) as naive:
+        await client.submit("projection", {"narrative": NARRATIVE}, run_at=datetime(2030, 1, 1))
+    assert "run_at" in naive.value.fields
+
+
+async def test_a_short_delay_runs_the_job_after_it(client: AsyncClient) -> None:
+    job = await client.projection(NARRATIVE, delay_s=0.3)
+    scheduled_at = job.scheduled_at
+    assert scheduled_at is not None
+    await job.wait(timeout=WAIT_S)
+    await job.refresh()
+    assert job.status is JobStatus.COMPLETED and job.data.started_at is not None
+    assert datetime.fromisoformat(job.data.started_at) >= scheduled_at
+    assert job.scheduled_at is None  # cleared once it was due

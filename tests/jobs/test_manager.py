@@ -17,6 +17,7 @@ from lpe_nb.errors import (
     UnknownJobType,
 )
 from lpe_nb.jobs import JobManager, JobStatus, check_transition, open_store
+from lpe_nb.jobs.model import to_iso
 from tests.jobs.conftest import FAST
 from tests.jobs.ops import Probe, build_registry
 
@@ -513,3 +514,65 @@ async def test_wait_does_not_block_other_work(manager: JobManager, probe: Probe)
     assert not waiter.done()
     probe.release.set()
     assert (await waiter).status is JobStatus.COMPLETED
+
+
+# -- scheduled jobs ------------------------------------------------------------------------------------------
+
+
+async def test_a_delayed_job_waits_for_its_time_then_runs(db_path: Path, probe: Probe) -> None:
+    moment = [datetime(2026, 1, 1, tzinfo=timezone.utc)]
+    async with JobManager.open(
+        db_path, registry=build_registry(probe), settings=FAST, clock=lambda: moment[0]
+    ) as manager:
+        later = await manager.submit("noop", delay_s=60)
+        at_noon = await manager.submit(
+            "noop", run_at=datetime(2026, 1, 1, 13, tzinfo=timezone(timedelta(hours=1)))
+        )
+        job = await manager.get(later)
+        assert (job.status, job.scheduled_at) == (JobStatus.PENDING, "2026-01-01T00:01:00.000000+00:00")
+        assert (await manager.get(at_noon)).scheduled_at == "2026-01-01T12:00:00.000000+00:00"
+        now = await manager.submit("noop")  # submitted after them, claimed before them: they wait
+        await manager.wait(now, timeout_s=10)
+        assert (await manager.get(later)).status is JobStatus.PENDING
+        moment[0] += timedelta(seconds=59)
+        await manager.wait(await manager.submit("noop"), timeout_s=10)  # another claim, still too early
+        assert (await manager.get(later)).status is JobStatus.PENDING
+        moment[0] += timedelta(seconds=1)
+        done = await manager.wait(later, timeout_s=10)
+        assert done.status is JobStatus.COMPLETED and done.started_at == to_iso(moment[0])
+        assert (await manager.get(at_noon)).status is JobStatus.PENDING
+
+
+async def test_a_cancelled_scheduled_job_never_starts(db_path: Path, probe: Probe) -> None:
+    moment = [datetime(2026, 1, 1, tzinfo=timezone.utc)]
+    async with JobManager.open(
+        db_path, registry=build_registry(probe), settings=FAST, clock=lambda: moment[0]
+    ) as manager:
+        job_id = await manager.submit("noop", delay_s=5)
+        cancelled = await manager.cancel(job_id)
+        assert cancelled.status is JobStatus.CANCELLED
+        moment[0] += timedelta(seconds=10)
+        await manager.wait(await manager.submit("noop"), timeout_s=10)
+        job = await manager.get(job_id)
+        assert (job.status, job.started_at, job.attempts) == (JobStatus.CANCELLED, None, 0)
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"delay_s": -1}, "delay_s"),
+        ({"delay_s": "soon"}, "delay_s"),
+        ({"delay_s": 400 * 86_400}, "delay_s"),
+        ({"run_at": datetime(2026, 1, 1)}, "run_at"),  # naive: which timezone?
+        ({"run_at": "2026-01-01T00:00:00Z"}, "run_at"),
+        ({"run_at": datetime(2028, 1, 1, tzinfo=timezone.utc)}, "run_at"),
+        ({"run_at": datetime(2026, 1, 1, tzinfo=timezone.utc), "delay_s": 1}, "delay_s"),
+    ],
+)
+async def test_bad_schedules_are_refused_naming_the_field(
+    manager: JobManager, db_path: Path, options: dict[str, object], field: str
+) -> None:
+    with pytest.raises(InvalidInput) as info:
+        await manager.submit("noop", **options)  # type: ignore[arg-type]
+    assert list(info.value.fields) == [field]
+    assert count_rows(db_path) == 0

@@ -247,6 +247,33 @@ async def test_only_a_pending_job_can_be_reprioritised(store: JobStore) -> None:
         await store.set_priority("nope", 9, now=at(2))
 
 
+async def test_a_scheduled_job_is_claimed_only_once_it_is_due(store: JobStore) -> None:
+    later = make_job(created_at=at(0), scheduled_at=at(10), priority=5)
+    now = make_job(created_at=at(1))
+    await insert_all(store, later, now)
+    assert (await store.get_job(later.id)).scheduled_at == at(10)
+    assert [job.id for job, _ in await store.claim_pending("me", at(9), LEASE, 5)] == [now.id]
+    assert (await store.get_job(later.id)).status is JobStatus.PENDING
+    [(claimed, _)] = await store.claim_pending("me", at(10), LEASE, 5)
+    assert (claimed.id, claimed.started_at) == (later.id, at(10))
+
+
+async def test_due_scheduled_jobs_queue_by_priority_then_age(store: JobStore) -> None:
+    waited = make_job(created_at=at(0), scheduled_at=at(5))
+    urgent = make_job(created_at=at(2), priority=1)
+    plain = make_job(created_at=at(3))
+    await insert_all(store, waited, urgent, plain)
+    claimed = await store.claim_pending("me", at(6), LEASE, 3)
+    assert [job.id for job, _ in claimed] == [urgent.id, waited.id, plain.id]
+
+
+async def test_a_cancelled_scheduled_job_is_never_claimed(store: JobStore) -> None:
+    job = make_job(scheduled_at=at(5))
+    await store.insert_job(job)
+    await store.request_cancel(job.id, now=at(1), actor="cancel")
+    assert await store.claim_pending("me", at(9), LEASE, 5) == []
+
+
 async def test_a_claimed_job_runs_under_the_claimers_lease(store: JobStore) -> None:
     job = make_job(seq=4)
     claimed = await claim_one(store, job, owner="me", now=at(2))

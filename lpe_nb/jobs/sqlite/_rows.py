@@ -73,6 +73,7 @@ def job_to_row(job: JobRecord) -> dict[str, Any]:
         "lease_expires_at": job.lease_expires_at,
         "cancel_requested": int(job.cancel_requested),
         "seq": job.seq,
+        "scheduled_at": job.scheduled_at,
     }
 
 
@@ -98,4 +99,5 @@ def row_to_job(row: sqlite3.Row) -> JobRecord:
         lease_expires_at=row["lease_expires_at"],
         cancel_requested=bool(row["cancel_requested"]),
         seq=row["seq"],
+        scheduled_at=row["scheduled_at"],
     )

@@ -40,7 +40,14 @@ SEQ_GAP_AFTER_CRASH = 1_000_000
 def claim_pending(
     conn: sqlite3.Connection, owner: str, now: str, lease_until: str, limit: int
 ) -> list[tuple[JobRecord, list[StepRecord]]]:
-    """pending -> running for up to ``limit`` jobs, highest priority then oldest first, with their steps."""
+    """pending -> running for up to ``limit`` jobs, highest priority then oldest first, with their steps;
+    a job whose ``scheduled_at`` is after ``now`` waits."""
+    # The due scheduled jobs join the queue first (its partial index holds only jobs without a time).
+    conn.execute(
+        "UPDATE jobs INDEXED BY jobs_scheduled SET scheduled_at = NULL "
+        "WHERE status = 'pending' AND scheduled_at IS NOT NULL AND scheduled_at <= ?",
+        (now,),
+    )
     # INDEXED BY: without statistics the planner picks the status index and sorts every pending
     # row; the partial queue index reads exactly `limit` entries in order.
     rows = conn.execute(
@@ -48,7 +55,8 @@ def claim_pending(
         UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = ?,
                lease_expires_at = ?, started_at = COALESCE(started_at, ?), updated_at = ?,
                seq = seq + 1
-        WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_pending_queue WHERE status = 'pending'
+        WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_pending_queue
+                     WHERE status = 'pending' AND scheduled_at IS NULL
                      ORDER BY priority DESC, created_at LIMIT ?)
         RETURNING *
         """,

@@ -110,6 +110,17 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX jobs_updated ON jobs (updated_at, seq, cancel_requested);
     """,
+    # 4 (issue 12): jobs that wait for a time (``run_at`` / ``delay_s`` at submit). ``scheduled_at`` stays
+    # set until the job is due; each claim first clears it on the due ones (walking jobs_scheduled by
+    # time), then reads the queue, which holds only jobs without one: jobs waiting for tomorrow cost the
+    # claim nothing, however many there are.
+    """
+    ALTER TABLE jobs ADD COLUMN scheduled_at TEXT;
+    DROP INDEX jobs_pending_queue;
+    CREATE INDEX jobs_pending_queue ON jobs (priority DESC, created_at)
+        WHERE status = 'pending' AND scheduled_at IS NULL;
+    CREATE INDEX jobs_scheduled ON jobs (scheduled_at) WHERE status = 'pending' AND scheduled_at IS NOT NULL;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
