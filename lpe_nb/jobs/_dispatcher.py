@@ -16,11 +16,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from lpe_nb._aio import wake_or_timeout, with_timeout
-from lpe_nb.errors import LpeError
+from lpe_nb.errors import InvalidInput, LpeError
 from lpe_nb.jobs._retrying import RetryPlan, describe, plan_retry, waiting_progress
 from lpe_nb.jobs.context import ContextHost, JobInterrupted, RunState, StepContext
 from lpe_nb.jobs.events import EventBus, JobEvent
-from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, dump_json, to_iso
+from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, to_iso
 from lpe_nb.jobs.registry import OperationRegistry
 from lpe_nb.jobs.settings import ManagerSettings
 from lpe_nb.jobs.store import JobStore, LeaseLost
@@ -206,7 +206,6 @@ class Dispatcher:
                     await self._wait_to_retry(run, plan)
                 finally:
                     run.in_operation = False
-            dump_json(result, field_name="result_data")
         except asyncio.CancelledError:
             # Only this manager cancels the task (a cancel request or a stop), and it is recorded as the
             # outcome; there is no caller to re-raise to.
@@ -261,17 +260,34 @@ class Dispatcher:
                 timestamp=self._now_iso(),
                 seq=run.next_seq(),
             )
-            self.host.publish_progress(run, progress, persist=False)
-        job = await self.store.finish(
-            run.job,
-            run.owner,
-            status,
-            now=self._now_iso(),
-            seq=run.next_seq(),
-            progress=progress,
-            result_data=result,
-            error_message=error,
-        )
+        try:
+            job = await self.store.finish(
+                run.job,
+                run.owner,
+                status,
+                now=self._now_iso(),
+                seq=run.next_seq(),
+                progress=progress,
+                result_data=result,
+                error_message=error,
+            )
+        except InvalidInput as exc:
+            if status is not JobStatus.COMPLETED:
+                raise
+            # The result is encoded once, here, where it is stored: one that is not JSON fails the job
+            # (the store raises before it writes anything).
+            job = await self.store.finish(
+                run.job,
+                run.owner,
+                JobStatus.FAILED,
+                now=self._now_iso(),
+                seq=run.next_seq(),
+                progress=run.progress,
+                error_message=describe(exc),
+            )
+        else:
+            if status is JobStatus.COMPLETED:  # after the write: its seq is below the status event's
+                self.host.publish_progress(run, progress, persist=False)
         run.progress_dirty = False
         self.events.publish(JobEvent.status_of(job))
 
