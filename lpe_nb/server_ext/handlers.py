@@ -140,7 +140,9 @@ class LpeApiHandler(APIHandler):
 
     def query_values(self, name: str) -> list[str]:
         """A query parameter's values (repeated or comma-separated), each at most ``MAX_FILTER_CHARS``."""
-        values = [part for value in self.get_query_arguments(name) for part in value.split(",") if part]
+        values = [part.strip() for value in self.get_query_arguments(name) for part in value.split(",")]
+        if "" in values:  # `status=` is a mistake, not "any status": leave the parameter out for that
+            raise InvalidInput.field(name, "has an empty value; leave it out to mean any")
         if len(values) > MAX_STATUS_FILTERS:
             raise InvalidInput.field(name, f"takes at most {MAX_STATUS_FILTERS} values")
         for value in values:
