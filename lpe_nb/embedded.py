@@ -35,6 +35,7 @@ from lpe_nb.operations import (
     Services,
     load_job_modules,
 )
+from lpe_nb.operations.spec import generated_method, merged_input
 
 __all__ = ["Engine", "open_engine", "resolve_db_path", "run_job"]
 
@@ -72,29 +73,19 @@ class Engine:
     ) -> str:
         """Persist and queue a job of ``job_type`` with ``input_data`` (a dict) and/or ``fields``, and its
         own ``max_attempts`` and ``priority`` if given."""
-        data = {**(input_data or {}), **{k: v for k, v in fields.items() if v is not None}}
+        data = merged_input(input_data, fields)
         return await self.manager.submit(job_type, data, max_attempts=max_attempts, priority=priority)
 
     def infos(self) -> list[JobTypeInfo]:
         return self.job_types.infos()
 
     def __getattr__(self, name: str) -> Callable[..., Awaitable[str]]:
-        info = _info_by_method(self.job_types.infos(), name)
-        if info is None:
-            raise AttributeError(
-                f"{type(self).__name__!r} has no attribute {name!r} (and no job type has that method)"
-            )
-
-        async def submit_job(*args: Any, **fields: Any) -> str:
-            return await self.submit(info.name, info.input_from(args, fields))
-
-        return info.bind_helper(submit_job)
+        return generated_method(
+            self.job_types.infos(), name, self.submit, owner=type(self).__name__, options=_SUBMIT_OPTIONS
+        )
 
 
-def _info_by_method(infos: Iterable[JobTypeInfo], name: str) -> JobTypeInfo | None:
-    if name.startswith("_"):
-        return None
-    return next((info for info in infos if info.method == name), None)
+_SUBMIT_OPTIONS = ("max_attempts", "priority")  # Engine.submit's keywords beside the input
 
 
 @contextlib.asynccontextmanager

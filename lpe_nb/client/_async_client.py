@@ -10,8 +10,9 @@ from typing import Any
 
 from lpe_nb.jobs import JobEvent
 from lpe_nb.operations import JobTypeInfo
+from lpe_nb.operations.spec import merged_input
 
-from ._base import BaseClient, submit_data
+from ._base import BaseClient
 from ._embedded import EmbeddedBackend
 from ._job import AsyncJob, JobList
 from ._remote import RemoteBackend
@@ -63,7 +64,7 @@ class AsyncClient(BaseClient):
         """
         job_id = await self.backend.submit(
             job_type,
-            submit_data(input_data, fields),
+            merged_input(input_data, fields),
             max_attempts=max_attempts,
             priority=priority,
             run_at=run_at,

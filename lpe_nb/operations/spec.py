@@ -19,6 +19,7 @@ imported where the engine runs (``LPE_JOB_MODULES``, the extension's ``job_modul
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import logging
@@ -51,8 +52,10 @@ __all__ = [
     "JobTypeInfo",
     "JobTypes",
     "Services",
+    "generated_method",
     "job_type",
     "load_job_modules",
+    "merged_input",
 ]
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,7 @@ JOB_MODULES_ENV = "LPE_JOB_MODULES"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 F = TypeVar("F", bound=OperationFn)
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,13 +128,19 @@ class JobSpec:
 
     def info(self) -> JobTypeInfo:
         """What a client, the CLI or a form needs to know of this type (JSON-able, no code)."""
-        return JobTypeInfo(
-            name=self.name,
-            method=self.method_name,
-            description=self.description,
-            path=self.rest_path,
-            fields=fields_of(self.input_model),
-        )
+        return _info_of(self)
+
+
+@functools.lru_cache(maxsize=1024)
+def _info_of(spec: JobSpec) -> JobTypeInfo:
+    # A spec never changes, and its JSON schema is costly to build: generated methods read it per call.
+    return JobTypeInfo(
+        name=spec.name,
+        method=spec.method_name,
+        description=spec.description,
+        path=spec.rest_path,
+        fields=fields_of(spec.input_model),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +367,40 @@ def _register(registry: OperationRegistry, spec: JobSpec, services: Services) ->
         retry=spec.retry,
         replace=True,
     )
+
+
+def merged_input(input_data: Mapping[str, Any] | None, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A job's input from ``submit(job_type, input_data, **fields)``; ``None`` values mean "default"."""
+    data = {**(input_data or {}), **fields}
+    return {name: value for name, value in data.items() if value is not None}
+
+
+def generated_method(
+    infos: Iterable[JobTypeInfo],
+    name: str,
+    submit: Callable[..., R],
+    *,
+    owner: str,
+    options: Iterable[str] = (),
+) -> Callable[..., R]:
+    """The per-type method ``name`` of ``owner`` (a client or an engine): the first of ``infos`` whose
+    method it is, calling ``submit(job_type, input, **options)``. ``options`` are the submit keywords that
+    ride along unless the type has an input field of that name. ``AttributeError`` names the methods."""
+    if name.startswith("_"):  # private and dunder names are never job types (and may not exist yet)
+        raise AttributeError(name)
+    known = list(infos)
+    info = next((candidate for candidate in known if candidate.method == name), None)
+    if info is None:
+        methods = ", ".join(dict.fromkeys(candidate.method for candidate in known))
+        raise AttributeError(f"{owner!r} has no attribute {name!r}; job type methods: {methods}")
+    names = {field.name for field in info.fields}
+    ride_along = [option for option in options if option not in names]
+
+    def submit_job(*args: Any, **fields: Any) -> R:
+        extra = {option: fields.pop(option) for option in ride_along if option in fields}
+        return submit(info.name, info.input_from(args, fields), **extra)
+
+    return info.bind_helper(submit_job)
 
 
 JOB_TYPES = JobTypes()
