@@ -42,8 +42,8 @@ _ONE_LINE = (
 
 
 class JobRow:
-    """One job's line: its short id and title, a small bar, its status, Cancel (while it can be
-    cancelled) and Open."""
+    """One job's line: its short id and title, a small bar, its status, priority arrows (while it is
+    pending), Cancel (while it can be cancelled) and Open."""
 
     def __init__(self, dashboard: JobsDashboard, job_id: str) -> None:
         self.job_id = job_id
@@ -52,10 +52,26 @@ class JobRow:
         self.status = widgets.HTML(layout=widgets.Layout(width="15%"))  # "completed 100%" in full
         self.cancel_button = widgets.Button(description="Cancel", icon="stop", layout=_button_layout())
         self.open_button = widgets.Button(description="Open", icon="folder-open", layout=_button_layout())
+        # While the job is pending: its priority one up or down (the queue's order follows at once).
+        self.priority = 0
+        self.raise_button = widgets.Button(
+            icon="arrow-up", tooltip="Raise its priority", layout=_button_layout()
+        )
+        self.lower_button = widgets.Button(
+            icon="arrow-down", tooltip="Lower its priority", layout=_button_layout()
+        )
         self.cancel_button.on_click(lambda _button: dashboard.cancel(job_id))
         self.open_button.on_click(lambda _button: dashboard.open_job(job_id))
-        self.box = widgets.HBox([self.label, self.bar, self.status, self.cancel_button, self.open_button])
-        self.synced = [self.label, self.bar, self.status, self.cancel_button, self.cancel_button.layout]
+        self.raise_button.on_click(lambda _button: self._shift_priority(dashboard, +1))
+        self.lower_button.on_click(lambda _button: self._shift_priority(dashboard, -1))
+        self.box = widgets.HBox(
+            [self.label, self.bar, self.status, self.raise_button, self.lower_button, self.cancel_button,
+             self.open_button]
+        )  # fmt: skip
+        self.synced = [
+            self.label, self.bar, self.status, self.cancel_button, self.cancel_button.layout,
+            self.raise_button.layout, self.lower_button.layout,
+        ]  # fmt: skip
 
     def show(self, job: AsyncJob) -> None:
         status = job.status.value
@@ -73,6 +89,15 @@ class JobRow:
         self.cancel_button.disabled = job.is_terminal
         # hidden rather than removed, so the Open buttons stay in one column
         self.cancel_button.layout.visibility = "hidden" if job.is_terminal else None
+        self.priority = job.priority
+        for button in (self.raise_button, self.lower_button):
+            button.layout.visibility = None if status == "pending" else "hidden"
+
+    def _shift_priority(self, dashboard: JobsDashboard, step: int) -> None:
+        # From the priority just set, not the last render's: two quick clicks move it by two.
+        changed = dashboard.set_priority(self.job_id, self.priority + step)
+        if changed is not None:
+            self.priority = changed
 
     def close(self) -> None:
         for widget in (*self.box.children, self.box):
@@ -183,6 +208,19 @@ class JobsDashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         except LpeError as exc:
             self._set_error(f"cancelling {job_id[:8]} failed: {exc}")
         self.refresh()
+
+    def set_priority(self, job_id: str, priority: int) -> int | None:
+        """Change a pending job's priority (its row's arrows), then refresh; returns the new priority, or
+        None if it could not change (a job that started meanwhile keeps the one it started with)."""
+        changed = None
+        try:
+            changed = self.client.set_priority(job_id, priority).priority
+        except InvalidTransition:
+            pass  # it started meanwhile; the refresh shows it
+        except LpeError as exc:
+            self._set_error(f"changing the priority of {job_id[:8]} failed: {exc}")
+        self.refresh()
+        return changed
 
     def new_job(self, job_type: str | None = None) -> JobForm:
         """Show a form for a new job of any type above the list (the New job button); its Run starts it,

@@ -36,3 +36,26 @@ def test_the_dashboard_shows_priorities_and_sorts_by_them(client: Client) -> Non
         assert dashboard.job_ids == [high.id, other_high.id, plain.id, low.id]
     finally:
         dashboard.close()
+
+
+def test_the_dashboard_changes_a_pending_jobs_priority(client: Client) -> None:
+    waiting = client.projection(NARRATIVE, delay_s=600)  # pending for ten minutes
+    done = client.projection(NARRATIVE).wait(WAIT_S)
+    dashboard = JobsDashboard(client)
+    try:
+        dashboard.refresh().result(WAIT_S)
+        row = dashboard.row(waiting.id)
+        assert (row.raise_button.layout.visibility, row.lower_button.layout.visibility) == (None, None)
+        assert dashboard.row(done.id).raise_button.layout.visibility == "hidden"  # it has run
+        row.raise_button.click()
+        dashboard.refresh().result(WAIT_S)
+        assert record(client, waiting.id).priority == 1 and "[+1]" in row.label.value
+        row.lower_button.click()
+        row.lower_button.click()
+        dashboard.refresh().result(WAIT_S)
+        assert record(client, waiting.id).priority == -1 and "[-1]" in row.label.value
+        client.cancel(waiting.id)
+        dashboard.refresh().result(WAIT_S)
+        assert row.raise_button.layout.visibility == "hidden"
+    finally:
+        dashboard.close()
