@@ -125,7 +125,9 @@ class Dispatcher:
             return []
         now = self._clock()
         lease_until = to_iso(now + timedelta(seconds=self.settings.lease_s))
-        claimed = await self.store.claim_pending(self.owner, to_iso(now), lease_until, free)
+        claimed = await self.store.claim_pending(
+            self.owner, to_iso(now), lease_until, free, types=self.settings.claim_types
+        )
         for job, steps in claimed:
             run = RunState(
                 job, self.owner, seq=job.seq, progress=job.progress, published_seq=job.seq,

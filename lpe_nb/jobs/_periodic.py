@@ -1,7 +1,8 @@
 """The dispatching manager's periodic work, besides claiming: leases, recovery, retention and progress.
 
 A heartbeat renews the leases of the jobs this manager runs (and relays cancels asked from other
-processes), sweeps the expired leases of dead owners once per lease period, and purges old jobs once per
+processes) and its process's heartbeat row (``lpe_workers``, shown in ``api/status``), sweeps the expired
+leases of dead owners once per lease period, and purges old jobs (and long-dead processes' rows) once per
 retention check; a second loop persists the jobs' latest progress once per throttle period.
 Not thread-safe: use it on the event loop of the manager that owns it.
 """
@@ -18,9 +19,13 @@ from lpe_nb.jobs._dispatcher import Dispatcher
 from lpe_nb.jobs.events import EventBus, JobEvent
 from lpe_nb.jobs.model import to_iso
 from lpe_nb.jobs.settings import ManagerSettings
-from lpe_nb.jobs.store import JobStore
+from lpe_nb.jobs.store import JobStore, WorkerRecord
 
-__all__ = ["PeriodicWork"]
+__all__ = ["FORGET_WORKERS_AFTER_S", "PeriodicWork"]
+
+# A process's heartbeat row is shown as stale once it misses a lease period, and deleted after this long:
+# long enough for an admin to see that a worker died, short enough that rows do not pile up.
+FORGET_WORKERS_AFTER_S = 86_400.0
 
 log = logging.getLogger("lpe_nb.jobs.manager")  # the manager's logger: where these messages always went
 
@@ -38,6 +43,7 @@ class PeriodicWork:
         owner: str,
         clock: Callable[[], datetime],
         purge: Callable[[], Awaitable[int]],
+        worker: Callable[[], WorkerRecord],
     ) -> None:
         self.store = store
         self.settings = settings
@@ -46,6 +52,7 @@ class PeriodicWork:
         self.owner = owner
         self._clock = clock
         self._purge = purge  # the manager's retention: deletes finished jobs past it
+        self._worker = worker  # this process's heartbeat row, as of now
         self._loops: list[asyncio.Task[None]] = []  # heartbeat and progress flush
 
     def start(self) -> None:
@@ -92,12 +99,15 @@ class PeriodicWork:
                     run = self.dispatcher.runs.get(job_id)
                     if run is not None:
                         self.dispatcher.deliver_cancel(run)  # asked from another process
+                if not await self.store.touch_worker(self.owner, to_iso(now)):
+                    await self.store.save_worker(self._worker())  # forgotten meanwhile: write it again
                 if loop.time() >= next_sweep:
                     next_sweep = loop.time() + self.settings.lease_s
                     await self.recover_orphans(now, only_expired=True)
                 if loop.time() >= next_purge:
                     next_purge = loop.time() + self.settings.retention_check_interval_s
                     await self._purge()
+                    await self.store.forget_workers(to_iso(now - timedelta(seconds=FORGET_WORKERS_AFTER_S)))
             except LpeError:
                 log.exception("job manager heartbeat failed; retrying")
 

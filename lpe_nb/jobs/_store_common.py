@@ -14,7 +14,7 @@ from typing import Literal
 
 from lpe_nb.jobs.model import JobRecord, JobStatus
 
-__all__ = ["JobChanges", "Recovered", "Synchronous", "default_db_path"]
+__all__ = ["JobChanges", "Recovered", "Synchronous", "WorkerRecord", "default_db_path"]
 
 Synchronous = Literal["NORMAL", "FULL"]
 """How hard a commit waits for the disk: ``FULL`` survives a power cut, ``NORMAL`` a process crash."""
@@ -37,6 +37,30 @@ class JobChanges:
 
     jobs: list[JobRecord]
     cursor: object
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRecord:
+    """A process that dispatches jobs, as its heartbeat row in ``lpe_workers`` says.
+
+    ``owner`` is its lease owner (the name on the jobs it runs); ``kind`` what it is (``worker`` for
+    ``python -m lpe_nb worker``, ``jupyter-server``, ``engine`` for an embedded one); ``types`` the job
+    types it claims (None: every type). ``last_seen`` moves at each of its lease heartbeats.
+    """
+
+    owner: str
+    kind: str
+    host: str
+    pid: int
+    version: str
+    concurrency: int
+    types: tuple[str, ...] | None
+    started_at: str
+    last_seen: str
+
+    def is_stale(self, seen_before: str) -> bool:
+        """Whether its last heartbeat is older than ``seen_before`` (a stored timestamp): probably dead."""
+        return self.last_seen < seen_before
 
 
 def default_db_path() -> Path:

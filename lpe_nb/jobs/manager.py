@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import uuid
@@ -24,7 +25,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from lpe_nb.errors import InvalidInput
+from lpe_nb._version import __version__
+from lpe_nb.errors import InvalidInput, LpeError
 from lpe_nb.jobs._changes import ChangeFeed
 from lpe_nb.jobs._dispatcher import Dispatcher
 from lpe_nb.jobs._periodic import PeriodicWork
@@ -46,9 +48,11 @@ from lpe_nb.jobs.model import (
 )
 from lpe_nb.jobs.registry import OperationRegistry
 from lpe_nb.jobs.settings import ManagerSettings
-from lpe_nb.jobs.store import JobStore, Synchronous, open_store
+from lpe_nb.jobs.store import JobStore, Synchronous, WorkerRecord, open_store
 
 __all__ = ["JobManager"]
+
+log = logging.getLogger(__name__)
 
 
 class JobManager:
@@ -63,10 +67,13 @@ class JobManager:
         dispatch: DispatchMode = True,
         clock: Callable[[], datetime] = utc_now,
         owner: str | None = None,
+        kind: str = "engine",
     ) -> None:
         """``dispatch``: ``True`` to run the database's jobs (:class:`DispatcherBusy` at start if another
-        manager does), ``False`` never, ``"auto"`` when no one else does (else a peer that takes over)."""
+        manager does), ``False`` never, ``"auto"`` when no one else does (else a peer that takes over).
+        ``kind`` names what runs it in its heartbeat row (``worker``, ``jupyter-server``, ``engine``)."""
         self.store = store
+        self.kind = kind
         self.registry = registry if registry is not None else OperationRegistry()
         self.settings = settings or ManagerSettings()
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -88,6 +95,7 @@ class JobManager:
             owner=self.owner,
             clock=clock,
             purge=self.purge_old_jobs,
+            worker=self._worker_record,
         )
         self._changes = ChangeFeed(
             store,
@@ -97,6 +105,7 @@ class JobManager:
             is_dispatching=lambda: self._role.dispatching,
         )
         self._started = False
+        self._dispatching_since: str | None = None
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -133,6 +142,8 @@ class JobManager:
         # We hold the lock, so whoever owns a running job is gone: recover them all now.
         await self._periodic.recover_orphans(self._clock(), only_expired=False)
         await self.purge_old_jobs()
+        self._dispatching_since = self._now_iso()
+        await self.store.save_worker(self._worker_record())
         self._dispatcher.start()
         self._periodic.start()
 
@@ -150,6 +161,10 @@ class JobManager:
         await self._periodic.stop()
         if self._role.dispatching:
             await self._periodic.flush_progress()
+            try:
+                await self.store.delete_worker(self.owner)
+            except LpeError as exc:  # the row goes stale and is forgotten later; the stop goes on
+                log.warning("removing this process's heartbeat row failed: %s", exc)
         await self._role.release()
         self._started = False
 
@@ -169,6 +184,24 @@ class JobManager:
     def is_dispatching(self) -> bool:
         """Whether this manager runs the database's jobs now; False for a peer (until it takes over)."""
         return self._role.dispatching
+
+    async def workers(self) -> list[WorkerRecord]:
+        """The heartbeat rows of the processes that dispatch this database's jobs (this one included),
+        oldest first; see :meth:`stale_before` for which ones are probably dead."""
+        return await self.store.list_workers()
+
+    def stale_before(self) -> str:
+        """A process not seen since this moment missed a whole lease period: its leases have expired, and
+        the next sweep takes its jobs back (:meth:`WorkerRecord.is_stale`)."""
+        return to_iso(self._clock() - timedelta(seconds=self.settings.lease_s))
+
+    def _worker_record(self) -> WorkerRecord:
+        now = self._now_iso()
+        return WorkerRecord(
+            owner=self.owner, kind=self.kind, host=socket.gethostname(), pid=os.getpid(), version=__version__,
+            concurrency=self.settings.concurrency, types=self.settings.claim_types,
+            started_at=self._dispatching_since or now, last_seen=now,
+        )  # fmt: skip
 
     @property
     def stopping(self) -> bool:

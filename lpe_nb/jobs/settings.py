@@ -16,7 +16,8 @@ class ManagerSettings:
 
     ``max_attempts`` is the default of a job's attempts in a row without progress (see
     :mod:`lpe_nb.jobs.retry`), ``retry`` the default retry policy; a job type's declaration can override
-    both, and a job its ``max_attempts`` at submit.
+    both, and a job its ``max_attempts`` at submit. ``claim_types``: the job types this manager claims
+    (None: every type); jobs of other types wait for a manager that runs them.
     """
 
     concurrency: int = 8
@@ -34,6 +35,7 @@ class ManagerSettings:
     shutdown_grace_s: float = 3.0
     subscriber_max_pending: int = 256
     wait_for_dispatcher_s: float = 0.0
+    claim_types: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         problems = {}
@@ -51,6 +53,8 @@ class ManagerSettings:
                 problems[name] = "must be a positive number of seconds"
         if self.heartbeat_s is not None and not 0 < self.heartbeat_s < self.lease_s:
             problems["heartbeat_s"] = "must be positive and shorter than lease_s"
+        if self.claim_types is not None and not all(isinstance(t, str) and t for t in self.claim_types):
+            problems["claim_types"] = "must be job type names, or None for every type"
         if self.retention_days is not None and self.retention_days <= 0:
             problems["retention_days"] = "must be positive, or None to keep jobs forever"
         if problems:

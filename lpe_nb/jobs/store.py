@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from lpe_nb.errors import InvalidInput, LeaseLost
-from lpe_nb.jobs._store_common import JobChanges, Recovered, Synchronous, default_db_path
+from lpe_nb.jobs._store_common import JobChanges, Recovered, Synchronous, WorkerRecord, default_db_path
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord
 from lpe_nb.jobs.sqlite import SqliteJobStore
 
@@ -31,6 +31,7 @@ __all__ = [
     "LeaseLost",
     "Recovered",
     "Synchronous",
+    "WorkerRecord",
     "default_db_path",
     "open_store",
 ]
@@ -147,11 +148,13 @@ class JobStore(Protocol):
     # -- writes of running jobs, under a lease -----------------------------------------------------------
 
     async def claim_pending(
-        self, owner: str, now: str, lease_until: str, limit: int
+        self, owner: str, now: str, lease_until: str, limit: int, *, types: Collection[str] | None = None
     ) -> list[tuple[JobRecord, list[StepRecord]]]:
         """pending -> running for up to ``limit`` jobs, highest priority then oldest first, in that order;
         a job whose ``scheduled_at`` is after ``now`` is not claimed (its ``scheduled_at`` is cleared once
-        it is due, and it then queues by priority and age like any other).
+        it is due, and it then queues by priority and age like any other). With ``types``, only jobs of
+        those types are claimed, in the same order (an empty collection claims nothing); the others stay
+        pending, in their places, for a dispatcher that runs them.
 
         Each claimed job has one more attempt, ``owner``'s lease until ``lease_until``, a higher ``seq``,
         and comes with the steps it finished in earlier attempts (where it resumes from). Two stores
@@ -231,6 +234,29 @@ class JobStore(Protocol):
         An attempt interrupted after it saved a step does not count against ``max_attempts``: they are
         used up by ``max_attempts`` attempts in a row that saved no step (:mod:`lpe_nb.jobs.retry`).
         """
+        ...
+
+    # -- the heartbeat rows of dispatching processes (``api/status``) ---------------------------------
+
+    async def save_worker(self, worker: WorkerRecord) -> None:
+        """Write ``worker``'s row, replacing any row of the same ``owner`` (at start, or to re-create a row
+        someone forgot)."""
+        ...
+
+    async def touch_worker(self, owner: str, now: str) -> bool:
+        """Set ``owner``'s ``last_seen`` to ``now`` (each lease heartbeat); False if it has no row."""
+        ...
+
+    async def delete_worker(self, owner: str) -> None:
+        """Remove ``owner``'s row (a graceful exit); does nothing if there is none."""
+        ...
+
+    async def forget_workers(self, seen_before: str) -> int:
+        """Remove every row last seen before ``seen_before`` (long dead processes); returns how many."""
+        ...
+
+    async def list_workers(self) -> list[WorkerRecord]:
+        """Every row, oldest ``started_at`` first (ties by ``owner``), stale ones included."""
         ...
 
     # -- reads -------------------------------------------------------------------------------------------

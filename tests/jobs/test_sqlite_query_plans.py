@@ -18,6 +18,7 @@ import pytest
 
 from lpe_nb.jobs import JobStatus, open_store
 from lpe_nb.jobs.sqlite._sql_jobs import PURGE_TERMINAL_SQL
+from lpe_nb.jobs.sqlite._sql_leases import claim_sql
 from lpe_nb.jobs.sqlite._sql_reads import COUNT_BY_STATUS_SQL, list_jobs_query
 from lpe_nb.jobs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, _statements, migrate
 from tests.jobs.records import at, make_job
@@ -96,6 +97,17 @@ def test_an_unfiltered_listing_walks_the_creation_index_in_order(
     conn: sqlite3.Connection, cursor: tuple[str, str] | None, expected: str
 ) -> None:
     assert listing_plan(conn, [], before=cursor) == [expected]
+
+
+@pytest.mark.parametrize("types", [None, ["noop"], ["noop", "other", "third"]], ids=["any", "one", "three"])
+def test_the_claim_walks_the_queue_index_in_order_with_or_without_a_types_filter(
+    conn: sqlite3.Connection, types: list[str] | None
+) -> None:
+    params = ["me", at(60), at(1), at(1), *(types or []), 8]
+    update, listed, walk = plan(conn, claim_sql(None if types is None else len(types)), params)
+    assert update.startswith("SEARCH jobs USING") and update.endswith("sqlite_autoindex_jobs_1 (id=?)")
+    assert listed == "LIST SUBQUERY 1"
+    assert walk == "SCAN jobs USING INDEX jobs_pending_queue"  # in queue order: no sort, the filter per entry
 
 
 def test_the_purge_walks_the_partial_index_of_finished_jobs_oldest_first(conn: sqlite3.Connection) -> None:

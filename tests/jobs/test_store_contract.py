@@ -14,6 +14,7 @@ import pytest
 
 from lpe_nb.errors import InvalidInput, InvalidTransition, JobNotFound, StoreError
 from lpe_nb.jobs import JobRecord, JobStatus, JobStore, LeaseLost, Progress, open_store
+from lpe_nb.jobs.store import WorkerRecord
 from tests.jobs.records import at, make_job, make_step
 
 LEASE = at(60)  # a lease that outlives every `now` these tests pass, unless they mean it to expire
@@ -225,6 +226,21 @@ async def test_claim_takes_the_highest_priority_then_the_oldest(store: JobStore)
     second = await store.claim_pending("me", at(6), LEASE, 3)
     assert [job.id for job, _ in second] == [low_old.id]
     assert await store.claim_pending("me", at(7), LEASE, 3) == []
+
+
+async def test_a_types_filter_claims_only_those_types_in_queue_order(store: JobStore) -> None:
+    other_urgent = make_job(type="other", priority=9, created_at=at(0))
+    mine_old = make_job(type="mine", created_at=at(1))
+    mine_high = make_job(type="mine", priority=2, created_at=at(2))
+    theirs = make_job(type="theirs", created_at=at(3))
+    await insert_all(store, other_urgent, mine_old, mine_high, theirs)
+    claimed = await store.claim_pending("me", at(5), LEASE, 5, types=["mine", "theirs"])
+    assert [job.id for job, _ in claimed] == [mine_high.id, mine_old.id, theirs.id]
+    assert await store.claim_pending("me", at(6), LEASE, 5, types=("mine",)) == []
+    assert await store.claim_pending("me", at(6), LEASE, 5, types=()) == []  # an empty filter: nothing
+    assert (await store.get_job(other_urgent.id)).status is JobStatus.PENDING
+    [(rest, _)] = await store.claim_pending("me", at(7), LEASE, 5)  # no filter: every type
+    assert rest.id == other_urgent.id
 
 
 async def test_a_new_priority_moves_a_pending_job_in_the_queue(store: JobStore) -> None:
@@ -773,3 +789,49 @@ async def test_a_finished_job_is_a_change_and_a_deleted_one_is_not(store_url: st
 async def test_a_cursor_from_elsewhere_is_refused(store: JobStore) -> None:
     with pytest.raises(InvalidInput, match="cursor"):
         await store.changed_since("not a cursor")
+
+
+# -- the heartbeat rows of dispatching processes -----------------------------------------------------------
+
+
+def make_worker(owner: str, **overrides: object) -> WorkerRecord:
+    values: dict[str, object] = {
+        "owner": owner, "kind": "worker", "host": "host-1", "pid": 4242, "version": "1.2.3",
+        "concurrency": 8, "types": ("projection", "translation"), "started_at": at(0), "last_seen": at(0),
+    }  # fmt: skip
+    values.update(overrides)
+    return WorkerRecord(**values)  # type: ignore[arg-type]  # the fields, typed by WorkerRecord itself
+
+
+async def test_worker_rows_read_back_oldest_first_and_a_save_replaces_the_owners_row(store: JobStore) -> None:
+    assert await store.list_workers() == []
+    late, early = make_worker("b", started_at=at(5), last_seen=at(5)), make_worker("a", types=None)
+    await store.save_worker(late)
+    await store.save_worker(early)
+    assert await store.list_workers() == [early, late]
+    restarted = make_worker(
+        "b", pid=7, concurrency=2, types=("translation",), started_at=at(9), last_seen=at(9)
+    )
+    await store.save_worker(restarted)
+    assert await store.list_workers() == [early, restarted]
+
+
+async def test_a_touch_moves_only_last_seen_and_says_whether_the_row_exists(store: JobStore) -> None:
+    worker = make_worker("w")
+    await store.save_worker(worker)
+    assert await store.touch_worker("w", at(30)) is True
+    assert await store.list_workers() == [replace(worker, last_seen=at(30))]
+    assert await store.touch_worker("nobody", at(30)) is False
+    assert await store.list_workers() == [replace(worker, last_seen=at(30))]
+
+
+async def test_a_worker_row_is_deleted_or_forgotten_once_stale(store: JobStore) -> None:
+    await store.save_worker(make_worker("gone"))
+    await store.save_worker(make_worker("old", last_seen=at(10)))
+    await store.save_worker(make_worker("fresh", last_seen=at(100)))
+    await store.delete_worker("gone")
+    await store.delete_worker("gone")  # nothing left: no error
+    assert await store.forget_workers(at(50)) == 1
+    [fresh] = await store.list_workers()
+    assert fresh.owner == "fresh"
+    assert fresh.is_stale(at(101)) and not fresh.is_stale(at(100))

@@ -23,6 +23,7 @@ from lpe_nb.jobs.sqlite._sql_reads import fetch_steps, first
 __all__ = [
     "SEQ_GAP_AFTER_CRASH",
     "claim_pending",
+    "claim_sql",
     "finish",
     "record_retry",
     "recover_orphans",
@@ -38,10 +39,15 @@ SEQ_GAP_AFTER_CRASH = 1_000_000
 
 
 def claim_pending(
-    conn: sqlite3.Connection, owner: str, now: str, lease_until: str, limit: int
+    conn: sqlite3.Connection,
+    owner: str,
+    now: str,
+    lease_until: str,
+    limit: int,
+    types: Sequence[str] | None = None,
 ) -> list[tuple[JobRecord, list[StepRecord]]]:
     """pending -> running for up to ``limit`` jobs, highest priority then oldest first, with their steps;
-    a job whose ``scheduled_at`` is after ``now`` waits."""
+    a job whose ``scheduled_at`` is after ``now`` waits; with ``types``, only jobs of those types."""
     # The due scheduled jobs join the queue first (its partial index holds only jobs without a time).
     conn.execute(
         "UPDATE jobs INDEXED BY jobs_scheduled SET scheduled_at = NULL "
@@ -51,22 +57,30 @@ def claim_pending(
     # INDEXED BY: without statistics the planner picks the status index and sorts every pending
     # row; the partial queue index reads exactly `limit` entries in order.
     rows = conn.execute(
-        """
-        UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = ?,
-               lease_expires_at = ?, started_at = COALESCE(started_at, ?), updated_at = ?,
-               seq = seq + 1
-        WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_pending_queue
-                     WHERE status = 'pending' AND scheduled_at IS NULL
-                     ORDER BY priority DESC, created_at LIMIT ?)
-        RETURNING *
-        """,
-        (owner, lease_until, now, now, limit),
+        claim_sql(None if types is None else len(types)),
+        (owner, lease_until, now, now, *(types or ()), limit),
     ).fetchall()
     jobs = sorted((row_to_job(r) for r in rows), key=lambda j: (-j.priority, j.created_at))
     for job in jobs:
         record_transition(conn, job.id, job.seq, now, JobStatus.PENDING, JobStatus.RUNNING, owner, None)
     # Only a job that started before this claim can have checkpoints to resume from.
     return [(job, fetch_steps(conn, job.id) if job.started_at != now else []) for job in jobs]
+
+
+def claim_sql(type_count: int | None) -> str:
+    """The claim's statement, filtered by ``type_count`` job types (None: any type); its parameters are
+    owner, lease_until, now, now, the types, limit."""
+    # A types filter is checked on each entry of the queue index as it is walked, in the same order.
+    of_types = "" if type_count is None else f" AND type IN ({', '.join('?' * type_count)})"
+    return f"""
+        UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = ?,
+               lease_expires_at = ?, started_at = COALESCE(started_at, ?), updated_at = ?,
+               seq = seq + 1
+        WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_pending_queue
+                     WHERE status = 'pending' AND scheduled_at IS NULL{of_types}
+                     ORDER BY priority DESC, created_at LIMIT ?)
+        RETURNING *
+        """  # only placeholders are formatted in
 
 
 def renew_leases(conn: sqlite3.Connection, owner: str, lease_until: str) -> set[str]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,9 +23,9 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from lpe_nb.errors import InvalidInput, StoreError
-from lpe_nb.jobs._store_common import JobChanges, Recovered, Synchronous, default_db_path
+from lpe_nb.jobs._store_common import JobChanges, Recovered, Synchronous, WorkerRecord, default_db_path
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord, check_transition, dump_json
-from lpe_nb.jobs.sqlite import _sql_jobs, _sql_leases, _sql_reads
+from lpe_nb.jobs.sqlite import _sql_jobs, _sql_leases, _sql_reads, _sql_workers
 from lpe_nb.jobs.sqlite._connection import connect, hop
 from lpe_nb.jobs.sqlite._group_commit import GroupCommitWriter
 from lpe_nb.jobs.sqlite._location import prepare_location
@@ -158,15 +158,19 @@ class SqliteJobStore:
     # -- writes of running jobs, under a lease -----------------------------------------------------------
 
     async def claim_pending(
-        self, owner: str, now: str, lease_until: str, limit: int
+        self, owner: str, now: str, lease_until: str, limit: int, *, types: Collection[str] | None = None
     ) -> list[tuple[JobRecord, list[StepRecord]]]:
-        """pending -> running for up to ``limit`` jobs, highest priority then oldest first.
+        """pending -> running for up to ``limit`` jobs (of ``types`` if given), highest priority then
+        oldest first.
 
         Each comes with the steps it finished in earlier attempts: where it resumes from.
         """
-        if limit <= 0:
+        wanted = None if types is None else sorted(set(types))
+        if limit <= 0 or wanted == []:
             return []
-        return await self._write(lambda conn: _sql_leases.claim_pending(conn, owner, now, lease_until, limit))
+        return await self._write(
+            lambda conn: _sql_leases.claim_pending(conn, owner, now, lease_until, limit, wanted)
+        )
 
     async def renew_leases(self, owner: str, lease_until: str) -> set[str]:
         """Extend every lease ``owner`` holds; returns the ids of its jobs whose cancel was requested."""
@@ -248,6 +252,23 @@ class SqliteJobStore:
         return await self._write(
             lambda conn: _sql_leases.recover_orphans(conn, owner, now=now, only_expired=only_expired)
         )
+
+    # -- the heartbeat rows of dispatching processes --------------------------------------------------
+
+    async def save_worker(self, worker: WorkerRecord) -> None:
+        await self._write(lambda conn: _sql_workers.save_worker(conn, worker))
+
+    async def touch_worker(self, owner: str, now: str) -> bool:
+        return await self._write(lambda conn: _sql_workers.touch_worker(conn, owner, now))
+
+    async def delete_worker(self, owner: str) -> None:
+        await self._write(lambda conn: _sql_workers.delete_worker(conn, owner))
+
+    async def forget_workers(self, seen_before: str) -> int:
+        return await self._write(lambda conn: _sql_workers.forget_workers(conn, seen_before))
+
+    async def list_workers(self) -> list[WorkerRecord]:
+        return await self._read(_sql_workers.list_workers)
 
     # -- reads -------------------------------------------------------------------------------------------
 

@@ -121,6 +121,21 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE status = 'pending' AND scheduled_at IS NULL;
     CREATE INDEX jobs_scheduled ON jobs (scheduled_at) WHERE status = 'pending' AND scheduled_at IS NOT NULL;
     """,
+    # 5 (issue 13): one heartbeat row per dispatching process (``_sql_workers``), for ``api/status``; a
+    # handful of rows, read whole.
+    """
+    CREATE TABLE lpe_workers (
+        owner       TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        host        TEXT NOT NULL,
+        pid         INTEGER NOT NULL,
+        version     TEXT NOT NULL,
+        concurrency INTEGER NOT NULL,
+        types       TEXT,  -- a JSON array of the job types it claims; NULL: every type
+        started_at  TEXT NOT NULL,
+        last_seen   TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
