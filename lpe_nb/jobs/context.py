@@ -74,6 +74,8 @@ class StepContext:
         self._host = host
         self.input = parsed_input
         self._step_usage: dict[str, int] = {}
+        self._step_model: str | None = None
+        self._step_cost_usd: float | None = None
         self._last_stream_at = 0.0
         self.resumed_steps: frozenset[str] = frozenset(run.finished)
         self._plan: StepPlan | None = None
@@ -218,10 +220,17 @@ class StepContext:
         )
         self._host.publish_progress(self._run, progress, persist=False)
 
-    def add_usage(self, usage: Mapping[str, int]) -> None:
-        """Attribute token usage to the step that is running."""
+    def add_usage(
+        self, usage: Mapping[str, int], *, model: str | None = None, cost_usd: float | None = None
+    ) -> None:
+        """Attribute token usage to the step that is running, with the model that used them and what
+        they cost (None: unknown; the step's cost is the sum of the known ones)."""
         for key, value in usage.items():
             self._step_usage[key] = self._step_usage.get(key, 0) + int(value)
+        if model is not None:
+            self._step_model = model
+        if cost_usd is not None:
+            self._step_cost_usd = (self._step_cost_usd or 0.0) + cost_usd
 
     def finished_step(self, name: str) -> StepRecord | None:
         return self._run.finished.get(name)
@@ -240,7 +249,7 @@ class StepContext:
             raise JobInterrupted(
                 f"job {self.job_id} interrupted before step {name!r}: the manager is stopping"
             )
-        self._step_usage = {}
+        self._step_usage, self._step_model, self._step_cost_usd = {}, None, None
         started = self._host.now()
         clock = time.perf_counter()
         self._running = (name, time.monotonic())
@@ -259,6 +268,8 @@ class StepContext:
             completed_at=to_iso(self._host.now()),
             duration_ms=round((time.perf_counter() - clock) * 1000),
             attempt=self.attempt,
+            model=self._step_model,
+            cost_usd=self._step_cost_usd,
         )
         await self._host.save_step(self._run, record)
         self._run.finished[name] = record

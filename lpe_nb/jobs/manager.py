@@ -441,6 +441,8 @@ class JobManager:
 
     async def save_step(self, run: RunState, record: StepRecord) -> None:
         await self.store.save_step(record, run.owner)
+        if record.cost_usd is not None and record.name not in run.finished:  # as the store adds it up
+            run.job = replace(run.job, cost_usd=(run.job.cost_usd or 0.0) + record.cost_usd)
         self.step_timings.step_finished(run.job.type)
 
     async def expected_step_seconds(self, job_type: str, model: str | None) -> Mapping[str, float]:

@@ -146,6 +146,8 @@ class StepRecord:
     completed_at: str
     duration_ms: int
     attempt: int
+    model: str | None = None  # the model its LLM calls went to (the last one's, if several)
+    cost_usd: float | None = None  # what its calls cost at the prices of the day; None: no priced call
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -227,6 +229,7 @@ class JobRecord:
     cancel_requested: bool = False
     seq: int = 0
     scheduled_at: str | None = None  # a pending job waits until then (UTC); None once it may start
+    cost_usd: float | None = None  # the sum of its finished steps' costs; None while none has one
 
     @property
     def is_terminal(self) -> bool:

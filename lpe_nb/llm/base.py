@@ -63,7 +63,9 @@ class Completion:
     """The full reply of one call, with the provider and model that really produced it.
 
     ``degraded`` is true when a fallback answered instead of the configured model; ``degraded_reason`` then
-    says why, so a result never hides that it came from the mock.
+    says why, so a result never hides that it came from the mock. ``cost_usd`` is what the call cost at the
+    prices in force when it was made (:mod:`lpe_nb.llm.pricing`; 0 for the mock, None when the model has
+    no price); a reply served from a cache made no call and costs 0 (``replace(completion, cost_usd=0.0)``).
     """
 
     text: str
@@ -72,6 +74,7 @@ class Completion:
     model: str
     degraded: bool = False
     degraded_reason: str | None = None
+    cost_usd: float | None = None
 
 
 class LLM(Protocol):

@@ -16,6 +16,7 @@ Environment variables (all optional)::
     LPE_LLM_MAX_TOKENS        reply length cap                  (default: the server's)
     LPE_LLM_FALLBACK_TO_MOCK  1/0: answer with the mock, marked degraded, when the endpoint is unavailable
     LPE_MOCK_LATENCY_S        simulated seconds per mock call   (default 0)
+    LPE_LLM_PRICES            model prices: inline JSON or a .json/.toml file (see lpe_nb.llm.pricing)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from lpe_nb.errors import InvalidInput
+from lpe_nb.llm.pricing import PriceRule, load_price_rules, parse_price_rules
 
 __all__ = ["PLACEHOLDER_API_KEY", "LlmSettings"]
 
@@ -62,8 +64,11 @@ class LlmSettings:
     max_concurrency: int = 8
     fallback_to_mock: bool = False
     mock_latency_s: float = 0.0
+    # price rules over the default table (lpe_nb.llm.pricing); dicts are accepted and turned into rules
+    prices: tuple[PriceRule, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "prices", parse_price_rules(self.prices))  # frozen: set once, here
         problems = {name: problem for name, problem in self._problems() if problem}
         if problems:
             raise InvalidInput(problems)
@@ -186,4 +191,5 @@ _ENV_FIELDS: tuple[tuple[str, tuple[str, ...], Callable[[str], Any]], ...] = (
     ("max_concurrency", ("LPE_LLM_CONCURRENCY",), _parse_int),
     ("fallback_to_mock", ("LPE_LLM_FALLBACK_TO_MOCK",), _parse_bool),
     ("mock_latency_s", ("LPE_MOCK_LATENCY_S",), _parse_float),
+    ("prices", ("LPE_LLM_PRICES",), load_price_rules),
 )

@@ -94,7 +94,7 @@ class MockLLM:
         prompt_tokens = sum(token_count(m["content"]) for m in messages)
         completion_tokens = token_count(text)
         usage = Usage(prompt_tokens, completion_tokens, prompt_tokens + completion_tokens)
-        return Completion(text=text, usage=usage, provider=self.provider, model=self.model)
+        return Completion(text=text, usage=usage, provider=self.provider, model=self.model, cost_usd=0.0)
 
     def reply_text(
         self,

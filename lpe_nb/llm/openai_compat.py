@@ -43,6 +43,7 @@ from lpe_nb.errors import LlmBadResponse, LlmError, LlmRefused, LlmUnavailable
 from lpe_nb.llm._replies import BadReply, StreamAssembler, text_of_response
 from lpe_nb.llm.base import Completion, DeltaCallback, Message, Usage
 from lpe_nb.llm.config import LlmSettings
+from lpe_nb.llm.pricing import PriceTable
 from lpe_nb.llm.rate_limit import RateLimiter, limiter_for
 from lpe_nb.llm.text_features import token_count
 
@@ -101,6 +102,7 @@ class OpenAICompatibleLLM:
             max_retries=0,  # ours: every request is counted, checked and goes through the rate limit
         )
         self._semaphore = asyncio.Semaphore(settings.max_concurrency)
+        self.prices = PriceTable(settings.prices)
         self._json_mode: JsonMode = "json_schema"
         self._stream_usage = True
         self.limiter: RateLimiter = limiter_for(
@@ -283,7 +285,11 @@ class OpenAICompatibleLLM:
         return self._completion(*reply.result())
 
     def _completion(self, text: str, usage: Usage) -> Completion:
-        return Completion(text=text, usage=usage, provider=self.provider, model=self.model)
+        # priced now, at the rules in force: a later change of price does not rewrite stored costs
+        cost_usd = self.prices.cost_usd(
+            self.model, usage.prompt_tokens, usage.completion_tokens, base_url=self.base_url
+        )
+        return Completion(text=text, usage=usage, provider=self.provider, model=self.model, cost_usd=cost_usd)
 
     def _where(self) -> str:
         return f"LLM endpoint {self.base_url} (model {self.model!r})"

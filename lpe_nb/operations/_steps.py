@@ -50,7 +50,7 @@ async def text_step(
                 f"{task}: {completion.provider} model {completion.model!r} sent an empty reply",
                 model=completion.model,
             )
-        ctx.add_usage(completion.usage.as_dict())
+        ctx.add_usage(completion.usage.as_dict(), model=completion.model, cost_usd=completion.cost_usd)
         return {"text": completion.text, "llm": _llm_info(completion)}
 
     output = await ctx.run_step(name, work, input=dict(context))
@@ -73,7 +73,7 @@ async def json_step(
         parsed, completion = await complete_json(
             llm, prompt, model_cls, task=task, context=context, on_delta=ctx.text_streamer()
         )
-        ctx.add_usage(completion.usage.as_dict())
+        ctx.add_usage(completion.usage.as_dict(), model=completion.model, cost_usd=completion.cost_usd)
         return {"data": parsed.model_dump(mode="json"), "llm": _llm_info(completion)}
 
     output = await ctx.run_step(name, work, input=dict(context))

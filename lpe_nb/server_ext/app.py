@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Enum, Float, Int, List, Unicode
+from traitlets import Dict, Enum, Float, Int, List, Unicode
 
 from lpe_nb._server_file import read_note, remove_note, write_note
 from lpe_nb.errors import InvalidInput, LpeError
 from lpe_nb.jobs import DispatchMode, ManagerSettings, default_db_path
 from lpe_nb.llm import LlmSettings
+from lpe_nb.llm.pricing import parse_price_rules
 from lpe_nb.operations import load_job_modules
 from lpe_nb.server_ext.engine import EngineConfig, ServerEngine
 from lpe_nb.server_ext.handlers import ENGINE_SETTING, NOT_FOUND_PATTERN, NotFoundHandler, rest_routes
@@ -109,6 +110,11 @@ class LpeExtensionApp(ExtensionApp):
     mock_latency_s = Float(None, allow_none=True, help="Simulated seconds per mock LLM call.").tag(
         config=True
     )
+    llm_prices = List(
+        Dict(),
+        help="Prices over the default table, USD per million tokens: [{'model': 'llama3*', 'input': 0, "
+        "'output': 0, 'base_url': optional}] (see docs/cost-and-analytics.md; also $LPE_LLM_PRICES).",
+    ).tag(config=True)
 
     engine: ServerEngine | None = None
     _previous_environment: dict[str, str | None] = {}
@@ -143,6 +149,7 @@ class LpeExtensionApp(ExtensionApp):
             timeout_s=self.llm_timeout_s,
             max_concurrency=self.llm_concurrency,
             mock_latency_s=self.mock_latency_s,
+            prices=parse_price_rules(self.llm_prices, field="llm_prices") if self.llm_prices else None,
         )
         return EngineConfig(
             db_path=Path(self.db_path).expanduser() if self.db_path else default_db_path(),

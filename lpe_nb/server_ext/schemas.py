@@ -145,6 +145,12 @@ class StepBody(_Reply):
     completed_at: str
     duration_ms: int
     attempt: int
+    model: str | None = Field(None, description="the model the step's LLM calls went to")
+    cost_usd: float | None = Field(
+        None,
+        description="what the step's LLM calls cost in USD, priced when they were made (0 for the mock, a "
+        "local server and cache hits); null when its model has no price",
+    )
 
 
 class JobBody(_Reply):
@@ -174,6 +180,11 @@ class JobBody(_Reply):
     lease_expires_at: str | None
     cancel_requested: bool
     seq: int
+    cost_usd: float | None = Field(
+        None,
+        description="what the job's finished steps cost in USD, at the prices of the day they ran; null "
+        "while no step has a price (see docs/cost-and-analytics.md)",
+    )
 
     @classmethod
     def of(cls, job: JobRecord) -> JobBody:

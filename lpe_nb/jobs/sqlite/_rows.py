@@ -23,6 +23,8 @@ def row_to_step(r: sqlite3.Row) -> StepRecord:
         completed_at=r["completed_at"],
         duration_ms=r["duration_ms"],
         attempt=r["attempt"],
+        model=r["model"],
+        cost_usd=r["cost_usd"],
     )
 
 
@@ -38,6 +40,8 @@ def step_to_row(step: StepRecord) -> dict[str, Any]:
         "completed_at": step.completed_at,
         "duration_ms": step.duration_ms,
         "attempt": step.attempt,
+        "model": step.model,
+        "cost_usd": step.cost_usd,
     }
 
 
@@ -74,6 +78,7 @@ def job_to_row(job: JobRecord) -> dict[str, Any]:
         "cancel_requested": int(job.cancel_requested),
         "seq": job.seq,
         "scheduled_at": job.scheduled_at,
+        "cost_usd": job.cost_usd,
     }
 
 
@@ -100,4 +105,5 @@ def row_to_job(row: sqlite3.Row) -> JobRecord:
         cancel_requested=bool(row["cancel_requested"]),
         seq=row["seq"],
         scheduled_at=row["scheduled_at"],
+        cost_usd=row["cost_usd"],
     )

@@ -55,11 +55,13 @@ def record_transition(
     )
 
 
-def insert_row(conn: sqlite3.Connection, table: str, row: dict[str, Any], *, suffix: str = "") -> None:
-    """``INSERT INTO table`` the ``row`` (column name to value), with ``suffix`` (e.g. ``ON CONFLICT``)."""
+def insert_row(conn: sqlite3.Connection, table: str, row: dict[str, Any], *, suffix: str = "") -> bool:
+    """``INSERT INTO table`` the ``row`` (column name to value), with ``suffix`` (e.g. ``ON CONFLICT``);
+    whether a row was inserted (not with ``ON CONFLICT ... DO NOTHING`` on a duplicate)."""
     columns = ", ".join(row)
     marks = ", ".join("?" for _ in row)
-    conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks}){suffix}", tuple(row.values()))
+    cursor = conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks}){suffix}", tuple(row.values()))
+    return cursor.rowcount == 1
 
 
 def insert_job(conn: sqlite3.Connection, job: JobRecord, row: dict[str, Any]) -> None:

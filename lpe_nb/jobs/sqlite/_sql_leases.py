@@ -170,7 +170,11 @@ def save_step(conn: sqlite3.Connection, row: dict[str, Any], owner: str) -> None
     )
     if owned is None:
         raise _lease_lost(job_id, owner)
-    insert_row(conn, "job_steps", row, suffix=" ON CONFLICT (job_id, name) DO NOTHING")
+    inserted = insert_row(conn, "job_steps", row, suffix=" ON CONFLICT (job_id, name) DO NOTHING")
+    if inserted and row["cost_usd"] is not None:  # a step saved twice is counted once
+        conn.execute(
+            "UPDATE jobs SET cost_usd = COALESCE(cost_usd, 0) + ? WHERE id = ?", (row["cost_usd"], job_id)
+        )
 
 
 def recover_orphans(conn: sqlite3.Connection, owner: str, *, now: str, only_expired: bool) -> list[Recovered]:

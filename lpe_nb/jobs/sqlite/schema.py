@@ -136,6 +136,14 @@ MIGRATIONS: tuple[str, ...] = (
         last_seen   TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
+    # (issue 12, cost): what each step's LLM calls cost, priced when they were made (so a price change
+    # never rewrites history), and the model they went to; a job's cost is the sum of its steps', added by
+    # the step's own insert. USD as REAL: a sum of thousands of calls stays exact far below a cent.
+    """
+    ALTER TABLE job_steps ADD COLUMN model TEXT;
+    ALTER TABLE job_steps ADD COLUMN cost_usd REAL;
+    ALTER TABLE jobs ADD COLUMN cost_usd REAL;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
