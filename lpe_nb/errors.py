@@ -7,6 +7,7 @@
     ├── InvalidInput              invalid_input         400   (fields: field -> problem)
     ├── UnknownJobType            unknown_job_type      400   job_type, known
     ├── JobNotFound               job_not_found         404   job_id
+    ├── ScheduleNotFound          schedule_not_found    404   schedule_id
     ├── InvalidTransition         invalid_transition    409   job_id, current, requested
     ├── BodyTooLarge              body_too_large        413   size, limit
     ├── QuotaExceeded             quota_exceeded        429   identity, quota, limit, retry_after_s
@@ -67,6 +68,7 @@ __all__ = [
     "LlmUnavailable",
     "LpeError",
     "QuotaExceeded",
+    "ScheduleNotFound",
     "ServerUnreachable",
     "StoreError",
     "SubscriptionClosed",
@@ -215,6 +217,18 @@ class JobNotFound(LpeError, LookupError):
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
         super().__init__(f"no job with id {job_id!r}; list jobs to see the ids that exist")
+
+
+class ScheduleNotFound(LpeError, LookupError):
+    """No recurring schedule has the id ``schedule_id`` (it never existed, or it was deleted)."""
+
+    code = "schedule_not_found"
+    http_status = 404
+    detail_names = ("schedule_id",)
+
+    def __init__(self, schedule_id: str) -> None:
+        self.schedule_id = schedule_id
+        super().__init__(f"no schedule with id {schedule_id!r}; list schedules to see the ids that exist")
 
 
 class InvalidTransition(LpeError):

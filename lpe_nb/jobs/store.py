@@ -16,12 +16,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from lpe_nb.errors import InvalidInput, LeaseLost
 from lpe_nb.jobs._store_common import JobChanges, Recovered, Synchronous, WorkerRecord, default_db_path
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord
+from lpe_nb.jobs.recurrence import FiredSlot, ScheduleFire, ScheduleRecord
 from lpe_nb.jobs.sqlite import SqliteJobStore
 
 __all__ = [
@@ -320,6 +322,60 @@ class JobStore(Protocol):
         (``output["llm"]["model"]``, as the operations store it). A name with no such step is absent; an
         unknown type gives ``{}``. Raises :class:`~lpe_nb.errors.InvalidInput` if ``last_jobs < 1``.
         """
+        ...
+
+    # -- recurring schedules -------------------------------------------------------------------------------
+
+    async def insert_schedule(self, schedule: ScheduleRecord) -> None:
+        """Persist a new recurring schedule exactly as given (its ``next_fire_at`` already computed).
+
+        A duplicate id is refused (the backend's integrity error). An input that is not JSON raises
+        :class:`~lpe_nb.errors.InvalidInput` naming ``input`` before anything is written.
+        """
+        ...
+
+    async def get_schedule(self, schedule_id: str) -> ScheduleRecord:
+        """The schedule as last committed; raises :class:`~lpe_nb.errors.ScheduleNotFound`."""
+        ...
+
+    async def list_schedules(self, *, limit: int = 500) -> list[ScheduleRecord]:
+        """Up to ``limit`` schedules, oldest first (by ``created_at``, then ``id``)."""
+        ...
+
+    async def set_schedule_paused(self, schedule_id: str, paused: bool, *, now: datetime) -> ScheduleRecord:
+        """Pause a schedule (it fires nothing until resumed), or resume it: its next fire time becomes the
+        first slot after ``now`` (and after its last fired slot); slots that passed while it was paused
+        are not caught up. Idempotent. Returns the schedule after the change; raises
+        :class:`~lpe_nb.errors.ScheduleNotFound`."""
+        ...
+
+    async def delete_schedule(self, schedule_id: str) -> None:
+        """Delete a schedule and its record of fires; the jobs it created stay. Raises
+        :class:`~lpe_nb.errors.ScheduleNotFound`."""
+        ...
+
+    async def fire_due_schedules(self, now: datetime, *, limit: int = 100) -> list[FiredSlot]:
+        """Fire up to ``limit`` unpaused schedules whose ``next_fire_at`` is at or before ``now``, soonest
+        first, in one transaction, and return what each did (one :class:`FiredSlot` per schedule handled).
+
+        Per schedule, :func:`lpe_nb.jobs.recurrence.plan_fire` decides (catch-up policy): at most one slot
+        is fired, the latest at or before ``now``. Firing it inserts the row ``(schedule_id, slot)`` into
+        the schedule's fires, whose key is unique, and the pending job :meth:`ScheduleRecord.job_for` makes
+        (its audit trail's actor is ``schedule <id>``); a slot already in the fires creates no job. Then
+        ``next_fire_at`` becomes the first slot after ``now``, and ``last_slot``, ``last_job_id`` and
+        ``fire_count`` follow. Two stores firing concurrently on one database, or a store re-firing after
+        a crash, never create two jobs for one slot. ``limit`` handled means more may be due: call again.
+        """
+        ...
+
+    async def next_schedule_fire_at(self) -> str | None:
+        """The earliest ``next_fire_at`` of the unpaused schedules (when the dispatcher must next fire),
+        or None if there is none. Meant to be called after every fire: one index probe."""
+        ...
+
+    async def list_schedule_fires(self, schedule_id: str, *, limit: int = 20) -> list[ScheduleFire]:
+        """The schedule's latest fires (slot, job id, when), newest slot first; at most ``limit``, and only
+        the last 1000 are kept. Raises :class:`~lpe_nb.errors.ScheduleNotFound`."""
         ...
 
 

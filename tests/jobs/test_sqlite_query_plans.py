@@ -20,6 +20,7 @@ from lpe_nb.jobs import JobStatus, open_store
 from lpe_nb.jobs.sqlite._sql_jobs import PURGE_TERMINAL_SQL
 from lpe_nb.jobs.sqlite._sql_leases import claim_sql
 from lpe_nb.jobs.sqlite._sql_reads import COUNT_BY_STATUS_SQL, list_jobs_query
+from lpe_nb.jobs.sqlite._sql_schedules import DUE_SCHEDULES_SQL, NEXT_FIRE_SQL
 from lpe_nb.jobs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, _statements, migrate
 from tests.jobs.records import at, make_job
 
@@ -156,3 +157,13 @@ async def test_migrating_a_version_1_database_counts_its_jobs_and_keeps_counting
         names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert "jobs_status_created" in names
     conn.close()
+
+
+def test_the_due_schedules_and_the_next_fire_time_are_read_from_the_partial_index(
+    conn: sqlite3.Connection,
+) -> None:
+    """The dispatcher asks both after every fire: one probe of schedules_due, whatever the schedules."""
+    assert plan(conn, DUE_SCHEDULES_SQL, (at(5), 100)) == [
+        "SEARCH schedules USING INDEX schedules_due (next_fire_at>? AND next_fire_at<?)"
+    ]
+    assert plan(conn, NEXT_FIRE_SQL, ()) == ["SEARCH schedules USING INDEX schedules_due (next_fire_at>?)"]

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from datetime import datetime, timedelta
 
 import pytest
 
-from lpe_nb.errors import InvalidInput, InvalidTransition, JobNotFound, StoreError
+from lpe_nb.errors import InvalidInput, InvalidTransition, JobNotFound, ScheduleNotFound, StoreError
 from lpe_nb.jobs import JobRecord, JobStatus, JobStore, LeaseLost, Progress, open_store
+from lpe_nb.jobs.model import to_iso
+from lpe_nb.jobs.recurrence import CatchUp, Recurrence, ScheduleFire, ScheduleRecord, new_schedule_id
 from lpe_nb.jobs.store import WorkerRecord
-from tests.jobs.records import at, make_job, make_step
+from tests.jobs.records import EPOCH, at, make_job, make_step
 
 LEASE = at(60)  # a lease that outlives every `now` these tests pass, unless they mean it to expire
 
@@ -835,3 +838,124 @@ async def test_a_worker_row_is_deleted_or_forgotten_once_stale(store: JobStore) 
     [fresh] = await store.list_workers()
     assert fresh.owner == "fresh"
     assert fresh.is_stale(at(101)) and not fresh.is_stale(at(100))
+
+
+# -- recurring schedules ------------------------------------------------------------------------------------
+
+
+def make_schedule(
+    *, interval_s: float = 10.0, catch_up: str = "skip", cron: str | None = None, timezone: str = "UTC"
+) -> ScheduleRecord:
+    """A schedule created at ``EPOCH``: every ``interval_s`` from then (or ``cron`` in ``timezone``)."""
+    recurrence = Recurrence.checked(
+        cron=cron, interval_s=None if cron else interval_s, timezone_name=timezone, anchor=EPOCH
+    )
+    first = recurrence.next_after(EPOCH)
+    assert first is not None
+    return ScheduleRecord(
+        id=new_schedule_id(), job_type="noop", input_data={"n": 1}, title="every so often",
+        recurrence=recurrence, catch_up=CatchUp(catch_up), created_at=at(), updated_at=at(),
+        next_fire_at=to_iso(first), priority=2, max_attempts=4,
+    )  # fmt: skip
+
+
+def moment(seconds: float) -> datetime:
+    return EPOCH + timedelta(seconds=seconds)
+
+
+async def test_a_schedule_reads_back_exactly_and_lists_oldest_first(store: JobStore) -> None:
+    first, second = make_schedule(), make_schedule(cron="30 9 * * 1-5", timezone="Europe/Paris")
+    second = replace(second, created_at=at(1), updated_at=at(1))
+    await store.insert_schedule(second)
+    await store.insert_schedule(first)
+    assert await store.get_schedule(first.id) == first
+    assert await store.get_schedule(second.id) == second
+    assert [s.id for s in await store.list_schedules()] == [first.id, second.id]
+    with pytest.raises(ScheduleNotFound):
+        await store.get_schedule("sch_nope")
+
+
+async def test_a_due_slot_fires_once_with_its_job_and_the_next_fire_time_moves_on(store: JobStore) -> None:
+    schedule = make_schedule()
+    await store.insert_schedule(schedule)
+    assert await store.fire_due_schedules(moment(9.9)) == []  # not due yet
+    [fired] = await store.fire_due_schedules(moment(10.2))
+    assert (fired.schedule_id, fired.slot, fired.missed) == (schedule.id, at(10), False)
+    assert fired.job is not None and await store.get_job(fired.job.id) == fired.job
+    job = fired.job
+    assert (job.type, job.input_data, job.priority, job.max_attempts) == ("noop", {"n": 1}, 2, 4)
+    assert (job.status, job.created_at) == (JobStatus.PENDING, at(10.2))
+    assert job.description == f"schedule {schedule.id}, slot {at(10)}"
+    assert (await store.get_transitions(job.id))[0]["actor"] == f"schedule {schedule.id}"
+    after = await store.get_schedule(schedule.id)
+    assert (after.next_fire_at, after.last_slot, after.last_job_id, after.fire_count) == (
+        at(20), at(10), job.id, 1,
+    )  # fmt: skip
+    assert await store.fire_due_schedules(moment(10.2)) == []  # the same moment again: nothing is due
+    assert await store.list_schedule_fires(schedule.id) == [
+        ScheduleFire(schedule.id, at(10), job.id, at(10.2))
+    ]
+
+
+async def test_two_stores_firing_at_once_create_one_job_per_slot(store_url: str) -> None:
+    schedule = make_schedule()
+    async with open_store(store_url) as one, open_store(store_url) as other:
+        await one.insert_schedule(schedule)
+        results = await asyncio.gather(
+            *(store.fire_due_schedules(moment(10.1)) for store in (one, other, one, other))
+        )
+        jobs = [fired.job for result in results for fired in result if fired.job is not None]
+        assert len(jobs) == 1
+        assert [f.slot for f in await one.list_schedule_fires(schedule.id)] == [at(10)]
+        assert (await one.count_by_status())[JobStatus.PENDING] == 1
+
+
+@pytest.mark.parametrize(("catch_up", "slot"), [("skip", None), ("once", at(60))])
+async def test_after_downtime_skip_fires_nothing_and_once_fires_the_latest_slot(
+    store: JobStore, catch_up: str, slot: str | None
+) -> None:
+    schedule = make_schedule(catch_up=catch_up)
+    await store.insert_schedule(schedule)
+    [fired] = await store.fire_due_schedules(moment(66))  # slots 10..60 passed without a dispatcher
+    assert (fired.slot, fired.missed) == (slot, True)
+    after = await store.get_schedule(schedule.id)
+    assert after.next_fire_at == at(70) and after.fire_count == (0 if slot is None else 1)
+    assert [f.slot for f in await store.list_schedule_fires(schedule.id)] == ([] if slot is None else [slot])
+    [on_time] = await store.fire_due_schedules(moment(70.3))  # then on time again
+    assert (on_time.slot, on_time.missed) == (at(70), False)
+
+
+async def test_a_paused_schedule_fires_nothing_and_resumes_from_now(store: JobStore) -> None:
+    schedule = make_schedule()
+    await store.insert_schedule(schedule)
+    paused = await store.set_schedule_paused(schedule.id, True, now=moment(5))
+    assert paused.paused and await store.next_schedule_fire_at() is None
+    assert await store.fire_due_schedules(moment(45)) == []
+    assert (await store.set_schedule_paused(schedule.id, True, now=moment(46))).paused  # idempotent
+    resumed = await store.set_schedule_paused(schedule.id, False, now=moment(45))
+    assert (resumed.paused, resumed.next_fire_at) == (False, at(50))  # 10..40 are not caught up
+    assert await store.next_schedule_fire_at() == at(50)
+    with pytest.raises(ScheduleNotFound):
+        await store.set_schedule_paused("sch_nope", True, now=moment(45))
+
+
+async def test_deleting_a_schedule_keeps_its_jobs(store: JobStore) -> None:
+    schedule = make_schedule()
+    await store.insert_schedule(schedule)
+    [fired] = await store.fire_due_schedules(moment(10))
+    await store.delete_schedule(schedule.id)
+    assert fired.job is not None and (await store.get_job(fired.job.id)).status is JobStatus.PENDING
+    assert await store.list_schedules() == [] and await store.next_schedule_fire_at() is None
+    for call in (store.delete_schedule, store.get_schedule, store.list_schedule_fires):
+        with pytest.raises(ScheduleNotFound):
+            await call(schedule.id)
+
+
+async def test_the_next_fire_time_is_the_soonest_unpaused_schedules(store: JobStore) -> None:
+    assert await store.next_schedule_fire_at() is None
+    slow, fast = make_schedule(interval_s=60), make_schedule(interval_s=5)
+    await store.insert_schedule(slow)
+    await store.insert_schedule(fast)
+    assert await store.next_schedule_fire_at() == at(5)
+    await store.set_schedule_paused(fast.id, True, now=moment(1))
+    assert await store.next_schedule_fire_at() == at(60)

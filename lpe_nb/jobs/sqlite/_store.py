@@ -31,6 +31,7 @@ from lpe_nb.jobs.sqlite._group_commit import GroupCommitWriter
 from lpe_nb.jobs.sqlite._location import prepare_location
 from lpe_nb.jobs.sqlite._lock import FileDispatchLock
 from lpe_nb.jobs.sqlite._rows import job_to_row, progress_json, step_to_row
+from lpe_nb.jobs.sqlite._schedule_store import SqliteSchedules
 from lpe_nb.jobs.sqlite._sql_changes import ChangeCursor, changed_since, data_version, is_current
 from lpe_nb.jobs.sqlite.schema import migrate
 
@@ -39,7 +40,7 @@ __all__ = ["SqliteJobStore"]
 T = TypeVar("T")
 
 
-class SqliteJobStore:
+class SqliteJobStore(SqliteSchedules):
     """The job store in the SQLite file at ``path`` (default :func:`~lpe_nb.jobs.store.default_db_path`).
 
     Prefer ``async with open_store(path) as store``; the options are the SQLite connections'

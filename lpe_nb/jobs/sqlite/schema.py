@@ -144,6 +144,41 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE job_steps ADD COLUMN cost_usd REAL;
     ALTER TABLE jobs ADD COLUMN cost_usd REAL;
     """,
+    # (issue 12): recurring schedules (docs/scheduling.md). A due schedule is found by schedules_due (only
+    # unpaused ones, by next fire time): the dispatcher reads its first entry to know when to wake, so any
+    # number of schedules cost one index probe per fire. schedule_fires' key (schedule_id, slot) refuses a
+    # second fire of a slot; it is written in the same transaction as the job the slot creates.
+    """
+    CREATE TABLE schedules (
+        id           TEXT PRIMARY KEY,
+        job_type     TEXT NOT NULL,
+        input_data   TEXT NOT NULL,
+        title        TEXT NOT NULL,
+        priority     INTEGER NOT NULL DEFAULT 0,
+        max_attempts INTEGER NOT NULL,
+        cron         TEXT,
+        interval_s   REAL,
+        timezone     TEXT NOT NULL,
+        anchor       TEXT NOT NULL,
+        catch_up     TEXT NOT NULL CHECK (catch_up IN ('skip', 'once')),
+        paused       INTEGER NOT NULL DEFAULT 0,
+        created_at   TEXT NOT NULL,
+        updated_at   TEXT NOT NULL,
+        next_fire_at TEXT,
+        last_slot    TEXT,
+        last_job_id  TEXT,
+        fire_count   INTEGER NOT NULL DEFAULT 0,
+        CHECK ((cron IS NULL) <> (interval_s IS NULL))
+    );
+    CREATE INDEX schedules_due ON schedules (next_fire_at) WHERE paused = 0;
+    CREATE TABLE schedule_fires (
+        schedule_id TEXT NOT NULL REFERENCES schedules (id) ON DELETE CASCADE,
+        slot        TEXT NOT NULL,
+        job_id      TEXT NOT NULL,
+        fired_at    TEXT NOT NULL,
+        PRIMARY KEY (schedule_id, slot)
+    ) WITHOUT ROWID;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

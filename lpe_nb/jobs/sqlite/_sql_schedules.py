@@ -1,0 +1,195 @@
+"""The job store's recurring schedules: their rows, and firing the due ones (schema migration ``schedules``).
+
+Plain functions of a ``sqlite3.Connection``; the writes run inside the writer's group-commit transaction.
+Firing a slot is one transaction: the ``(schedule_id, slot)`` row in ``schedule_fires`` (its primary key
+refuses a second fire of the slot), the job it creates, and the schedule's next fire time. Two processes on
+one file, or a restart half-way, therefore never fire a slot twice.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+from lpe_nb.errors import ScheduleNotFound
+from lpe_nb.jobs.model import JobStatus, dump_json, to_iso
+from lpe_nb.jobs.recurrence import (
+    CatchUp,
+    FiredSlot,
+    Recurrence,
+    ScheduleFire,
+    ScheduleRecord,
+    plan_fire,
+)
+from lpe_nb.jobs.sqlite._rows import job_to_row
+from lpe_nb.jobs.sqlite._sql_jobs import insert_row, record_transition
+
+__all__ = [
+    "DUE_SCHEDULES_SQL",
+    "KEPT_FIRES",
+    "NEXT_FIRE_SQL",
+    "delete_schedule",
+    "fetch_schedule",
+    "fire_due",
+    "insert_schedule",
+    "list_fires",
+    "list_schedules",
+    "next_fire_at",
+    "schedule_to_row",
+    "set_paused",
+]
+
+# The due schedules, soonest first, from the partial index on next_fire_at (paused ones are not in it).
+DUE_SCHEDULES_SQL = (
+    "SELECT * FROM schedules INDEXED BY schedules_due "
+    "WHERE paused = 0 AND next_fire_at IS NOT NULL AND next_fire_at <= ? ORDER BY next_fire_at LIMIT ?"
+)
+NEXT_FIRE_SQL = (
+    "SELECT next_fire_at FROM schedules INDEXED BY schedules_due "
+    "WHERE paused = 0 AND next_fire_at IS NOT NULL ORDER BY next_fire_at LIMIT 1"
+)
+# Fires kept per schedule: the key only has to refuse a slot that could be due again, and next_fire_at
+# only moves forward past the last slot fired; the rest are the history GET shows.
+KEPT_FIRES = 1000
+
+
+def schedule_to_row(schedule: ScheduleRecord) -> dict[str, Any]:
+    return {
+        "id": schedule.id,
+        "job_type": schedule.job_type,
+        "input_data": dump_json(schedule.input_data, field_name="input"),
+        "title": schedule.title,
+        "priority": schedule.priority,
+        "max_attempts": schedule.max_attempts,
+        "cron": schedule.cron,
+        "interval_s": schedule.interval_s,
+        "timezone": schedule.timezone,
+        "anchor": schedule.recurrence.anchor,
+        "catch_up": schedule.catch_up.value,
+        "paused": int(schedule.paused),
+        "created_at": schedule.created_at,
+        "updated_at": schedule.updated_at,
+        "next_fire_at": schedule.next_fire_at,
+        "last_slot": schedule.last_slot,
+        "last_job_id": schedule.last_job_id,
+        "fire_count": schedule.fire_count,
+    }
+
+
+def row_to_schedule(row: sqlite3.Row) -> ScheduleRecord:
+    return ScheduleRecord(
+        id=row["id"],
+        job_type=row["job_type"],
+        input_data=json.loads(row["input_data"]),
+        title=row["title"],
+        recurrence=Recurrence(row["cron"], row["interval_s"], row["timezone"], row["anchor"]),
+        catch_up=CatchUp(row["catch_up"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        next_fire_at=row["next_fire_at"],
+        priority=row["priority"],
+        max_attempts=row["max_attempts"],
+        paused=bool(row["paused"]),
+        last_slot=row["last_slot"],
+        last_job_id=row["last_job_id"],
+        fire_count=row["fire_count"],
+    )
+
+
+def insert_schedule(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
+    insert_row(conn, "schedules", row)
+
+
+def fetch_schedule(conn: sqlite3.Connection, schedule_id: str) -> ScheduleRecord:
+    row = conn.execute("SELECT * FROM schedules WHERE id = ?", (schedule_id,)).fetchone()
+    if row is None:
+        raise ScheduleNotFound(schedule_id)
+    return row_to_schedule(row)
+
+
+def list_schedules(conn: sqlite3.Connection, limit: int) -> list[ScheduleRecord]:
+    rows = conn.execute("SELECT * FROM schedules ORDER BY created_at, id LIMIT ?", (limit,)).fetchall()
+    return [row_to_schedule(row) for row in rows]
+
+
+def set_paused(conn: sqlite3.Connection, schedule_id: str, paused: bool, now: datetime) -> ScheduleRecord:
+    """Pause, or resume from ``now`` (no catch-up of the slots that passed while paused)."""
+    current = fetch_schedule(conn, schedule_id)
+    if current.paused == paused:
+        return current
+    changed = current.resumed(now) if not paused else current
+    conn.execute(
+        "UPDATE schedules SET paused = ?, next_fire_at = ?, updated_at = ? WHERE id = ?",
+        (int(paused), changed.next_fire_at, to_iso(now), schedule_id),
+    )
+    return fetch_schedule(conn, schedule_id)
+
+
+def delete_schedule(conn: sqlite3.Connection, schedule_id: str) -> None:
+    """Delete a schedule and its fires (the jobs it created stay)."""
+    if conn.execute("DELETE FROM schedules WHERE id = ?", (schedule_id,)).rowcount == 0:
+        raise ScheduleNotFound(schedule_id)
+
+
+def next_fire_at(conn: sqlite3.Connection) -> str | None:
+    row = conn.execute(NEXT_FIRE_SQL).fetchone()
+    return None if row is None else str(row["next_fire_at"])
+
+
+def list_fires(conn: sqlite3.Connection, schedule_id: str, limit: int) -> list[ScheduleFire]:
+    fetch_schedule(conn, schedule_id)  # ScheduleNotFound
+    rows = conn.execute(
+        "SELECT * FROM schedule_fires WHERE schedule_id = ? ORDER BY slot DESC LIMIT ?", (schedule_id, limit)
+    ).fetchall()
+    return [ScheduleFire(r["schedule_id"], r["slot"], r["job_id"], r["fired_at"]) for r in rows]
+
+
+def fire_due(conn: sqlite3.Connection, now: datetime, limit: int) -> list[FiredSlot]:
+    """Fire up to ``limit`` due schedules at ``now`` per their catch-up policy; see ``JobStore.fire_due_schedules``."""
+    now_iso = to_iso(now)
+    fired: list[FiredSlot] = []
+    for row in conn.execute(DUE_SCHEDULES_SQL, (now_iso, limit)).fetchall():
+        schedule = row_to_schedule(row)
+        plan = plan_fire(schedule, now)
+        job = None
+        if plan.slot is not None:
+            job = schedule.job_for(plan.slot, now_iso)
+            claimed = conn.execute(
+                "INSERT INTO schedule_fires (schedule_id, slot, job_id, fired_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (schedule_id, slot) DO NOTHING",
+                (schedule.id, plan.slot, job.id, now_iso),
+            )
+            if claimed.rowcount == 1:
+                insert_row(conn, "jobs", job_to_row(job))
+                record_transition(
+                    conn, job.id, job.seq, now_iso, None, JobStatus.PENDING, f"schedule {schedule.id}", None
+                )
+                _forget_old_fires(conn, schedule.id)
+            else:
+                job = None  # fired already (by another process, or before a restart)
+        conn.execute(
+            "UPDATE schedules SET next_fire_at = ?, updated_at = ?, last_slot = COALESCE(?, last_slot), "
+            "last_job_id = COALESCE(?, last_job_id), fire_count = fire_count + ? "
+            "WHERE id = ? AND next_fire_at = ?",
+            (
+                plan.next_fire_at,
+                now_iso,
+                plan.slot if job is not None else None,
+                None if job is None else job.id,
+                0 if job is None else 1,
+                schedule.id,
+                schedule.next_fire_at,
+            ),
+        )
+        fired.append(FiredSlot(schedule.id, plan.slot if job is not None else None, job, plan.missed))
+    return fired
+
+
+def _forget_old_fires(conn: sqlite3.Connection, schedule_id: str) -> None:
+    conn.execute(
+        "DELETE FROM schedule_fires WHERE schedule_id = ? AND slot < ("
+        "SELECT slot FROM schedule_fires WHERE schedule_id = ? ORDER BY slot DESC LIMIT 1 OFFSET ?)",
+        (schedule_id, schedule_id, KEPT_FIRES - 1),
+    )
