@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +25,7 @@ from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, to_iso
 from lpe_nb.jobs.registry import OperationRegistry
 from lpe_nb.jobs.settings import ManagerSettings
 from lpe_nb.jobs.store import JobStore, LeaseLost
+from lpe_nb.metrics import Meter, metered_by
 
 __all__ = ["Dispatcher"]
 
@@ -54,6 +56,7 @@ class Dispatcher:
         *,
         owner: str,
         clock: Callable[[], datetime],
+        meter: Meter | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -68,6 +71,7 @@ class Dispatcher:
         self._slots_in_use = 0  # operations executing; a finishing job gives its slot back early
         self._loop_task: asyncio.Task[None] | None = None
         self._waiting_to_retry: set[str] = set()  # jobs between two attempts
+        self.meter = meter if meter is not None else Meter()
 
     def start(self) -> None:
         """Start claiming and running jobs."""
@@ -107,6 +111,7 @@ class Dispatcher:
         return to_iso(self._clock())
 
     async def _dispatch_loop(self) -> None:
+        metered_by(self.meter)  # the jobs' tasks start from this context: their LLM calls report here
         while not self.stopping:
             # Clear before claiming: a submit that lands during the claim sets it again, so it is not missed.
             self.wake.clear()
@@ -141,6 +146,7 @@ class Dispatcher:
 
     async def _run_job(self, run: RunState) -> None:
         job = run.job
+        started = time.monotonic()
         try:
             outcome = await self._execute(run)
             # The operation is over: its slot goes to the next job now, so that job's claim can share
@@ -149,7 +155,8 @@ class Dispatcher:
             if outcome.status is None:
                 await self._requeue(run)
             else:
-                await self._finish(run, outcome.status, result=outcome.result, error=outcome.error)
+                done = await self._finish(run, outcome.status, result=outcome.result, error=outcome.error)
+                self.meter.job_finished(done.type, done.status.value, time.monotonic() - started)
         except LeaseLost as exc:
             log.warning("job %s: %s; leaving it to whoever holds it now", job.id, exc)
         except LpeError:
@@ -232,6 +239,7 @@ class Dispatcher:
         run.job = await self.store.record_retry(
             run.job, run.owner, now=to_iso(now), seq=run.next_seq(), reason=plan.audit
         )
+        self.meter.job_retried(run.job.type)
         progress = waiting_progress(run, plan, now, run.next_seq())
         self.host.publish_progress(run, progress, persist=True)
         log.info("job %s (%s): %s", run.job.id, run.job.type, progress.current_step)
@@ -249,7 +257,7 @@ class Dispatcher:
 
     async def _finish(
         self, run: RunState, status: JobStatus, *, result: Any = None, error: str | None = None
-    ) -> None:
+    ) -> JobRecord:
         progress = run.progress
         if status is JobStatus.COMPLETED:
             total = max(progress.total_steps, progress.completed_steps, 1)
@@ -292,6 +300,7 @@ class Dispatcher:
                 self.host.publish_progress(run, progress, persist=False)
         run.progress_dirty = False
         self.events.publish(JobEvent.status_of(job))
+        return job
 
     async def _requeue(self, run: RunState) -> None:
         job = await self.store.requeue(

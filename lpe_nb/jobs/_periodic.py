@@ -73,6 +73,8 @@ class PeriodicWork:
         recovered = await self.store.recover_orphans(self.owner, now=to_iso(now), only_expired=only_expired)
         for item in recovered:
             log.warning("job %s was orphaned by a stopped manager: now %s", item.job.id, item.action.value)
+            if item.job.is_terminal:  # its attempts were used up, or a cancel was asked meanwhile
+                self.dispatcher.meter.job_finished(item.job.type, item.job.status.value)
             self.events.publish(JobEvent.status_of(item.job))
         if recovered:
             self.dispatcher.wake.set()

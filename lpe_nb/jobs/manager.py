@@ -49,6 +49,7 @@ from lpe_nb.jobs.model import (
 from lpe_nb.jobs.registry import OperationRegistry
 from lpe_nb.jobs.settings import ManagerSettings
 from lpe_nb.jobs.store import JobStore, Synchronous, WorkerRecord, open_store
+from lpe_nb.metrics import Meter, retire, track
 
 __all__ = ["JobManager"]
 
@@ -80,13 +81,15 @@ class JobManager:
         self.events = EventBus(max_pending=self.settings.subscriber_max_pending)
         self.stream_interval_s = self.settings.stream_interval_s
         self.step_timings = StepTimings(store)  # what planned steps are expected to take: the time left
+        self.meter = Meter(database=store.location)  # this engine's figures (docs/metrics.md)
         self._clock = clock
         self._role = DispatchRole(
             store.dispatch_lock(), dispatch, self.settings, location=store.location, begin=self._dispatch
         )
         self._dispatcher = Dispatcher(
-            store, self.registry, self.settings, self.events, self, owner=self.owner, clock=clock
-        )
+            store, self.registry, self.settings, self.events, self, owner=self.owner, clock=clock,
+            meter=self.meter,
+        )  # fmt: skip
         self._periodic = PeriodicWork(
             store,
             self.settings,
@@ -132,6 +135,8 @@ class JobManager:
         if self._started:
             return
         self._dispatcher.stopping = False
+        self.meter.bind(self._status_counts, lambda: len(self._dispatcher.runs))
+        track(self.meter)
         await self._role.start()
         self._changes.start()
         self._started = True
@@ -166,6 +171,7 @@ class JobManager:
             except LpeError as exc:  # the row goes stale and is forgotten later; the stop goes on
                 log.warning("removing this process's heartbeat row failed: %s", exc)
         await self._role.release()
+        retire(self.meter)
         self._started = False
 
     async def __aenter__(self) -> JobManager:
@@ -268,6 +274,7 @@ class JobManager:
             scheduled_at=scheduled_at,
         )
         await self.store.insert_job(job)
+        self.meter.job_submitted(job_type)
         self.events.publish(JobEvent.status_of(job))
         self._dispatcher.wake.set()
         return job.id
@@ -314,6 +321,7 @@ class JobManager:
         """
         job = await self.store.request_cancel(job_id, now=self._now_iso(), actor="cancel")
         if job.status is JobStatus.CANCELLED:
+            self.meter.job_finished(job.type, job.status.value)
             self.events.publish(JobEvent.status_of(job))
         else:
             run = self._dispatcher.runs.get(job_id)
@@ -339,6 +347,14 @@ class JobManager:
 
     async def counts(self) -> dict[JobStatus, int]:
         return await self.store.count_by_status()
+
+    async def metrics(self) -> dict[str, Any]:
+        """This engine's figures (:meth:`lpe_nb.metrics.Meter.snapshot`), the job counts read now."""
+        await self.meter.refresh()
+        return self.meter.snapshot()
+
+    async def _status_counts(self) -> dict[str, int]:
+        return {status.value: n for status, n in (await self.store.count_by_status()).items()}
 
     async def purge_old_jobs(self) -> int:
         """Delete finished jobs older than the retention period, in small batches; returns how many."""
@@ -444,6 +460,7 @@ class JobManager:
         if record.cost_usd is not None and record.name not in run.finished:  # as the store adds it up
             run.job = replace(run.job, cost_usd=(run.job.cost_usd or 0.0) + record.cost_usd)
         self.step_timings.step_finished(run.job.type)
+        self.meter.step_finished(run.job.type, record.name, record.duration_ms / 1000, record.usage)
 
     async def expected_step_seconds(self, job_type: str, model: str | None) -> Mapping[str, float]:
         return await self.step_timings.expected(job_type, model)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -31,6 +32,7 @@ from lpe_nb.llm.text_features import (
     token_count,
     truncate_words,
 )
+from lpe_nb.metrics import current_meter
 
 __all__ = ["MOCK_MODEL", "MockLLM", "MockResponder", "register_mock_responder", "unregister_mock_responder"]
 
@@ -82,6 +84,7 @@ class MockLLM:
         json_schema: Mapping[str, Any] | None = None,
         on_delta: DeltaCallback | None = None,
     ) -> Completion:
+        started = time.perf_counter()
         text = self.reply_text(messages, task=task, context=context, json_schema=json_schema)
         # Always sleep, even for 0 s: a call is then a point where a job's cancellation can land.
         if on_delta is None:
@@ -94,6 +97,9 @@ class MockLLM:
         prompt_tokens = sum(token_count(m["content"]) for m in messages)
         completion_tokens = token_count(text)
         usage = Usage(prompt_tokens, completion_tokens, prompt_tokens + completion_tokens)
+        meter = current_meter()  # a call is a request here: counted as one, answered, free
+        meter.llm_request(self.model, "ok", time.perf_counter() - started)
+        meter.llm_tokens(self.model, prompt_tokens, completion_tokens, 0.0)
         return Completion(text=text, usage=usage, provider=self.provider, model=self.model, cost_usd=0.0)
 
     def reply_text(

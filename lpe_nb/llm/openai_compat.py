@@ -32,7 +32,7 @@ import math
 import random
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import openai
@@ -46,6 +46,7 @@ from lpe_nb.llm.config import LlmSettings
 from lpe_nb.llm.pricing import PriceTable
 from lpe_nb.llm.rate_limit import RateLimiter, limiter_for
 from lpe_nb.llm.text_features import token_count
+from lpe_nb.metrics import Meter, current_meter
 
 __all__ = ["OpenAICompatibleLLM"]
 
@@ -68,6 +69,7 @@ class _CallState:
     requests: int = 0
     faults: int = 0
     streamed_chars: int = 0  # text passed to on_delta by the latest request that streamed any
+    meter: Meter = field(default_factory=current_meter)  # the running job's engine's (docs/metrics.md)
 
 
 class _StreamBroken(Exception):
@@ -143,9 +145,13 @@ class OpenAICompatibleLLM:
                     error = self._translate(exc, call.requests)
                     delay_s = self._retry_delay_s(error, call)
                     if delay_s is None:
+                        call.meter.llm_error(self.model, error.code)
                         raise error from exc
+                    call.meter.llm_retry(self.model)
                     log.info("LLM call %s: %s; retrying in %.2f s", task or "(untagged)", error, delay_s)
                     await asyncio.sleep(delay_s)  # the backoff: a timer, cancellable
+        usage = completion.usage
+        call.meter.llm_tokens(self.model, usage.prompt_tokens, usage.completion_tokens, None)
         log.debug(
             "LLM call %s: model %s, %d+%d tokens, %d request(s), %.2f s",
             task or "(untagged)",
@@ -201,6 +207,8 @@ class OpenAICompatibleLLM:
             ticket = await self.limiter.acquire(estimate)
             used: int | None = None
             call.requests += 1
+            outcome = "ok"
+            started = time.perf_counter()
             try:
                 if on_delta is None:
                     completion = await self._create(messages, json_schema, json_mode)
@@ -211,10 +219,15 @@ class OpenAICompatibleLLM:
                 used = completion.usage.total_tokens or None
                 return completion
             except openai.BadRequestError as exc:
+                outcome = "rejected"
                 if not self._lower_capability(exc, json_mode, stream_usage):
                     raise
+            except BaseException as exc:
+                outcome = request_outcome(exc)
+                raise
             finally:
                 self.limiter.release(ticket, tokens=used)
+                call.meter.llm_request(self.model, outcome, time.perf_counter() - started)
 
     def _lower_capability(
         self, exc: openai.BadRequestError, used_mode: JsonMode, used_stream_usage: bool
@@ -367,6 +380,28 @@ class OpenAICompatibleLLM:
         if isinstance(exc, openai.APIError):
             return LlmError(f"{where} reported an error: {exc.message}", **context)
         return LlmError(f"{where}: {exc}", **context)
+
+
+def request_outcome(error: BaseException) -> str:
+    """What went wrong with one request, as the ``outcome`` label of ``lpe_llm_requests_total``."""
+    if isinstance(error, asyncio.CancelledError):
+        return "cancelled"
+    if isinstance(error, _StreamBroken):
+        return "stream_stalled" if error.stalled else "stream_cut"
+    if isinstance(error, openai.APITimeoutError):
+        return "timeout"
+    if isinstance(error, openai.APIConnectionError):
+        return "unreachable"
+    if isinstance(error, openai.APIStatusError):
+        status = error.status_code
+        if status == 429:
+            return "rate_limited"
+        return "server_error" if status >= 500 or status == 408 else "rejected"
+    if isinstance(error, BadReply):
+        return "refused" if error.refused else "bad_response"
+    if isinstance(error, (json.JSONDecodeError, openai.APIResponseValidationError)):
+        return "bad_response"
+    return "error"
 
 
 def _wire_messages(

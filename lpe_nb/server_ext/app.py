@@ -26,9 +26,11 @@ from lpe_nb.errors import InvalidInput, LpeError
 from lpe_nb.jobs import DispatchMode, ManagerSettings, default_db_path
 from lpe_nb.llm import LlmSettings
 from lpe_nb.llm.pricing import parse_price_rules
+from lpe_nb.metrics.prometheus import register_prometheus
 from lpe_nb.operations import load_job_modules
 from lpe_nb.server_ext.engine import EngineConfig, ServerEngine
 from lpe_nb.server_ext.handlers import ENGINE_SETTING, NOT_FOUND_PATTERN, NotFoundHandler, rest_routes
+from lpe_nb.server_ext.metrics import METRICS_PATH, PrometheusScrapeHandler
 from lpe_nb.server_ext.quotas import QuotaSettings
 from lpe_nb.server_ext.ws import WS_PATH, JobsWebSocket
 
@@ -180,6 +182,7 @@ class LpeExtensionApp(ExtensionApp):
             event_logger.emit(schema_id=LIFECYCLE_SCHEMA_ID, data=data)
 
         self.engine = ServerEngine(self.engine_config(), touch=self._touch, emit=emit)
+        register_prometheus()  # the lpe_* metrics on the server's /metrics (docs/metrics.md)
         self.settings[ENGINE_SETTING] = self.engine
         # Before the server answers any request (it does so before the extensions' async start), so no
         # kernel is ever started without the variables; the start re-exports once the port is final.
@@ -189,6 +192,7 @@ class LpeExtensionApp(ExtensionApp):
         load_job_modules(self.job_modules)  # their types get routes too
         self.handlers.extend((route.pattern, route.handler, route.kwargs) for route in rest_routes())
         self.handlers.append((WS_PATH, JobsWebSocket))
+        self.handlers.append((METRICS_PATH, PrometheusScrapeHandler))  # before Jupyter's own /metrics
         self.handlers.append((NOT_FOUND_PATTERN, NotFoundHandler))  # last: only what nothing else matched
 
     def _touch(self) -> None:

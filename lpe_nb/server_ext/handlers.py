@@ -37,6 +37,7 @@ from lpe_nb.jobs import JobManager, JobStatus
 from lpe_nb.llm.rate_limit import rate_limit_states
 from lpe_nb.operations import JOB_TYPES, JobTypes
 from lpe_nb.server_ext.engine import ServerEngine
+from lpe_nb.server_ext.metrics import MetricsBody
 from lpe_nb.server_ext.openapi import Operation, Route, build_document, handler_methods
 from lpe_nb.server_ext.quotas import identity_of
 from lpe_nb.server_ext.schemas import (
@@ -462,6 +463,14 @@ class StatusHandler(LpeApiHandler):
         )
 
 
+class MetricsHandler(LpeApiHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        manager = await self.manager()
+        self.send_model(MetricsBody.model_validate(await manager.metrics()))
+
+
 class OpenApiHandler(LpeApiHandler):
     @web.authenticated
     @authorized
@@ -576,6 +585,21 @@ def rest_routes(job_types: JobTypes = JOB_TYPES) -> list[Route]:
             "lpe/api/status",
             StatusHandler,
             {"get": Operation("Version, LLM and queue counts", {200: StatusBody}, (403, 503))},
+        ),
+        Route(
+            "lpe/api/metrics",
+            MetricsHandler,
+            {
+                "get": Operation(
+                    "This server's job and LLM figures",
+                    {200: MetricsBody},
+                    (403, 503),
+                    description="The figures the server's Prometheus endpoint `/metrics` serves as `lpe_*` "
+                    "metrics, as JSON: jobs submitted, finished, retried and their durations per type, "
+                    "LLM requests, errors, retries, latency, tokens and cost per model, since the server "
+                    "started; and the database's pending and running jobs, read now (docs/metrics.md).",
+                )
+            },
         ),
         Route(
             "lpe/api/openapi.json",
