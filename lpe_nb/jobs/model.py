@@ -229,6 +229,13 @@ class JobRecord:
     cancel_requested: bool = False
     seq: int = 0
     scheduled_at: str | None = None  # a pending job waits until then (UTC); None once it may start
+    # Chains (docs/chains.md): the jobs this one waits for, the input fields it takes from their results
+    # (field -> "<parent id>.<result path>"), how many of them have not completed yet (None: it waits for
+    # none, and may be claimed), and how many jobs were submitted to wait for this one.
+    depends_on: tuple[str, ...] = ()
+    inputs_from: dict[str, str] = field(default_factory=dict)
+    waiting_on: int | None = None
+    dependents: int = 0
     cost_usd: float | None = None  # the sum of its finished steps' costs; None while none has one
 
     @property

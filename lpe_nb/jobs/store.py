@@ -110,6 +110,11 @@ class JobStore(Protocol):
 
         Committed when this returns. A duplicate id is refused (with the backend's integrity error) and
         leaves the stored job as it was.
+
+        With ``depends_on`` (parent ids), the job is linked to them and waits: its ``waiting_on`` is set to
+        how many have not completed (None if all have), and each parent's ``dependents`` goes up by one,
+        in the same transaction. A parent that does not exist, failed or was cancelled raises
+        :class:`~lpe_nb.errors.InvalidInput` naming ``depends_on`` and writes nothing.
         """
         ...
 
@@ -118,6 +123,7 @@ class JobStore(Protocol):
 
         Returns the job after the change. Raises :class:`~lpe_nb.errors.InvalidTransition` if it already
         finished; a pending job cancelled here is never claimed.
+        Cancelling a pending job cancels the jobs waiting for it, as :meth:`finish` does.
         """
         ...
 
@@ -158,6 +164,9 @@ class JobStore(Protocol):
         those types are claimed, in the same order (an empty collection claims nothing); the others stay
         pending, in their places, for a dispatcher that runs them.
 
+        A job waiting for parents (``waiting_on`` not None) is not claimed until they have all completed,
+        and costs the claim nothing however many there are.
+
         Each claimed job has one more attempt, ``owner``'s lease until ``lease_until``, a higher ``seq``,
         and comes with the steps it finished in earlier attempts (where it resumes from). Two stores
         claiming concurrently from one database never get the same job. ``limit <= 0`` claims nothing.
@@ -190,6 +199,14 @@ class JobStore(Protocol):
         the stored ``seq`` never goes down. Raises :class:`LeaseLost` if the job is no longer ``owner``'s,
         e.g. already finished: the stored outcome stands. A result that is not JSON raises
         :class:`~lpe_nb.errors.InvalidInput` before anything is written.
+
+        In the same transaction, the job's dependents (the pending jobs whose ``depends_on`` names it) are
+        released or cancelled: on ``completed``, each one that waits for no other unfinished parent gets
+        ``waiting_on`` None (it joins the queue), and each one has its ``waiting_on`` recounted, its
+        ``seq`` raised and its progress updated (``queued``, or ``waiting for <title>``); on ``failed`` or
+        ``cancelled``, each pending dependent, and theirs in turn, is cancelled, its ``error_message`` and
+        audit-trail reason naming the parent it waited for (actor ``depends_on``). The returned job's
+        ``dependents`` is the stored count.
         """
         ...
 
@@ -235,6 +252,7 @@ class JobStore(Protocol):
         event could have used), fails if its attempts are used up, or is cancelled if a cancel was asked.
         An attempt interrupted after it saved a step does not count against ``max_attempts``: they are
         used up by ``max_attempts`` attempts in a row that saved no step (:mod:`lpe_nb.jobs.retry`).
+        A job that fails or is cancelled here cancels its dependents, as :meth:`finish` does.
         """
         ...
 
@@ -278,6 +296,11 @@ class JobStore(Protocol):
     async def get_transitions(self, job_id: str) -> list[dict[str, Any]]:
         """The job's audit trail, oldest first: dicts of ``at``, ``from_status``, ``to_status``, ``actor``
         and ``reason`` (``from_status`` is None for the submission)."""
+        ...
+
+    async def dependents_of(self, job_id: str) -> list[JobRecord]:
+        """The jobs submitted with ``job_id`` in their ``depends_on``, oldest first (empty for a job with
+        none, or an unknown id)."""
         ...
 
     async def changed_since(self, cursor: object | None = None) -> JobChanges:

@@ -706,6 +706,122 @@ async def test_cancel_and_recovery_are_in_the_audit_trail(store: JobStore) -> No
     assert (recovered[-1]["actor"], recovered[-1]["at"]) == ("me", at(120))
 
 
+# -- dependency chains ------------------------------------------------------------------------------------
+
+
+def waiting_job(*parents: JobRecord, **overrides: object) -> JobRecord:
+    """A new job that waits for ``parents`` (as the manager submits one: ``waiting_on`` counted)."""
+    return make_job(depends_on=tuple(p.id for p in parents), waiting_on=len(parents), **overrides)
+
+
+async def test_a_dependent_is_claimed_only_once_every_parent_has_completed(store: JobStore) -> None:
+    first, second = make_job(title="first", created_at=at(0)), make_job(title="second", created_at=at(1))
+    child = waiting_job(first, second, created_at=at(2), priority=9)  # its priority cannot jump the wait
+    await insert_all(store, first, second, child)
+    claimed = await store.claim_pending("me", at(3), LEASE, 5)
+    assert [job.id for job, _ in claimed] == [first.id, second.id]
+    assert [p.dependents for p in (await store.get_job(first.id), await store.get_job(second.id))] == [1, 1]
+    done = await store.finish(claimed[0][0], "me", JobStatus.COMPLETED, now=at(4), seq=5, progress=Progress())
+    assert done.dependents == 1
+    halfway = await store.get_job(child.id)
+    assert (halfway.status, halfway.waiting_on) == (JobStatus.PENDING, 1)
+    assert halfway.progress.current_step == "waiting for second"
+    assert await store.claim_pending("me", at(5), LEASE, 5) == []
+    await store.finish(claimed[1][0], "me", JobStatus.COMPLETED, now=at(6), seq=5, progress=Progress())
+    released = await store.get_job(child.id)
+    assert (released.waiting_on, released.progress.current_step, released.updated_at) == (
+        None,
+        "queued",
+        at(6),
+    )
+    assert released.seq > halfway.seq  # watchers and other processes see the release
+    [(running, _)] = await store.claim_pending("me", at(7), LEASE, 5)
+    assert running.id == child.id
+
+
+async def test_a_dependent_of_completed_parents_queues_at_once(store: JobStore) -> None:
+    parent = await claim_one(store, make_job())
+    await store.finish(parent, "me", JobStatus.COMPLETED, now=at(2), seq=5, progress=Progress())
+    child = waiting_job(parent, created_at=at(3))  # the manager read it running: the store counts again
+    await store.insert_job(child)
+    assert (await store.get_job(child.id)).waiting_on is None
+    [(claimed, _)] = await store.claim_pending("me", at(4), LEASE, 5)
+    assert claimed.id == child.id
+
+
+async def test_an_unknown_failed_or_cancelled_parent_is_refused_and_nothing_is_written(
+    store: JobStore,
+) -> None:
+    failed = await claim_one(store, make_job())
+    await store.finish(failed, "me", JobStatus.FAILED, now=at(2), seq=5, progress=Progress())
+    cancelled = make_job()
+    await store.insert_job(cancelled)
+    await store.request_cancel(cancelled.id, now=at(2), actor="cancel")
+    alive = make_job()
+    await store.insert_job(alive)
+    for bad in ("no-such-job", failed.id, cancelled.id):
+        child = make_job(depends_on=(alive.id, bad), waiting_on=2)
+        with pytest.raises(InvalidInput) as refused:
+            await store.insert_job(child)
+        assert list(refused.value.fields) == ["depends_on"] and bad in refused.value.fields["depends_on"]
+        with pytest.raises(JobNotFound):
+            await store.get_job(child.id)
+    assert (await store.get_job(alive.id)).dependents == 0
+    assert await store.dependents_of(alive.id) == []
+
+
+async def test_a_failed_parent_cancels_its_dependents_and_theirs_naming_the_parent(store: JobStore) -> None:
+    parent = make_job(title="the parent")
+    child = waiting_job(parent, title="the child", created_at=at(1))
+    grandchild = waiting_job(child, created_at=at(2))
+    bystander = make_job(created_at=at(3))
+    await insert_all(store, parent, child, grandchild, bystander)
+    [(running, _)] = await store.claim_pending("me", at(4), LEASE, 1)
+    await store.finish(
+        running, "me", JobStatus.FAILED, now=at(5), seq=5, progress=Progress(), error_message="x"
+    )
+    ended = await store.get_job(child.id)
+    assert (ended.status, ended.completed_at) == (JobStatus.CANCELLED, at(5))
+    assert parent.id in (ended.error_message or "") and "the parent" in (ended.error_message or "")
+    assert "failed" in (ended.error_message or "")
+    trail = await store.get_transitions(child.id)
+    assert moves(trail)[-1] == ("pending", "cancelled")
+    assert (trail[-1]["actor"], trail[-1]["reason"]) == ("depends_on", ended.error_message)
+    second = await store.get_job(grandchild.id)
+    assert second.status is JobStatus.CANCELLED and child.id in (second.error_message or "")
+    assert (await store.get_job(bystander.id)).status is JobStatus.PENDING
+    assert (await store.count_by_status())[JobStatus.CANCELLED] == 2
+
+
+async def test_cancelling_a_pending_parent_cancels_its_dependents(store: JobStore) -> None:
+    parent = make_job()
+    child = waiting_job(parent, created_at=at(1))
+    await insert_all(store, parent, child)
+    await store.request_cancel(parent.id, now=at(2), actor="cancel")
+    ended = await store.get_job(child.id)
+    assert ended.status is JobStatus.CANCELLED and "was cancelled" in (ended.error_message or "")
+    assert await store.claim_pending("me", at(3), LEASE, 5) == []
+
+
+async def test_a_parent_failed_by_recovery_cancels_its_dependents(store: JobStore) -> None:
+    parent = await claim_one(store, make_job(max_attempts=1), owner="dead")
+    child = waiting_job(parent, created_at=at(1))
+    await store.insert_job(child)
+    [recovered] = await store.recover_orphans("me", now=at(120), only_expired=True)
+    assert recovered.action is JobStatus.FAILED
+    assert (await store.get_job(child.id)).status is JobStatus.CANCELLED
+
+
+async def test_dependents_of_lists_the_jobs_waiting_for_a_job_oldest_first(store: JobStore) -> None:
+    parent = make_job()
+    later, earlier = waiting_job(parent, created_at=at(5)), waiting_job(parent, created_at=at(1))
+    await insert_all(store, parent, later, earlier)
+    assert [job.id for job in await store.dependents_of(parent.id)] == [earlier.id, later.id]
+    assert (await store.get_job(parent.id)).dependents == 2
+    assert (await store.get_job(later.id)).depends_on == (parent.id,)
+    assert await store.dependents_of("no-such-job") == []
+
+
 # -- the dispatch lock ------------------------------------------------------------------------------------
 
 

@@ -78,6 +78,10 @@ def job_to_row(job: JobRecord) -> dict[str, Any]:
         "cancel_requested": int(job.cancel_requested),
         "seq": job.seq,
         "scheduled_at": job.scheduled_at,
+        "depends_on": dump_json(list(job.depends_on), field_name="depends_on") if job.depends_on else None,
+        "inputs_from": dump_json(job.inputs_from, field_name="inputs_from") if job.inputs_from else None,
+        "waiting_on": job.waiting_on,
+        "dependents": job.dependents,
         "cost_usd": job.cost_usd,
     }
 
@@ -105,5 +109,9 @@ def row_to_job(row: sqlite3.Row) -> JobRecord:
         cancel_requested=bool(row["cancel_requested"]),
         seq=row["seq"],
         scheduled_at=row["scheduled_at"],
+        depends_on=tuple(_loads(row["depends_on"]) or ()),
+        inputs_from=_loads(row["inputs_from"]) or {},
+        waiting_on=row["waiting_on"],
+        dependents=row["dependents"],
         cost_usd=row["cost_usd"],
     )

@@ -11,6 +11,7 @@ from typing import Any
 from lpe_nb.errors import InvalidTransition
 from lpe_nb.jobs.model import JobRecord, JobStatus, check_transition
 from lpe_nb.jobs.sqlite._rows import row_to_job
+from lpe_nb.jobs.sqlite._sql_chains import end_dependents, link_parents
 from lpe_nb.jobs.sqlite._sql_reads import fetch_job, first
 
 __all__ = [
@@ -68,6 +69,8 @@ def insert_job(conn: sqlite3.Connection, job: JobRecord, row: dict[str, Any]) ->
     """Insert the new ``job``, already turned into its ``row``, and record its submission."""
     insert_row(conn, "jobs", row)
     record_transition(conn, job.id, job.seq, job.created_at, None, job.status, "submit", None)
+    if job.depends_on:
+        link_parents(conn, job, now=job.created_at)
 
 
 def request_cancel(conn: sqlite3.Connection, job_id: str, *, now: str, actor: str) -> JobRecord:
@@ -86,6 +89,7 @@ def request_cancel(conn: sqlite3.Connection, job_id: str, *, now: str, actor: st
         record_transition(
             conn, job_id, row["seq"], now, JobStatus.PENDING, JobStatus.CANCELLED, actor, reason
         )
+        end_dependents(conn, job_id, JobStatus.CANCELLED, now=now)
     else:
         row = first(
             conn.execute(

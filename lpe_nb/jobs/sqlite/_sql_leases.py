@@ -17,6 +17,7 @@ from lpe_nb.jobs._store_common import Recovered
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord
 from lpe_nb.jobs.retry import attempts_used
 from lpe_nb.jobs.sqlite._rows import progress_json, row_to_job
+from lpe_nb.jobs.sqlite._sql_chains import end_dependents
 from lpe_nb.jobs.sqlite._sql_jobs import insert_row, record_transition
 from lpe_nb.jobs.sqlite._sql_reads import fetch_steps, first
 
@@ -77,7 +78,7 @@ def claim_sql(type_count: int | None) -> str:
                lease_expires_at = ?, started_at = COALESCE(started_at, ?), updated_at = ?,
                seq = seq + 1
         WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_pending_queue
-                     WHERE status = 'pending' AND scheduled_at IS NULL{of_types}
+                     WHERE status = 'pending' AND scheduled_at IS NULL AND waiting_on IS NULL{of_types}
                      ORDER BY priority DESC, created_at LIMIT ?)
         RETURNING *
         """  # only placeholders are formatted in
@@ -104,8 +105,9 @@ def finish(
     progress: str,
     result_data: str | None,
     error_message: str | None,
-) -> None:
-    """running -> ``status`` with its outcome (``progress`` and ``result_data`` already as JSON)."""
+) -> int:
+    """running -> ``status`` with its outcome (``progress`` and ``result_data`` already as JSON), and its
+    dependents released or cancelled; returns how many jobs depend on it."""
     cursor = conn.execute(
         "UPDATE jobs SET status = ?, result_data = ?, error_message = ?, progress = ?, "
         "completed_at = ?, updated_at = ?, seq = MAX(seq, ?), lease_owner = NULL, lease_expires_at = NULL "
@@ -115,6 +117,7 @@ def finish(
     if cursor.rowcount != 1:
         raise _lease_lost(job_id, owner)
     record_transition(conn, job_id, seq, now, JobStatus.RUNNING, status, owner, error_message)
+    return end_dependents(conn, job_id, status, now=now)
 
 
 def requeue(conn: sqlite3.Connection, job_id: str, owner: str, *, now: str, seq: int, refund: int) -> None:
@@ -203,6 +206,8 @@ def recover_orphans(conn: sqlite3.Connection, owner: str, *, now: str, only_expi
         ))  # fmt: skip
         if row is not None:
             record_transition(conn, job.id, row["seq"], now, JobStatus.RUNNING, action, owner, reason)
+            if action is not JobStatus.PENDING:
+                end_dependents(conn, job.id, action, now=now)
             recovered.append(Recovered(row_to_job(row), action))
     return recovered
 

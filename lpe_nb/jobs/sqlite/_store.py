@@ -31,6 +31,7 @@ from lpe_nb.jobs.sqlite._group_commit import GroupCommitWriter
 from lpe_nb.jobs.sqlite._location import prepare_location
 from lpe_nb.jobs.sqlite._lock import FileDispatchLock
 from lpe_nb.jobs.sqlite._rows import job_to_row, progress_json, step_to_row
+from lpe_nb.jobs.sqlite._sql_chains import fetch_dependents
 from lpe_nb.jobs.sqlite._schedule_store import SqliteSchedules
 from lpe_nb.jobs.sqlite._sql_changes import ChangeCursor, changed_since, data_version, is_current
 from lpe_nb.jobs.sqlite.schema import migrate
@@ -196,7 +197,7 @@ class SqliteJobStore(SqliteSchedules):
         check_transition(job.id, JobStatus.RUNNING, status)
         result_json = None if result_data is None else dump_json(result_data, field_name="result_data")
         progress_text = progress_json(progress)
-        await self._write(
+        dependents = await self._write(
             lambda conn: _sql_leases.finish(
                 conn,
                 job.id,
@@ -212,6 +213,7 @@ class SqliteJobStore(SqliteSchedules):
         return replace(
             job, status=status, result_data=result_data, error_message=error_message, progress=progress,
             completed_at=now, updated_at=now, seq=seq, lease_owner=None, lease_expires_at=None,
+            dependents=dependents,
         )  # fmt: skip
 
     async def requeue(
@@ -285,6 +287,9 @@ class SqliteJobStore(SqliteSchedules):
 
     async def get_transitions(self, job_id: str) -> list[dict[str, Any]]:
         return await self._read(lambda conn: _sql_reads.fetch_transitions(conn, job_id))
+
+    async def dependents_of(self, job_id: str) -> list[JobRecord]:
+        return await self._read(lambda conn: fetch_dependents(conn, job_id))
 
     async def changed_since(self, cursor: object | None = None) -> JobChanges:
         """The jobs whose ``seq`` rose or whose cancel was asked since ``cursor``, by other connections.

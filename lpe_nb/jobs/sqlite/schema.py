@@ -179,6 +179,26 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (schedule_id, slot)
     ) WITHOUT ROWID;
     """,
+    # (issue 12): dependency chains. A job that waits for parents keeps ``waiting_on`` (how many have not
+    # completed) non-NULL, so the queue index, which holds only NULLs, never sees it: 10,000 blocked jobs
+    # cost the claim nothing. The parent's completion sets it back to NULL in the same transaction.
+    # job_dependencies holds the edges, by parent (the release and the cascade of a cancel) and by
+    # dependent (what is left to wait for; and the foreign key's cascade when a job is deleted).
+    """
+    ALTER TABLE jobs ADD COLUMN depends_on TEXT;
+    ALTER TABLE jobs ADD COLUMN inputs_from TEXT;
+    ALTER TABLE jobs ADD COLUMN waiting_on INTEGER;
+    ALTER TABLE jobs ADD COLUMN dependents INTEGER NOT NULL DEFAULT 0;
+    DROP INDEX jobs_pending_queue;
+    CREATE INDEX jobs_pending_queue ON jobs (priority DESC, created_at)
+        WHERE status = 'pending' AND scheduled_at IS NULL AND waiting_on IS NULL;
+    CREATE TABLE job_dependencies (
+        parent_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        job_id    TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        PRIMARY KEY (parent_id, job_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX job_dependencies_job ON job_dependencies (job_id, parent_id);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
