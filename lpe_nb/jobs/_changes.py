@@ -54,11 +54,13 @@ class ChangeFeed:
         *,
         interval_s: float,
         is_dispatching: Callable[[], bool],
+        on_commit: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
         self.events = events
         self.dispatcher = dispatcher
         self.interval_s = interval_s
+        self._on_commit = on_commit  # told when another store committed anything
         self._is_dispatching = is_dispatching
         self._cursor: object | None = None
         self._lock = asyncio.Lock()  # one read at a time: the cursor moves with each
@@ -96,7 +98,10 @@ class ChangeFeed:
                 self._cursor = (await self.store.changed_since(None)).cursor
                 return
             changes = await self.store.changed_since(self._cursor)
+            committed = changes.cursor != self._cursor  # the same cursor back: nothing committed
             self._cursor = changes.cursor
+        if committed:
+            self._on_commit()
         for job in changes.jobs:
             self._apply(job)
 

@@ -47,6 +47,7 @@ from lpe_nb.jobs.model import (
     utc_now,
 )
 from lpe_nb.jobs.registry import OperationRegistry
+from lpe_nb.jobs.schedules import Schedules
 from lpe_nb.jobs.settings import ManagerSettings
 from lpe_nb.jobs.store import JobStore, Synchronous, WorkerRecord, open_store
 from lpe_nb.metrics import Meter, retire, track
@@ -100,12 +101,17 @@ class JobManager:
             purge=self.purge_old_jobs,
             worker=self._worker_record,
         )
+        self.schedules = Schedules(
+            store, self.registry, self.settings, self.events, clock=clock,
+            wake_dispatcher=self._dispatcher.wake.set,
+        )  # fmt: skip  # recurring schedules: any manager manages them, the dispatching one fires them
         self._changes = ChangeFeed(
             store,
             self.events,
             self._dispatcher,
             interval_s=self.settings.change_poll_interval_s,
             is_dispatching=lambda: self._role.dispatching,
+            on_commit=self.schedules.wake,  # a schedule made or changed elsewhere
         )
         self._started = False
         self._dispatching_since: str | None = None
@@ -151,6 +157,7 @@ class JobManager:
         await self.store.save_worker(self._worker_record())
         self._dispatcher.start()
         self._periodic.start()
+        self.schedules.start()
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Stop claiming; give running jobs ``grace_s`` to reach a step boundary, then interrupt the rest.
@@ -164,6 +171,7 @@ class JobManager:
         await self._changes.stop()
         await self._dispatcher.stop(self.settings.shutdown_grace_s if grace_s is None else grace_s)
         await self._periodic.stop()
+        await self.schedules.stop()
         if self._role.dispatching:
             await self._periodic.flush_progress()
             try:

@@ -31,8 +31,8 @@ from lpe_nb.jobs.sqlite._group_commit import GroupCommitWriter
 from lpe_nb.jobs.sqlite._location import prepare_location
 from lpe_nb.jobs.sqlite._lock import FileDispatchLock
 from lpe_nb.jobs.sqlite._rows import job_to_row, progress_json, step_to_row
-from lpe_nb.jobs.sqlite._sql_chains import fetch_dependents
 from lpe_nb.jobs.sqlite._schedule_store import SqliteSchedules
+from lpe_nb.jobs.sqlite._sql_chains import fetch_dependents
 from lpe_nb.jobs.sqlite._sql_changes import ChangeCursor, changed_since, data_version, is_current
 from lpe_nb.jobs.sqlite.schema import migrate
 
