@@ -100,6 +100,7 @@ async def open_engine(
     dispatch: DispatchMode = "auto",
     job_modules: Iterable[str] = (),
     job_types: JobTypes | None = None,
+    kind: str = "engine",
 ) -> AsyncIterator[Engine]:
     """A started engine on ``db_path`` (see :func:`resolve_db_path`); stopped and closed on exit.
 
@@ -109,7 +110,9 @@ async def open_engine(
     ``dispatch="auto"`` (the default) runs the jobs if no other process on this database does, and is
     otherwise a peer of the one that does (submit, read, cancel and watch work, with its live events) that
     takes over if that process exits; ``True`` raises :class:`DispatcherBusy` instead, ``False`` never
-    dispatches. Raises :class:`StoreError` if the database cannot be used where it is.
+    dispatches. ``kind`` says what runs the engine in its heartbeat row while it dispatches (``api/status``
+    lists them): ``engine``, ``jupyter-server`` or ``worker``. Raises :class:`StoreError` if the database
+    cannot be used where it is.
     """
     path = resolve_db_path(db_path)
     load_job_modules(job_modules)
@@ -123,7 +126,7 @@ async def open_engine(
                 settings = (
                     ManagerSettings() if concurrency is None else ManagerSettings(concurrency=concurrency)
                 )
-            manager = JobManager(store, settings=settings, dispatch=dispatch)
+            manager = JobManager(store, settings=settings, dispatch=dispatch, kind=kind)
             types.bind(Services(the_llm, catalog, manager.get), manager.registry)
             async with manager:
                 yield Engine(manager, catalog, the_llm, types, path)

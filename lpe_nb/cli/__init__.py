@@ -1,4 +1,4 @@
-"""``python -m lpe_nb``: run, follow, list and cancel lpe-nb jobs from a terminal.
+"""``python -m lpe_nb``: run, follow, list and cancel lpe-nb jobs from a terminal, or run a worker.
 
 It goes through :func:`lpe_nb.client.connect`, so it uses the Jupyter server already running jobs on the
 database when there is one (with its live events), and an engine in this process otherwise. ``run`` has a
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import logging
 import os
 import sys
 from typing import Any
@@ -18,6 +19,7 @@ from lpe_nb.client import Client, Job, JobStatus, connect
 from lpe_nb.errors import LpeError
 from lpe_nb.llm import LlmSettings
 from lpe_nb.operations import JOB_TYPES, load_job_modules
+from lpe_nb.worker import WorkerOptions, serve
 
 from ._args import build_parser, input_from_args
 from ._output import Progress, print_job, print_jobs
@@ -56,6 +58,8 @@ def _connect(args: argparse.Namespace, **engine_options: Any) -> Client:
 
 def _command(args: argparse.Namespace) -> int:
     command: str = args.command
+    if command == "worker":
+        return _worker(args)
     engine_options: dict[str, Any] = {}
     if command == "demo":
         latency = None if "LPE_MOCK_LATENCY_S" in os.environ else _DEMO_MOCK_LATENCY_S
@@ -117,6 +121,21 @@ def _command(args: argparse.Namespace) -> int:
                     print(f"{kind}: {names}")
             return 0
     raise LpeError(f"unknown command {command!r}")  # argparse refuses it first
+
+
+def _worker(args: argparse.Namespace) -> int:
+    """Run jobs here until SIGTERM or Ctrl-C (:mod:`lpe_nb.worker`); its log goes to stderr."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    serve(
+        WorkerOptions(
+            db_path=args.db_path,
+            concurrency=args.concurrency,
+            types=args.types,
+            shutdown_grace_s=args.shutdown_grace_s,
+            lease_s=args.lease_s,
+        )
+    )
+    return 0
 
 
 def _after_submit(client: Client, job: Job, args: argparse.Namespace) -> int:

@@ -184,4 +184,51 @@ def build_parser(job_types: Iterable[JobTypeInfo]) -> argparse.ArgumentParser:
     priority.add_argument("priority", type=int, help=f"{MIN_PRIORITY}..{MAX_PRIORITY}; higher starts first")
     commands.add_parser("types", help="the job types and their fields")
     commands.add_parser("catalog", help="the personas, namespaces and styles")
+    _add_worker(commands)
     return parser
+
+
+def _add_worker(commands: Any) -> None:
+    worker = commands.add_parser(
+        "worker",
+        help="run jobs in this process, with no Jupyter server, until SIGTERM or Ctrl-C",
+        description="Run jobs with no Jupyter server: claim jobs of the given types, CONCURRENCY at a time, "
+        "with the LLM from LPE_LLM_*. SIGTERM or Ctrl-C stops it: running jobs get --shutdown-grace "
+        "seconds to finish, the others go back to the queue without using an attempt and resume from "
+        "their last finished step. On a SQLite file one process runs the jobs at a time: a worker waits "
+        "while another does (run the Jupyter server with --LpeExtensionApp.dispatch=never). See "
+        "docs/workers.md.",
+        formatter_class=_Formatter,
+    )
+    worker.add_argument(
+        "--db-path",
+        default=argparse.SUPPRESS,  # given before `worker` or after it, either works
+        help="the database (default $LPE_DB_PATH or ~/.lpe/jobs.db)",
+    )
+    worker.add_argument(
+        "--concurrency", type=int, default=8, metavar="N", help="jobs running at once (default 8)"
+    )
+    worker.add_argument(
+        "--types",
+        type=lambda text: tuple(name.strip() for name in text.split(",")),
+        default=None,
+        metavar="T1,T2",
+        help="claim only these job types (default: every type declared here)",
+    )
+    worker.add_argument(
+        "--shutdown-grace",
+        dest="shutdown_grace_s",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds running jobs get to finish at a stop before going back to the queue (default 10)",
+    )
+    worker.add_argument(
+        "--lease",
+        dest="lease_s",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="seconds a job stays this worker's without a heartbeat (default 30): if the worker dies, "
+        "another takes its jobs within about that long",
+    )

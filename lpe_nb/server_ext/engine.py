@@ -140,6 +140,7 @@ class ServerEngine:
                     synchronous=config.synchronous,
                     job_modules=config.job_modules,
                     dispatch=config.dispatch,
+                    kind="jupyter-server",
                 )
             )
         except BaseException:

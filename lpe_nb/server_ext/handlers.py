@@ -13,6 +13,7 @@ import json
 import math
 import re
 from collections.abc import Callable
+from dataclasses import asdict
 from http.client import responses
 from typing import Any
 
@@ -447,6 +448,8 @@ class StatusHandler(LpeApiHandler):
         engine = await self.engine.ready()
         manager, llm = engine.manager, engine.llm
         counts = await manager.counts()
+        stale_before = manager.stale_before()
+        workers = [{**asdict(w), "stale": w.is_stale(stale_before)} for w in await manager.workers()]
         self.send_model(
             StatusBody.model_validate(
                 {
@@ -456,6 +459,7 @@ class StatusHandler(LpeApiHandler):
                     "running": len(manager.running_job_ids),
                     "dispatching": manager.is_dispatching,
                     "job_types": manager.registry.job_types,
+                    "workers": workers,
                     "quotas": self.engine.quotas.usage(identity_of(self)),
                     "rate_limits": rate_limit_states(),
                 }

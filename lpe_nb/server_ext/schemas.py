@@ -265,6 +265,24 @@ class LlmBody(_Reply):
     is_mock: bool
 
 
+class WorkerBody(_Reply):
+    """A process that dispatches the database's jobs, as its heartbeat row says."""
+
+    owner: str = Field(description="its lease owner: the name on the jobs it runs")
+    kind: str = Field(description="worker (python -m lpe_nb worker), jupyter-server or engine (embedded)")
+    host: str
+    pid: int
+    version: str = Field(description="its lpe-nb version")
+    concurrency: int
+    types: list[str] | None = Field(description="the job types it claims; null: every type")
+    started_at: str
+    last_seen: str = Field(description="its last heartbeat (every lease_s / 3)")
+    stale: bool = Field(
+        description="no heartbeat for a whole lease period: probably dead; its jobs are taken back by the "
+        "next sweep, and the row is forgotten after a day"
+    )
+
+
 class StatusBody(_Reply):
     """The server's version, its LLM, the number of jobs per status and those running here."""
 
@@ -277,6 +295,11 @@ class StatusBody(_Reply):
         "one serves every route all the same, and takes over if that process exits)"
     )
     job_types: list[str]
+    workers: list[WorkerBody] = Field(
+        default_factory=list,
+        description="the processes that dispatch the database's jobs (this server too while it does), "
+        "oldest first",
+    )
     rate_limits: list[dict[str, Any]] = Field(
         default_factory=list,
         description="the shared rate limit of each LLM endpoint and model called so far: its limits, what "
