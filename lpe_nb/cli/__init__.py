@@ -21,6 +21,7 @@ from lpe_nb.llm import LlmSettings
 from lpe_nb.operations import JOB_TYPES, load_job_modules
 from lpe_nb.worker import WorkerOptions, serve
 
+from ._analytics import print_analytics
 from ._args import build_parser, input_from_args
 from ._output import Progress, print_job, print_jobs
 
@@ -104,6 +105,10 @@ def _command(args: argparse.Namespace) -> int:
         if command == "priority":
             job = client.set_priority(args.job_id, args.priority)
             print(f"job {job.id}: priority {job.priority}")
+            return 0
+        if command == "analytics":
+            report = client.analytics(since=args.since, until=args.until, group_by=args.group_by)
+            print_analytics(report, as_json=args.json)
             return 0
         if command == "types":
             for info in client.job_types():

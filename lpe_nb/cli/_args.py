@@ -182,6 +182,17 @@ def build_parser(job_types: Iterable[JobTypeInfo]) -> argparse.ArgumentParser:
     priority = commands.add_parser("priority", help="change a pending job's priority")
     priority.add_argument("job_id")
     priority.add_argument("priority", type=int, help=f"{MIN_PRIORITY}..{MAX_PRIORITY}; higher starts first")
+    analytics = commands.add_parser(
+        "analytics", help="counts, success rate, durations, tokens, cost and cache hits over a time range"
+    )
+    analytics.add_argument(
+        "--since", type=_aware_time, help="from this ISO 8601 time with its offset (default: 30 days ago)"
+    )
+    analytics.add_argument("--until", type=_aware_time, help="up to this time (default: now)")
+    analytics.add_argument(
+        "--group-by", default="", help="any of day, type, model, status, comma-separated (default: totals)"
+    )
+    analytics.add_argument("--json", action="store_true", help="print the report as JSON")
     commands.add_parser("types", help="the job types and their fields")
     commands.add_parser("catalog", help="the personas, namespaces and styles")
     _add_worker(commands)

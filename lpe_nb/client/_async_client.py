@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any
 
 from lpe_nb.jobs import JobEvent
+from lpe_nb.jobs.analytics import Analytics
 from lpe_nb.operations import JobTypeInfo
 from lpe_nb.operations.spec import merged_input
 
@@ -97,6 +98,21 @@ class AsyncClient(BaseClient):
         statuses = [status] if isinstance(status, str) else status
         page = await self.backend.list_jobs(status=statuses, job_type=type, limit=limit, cursor=cursor)
         return JobList((AsyncJob(self.backend, data) for data in page.jobs), page.next_cursor)
+
+    async def analytics(
+        self,
+        *,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        group_by: str | Sequence[str] = (),
+    ) -> Analytics:
+        """Aggregates over the jobs created from ``since`` (default: 30 days before ``until``) to
+        ``until`` (default: now; timezone-aware datetimes or ISO 8601 strings with an offset), grouped by
+        any of ``day``, ``type``, ``model``, ``status`` (a name, comma-separated names or a list): counts,
+        success rate, duration p50/p95, tokens, cost and cache hit rate per group, and the totals.
+        ``report.rows()`` gives one dict per group. Raises :class:`InvalidInput` naming a bad argument."""
+        groups = [group_by] if isinstance(group_by, str) else list(group_by)
+        return await self.backend.analytics(since=since, until=until, group_by=groups)
 
     async def catalog(self) -> dict[str, Any]:
         """Personas, namespaces, styles, defaults and languages."""

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from lpe_nb.jobs import JobEvent, JobPage, JobRecord, StepRecord
+from lpe_nb.jobs.analytics import Analytics
 from lpe_nb.operations import JobTypeInfo
 
 __all__ = ["Backend", "EventDeduper"]
@@ -50,6 +51,13 @@ class Backend(Protocol):
         self, *, status: Sequence[str] | None, job_type: str | None, limit: int, cursor: str | None
     ) -> JobPage:
         """Newest first, at most ``limit`` (1..500), after ``cursor`` (the previous page's ``next_cursor``)."""
+        ...
+
+    async def analytics(
+        self, *, since: datetime | str | None, until: datetime | str | None, group_by: Sequence[str]
+    ) -> Analytics:
+        """Aggregates over the jobs created in ``[since, until)``, grouped by ``group_by``; raises
+        ``InvalidInput`` naming a bad argument."""
         ...
 
     async def catalog(self) -> dict[str, Any]:

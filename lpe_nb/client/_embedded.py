@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from lpe_nb.jobs import JobEvent, JobPage, JobRecord, StepRecord, SubscriptionClosed
+from lpe_nb.jobs.analytics import Analytics
 from lpe_nb.operations import JobTypeInfo
 
 from ._backend import EventDeduper
@@ -83,6 +84,12 @@ class EmbeddedBackend:
         return await self.host.thread.hop(
             manager.list_jobs(status=status, job_type=job_type, limit=limit, cursor=cursor)
         )
+
+    async def analytics(
+        self, *, since: datetime | str | None, until: datetime | str | None, group_by: Sequence[str]
+    ) -> Analytics:
+        manager = self.engine.manager
+        return await self.host.thread.hop(manager.analytics(since=since, until=until, group_by=group_by))
 
     async def catalog(self) -> dict[str, Any]:
         described: dict[str, Any] = self.engine.catalog.describe()

@@ -17,6 +17,7 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from lpe_nb.errors import LpeError, ServerUnreachable, TokenRefused
 from lpe_nb.jobs import JobEvent, JobPage, JobRecord, StepRecord
+from lpe_nb.jobs.analytics import Analytics
 from lpe_nb.operations import JobTypeInfo
 
 from ._backend import EventDeduper
@@ -136,6 +137,15 @@ class RemoteBackend:
             params["type"] = job_type
         data = await self._request("GET", "jobs", query=urlencode(params))
         return JobPage([job_from_dict(job) for job in data["jobs"]], data.get("next_cursor"))
+
+    async def analytics(
+        self, *, since: datetime | str | None, until: datetime | str | None, group_by: Sequence[str]
+    ) -> Analytics:
+        params = {name: value.isoformat() if isinstance(value, datetime) else value
+                  for name, value in (("since", since), ("until", until)) if value is not None}  # fmt: skip
+        if group_by:
+            params["group_by"] = ",".join(group_by)
+        return Analytics.from_dict(await self._request("GET", "analytics", query=urlencode(params)))
 
     async def catalog(self) -> dict[str, Any]:
         data: dict[str, Any] = await self._request("GET", "catalog")

@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from lpe_nb.errors import LpeError
+from lpe_nb.jobs.analytics import Analytics
 from lpe_nb.operations import JobTypeInfo
 
 from ._async_client import AsyncClient
@@ -123,6 +124,17 @@ class Client(BaseClient):
     ) -> JobList[Job]:
         found = self._runner.run(self._client.jobs(status=status, type=type, limit=limit, cursor=cursor))
         return JobList((Job(h._backend, h.data, h.steps, self._runner) for h in found), found.next_cursor)
+
+    def analytics(
+        self,
+        *,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        group_by: str | Sequence[str] = (),
+    ) -> Analytics:
+        """Aggregates over a time range, grouped by day, type, model or status (see
+        :meth:`AsyncClient.analytics`)."""
+        return self._runner.run(self._client.analytics(since=since, until=until, group_by=group_by))
 
     def catalog(self) -> dict[str, Any]:
         return self._runner.run(self._client.catalog())

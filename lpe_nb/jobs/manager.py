@@ -32,6 +32,7 @@ from lpe_nb.jobs._dispatcher import Dispatcher
 from lpe_nb.jobs._periodic import PeriodicWork
 from lpe_nb.jobs._role import DispatchMode, DispatchRole
 from lpe_nb.jobs._timings import StepTimings
+from lpe_nb.jobs.analytics import Analytics, check_analytics_query
 from lpe_nb.jobs.context import RunState
 from lpe_nb.jobs.events import EventBus, JobEvent, Subscription
 from lpe_nb.jobs.listing import JobPage, decode_cursor, encode_cursor, parse_statuses
@@ -352,6 +353,19 @@ class JobManager:
     async def delete(self, job_id: str) -> None:
         """Delete a finished job and its steps (:class:`InvalidTransition` if it is pending or running)."""
         await self.store.delete_job(job_id)
+
+    async def analytics(
+        self,
+        *,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        group_by: str | Iterable[str] = (),
+    ) -> Analytics:
+        """Aggregates over the jobs created from ``since`` (default: 30 days before ``until``) to
+        ``until`` (default: now), grouped by any of ``day``, ``type``, ``model``, ``status``; see
+        :class:`~lpe_nb.jobs.analytics.AnalyticsGroup`. :class:`InvalidInput` names a bad argument."""
+        query = check_analytics_query(self.now(), since=since, until=until, group_by=group_by)
+        return await self.store.analytics(query)
 
     async def counts(self) -> dict[JobStatus, int]:
         return await self.store.count_by_status()

@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 from lpe_nb.errors import InvalidInput, LeaseLost
 from lpe_nb.jobs._store_common import JobChanges, Recovered, Synchronous, WorkerRecord, default_db_path
+from lpe_nb.jobs.analytics import Analytics, AnalyticsRange
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord
 from lpe_nb.jobs.recurrence import FiredSlot, ScheduleFire, ScheduleRecord
 from lpe_nb.jobs.sqlite import SqliteJobStore
@@ -344,6 +345,23 @@ class JobStore(Protocol):
         With ``model``, only steps whose stored output says that model produced them
         (``output["llm"]["model"]``, as the operations store it). A name with no such step is absent; an
         unknown type gives ``{}``. Raises :class:`~lpe_nb.errors.InvalidInput` if ``last_jobs < 1``.
+        """
+        ...
+
+    async def analytics(self, query: AnalyticsRange) -> Analytics:
+        """Aggregates over the jobs created in ``[query.since, query.until)``, grouped by
+        ``query.group_by`` (a checked :class:`~lpe_nb.jobs.analytics.AnalyticsRange`), plus the totals,
+        from one consistent snapshot; groups ordered by key.
+
+        Per group: the jobs and their count per status; ``success_rate`` = completed / (completed +
+        failed); nearest-rank p50 and p95 of ``completed_at - started_at`` over jobs that started and
+        ended; the sums over their steps of ``usage`` keys ``prompt_tokens``, ``completion_tokens``,
+        ``total_tokens``, ``llm_calls`` and ``cache_hits`` (0 where absent) and of ``cost_usd`` (None when
+        every one is null); ``cache_hit_rate`` = hits / (hits + calls), 0 without either. Keys: ``day``
+        the UTC date of ``created_at`` (``YYYY-MM-DD``), ``type``, ``status``, ``model`` the steps'
+        ``model`` (grouped by model, a job's steps are split by their model, so a job that used two models
+        is in both groups, and a job with no step is under None). See
+        :class:`~lpe_nb.jobs.analytics.AnalyticsGroup`. Must read the range by an index on ``created_at``.
         """
         ...
 

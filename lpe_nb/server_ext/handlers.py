@@ -46,6 +46,8 @@ from lpe_nb.server_ext.schemas import (
     JOB_ID_PATTERN,
     MAX_FILTER_CHARS,
     MAX_STATUS_FILTERS,
+    AnalyticsBody,
+    AnalyticsQuery,
     CancelRequest,
     CatalogBody,
     DocumentBody,
@@ -441,6 +443,22 @@ class CatalogEntryHandler(LpeApiHandler):
         self.finish()
 
 
+class AnalyticsHandler(LpeApiHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """Aggregates over the jobs created from ``since`` to ``until``, grouped by ``group_by``."""
+        raw: dict[str, Any] = {"group_by": self.query_values("group_by")}
+        for name in ("since", "until"):
+            value = self.get_query_argument(name, None)
+            if value is not None:
+                raw[name] = value[: MAX_FILTER_CHARS + 1]  # the model names the problem; no need to copy more
+        query = validate_request(AnalyticsQuery, raw)
+        manager = await self.manager()
+        report = await manager.analytics(since=query.since, until=query.until, group_by=query.group_by)
+        self.send_model(AnalyticsBody.model_validate(report.to_dict()))
+
+
 class StatusHandler(LpeApiHandler):
     @web.authenticated
     @authorized
@@ -584,6 +602,21 @@ def rest_routes(job_types: JobTypes = JOB_TYPES) -> list[Route]:
             "lpe/api/catalog",
             CatalogHandler,
             {"get": Operation("Personas, namespaces, styles and languages", {200: CatalogBody}, (403, 503))},
+        ),
+        Route(
+            "lpe/api/analytics",
+            AnalyticsHandler,
+            {
+                "get": Operation(
+                    "Aggregates over a time range: counts, success rate, durations, tokens, cost, cache hits",
+                    {200: AnalyticsBody},
+                    (400, 403, 503),
+                    query=AnalyticsQuery,
+                    description="Over the jobs created from `since` (inclusive; default 30 days before "
+                    "`until`) to `until` (exclusive; default now), grouped by any of `day` (UTC), `type`, "
+                    "`model`, `status`, with the totals. See docs/cost-and-analytics.md.",
+                )
+            },
         ),
         Route(
             "lpe/api/status",

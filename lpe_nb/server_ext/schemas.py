@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from lpe_nb.errors import InvalidInput
 from lpe_nb.jobs import JobRecord, JobStatus, StepRecord
+from lpe_nb.jobs.analytics import ANALYTICS_GROUPS, DEFAULT_ANALYTICS_DAYS
 from lpe_nb.jobs.model import MAX_DELAY_S, MAX_PRIORITY, MIN_PRIORITY
 
 __all__ = [
@@ -26,6 +27,9 @@ __all__ = [
     "MAX_LIMIT",
     "MAX_STATUS_FILTERS",
     "MAX_WAIT_S",
+    "AnalyticsBody",
+    "AnalyticsGroupBody",
+    "AnalyticsQuery",
     "CancelRequest",
     "CatalogBody",
     "CatalogEntryBody",
@@ -307,6 +311,46 @@ class StatusBody(_Reply):
     )
 
 
+class AnalyticsGroupBody(_Reply):
+    """The figures of one group of jobs (or of all of them: the totals, whose ``key`` is ``{}``)."""
+
+    key: dict[str, str | None] = Field(
+        description="each grouped-by name and its value: day (YYYY-MM-DD, UTC, of created_at), type, status, "
+        "model (null for jobs with no LLM step)"
+    )
+    jobs: int = Field(description="jobs created in the range (by model: jobs with a step of that model)")
+    pending: int
+    running: int
+    completed: int
+    failed: int
+    cancelled: int
+    success_rate: float | None = Field(
+        description="completed / (completed + failed); null when neither (cancelled jobs count as neither)"
+    )
+    duration_p50_s: float | None = Field(
+        description="median seconds from start to end of the jobs that started and ended (nearest rank)"
+    )
+    duration_p95_s: float | None = Field(description="95th percentile of the same (nearest rank)")
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cost_usd: float | None = Field(description="what their steps cost in USD; null when no step had a price")
+    llm_calls: int = Field(description="LLM calls their steps made")
+    cache_hits: int = Field(description="LLM calls their steps had answered by the result cache")
+    cache_hit_rate: float = Field(description="cache_hits / (cache_hits + llm_calls); 0 without either")
+
+
+class AnalyticsBody(_Reply):
+    """Aggregates over the jobs created in ``[since, until)``: one entry per group, ordered by key, and
+    the totals."""
+
+    since: str
+    until: str
+    group_by: list[str]
+    groups: list[AnalyticsGroupBody]
+    totals: AnalyticsGroupBody
+
+
 class DocumentBody(_Reply):
     """An OpenAPI 3.1 document (this one)."""
 
@@ -367,6 +411,23 @@ class CancelRequest(_Request):
         None,
         description=f"seconds (0..{MAX_WAIT_S:g}; default 2) to wait for a running job to end: 200 if it "
         "did, else 202 with cancel_requested true",
+    )
+
+
+class AnalyticsQuery(_Request):
+    """The query of ``GET lpe/api/analytics``."""
+
+    since: AwareDatetime | None = Field(
+        None,
+        description=f"the range's start, inclusive, with its offset (e.g. 2026-11-01T00:00:00Z); default "
+        f"{DEFAULT_ANALYTICS_DAYS} days before until",
+    )
+    until: AwareDatetime | None = Field(None, description="the range's end, exclusive; default now")
+    group_by: list[Literal["day", "type", "model", "status"]] = Field(
+        default_factory=list,
+        max_length=len(ANALYTICS_GROUPS),
+        description="group by any of day, type, model, status (repeat the parameter or comma-separate); "
+        "none: the totals only",
     )
 
 

@@ -192,3 +192,22 @@ async def test_a_short_delay_runs_the_job_after_it(client: AsyncClient) -> None:
     assert job.status is JobStatus.COMPLETED and job.data.started_at is not None
     assert datetime.fromisoformat(job.data.started_at) >= scheduled_at
     assert job.scheduled_at is None  # cleared once it was due
+
+
+async def test_analytics_sums_the_clients_jobs_and_names_a_bad_argument(client: AsyncClient) -> None:
+    projection = await (await client.projection(NARRATIVE))
+    await (await client.translation(NARRATIVE, "german"))
+    report = await client.analytics(group_by=["type"])
+    assert [g.key["type"] for g in report.groups] == ["projection", "translation"]
+    assert report.totals.jobs == 2 and report.totals.success_rate == 1.0
+    assert report.groups[0].total_tokens == sum(s.usage["total_tokens"] for s in projection.steps) > 0
+    assert report.totals.cost_usd == 0.0  # the mock
+    assert [row["type"] for row in report.rows()] == ["projection", "translation"]
+    later = datetime.now(timezone.utc) + timedelta(hours=1)
+    assert (await client.analytics(since=later, until=later + timedelta(hours=1))).totals.jobs == 0
+    with pytest.raises(InvalidInput) as caught:
+        await client.analytics(group_by="colour")
+    assert "group_by" in caught.value.fields
+    with pytest.raises(InvalidInput) as caught:
+        await client.analytics(since=later, until=later - timedelta(days=1))
+    assert "since" in caught.value.fields

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from lpe_nb.jobs import JobStatus, open_store
+from lpe_nb.jobs.sqlite._sql_analytics import analytics_sql
 from lpe_nb.jobs.sqlite._sql_jobs import PURGE_TERMINAL_SQL
 from lpe_nb.jobs.sqlite._sql_leases import claim_sql
 from lpe_nb.jobs.sqlite._sql_reads import COUNT_BY_STATUS_SQL, list_jobs_query
@@ -167,3 +168,13 @@ def test_the_due_schedules_and_the_next_fire_time_are_read_from_the_partial_inde
         "SEARCH schedules USING INDEX schedules_due (next_fire_at>? AND next_fire_at<?)"
     ]
     assert plan(conn, NEXT_FIRE_SQL, ()) == ["SEARCH schedules USING INDEX schedules_due (next_fire_at>?)"]
+
+
+@pytest.mark.parametrize("group_by", [(), ("day", "type"), ("model",), ("status",)])
+def test_analytics_reads_only_the_range_by_created_at_and_its_jobs_steps_by_key(
+    conn: sqlite3.Connection, group_by: tuple[str, ...]
+) -> None:
+    steps = plan(conn, analytics_sql(group_by), {"since": at(10), "until": at(20)})
+    assert "SEARCH jobs USING INDEX jobs_created (created_at>? AND created_at<?)" in steps
+    assert "SEARCH job_steps USING INDEX sqlite_autoindex_job_steps_1 (job_id=?)" in steps
+    assert not [step for step in steps if step.startswith(("SCAN jobs", "SCAN job_steps"))], steps

@@ -8,13 +8,16 @@ group commit) is tested in ``test_sqlite_store.py``.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
 from lpe_nb.errors import InvalidInput, InvalidTransition, JobNotFound, ScheduleNotFound, StoreError
-from lpe_nb.jobs import JobRecord, JobStatus, JobStore, LeaseLost, Progress, open_store
+from lpe_nb.jobs import JobRecord, JobStatus, JobStore, LeaseLost, Progress, StepRecord, open_store
+from lpe_nb.jobs.analytics import AnalyticsRange
 from lpe_nb.jobs.model import to_iso
 from lpe_nb.jobs.recurrence import CatchUp, Recurrence, ScheduleFire, ScheduleRecord, new_schedule_id
 from lpe_nb.jobs.store import WorkerRecord
@@ -1075,3 +1078,121 @@ async def test_the_next_fire_time_is_the_soonest_unpaused_schedules(store: JobSt
     assert await store.next_schedule_fire_at() == at(5)
     await store.set_schedule_paused(fast.id, True, now=moment(1))
     assert await store.next_schedule_fire_at() == at(60)
+
+
+# -- cost and analytics -----------------------------------------------------------------------------------
+
+
+def priced_step(job_id: str, index: int, *, model: str | None = "m1", cost_usd: float | None = 0.5,
+                **usage: int) -> StepRecord:  # fmt: skip
+    return replace(make_step(job_id, index), usage=usage, model=model, cost_usd=cost_usd)
+
+
+async def ran(
+    store: JobStore,
+    *,
+    created: float,
+    took: float = 1.0,
+    status: JobStatus = JobStatus.COMPLETED,
+    job_type: str = "noop",
+    steps: Sequence[dict[str, Any]] = (),
+) -> JobRecord:
+    """A job created at ``at(created)``, claimed a second later, that saved ``steps`` (priced_step's
+    keywords) and ended with ``status`` ``took`` seconds after it started."""
+    job = make_job(type=job_type, created_at=at(created), updated_at=at(created))
+    claimed = await claim_one(store, job, now=at(created + 1))
+    for index, step in enumerate(steps):
+        await store.save_step(priced_step(job.id, index, **step), "me")
+    progress = Progress(timestamp=at(created + 1 + took))
+    return await store.finish(claimed, "me", status, now=at(created + 1 + took), seq=9, progress=progress)
+
+
+async def test_a_jobs_cost_is_the_sum_of_its_steps_and_a_step_saved_twice_counts_once(
+    store: JobStore,
+) -> None:
+    job = make_job()
+    claimed = await claim_one(store, job)
+    assert (await store.get_job(job.id)).cost_usd is None
+    await store.save_step(priced_step(job.id, 0, cost_usd=0.25), "me")
+    await store.save_step(priced_step(job.id, 0, cost_usd=0.25), "me")  # a resumed step saved again
+    await store.save_step(priced_step(job.id, 1, cost_usd=None), "me")  # an unpriced model
+    await store.save_step(priced_step(job.id, 2, cost_usd=0.5, model="m2"), "me")
+    assert (await store.get_job(job.id)).cost_usd == pytest.approx(0.75)
+    steps = await store.get_steps(job.id)
+    assert [(s.model, s.cost_usd) for s in steps] == [("m1", 0.25), ("m1", None), ("m2", 0.5)]
+    await store.finish(claimed, "me", JobStatus.COMPLETED, now=at(2), seq=5, progress=Progress())
+    assert (await store.get_job(job.id)).cost_usd == pytest.approx(0.75)
+
+
+async def test_analytics_totals_count_rate_time_tokens_cost_and_cache_hits(store: JobStore) -> None:
+    tokens = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+    for took in (1.0, 2.0, 3.0, 4.0):
+        await ran(store, created=0, took=took, steps=[{**tokens, "llm_calls": 1}, {"cache_hits": 1}])
+    await ran(store, created=0, took=10.0, status=JobStatus.FAILED, steps=[{**tokens, "llm_calls": 1}])
+    await ran(store, created=0, took=0.5, status=JobStatus.CANCELLED)
+    await store.insert_job(make_job(created_at=at(0)))  # still pending
+    report = await store.analytics(AnalyticsRange(at(-1), at(3600), ()))
+    assert report.groups == []
+    t = report.totals
+    assert (t.jobs, t.completed, t.failed, t.cancelled, t.pending, t.running) == (7, 4, 1, 1, 1, 0)
+    assert t.success_rate == pytest.approx(4 / 5)
+    assert t.duration_p50_s == pytest.approx(2.0, abs=1e-3)  # of 0.5, 1, 2, 3, 4, 10: rank 3
+    assert t.duration_p95_s == pytest.approx(10.0, abs=1e-3)  # rank 6
+    assert (t.prompt_tokens, t.completion_tokens, t.total_tokens) == (50, 25, 75)
+    assert t.cost_usd == pytest.approx(0.5 * 9)
+    assert (t.llm_calls, t.cache_hits) == (5, 4)
+    assert t.cache_hit_rate == pytest.approx(4 / 9)
+
+
+async def test_analytics_reads_the_range_since_inclusive_until_exclusive(store: JobStore) -> None:
+    for created in (-10, 0, 50, 100):
+        await ran(store, created=created)
+    report = await store.analytics(AnalyticsRange(at(0), at(100), ()))
+    assert report.totals.jobs == 2
+    assert (report.since, report.until) == (at(0), at(100))
+
+
+async def test_analytics_of_an_empty_range_has_zero_counts_and_no_rates(store: JobStore) -> None:
+    report = await store.analytics(AnalyticsRange(at(0), at(10), ("day", "type")))
+    assert report.groups == []
+    t = report.totals
+    assert (t.jobs, t.total_tokens, t.cache_hit_rate) == (0, 0, 0.0)
+    assert (t.success_rate, t.duration_p50_s, t.cost_usd) == (None, None, None)
+
+
+async def test_analytics_groups_by_day_type_and_status_in_key_order(store: JobStore) -> None:
+    day = 86_400
+    await ran(store, created=0, job_type="b", steps=[{"total_tokens": 1}])
+    await ran(store, created=10, job_type="a", status=JobStatus.FAILED, steps=[{"total_tokens": 2}])
+    await ran(store, created=day + 5, job_type="a", steps=[{"total_tokens": 4}])
+    report = await store.analytics(AnalyticsRange(at(0), at(2 * day), ("day", "type")))
+    assert report.group_by == ("day", "type")
+    assert [(g.key, g.jobs, g.total_tokens) for g in report.groups] == [
+        ({"day": "2026-01-01", "type": "a"}, 1, 2),
+        ({"day": "2026-01-01", "type": "b"}, 1, 1),
+        ({"day": "2026-01-02", "type": "a"}, 1, 4),
+    ]
+    by_status = await store.analytics(AnalyticsRange(at(0), at(2 * day), ("status",)))
+    assert [(g.key["status"], g.jobs, g.success_rate) for g in by_status.groups] == [
+        ("completed", 2, 1.0), ("failed", 1, 0.0),
+    ]  # fmt: skip
+    assert by_status.totals.jobs == 3 and by_status.totals.total_tokens == 7
+
+
+async def test_analytics_by_model_splits_a_jobs_steps_and_puts_jobs_without_steps_under_none(
+    store: JobStore,
+) -> None:
+    await ran(store, created=0, steps=[
+        {"model": "big", "cost_usd": 1.0, "total_tokens": 100},
+        {"model": "small", "cost_usd": 0.25, "total_tokens": 10},
+        {"model": "small", "cost_usd": 0.25, "total_tokens": 10},
+    ])  # fmt: skip
+    await ran(store, created=1, steps=[{"model": "small", "cost_usd": None, "total_tokens": 1}])
+    await ran(store, created=2, status=JobStatus.CANCELLED)
+    report = await store.analytics(AnalyticsRange(at(0), at(60), ("model",)))
+    groups = {g.key["model"]: g for g in report.groups}
+    assert [g.key["model"] for g in report.groups] == [None, "big", "small"]
+    assert (groups["big"].jobs, groups["big"].cost_usd, groups["big"].total_tokens) == (1, 1.0, 100)
+    assert (groups["small"].jobs, groups["small"].cost_usd, groups["small"].total_tokens) == (2, 0.5, 21)
+    assert (groups[None].jobs, groups[None].cost_usd, groups[None].cancelled) == (1, None, 1)
+    assert report.totals.jobs == 3 and report.totals.cost_usd == pytest.approx(1.5)

@@ -24,6 +24,7 @@ import aiosqlite
 
 from lpe_nb.errors import InvalidInput, StoreError
 from lpe_nb.jobs._store_common import JobChanges, Recovered, Synchronous, WorkerRecord, default_db_path
+from lpe_nb.jobs.analytics import Analytics, AnalyticsRange
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord, check_transition, dump_json
 from lpe_nb.jobs.sqlite import _sql_jobs, _sql_leases, _sql_reads, _sql_workers
 from lpe_nb.jobs.sqlite._connection import connect, hop
@@ -32,6 +33,7 @@ from lpe_nb.jobs.sqlite._location import prepare_location
 from lpe_nb.jobs.sqlite._lock import FileDispatchLock
 from lpe_nb.jobs.sqlite._rows import job_to_row, progress_json, step_to_row
 from lpe_nb.jobs.sqlite._schedule_store import SqliteSchedules
+from lpe_nb.jobs.sqlite._sql_analytics import analytics
 from lpe_nb.jobs.sqlite._sql_chains import fetch_dependents
 from lpe_nb.jobs.sqlite._sql_changes import ChangeCursor, changed_since, data_version, is_current
 from lpe_nb.jobs.sqlite.schema import migrate
@@ -341,3 +343,7 @@ class SqliteJobStore(SqliteSchedules):
         return await self._read(
             lambda conn: _sql_reads.median_step_seconds(conn, job_type, model=model, last_jobs=last_jobs)
         )
+
+    async def analytics(self, query: AnalyticsRange) -> Analytics:
+        """Aggregates over the jobs created in the range, by ``query.group_by``; see the protocol."""
+        return await self._read(lambda conn: analytics(conn, query))
