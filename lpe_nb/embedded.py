@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from lpe_nb.jobs import DispatchMode, JobManager, JobRecord, ManagerSettings, default_db_path, open_store
+from lpe_nb.jobs.settings import CacheSettings
 from lpe_nb.jobs.store import Synchronous
-from lpe_nb.llm import LLM, LlmSettings, make_llm
+from lpe_nb.llm import LLM, CachingLLM, LlmSettings, make_llm
 from lpe_nb.operations import (
     JOB_TYPES,
     Catalog,
@@ -69,12 +70,16 @@ class Engine:
         *,
         max_attempts: int | None = None,
         priority: int = 0,
+        cache: bool = True,
         **fields: Any,
     ) -> str:
         """Persist and queue a job of ``job_type`` with ``input_data`` (a dict) and/or ``fields``, and its
-        own ``max_attempts`` and ``priority`` if given."""
+        own ``max_attempts`` and ``priority`` if given; ``cache=False`` keeps its LLM calls out of the
+        result cache (``docs/caching.md``)."""
         data = merged_input(input_data, fields)
-        return await self.manager.submit(job_type, data, max_attempts=max_attempts, priority=priority)
+        return await self.manager.submit(
+            job_type, data, max_attempts=max_attempts, priority=priority, cache=cache
+        )
 
     def infos(self) -> list[JobTypeInfo]:
         return self.job_types.infos()
@@ -85,7 +90,7 @@ class Engine:
         )
 
 
-_SUBMIT_OPTIONS = ("max_attempts", "priority")  # Engine.submit's keywords beside the input
+_SUBMIT_OPTIONS = ("max_attempts", "priority", "cache")  # Engine.submit's keywords beside the input
 
 
 @contextlib.asynccontextmanager
@@ -105,7 +110,8 @@ async def open_engine(
     """A started engine on ``db_path`` (see :func:`resolve_db_path`); stopped and closed on exit.
 
     The LLM is ``llm`` if given (not closed here), else ``make_llm(llm_settings)`` (the environment's, the
-    mock when nothing is configured). ``job_modules`` (and ``$LPE_JOB_MODULES``, and the
+    mock when nothing is configured); the job types call it through the result cache (``settings.cache``;
+    without ``settings``, :meth:`CacheSettings.from_env`). ``job_modules`` (and ``$LPE_JOB_MODULES``, and the
     ``lpe_nb.job_types`` entry points) are imported first, so the job types they declare run here.
     ``dispatch="auto"`` (the default) runs the jobs if no other process on this database does, and is
     otherwise a peer of the one that does (submit, read, cancel and watch work, with its live events) that
@@ -123,11 +129,15 @@ async def open_engine(
         async with open_store(path, synchronous=synchronous) as store:
             catalog = await Catalog.load(CatalogStore(path))
             if settings is None:
+                cache = CacheSettings.from_env()
                 settings = (
-                    ManagerSettings() if concurrency is None else ManagerSettings(concurrency=concurrency)
+                    ManagerSettings(cache=cache)
+                    if concurrency is None
+                    else ManagerSettings(concurrency=concurrency, cache=cache)
                 )
             manager = JobManager(store, settings=settings, dispatch=dispatch, kind=kind)
-            types.bind(Services(the_llm, catalog, manager.get), manager.registry)
+            cached_llm = CachingLLM(the_llm, manager.cache)  # all job types, every call: docs/caching.md
+            types.bind(Services(cached_llm, catalog, manager.get), manager.registry)
             async with manager:
                 yield Engine(manager, catalog, the_llm, types, path)
     finally:

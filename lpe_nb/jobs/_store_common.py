@@ -14,7 +14,7 @@ from typing import Literal
 
 from lpe_nb.jobs.model import JobRecord, JobStatus
 
-__all__ = ["JobChanges", "Recovered", "Synchronous", "WorkerRecord", "default_db_path"]
+__all__ = ["CacheStats", "JobChanges", "Recovered", "Synchronous", "WorkerRecord", "default_db_path"]
 
 Synchronous = Literal["NORMAL", "FULL"]
 """How hard a commit waits for the disk: ``FULL`` survives a power cut, ``NORMAL`` a process crash."""
@@ -61,6 +61,25 @@ class WorkerRecord:
     def is_stale(self, seen_before: str) -> bool:
         """Whether its last heartbeat is older than ``seen_before`` (a stored timestamp): probably dead."""
         return self.last_seen < seen_before
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStats:
+    """What the result cache holds: entries, their stored size, the hits they answered, the oldest and
+    newest entry's ``created_at`` (None when empty); the bounds in force are filled in by the manager."""
+
+    entries: int = 0
+    size_bytes: int = 0
+    hits: int = 0
+    oldest_at: str | None = None
+    newest_at: str | None = None
+    enabled: bool | None = None
+    max_entries: int | None = None
+    max_bytes: int | None = None
+    max_age_days: float | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
 def default_db_path() -> Path:

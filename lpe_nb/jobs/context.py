@@ -80,6 +80,7 @@ class StepContext:
         self.resumed_steps: frozenset[str] = frozenset(run.finished)
         self._plan: StepPlan | None = None
         self._running: tuple[str, float] | None = None  # the step under way, and when (monotonic) it began
+        self._after_step: list[Callable[[], Awaitable[None]]] = []  # run once the running step is saved
 
     @property
     def job_id(self) -> str:
@@ -92,6 +93,11 @@ class StepContext:
     @property
     def attempt(self) -> int:
         return self._run.job.attempts
+
+    @property
+    def use_cache(self) -> bool:
+        """Whether this job's LLM calls may be answered from (and stored in) the result cache."""
+        return self._run.job.cache
 
     @property
     def steps(self) -> list[StepRecord]:
@@ -148,6 +154,7 @@ class StepContext:
             total_steps = len(plan.steps) if total_steps is None else total_steps
             percentage = plan.percentage(done)
             details = self._with_estimate(details, plan, step_index=min(len(done) + 1, len(plan.steps)))
+        details = self._with_cache_hits(details)
         previous = self._run.progress
         progress = Progress(
             current_step=current_step,
@@ -232,6 +239,38 @@ class StepContext:
         if cost_usd is not None:
             self._step_cost_usd = (self._step_cost_usd or 0.0) + cost_usd
 
+    def record_llm_call(self, *, cached: bool) -> None:
+        """Count an LLM call of the running step: ``llm_calls`` in its usage, or ``cache_hits`` when the
+        result cache answered it; a hit also shows at once in the job's progress (``details.cache_hits``,
+        the job's hits so far), and in every later report."""
+        self.add_usage({"cache_hits": 1} if cached else {"llm_calls": 1})
+        if cached:
+            base = self._run.progress
+            progress = replace(
+                base,
+                details=self._with_cache_hits(base.details),
+                timestamp=to_iso(self._host.now()),
+                seq=self._run.next_seq(),
+            )
+            self._host.publish_progress(self._run, progress, persist=True)
+
+    def _with_cache_hits(self, details: Any) -> Any:
+        """``details`` with the job's cache hits so far, if any (details that are not a mapping stay)."""
+        running = self._step_usage if self._running is not None else {}  # not yet among the finished
+        hits = self.usage.get("cache_hits", 0) + running.get("cache_hits", 0)
+        if not hits or (details is not None and not isinstance(details, Mapping)):
+            return details
+        return {**(details or {}), "cache_hits": hits}
+
+    def after_step(self, action: Callable[[], Awaitable[None]]) -> bool:
+        """Run ``action`` once the running step is saved, and never if the step fails (what the result
+        cache stores only then: a reply the step rejected is not kept). False, and nothing queued, when no
+        step is running."""
+        if self._running is None:
+            return False
+        self._after_step.append(action)
+        return True
+
     def finished_step(self, name: str) -> StepRecord | None:
         return self._run.finished.get(name)
 
@@ -253,6 +292,7 @@ class StepContext:
         started = self._host.now()
         clock = time.perf_counter()
         self._running = (name, time.monotonic())
+        self._after_step = []
         try:
             output = await work()
         finally:
@@ -273,4 +313,7 @@ class StepContext:
         )
         await self._host.save_step(self._run, record)
         self._run.finished[name] = record
+        actions, self._after_step = self._after_step, []
+        for action in actions:
+            await action()
         return output

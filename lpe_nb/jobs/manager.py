@@ -33,6 +33,7 @@ from lpe_nb.jobs._periodic import PeriodicWork
 from lpe_nb.jobs._role import DispatchMode, DispatchRole
 from lpe_nb.jobs._timings import StepTimings
 from lpe_nb.jobs.analytics import Analytics, check_analytics_query
+from lpe_nb.jobs.cache import ResultCache
 from lpe_nb.jobs.context import RunState
 from lpe_nb.jobs.events import EventBus, JobEvent, Subscription
 from lpe_nb.jobs.listing import JobPage, decode_cursor, encode_cursor, parse_statuses
@@ -83,6 +84,7 @@ class JobManager:
         self.events = EventBus(max_pending=self.settings.subscriber_max_pending)
         self.stream_interval_s = self.settings.stream_interval_s
         self.step_timings = StepTimings(store)  # what planned steps are expected to take: the time left
+        self.cache = ResultCache(store, self.settings.cache, clock)  # the LLM results (docs/caching.md)
         self.meter = Meter(database=store.location)  # this engine's figures (docs/metrics.md)
         self._clock = clock
         self._role = DispatchRole(
@@ -245,13 +247,15 @@ class JobManager:
         max_attempts: int | None = None,
         run_at: datetime | None = None,
         delay_s: float | None = None,
+        cache: bool = True,
     ) -> str:
         """Validate, persist and queue a job; returns its id once the row is committed.
 
         ``priority`` (``MIN_PRIORITY..MAX_PRIORITY``, default 0): higher is claimed first, ties by age;
         priorities are not aged (see ``docs/priority.md``). ``run_at`` (timezone-aware) or ``delay_s``: the
         job waits, ``pending`` with ``scheduled_at`` set, and is claimed once that time has come (within a
-        poll interval); it can be cancelled meanwhile (``docs/scheduling.md``).
+        poll interval); it can be cancelled meanwhile (``docs/scheduling.md``). ``cache=False``: none of its
+        LLM calls is answered from the result cache (nor stored in it); see ``docs/caching.md``.
 
         Raises :class:`UnknownJobType` or :class:`InvalidInput`; a rejected job writes nothing.
         """
@@ -266,6 +270,8 @@ class JobManager:
         if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
             raise InvalidInput.field("max_attempts", f"must be an integer of at least 1, not {attempts!r}")
         scheduled_at = check_schedule(self._clock(), run_at, delay_s)
+        if not isinstance(cache, bool):
+            raise InvalidInput.field("cache", f"must be true or false, not {cache!r}")
         now = self._now_iso()
         job = JobRecord(
             id=new_job_id(),
@@ -281,6 +287,7 @@ class JobManager:
             max_attempts=attempts,
             seq=1,
             scheduled_at=scheduled_at,
+            cache=cache,
         )
         await self.store.insert_job(job)
         self.meter.job_submitted(job_type)
@@ -379,7 +386,11 @@ class JobManager:
         return {status.value: n for status, n in (await self.store.count_by_status()).items()}
 
     async def purge_old_jobs(self) -> int:
-        """Delete finished jobs older than the retention period, in small batches; returns how many."""
+        """Delete finished jobs older than the retention period, in small batches; returns how many.
+
+        The result cache is purged too, to its own bounds (``settings.cache``), whatever the retention.
+        """
+        await self.cache.purge()
         if self.settings.retention_days is None:
             return 0
         cutoff = to_iso(self._clock() - timedelta(days=self.settings.retention_days))

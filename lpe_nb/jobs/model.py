@@ -237,6 +237,7 @@ class JobRecord:
     waiting_on: int | None = None
     dependents: int = 0
     cost_usd: float | None = None  # the sum of its finished steps' costs; None while none has one
+    cache: bool = True  # its LLM calls may be answered from the result cache (docs/caching.md)
 
     @property
     def is_terminal(self) -> bool:

@@ -1,13 +1,101 @@
-"""ManagerSettings: how a JobManager runs; every duration is in seconds."""
+"""ManagerSettings: how a JobManager runs; every duration is in seconds. CacheSettings: its result cache."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from lpe_nb.errors import InvalidInput
 from lpe_nb.jobs.retry import RetryPolicy
 
-__all__ = ["ManagerSettings"]
+__all__ = ["CACHE_ENV", "CacheSettings", "ManagerSettings"]
+
+_MIB = 1024 * 1024
+_NONE_WORDS = frozenset({"none", "unlimited", "off"})
+
+# setting, environment variable, parser (documented in README.md and docs/caching.md)
+CACHE_ENV: tuple[tuple[str, str], ...] = (
+    ("enabled", "LPE_LLM_CACHE"),
+    ("max_age_days", "LPE_LLM_CACHE_MAX_AGE_DAYS"),
+    ("max_entries", "LPE_LLM_CACHE_MAX_ENTRIES"),
+    ("max_bytes", "LPE_LLM_CACHE_MAX_MB"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSettings:
+    """The engine's cache of LLM results (``docs/caching.md``): on or off, and its bounds.
+
+    An entry older than ``max_age_days`` is never served and is deleted at the next retention purge;
+    beyond ``max_entries`` or ``max_bytes`` (the stored values' size) the least recently used entries
+    are deleted then. None means no bound. Raises :class:`InvalidInput` naming the setting.
+    """
+
+    enabled: bool = True
+    max_age_days: float | None = 30.0
+    max_entries: int | None = 10_000
+    max_bytes: int | None = 64 * _MIB
+
+    def __post_init__(self) -> None:
+        problems = {}
+        if not isinstance(self.enabled, bool):
+            problems["enabled"] = "must be true or false"
+        if self.max_age_days is not None and not self.max_age_days > 0:
+            problems["max_age_days"] = "must be a positive number of days, or None for no limit"
+        for name in ("max_entries", "max_bytes"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                problems[name] = "must be an integer of at least 1, or None for no limit"
+        if problems:
+            raise InvalidInput(problems)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> CacheSettings:
+        """Read ``LPE_LLM_CACHE`` (1/0), ``LPE_LLM_CACHE_MAX_AGE_DAYS``, ``LPE_LLM_CACHE_MAX_ENTRIES`` and
+        ``LPE_LLM_CACHE_MAX_MB`` (``none`` for no bound); ``overrides`` that are not None win. A bad value
+        raises :class:`InvalidInput` naming its variable."""
+        env = os.environ if environ is None else environ
+        parsers: dict[str, Callable[[str], Any]] = {
+            "enabled": _parse_switch,
+            "max_age_days": _optional(float),
+            "max_entries": _optional(int),
+            "max_bytes": _optional(lambda raw: round(float(raw) * _MIB)),
+        }
+        values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        for name, variable in CACHE_ENV:
+            raw = env.get(variable, "").strip()
+            if raw:
+                try:
+                    values[name] = parsers[name](raw)
+                except ValueError:
+                    raise InvalidInput.field(variable, f"cannot read {raw!r}") from None
+                sources[name] = variable
+        for name, value in overrides.items():
+            if value is not None:
+                values[name] = value
+                sources.pop(name, None)
+        try:
+            return cls(**values)
+        except InvalidInput as exc:
+            raise InvalidInput({sources.get(k, k): v for k, v in exc.fields.items()}) from None
+        except TypeError as exc:  # an unknown override
+            raise InvalidInput.field("cache", str(exc)) from None
+
+
+def _parse_switch(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+def _optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    return lambda raw: None if raw.lower() in _NONE_WORDS else parse(raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +123,7 @@ class ManagerSettings:
     shutdown_grace_s: float = 3.0
     subscriber_max_pending: int = 256
     wait_for_dispatcher_s: float = 0.0
+    cache: CacheSettings = field(default_factory=CacheSettings)  # purged with the retention check
     claim_types: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:

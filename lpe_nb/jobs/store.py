@@ -21,13 +21,21 @@ from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from lpe_nb.errors import InvalidInput, LeaseLost
-from lpe_nb.jobs._store_common import JobChanges, Recovered, Synchronous, WorkerRecord, default_db_path
+from lpe_nb.jobs._store_common import (
+    CacheStats,
+    JobChanges,
+    Recovered,
+    Synchronous,
+    WorkerRecord,
+    default_db_path,
+)
 from lpe_nb.jobs.analytics import Analytics, AnalyticsRange
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord
 from lpe_nb.jobs.recurrence import FiredSlot, ScheduleFire, ScheduleRecord
 from lpe_nb.jobs.sqlite import SqliteJobStore
 
 __all__ = [
+    "CacheStats",
     "DispatchLock",
     "JobChanges",
     "JobStore",
@@ -417,6 +425,36 @@ class JobStore(Protocol):
     async def list_schedule_fires(self, schedule_id: str, *, limit: int = 20) -> list[ScheduleFire]:
         """The schedule's latest fires (slot, job id, when), newest slot first; at most ``limit``, and only
         the last 1000 are kept. Raises :class:`~lpe_nb.errors.ScheduleNotFound`."""
+        ...
+
+    # -- the result cache (table llm_cache) ----------------------------------------------------------------
+    # Opaque text values by key: the LLM layer keys completions by a hash of the request. Bounded by the
+    # manager's CacheSettings at each retention purge, not on every put.
+
+    async def cache_get(self, key: str, *, created_after: str, now: str) -> str | None:
+        """The value stored under ``key`` if it was stored after ``created_after`` (``""``: any age), else
+        None. A found entry counts one more hit and is marked used at ``now`` (what LRU eviction reads)."""
+        ...
+
+    async def cache_put(self, key: str, value: str, *, now: str) -> None:
+        """Store ``value`` under ``key`` (replacing any), created and used at ``now``, no hits yet; its
+        size is the UTF-8 length of ``value``. Committed when this returns."""
+        ...
+
+    async def cache_clear(self) -> int:
+        """Delete every entry; returns how many there were."""
+        ...
+
+    async def cache_purge(
+        self, *, created_before: str | None, max_entries: int | None, max_bytes: int | None
+    ) -> int:
+        """Delete the entries created before ``created_before``, then the least recently used ones (by
+        ``used_at``, ties by key) until at most ``max_entries`` remain whose sizes sum to at most
+        ``max_bytes``. None skips a bound. Returns how many were deleted."""
+        ...
+
+    async def cache_stats(self) -> CacheStats:
+        """How many entries, their total size and hits, the oldest and newest ``created_at``."""
         ...
 
 

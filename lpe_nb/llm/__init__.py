@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lpe_nb.llm.base import LLM, Completion, DeltaCallback, Message, Role, Usage
+from lpe_nb.llm.cache import CacheScope, CachingLLM, cache_scope
 from lpe_nb.llm.config import LlmSettings
 from lpe_nb.llm.factory import make_llm
 from lpe_nb.llm.fallback import FallbackLLM
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 __all__ = [
     "LLM",
     "MOCK_MODEL",
+    "CacheScope",
+    "CachingLLM",
     "Completion",
     "DeltaCallback",
     "FallbackLLM",
@@ -42,6 +45,7 @@ __all__ = [
     "OpenAICompatibleLLM",
     "Role",
     "Usage",
+    "cache_scope",
     "complete_json",
     "make_llm",
     "parse_json_reply",

@@ -74,6 +74,7 @@ class Completion:
     model: str
     degraded: bool = False
     degraded_reason: str | None = None
+    cached: bool = False  # answered from the result cache: no call was made (lpe_nb.llm.cache)
     cost_usd: float | None = None
 
 

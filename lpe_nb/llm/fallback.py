@@ -14,6 +14,7 @@ from typing import Any
 
 from lpe_nb.errors import LlmUnavailable
 from lpe_nb.llm.base import LLM, Completion, DeltaCallback, Message
+from lpe_nb.llm.cache import identity_of
 
 __all__ = ["FallbackLLM"]
 
@@ -35,6 +36,10 @@ class FallbackLLM:
         self.provider: str = primary.provider
         self.model: str = primary.model
         self._warned_tasks: set[str] = set()
+
+    def cache_identity(self) -> dict[str, Any]:
+        """The primary's: only its replies are cached (a degraded one never is)."""
+        return identity_of(self.primary)
 
     async def complete(
         self,

@@ -102,6 +102,11 @@ class MockLLM:
         meter.llm_tokens(self.model, prompt_tokens, completion_tokens, 0.0)
         return Completion(text=text, usage=usage, provider=self.provider, model=self.model, cost_usd=0.0)
 
+    def cache_identity(self) -> dict[str, Any]:
+        """The result cache's part of the key from this provider: its reply also depends on the call's
+        ``task`` and ``context`` (see the module docstring), so they are part of the key too."""
+        return {"provider": self.provider, "model": self.model, "reads": ["task", "context"]}
+
     def reply_text(
         self,
         messages: Sequence[Message],

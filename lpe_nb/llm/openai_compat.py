@@ -119,6 +119,18 @@ class OpenAICompatibleLLM:
     def base_url(self) -> str:
         return str(self._client.base_url).rstrip("/")
 
+    def cache_identity(self) -> dict[str, Any]:
+        """What shapes a reply besides the messages and the schema: the endpoint, the model and every
+        request parameter (the result cache's key, :mod:`lpe_nb.llm.cache`). Streaming and the JSON mode
+        the endpoint accepts change how a reply travels, not what it says, so they are left out."""
+        return {
+            "provider": self.provider,
+            "base_url": self.base_url,
+            "model": self.model,
+            "temperature": self._settings.temperature,
+            "max_tokens": self._settings.max_tokens,
+        }
+
     @property
     def json_mode(self) -> JsonMode:
         """How JSON is asked for at present: lowered for good when the endpoint rejects a mode."""

@@ -1,7 +1,7 @@
 """What every operation shares: an LLM call run as a checkpointed step, and the result's audit fields.
 
-A step's stored output is ``{"text": ...}`` or ``{"data": ...}`` plus ``llm`` (provider, model, degraded),
-so a resumed job can still say which model produced each part of its result.
+A step's stored output is ``{"text": ...}`` or ``{"data": ...}`` plus ``llm`` (provider, model, degraded,
+cached), so a resumed job can still say which model produced each part of its result.
 """
 
 from __future__ import annotations
@@ -31,7 +31,12 @@ def messages(system: str, user: str) -> list[Message]:
 
 
 def _llm_info(completion: Completion) -> dict[str, Any]:
-    return {"provider": completion.provider, "model": completion.model, "degraded": completion.degraded}
+    return {
+        "provider": completion.provider,
+        "model": completion.model,
+        "degraded": completion.degraded,
+        "cached": completion.cached,  # answered from the result cache: no call, no tokens (docs/caching.md)
+    }
 
 
 async def text_step(

@@ -36,6 +36,7 @@ from pydantic import BaseModel
 from lpe_nb.errors import InvalidInput, UnknownJobType
 from lpe_nb.jobs import OperationFn, OperationRegistry
 from lpe_nb.jobs.retry import RetryPolicy
+from lpe_nb.operations._cache_scope import with_cache_scope
 from lpe_nb.operations.inputs import OperationInput, bind_catalog
 
 if TYPE_CHECKING:
@@ -86,7 +87,8 @@ class JobSpec:
     client method's name (default the type's name). ``max_attempts`` overrides the engine's default for
     jobs of this type (attempts in a row without progress; a job can set its own at submit), ``retry``
     the engine's :class:`~lpe_nb.jobs.retry.RetryPolicy` (which errors are retried, and the backoff);
-    ``timeout_s`` bounds one attempt (the job fails with a clear reason past it).
+    ``timeout_s`` bounds one attempt (the job fails with a clear reason past it). ``cache=False``: its
+    LLM calls are never answered from the result cache nor stored in it (``docs/caching.md``).
     """
 
     name: str
@@ -102,6 +104,7 @@ class JobSpec:
     max_attempts: int | None = None
     timeout_s: float | None = None
     retry: RetryPolicy | None = None
+    cache: bool = True
 
     def __post_init__(self) -> None:
         problems: dict[str, str] = {}
@@ -355,6 +358,7 @@ def _register(registry: OperationRegistry, spec: JobSpec, services: Services) ->
     if model is not None and issubclass(model, OperationInput):
         model = bind_catalog(model, services.catalog)
     run = spec.run if spec.run is not None else spec.make_run(services)  # type: ignore[misc]
+    run = with_cache_scope(run, type_allows=spec.cache)
     registry.register(
         spec.name,
         run,

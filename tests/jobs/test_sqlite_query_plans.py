@@ -178,3 +178,19 @@ def test_analytics_reads_only_the_range_by_created_at_and_its_jobs_steps_by_key(
     assert "SEARCH jobs USING INDEX jobs_created (created_at>? AND created_at<?)" in steps
     assert "SEARCH job_steps USING INDEX sqlite_autoindex_job_steps_1 (job_id=?)" in steps
     assert not [step for step in steps if step.startswith(("SCAN jobs", "SCAN job_steps"))], steps
+
+
+def test_the_result_cache_is_read_by_key_and_purged_through_its_indexes(conn: sqlite3.Connection) -> None:
+    from lpe_nb.jobs.sqlite._sql_cache import CACHE_GET_SQL, CACHE_PURGE_AGE_SQL, CACHE_PURGE_LRU_SQL
+
+    conn.executemany(
+        "INSERT INTO llm_cache (key, value, size_bytes, created_at, used_at) VALUES (?, 'v', 1, ?, ?)",
+        [(f"key-{i}", at(i), at(i)) for i in range(50)],
+    )
+    assert plan(conn, CACHE_GET_SQL, (at(1), "key-1", "")) == [
+        "SEARCH llm_cache USING INDEX sqlite_autoindex_llm_cache_1 (key=?)"
+    ]
+    assert plan(conn, CACHE_PURGE_AGE_SQL, (at(1),)) == [
+        "SEARCH llm_cache USING INDEX llm_cache_created (created_at<?)"
+    ]
+    assert any("llm_cache_used" in line for line in plan(conn, CACHE_PURGE_LRU_SQL, (10, 1000)))

@@ -1196,3 +1196,68 @@ async def test_analytics_by_model_splits_a_jobs_steps_and_puts_jobs_without_step
     assert (groups["small"].jobs, groups["small"].cost_usd, groups["small"].total_tokens) == (2, 0.5, 21)
     assert (groups[None].jobs, groups[None].cost_usd, groups[None].cancelled) == (1, None, 1)
     assert report.totals.jobs == 3 and report.totals.cost_usd == pytest.approx(1.5)
+
+
+# -- the result cache -------------------------------------------------------------------------------------
+
+
+async def test_a_cached_value_reads_back_counts_its_hits_and_a_put_replaces_it(store: JobStore) -> None:
+    assert await store.cache_get("k", created_after="", now=at(1)) is None
+    await store.cache_put("k", "välue", now=at(1))
+    assert await store.cache_get("k", created_after="", now=at(2)) == "välue"
+    assert await store.cache_get("k", created_after=at(0), now=at(3)) == "välue"
+    stats = await store.cache_stats()
+    assert (stats.entries, stats.size_bytes, stats.hits) == (1, len("välue".encode()), 2)
+    assert (stats.oldest_at, stats.newest_at) == (at(1), at(1))
+    await store.cache_put("k", "new", now=at(4))
+    assert await store.cache_get("k", created_after="", now=at(5)) == "new"
+    stats = await store.cache_stats()
+    assert (stats.entries, stats.size_bytes, stats.hits, stats.oldest_at) == (1, 3, 1, at(4))
+
+
+async def test_an_entry_created_before_the_bound_is_not_served(store: JobStore) -> None:
+    await store.cache_put("k", "v", now=at(10))
+    assert await store.cache_get("k", created_after=at(10), now=at(20)) is None
+    assert await store.cache_get("k", created_after=at(9), now=at(20)) == "v"
+
+
+async def test_clearing_deletes_every_entry_and_says_how_many(store: JobStore) -> None:
+    for i in range(3):
+        await store.cache_put(f"k{i}", "v", now=at(i))
+    assert await store.cache_clear() == 3
+    assert await store.cache_get("k0", created_after="", now=at(9)) is None
+    assert (await store.cache_stats()).entries == 0
+    assert await store.cache_clear() == 0
+
+
+async def test_a_purge_deletes_the_old_entries_then_the_least_recently_used(store: JobStore) -> None:
+    for i in range(6):  # k0 (oldest) .. k5, 10 bytes each
+        await store.cache_put(f"k{i}", "0123456789", now=at(i))
+    await store.cache_get("k2", created_after="", now=at(10))  # used lately: survives the size bounds
+    assert await store.cache_purge(created_before=at(1), max_entries=None, max_bytes=None) == 1  # k0
+    assert await store.cache_purge(created_before=None, max_entries=3, max_bytes=None) == 2  # k1, k3
+    survivors = [k for k in ("k2", "k4", "k5") if await store.cache_get(k, created_after="", now=at(11))]
+    assert survivors == ["k2", "k4", "k5"]
+    # the bytes bound: 25 bytes keep two entries, the two most recently used (k4 and k5 just now)
+    assert await store.cache_purge(created_before=None, max_entries=None, max_bytes=25) == 1
+    stats = await store.cache_stats()
+    assert (stats.entries, stats.size_bytes) == (2, 20)
+    assert await store.cache_get("k2", created_after="", now=at(12)) is None
+
+
+async def test_a_purge_within_bounds_deletes_nothing(store: JobStore) -> None:
+    await store.cache_put("k", "v", now=at(5))
+    assert await store.cache_purge(created_before=at(1), max_entries=10, max_bytes=1000) == 0
+    assert await store.cache_purge(created_before=None, max_entries=None, max_bytes=None) == 0
+    assert (await store.cache_stats()).entries == 1
+
+
+async def test_an_empty_cache_has_no_oldest_or_newest_entry(store: JobStore) -> None:
+    stats = await store.cache_stats()
+    assert (stats.entries, stats.size_bytes, stats.hits, stats.oldest_at, stats.newest_at) == (
+        0,
+        0,
+        0,
+        None,
+        None,
+    )

@@ -10,6 +10,8 @@ import lpe_nb.llm
 
 # each exported name and the module that defines it
 HOMES = {
+    "CacheScope": "lpe_nb.llm.cache",
+    "CachingLLM": "lpe_nb.llm.cache",
     "Completion": "lpe_nb.llm.base",
     "DeltaCallback": "lpe_nb.llm.base",
     "FallbackLLM": "lpe_nb.llm.fallback",
@@ -22,6 +24,7 @@ HOMES = {
     "OpenAICompatibleLLM": "lpe_nb.llm.openai_compat",
     "Role": "lpe_nb.llm.base",
     "Usage": "lpe_nb.llm.base",
+    "cache_scope": "lpe_nb.llm.cache",
     "complete_json": "lpe_nb.llm.structured",
     "make_llm": "lpe_nb.llm.factory",
     "parse_json_reply": "lpe_nb.llm.structured",
@@ -32,6 +35,8 @@ HOMES = {
 
 def test_exported_members() -> None:
     assert sorted(lpe_nb.llm.__all__) == [
+        "CacheScope",
+        "CachingLLM",
         "Completion",
         "DeltaCallback",
         "FallbackLLM",
@@ -44,6 +49,7 @@ def test_exported_members() -> None:
         "OpenAICompatibleLLM",
         "Role",
         "Usage",
+        "cache_scope",
         "complete_json",
         "make_llm",
         "parse_json_reply",

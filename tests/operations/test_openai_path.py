@@ -52,6 +52,8 @@ async def test_identical_back_translation_gives_no_drift_and_unrelated_high_drif
         server_engine.manager, "translation", {"text": NARRATIVE, "intermediate_language": "spanish"}
     )
     assert job.result_data["drift"] == 0.0 and job.result_data["chrf"] == 100.0
+    # the same request again, answered anew by the script: not from the cache
+    await server_engine.manager.cache.clear()
     fake_openai.script(
         "texto",
         "Bananas grow in warm climates.",

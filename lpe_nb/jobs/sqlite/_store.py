@@ -23,10 +23,17 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from lpe_nb.errors import InvalidInput, StoreError
-from lpe_nb.jobs._store_common import JobChanges, Recovered, Synchronous, WorkerRecord, default_db_path
+from lpe_nb.jobs._store_common import (
+    CacheStats,
+    JobChanges,
+    Recovered,
+    Synchronous,
+    WorkerRecord,
+    default_db_path,
+)
 from lpe_nb.jobs.analytics import Analytics, AnalyticsRange
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord, check_transition, dump_json
-from lpe_nb.jobs.sqlite import _sql_jobs, _sql_leases, _sql_reads, _sql_workers
+from lpe_nb.jobs.sqlite import _sql_cache, _sql_jobs, _sql_leases, _sql_reads, _sql_workers
 from lpe_nb.jobs.sqlite._connection import connect, hop
 from lpe_nb.jobs.sqlite._group_commit import GroupCommitWriter
 from lpe_nb.jobs.sqlite._location import prepare_location
@@ -347,3 +354,28 @@ class SqliteJobStore(SqliteSchedules):
     async def analytics(self, query: AnalyticsRange) -> Analytics:
         """Aggregates over the jobs created in the range, by ``query.group_by``; see the protocol."""
         return await self._read(lambda conn: analytics(conn, query))
+
+    # -- the result cache --------------------------------------------------------------------------------
+
+    async def cache_get(self, key: str, *, created_after: str, now: str) -> str | None:
+        """The value under ``key`` if created after ``created_after``; a hit is counted and marked used."""
+        return await self._write(lambda conn: _sql_cache.get(conn, key, created_after=created_after, now=now))
+
+    async def cache_put(self, key: str, value: str, *, now: str) -> None:
+        await self._write(lambda conn: _sql_cache.put(conn, key, value, now=now))
+
+    async def cache_clear(self) -> int:
+        return await self._write(_sql_cache.clear)
+
+    async def cache_purge(
+        self, *, created_before: str | None, max_entries: int | None, max_bytes: int | None
+    ) -> int:
+        """Delete entries created before ``created_before``, then the least recently used past the bounds."""
+        return await self._write(
+            lambda conn: _sql_cache.purge(
+                conn, created_before=created_before, max_entries=max_entries, max_bytes=max_bytes
+            )
+        )
+
+    async def cache_stats(self) -> CacheStats:
+        return await self._read(_sql_cache.stats)

@@ -199,6 +199,22 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX job_dependencies_job ON job_dependencies (job_id, parent_id);
     """,
+    # (issue 12): the LLM result cache (docs/caching.md): a completion by the hash of its request. Found by
+    # key; the retention purge deletes by age (llm_cache_created) and evicts the least recently used
+    # (llm_cache_used). A job's own opt-out (``cache=False`` at submit) is ``use_cache``.
+    """
+    ALTER TABLE jobs ADD COLUMN use_cache INTEGER NOT NULL DEFAULT 1;
+    CREATE TABLE llm_cache (
+        key        TEXT PRIMARY KEY,
+        value      TEXT NOT NULL,
+        size_bytes INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        used_at    TEXT NOT NULL,
+        hits       INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX llm_cache_created ON llm_cache (created_at);
+    CREATE INDEX llm_cache_used ON llm_cache (used_at, key);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
