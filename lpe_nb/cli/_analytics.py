@@ -7,17 +7,11 @@ import sys
 from typing import IO
 
 from lpe_nb.jobs.analytics import Analytics, AnalyticsGroup
+from lpe_nb.llm.pricing import format_usd
 
-__all__ = ["format_usd", "print_analytics"]
+__all__ = ["print_analytics"]
 
 _FIGURES = ("jobs", "ok %", "p50 s", "p95 s", "tokens", "cost $", "cache %")
-
-
-def format_usd(cost_usd: float | None) -> str:
-    """``0.0123``-style: cents and below stay readable; ``?`` when no step had a price."""
-    if cost_usd is None:
-        return "?"
-    return f"{cost_usd:.4f}" if cost_usd < 100 else f"{cost_usd:,.2f}"
 
 
 def _percent(rate: float | None) -> str:
@@ -35,7 +29,7 @@ def _figures(group: AnalyticsGroup) -> list[str]:
         _seconds(group.duration_p50_s),
         _seconds(group.duration_p95_s),
         f"{group.total_tokens:,}",
-        format_usd(group.cost_usd),
+        format_usd(group.cost_usd).lstrip("$"),
         _percent(group.cache_hit_rate),
     ]
 

@@ -21,13 +21,18 @@ from lpe_nb.client._remote import RemoteBackend
 from lpe_nb.client._sync import Client
 from lpe_nb.errors import ServerUnreachable, TokenRefused
 from lpe_nb.jobs import JobEvent, JobRecord, JobStatus, Progress, StepRecord
+from lpe_nb.jobs.analytics import Analytics as AnalyticsReport
+from lpe_nb.jobs.analytics import AnalyticsGroup
 from lpe_nb.jobs.model import MAX_DELAY_S, MAX_PRIORITY, MIN_PRIORITY
+from lpe_nb.llm.pricing import format_usd
 from lpe_nb.operations import FieldInfo, JobTypeInfo
 
 __all__ = [
     "MAX_DELAY_S",
     "MAX_PRIORITY",
     "MIN_PRIORITY",
+    "AnalyticsGroup",
+    "AnalyticsReport",
     "AsyncClient",
     "AsyncJob",
     "Backend",
@@ -50,5 +55,6 @@ __all__ = [
     "aconnect",
     "connect",
     "discover",
+    "format_usd",
     "set_notebook_renderer",
 ]

@@ -43,6 +43,7 @@ __all__ = [
     "ModelPrice",
     "PriceRule",
     "PriceTable",
+    "format_usd",
     "is_local_endpoint",
     "load_price_rules",
     "parse_price_rules",
@@ -166,6 +167,14 @@ class PriceTable:
         """What a call cost in USD at today's prices, or None when its model has no price."""
         price = self.price_of(model, base_url=base_url, provider=provider)
         return None if price is None else price.cost_usd(prompt_tokens, completion_tokens)
+
+
+def format_usd(cost_usd: float | None) -> str:
+    """A cost for people: ``$0.0123`` (four decimals below $100, so a cheap call is not "$0.00"),
+    ``$1,234.50`` above; ``?`` when unknown (no price for its model)."""
+    if cost_usd is None:
+        return "?"
+    return f"${cost_usd:.4f}" if abs(cost_usd) < 100 else f"${cost_usd:,.2f}"
 
 
 def _normal_url(url: str | None) -> str | None:

@@ -86,7 +86,8 @@ async def json_step(
 
 
 def audit(ctx: StepContext, llm: LLM) -> dict[str, Any]:
-    """``steps``, ``llm`` and ``usage`` for a result, from the job's finished steps."""
+    """``steps``, ``llm``, ``usage`` and ``cost_usd`` (None when no step had a price) for a result, from
+    the job's finished steps."""
     steps = []
     infos = []
     for record in ctx.steps:
@@ -102,10 +103,12 @@ def audit(ctx: StepContext, llm: LLM) -> dict[str, Any]:
                 "output": shown,
                 "duration_ms": record.duration_ms,
                 "tokens": record.usage.get("total_tokens", 0),
+                "cost_usd": record.cost_usd,
             }
         )
     last = infos[-1] if infos else {"provider": llm.provider, "model": llm.model}
     usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, **ctx.usage}
+    costs = [step.cost_usd for step in ctx.steps if step.cost_usd is not None]
     return {
         "steps": steps,
         "llm": {
@@ -114,4 +117,5 @@ def audit(ctx: StepContext, llm: LLM) -> dict[str, Any]:
             "degraded": any(bool(i.get("degraded")) for i in infos),
         },
         "usage": usage,
+        "cost_usd": sum(costs) if costs else None,
     }

@@ -1,5 +1,5 @@
 """Jupyter widgets (ipywidgets 8) for lpe-nb jobs: live progress, launch forms, a maieutic session, a
-dashboard. They only talk to :mod:`lpe_nb.client`; ``client=None`` means one shared ``lpe_nb.connect()``.
+dashboard, analytics. They only talk to :mod:`lpe_nb.client`; ``client=None`` means one shared ``lpe_nb.connect()``.
 
 ::
 
@@ -15,6 +15,7 @@ widget every 100 ms, whatever the event rate; the terminal state is always rende
 """
 
 from lpe_nb.client import set_notebook_renderer
+from lpe_nb.widgets.analytics import Analytics
 from lpe_nb.widgets.dashboard import JobsDashboard
 from lpe_nb.widgets.forms import ConfigurationForm, JobForm, ProjectionForm, TranslationForm
 from lpe_nb.widgets.maieutic import MaieuticSession
@@ -25,6 +26,7 @@ from lpe_nb.widgets.results import render_result
 set_notebook_renderer(JobProgress)
 
 __all__ = [
+    "Analytics",
     "ConfigurationForm",
     "JobForm",
     "JobProgress",

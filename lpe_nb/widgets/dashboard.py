@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
+from lpe_nb.client import format_usd
 from lpe_nb.errors import InvalidTransition, LpeError
 
 from ._client import resolve_client
@@ -47,9 +48,10 @@ class JobRow:
 
     def __init__(self, dashboard: JobsDashboard, job_id: str) -> None:
         self.job_id = job_id
-        self.label = widgets.HTML(layout=widgets.Layout(width="42%"))
+        self.label = widgets.HTML(layout=widgets.Layout(width="36%"))
         self.bar = widgets.FloatProgress(min=0.0, max=100.0, layout=widgets.Layout(width="20%"))
         self.status = widgets.HTML(layout=widgets.Layout(width="15%"))  # "completed 100%" in full
+        self.cost = widgets.HTML(layout=widgets.Layout(width="6%"))  # what its steps cost so far
         self.cancel_button = widgets.Button(description="Cancel", icon="stop", layout=_button_layout())
         self.open_button = widgets.Button(description="Open", icon="folder-open", layout=_button_layout())
         # While the job is pending: its priority one up or down (the queue's order follows at once).
@@ -65,11 +67,11 @@ class JobRow:
         self.raise_button.on_click(lambda _button: self._shift_priority(dashboard, +1))
         self.lower_button.on_click(lambda _button: self._shift_priority(dashboard, -1))
         self.box = widgets.HBox(
-            [self.label, self.bar, self.status, self.raise_button, self.lower_button, self.cancel_button,
-             self.open_button]
+            [self.label, self.bar, self.status, self.cost, self.raise_button, self.lower_button,
+             self.cancel_button, self.open_button]
         )  # fmt: skip
         self.synced = [
-            self.label, self.bar, self.status, self.cancel_button, self.cancel_button.layout,
+            self.label, self.bar, self.status, self.cost, self.cancel_button, self.cancel_button.layout,
             self.raise_button.layout, self.lower_button.layout,
         ]  # fmt: skip
 
@@ -86,6 +88,8 @@ class JobRow:
         waiting = starts_in(job.data.scheduled_at) if status == "pending" else None
         shown = f"{status}, {waiting}" if waiting else f"{status} {job.progress.percentage:.0f}%"
         self.status.value = f"<div style='{_ONE_LINE}' title='{esc(shown)}'>{esc(shown)}</div>"
+        cost = "" if job.data.cost_usd is None else format_usd(job.data.cost_usd)
+        self.cost.value = f"<div style='text-align: right' title='cost of its LLM calls'>{esc(cost)}</div>"
         self.cancel_button.disabled = job.is_terminal
         # hidden rather than removed, so the Open buttons stay in one column
         self.cancel_button.layout.visibility = "hidden" if job.is_terminal else None

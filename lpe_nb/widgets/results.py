@@ -13,6 +13,8 @@ from typing import Any
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
+from lpe_nb.client import format_usd
+
 __all__ = ["close_children", "error_html", "esc", "render_result"]
 
 Renderer = Callable[[Mapping[str, Any]], list[Any]]
@@ -79,10 +81,24 @@ def _steps(result: Mapping[str, Any]) -> list[Any]:
             else json.dumps(output, indent=2, ensure_ascii=False, default=str)
         )
         meta = f"{step.get('duration_ms', 0)} ms, {step.get('tokens', 0)} tokens"
+        if "cost_usd" in step:
+            meta += f", {format_usd(step['cost_usd'])}"
         panes.append(_html(f"<small>{esc(meta)}</small>", _block(shown, style="font-family: monospace")))
         titles.append(str(step.get("name", "step")))
     accordion = widgets.Accordion(children=panes, titles=tuple(titles), selected_index=None)
-    return [_html(_heading("Steps")), accordion]
+    return [_html(_heading("Steps")), accordion, *_spend(result)]
+
+
+def _spend(result: Mapping[str, Any]) -> list[Any]:
+    """The job's tokens and what they cost (``?``: a model without a price), under its steps."""
+    usage = result.get("usage")
+    if not isinstance(usage, Mapping) or "cost_usd" not in result:
+        return []
+    tokens = usage.get("total_tokens", 0)
+    hits = usage.get("cache_hits", 0)
+    cached = f" · {hits} cached call{'s' if hits != 1 else ''}" if isinstance(hits, int) and hits else ""
+    text = f"{tokens:,} tokens · cost {format_usd(result['cost_usd'])}{cached}"
+    return [_html(f"<small class='lpe-result-cost'>{esc(text)}</small>")]
 
 
 def _projection(result: Mapping[str, Any]) -> list[Any]:
