@@ -31,6 +31,7 @@ from lpe_nb.errors import (
     JobNotFound,
     LpeError,
     QuotaExceeded,
+    ScheduleNotFound,
     StoreError,
     UnknownJobType,
 )
@@ -46,6 +47,7 @@ from lpe_nb.server_ext.schemas import (
     JOB_ID_PATTERN,
     MAX_FILTER_CHARS,
     MAX_STATUS_FILTERS,
+    SCHEDULE_ID_PATTERN,
     AnalyticsBody,
     AnalyticsQuery,
     CancelRequest,
@@ -57,6 +59,11 @@ from lpe_nb.server_ext.schemas import (
     JobTypesBody,
     JobWithStepsBody,
     PriorityRequest,
+    ScheduleBody,
+    SchedulePatchRequest,
+    ScheduleRequest,
+    SchedulesBody,
+    ScheduleWithFiresBody,
     StatusBody,
     SubmitRequest,
     SubmittedBody,
@@ -503,6 +510,76 @@ class OpenApiHandler(LpeApiHandler):
         self.send_model(DocumentBody.model_validate(document))
 
 
+class SchedulesHandler(LpeApiHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """Every recurring schedule, oldest first, with its next fire times."""
+        schedules = await (await self.manager()).schedules.list()
+        self.send_model(SchedulesBody(schedules=[ScheduleBody.of(schedule) for schedule in schedules]))
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        """Create a schedule: 201 with it (its URL in ``Location``); 400 naming the field at fault."""
+        request = validate_request(ScheduleRequest, self.json_object())
+        schedule = await (await self.manager()).schedules.create(
+            request.job_type,
+            request.input,
+            cron=request.cron,
+            interval_s=request.interval_s,
+            timezone=request.timezone,
+            catch_up=request.catch_up,
+            title=request.title,
+            priority=request.priority or 0,
+            max_attempts=request.max_attempts,
+        )
+        self.set_header("Location", f"{self.base_url}lpe/api/schedules/{schedule.id}")
+        self.send_model(ScheduleBody.of(schedule), status=201)
+
+
+class ScheduleHandler(LpeApiHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, schedule_id: str) -> None:
+        schedules = (await self.manager()).schedules
+        schedule = await schedules.get(checked_schedule_id(schedule_id))
+        fires = await schedules.fires(schedule.id, limit=_RECENT_FIRES)
+        self.send_model(
+            ScheduleWithFiresBody.model_validate(
+                {**schedule.to_dict(), "recent_fires": [fire.to_dict() for fire in fires]}
+            )
+        )
+
+    @web.authenticated
+    @authorized
+    async def patch(self, schedule_id: str) -> None:
+        """``{paused: true}`` pauses it, ``{paused: false}`` resumes it: 200 with the schedule."""
+        schedule_id = checked_schedule_id(schedule_id)
+        request = validate_request(SchedulePatchRequest, self.json_object())
+        schedules = (await self.manager()).schedules
+        change = schedules.pause if request.paused else schedules.resume
+        self.send_model(ScheduleBody.of(await change(schedule_id)))
+
+    @web.authenticated
+    @authorized
+    async def delete(self, schedule_id: str) -> None:
+        await (await self.manager()).schedules.delete(checked_schedule_id(schedule_id))
+        self.set_status(204)
+        self.finish()
+
+
+_RECENT_FIRES = 20
+_SCHEDULE_ID = re.compile(SCHEDULE_ID_PATTERN)
+
+
+def checked_schedule_id(schedule_id: str) -> str:
+    """``schedule_id`` if it can name a schedule; else :class:`ScheduleNotFound` for the id cut short."""
+    if _SCHEDULE_ID.match(schedule_id):
+        return schedule_id
+    raise ScheduleNotFound(schedule_id[:16] + "...")
+
+
 _SUBMIT_ERRORS = (400, 403, 413, 429, 503)
 
 
@@ -592,6 +669,47 @@ def rest_routes(job_types: JobTypes = JOB_TYPES) -> list[Route]:
                 job_type=spec.name,
             )
             for spec in job_types
+        ),
+        Route(
+            "lpe/api/schedules",
+            SchedulesHandler,
+            {
+                "get": Operation(
+                    "List the recurring schedules with their next fire times",
+                    {200: SchedulesBody},
+                    (403, 503),
+                ),
+                "post": Operation(
+                    "Create a recurring schedule: {job_type, input, cron | interval_s, timezone, catch_up}",
+                    {201: ScheduleBody},
+                    (400, 403, 413, 503),
+                    body=ScheduleRequest,
+                    description="The input is checked against the job type's, as at submit. Each slot (a "
+                    "match of `cron` in `timezone`, or every `interval_s` seconds from now) submits one job, "
+                    "once: its description names the schedule and the slot. After downtime `catch_up` "
+                    "`skip` fires none of the slots that passed, `once` fires the latest of them once.",
+                ),
+            },
+        ),
+        Route(
+            "lpe/api/schedules/{schedule_id}",
+            ScheduleHandler,
+            {
+                "get": Operation(
+                    "A recurring schedule with its latest fires",
+                    {200: ScheduleWithFiresBody},
+                    (403, 404, 503),
+                ),
+                "patch": Operation(
+                    "Pause or resume a recurring schedule",
+                    {200: ScheduleBody},
+                    (400, 403, 404, 413, 503),
+                    body=SchedulePatchRequest,
+                ),
+                "delete": Operation(
+                    "Delete a recurring schedule (the jobs it created stay)", {204: None}, (403, 404, 503)
+                ),
+            },
         ),
         Route(
             "lpe/api/job-types",

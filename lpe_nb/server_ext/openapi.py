@@ -24,6 +24,7 @@ from lpe_nb.server_ext.schemas import (
     JOB_ID_MAX_CHARS,
     JOB_ID_PATTERN,
     MAX_WAIT_S,
+    SCHEDULE_ID_PATTERN,
     ErrorBody,
     SubmitRequest,
     submit_model,
@@ -40,7 +41,7 @@ ERROR_STATUSES: Mapping[int, str] = {
     400: "invalid input: `fields` names each bad field (invalid_input), or an unknown job type "
     "(unknown_job_type, `details.known` lists the types)",
     403: "the token is missing or wrong, or lacks the `lpe` permission",
-    404: "no job with this id (job_not_found)",
+    404: "no job with this id (job_not_found), or no schedule (schedule_not_found)",
     409: "the job's status does not allow this (invalid_transition)",
     413: "the request body is larger than the server's max_body_bytes (body_too_large)",
     429: "a submission quota of this identity is used up; retry after `Retry-After` seconds",
@@ -57,6 +58,11 @@ _PATH_PARAMS: Mapping[str, dict[str, Any]] = {
     },
     "kind": {"type": "string", "enum": ["persona", "namespace", "style"]},
     "name": {"type": "string", "minLength": 1, "maxLength": 40, "description": "the entry's name"},
+    "schedule_id": {
+        "type": "string",
+        "pattern": SCHEDULE_ID_PATTERN,
+        "description": "a recurring schedule's id, as POST lpe/api/schedules returned it",
+    },
 }
 
 

@@ -19,6 +19,7 @@ from lpe_nb.errors import InvalidInput
 from lpe_nb.jobs import JobRecord, JobStatus, StepRecord
 from lpe_nb.jobs.analytics import ANALYTICS_GROUPS, DEFAULT_ANALYTICS_DAYS
 from lpe_nb.jobs.model import MAX_DELAY_S, MAX_PRIORITY, MIN_PRIORITY
+from lpe_nb.jobs.recurrence import MAX_INTERVAL_S, MIN_INTERVAL_S, CatchUp, ScheduleRecord
 
 __all__ = [
     "JOB_ID_MAX_CHARS",
@@ -27,6 +28,7 @@ __all__ = [
     "MAX_LIMIT",
     "MAX_STATUS_FILTERS",
     "MAX_WAIT_S",
+    "SCHEDULE_ID_PATTERN",
     "AnalyticsBody",
     "AnalyticsGroupBody",
     "AnalyticsQuery",
@@ -45,6 +47,12 @@ __all__ = [
     "LlmBody",
     "PriorityRequest",
     "ProgressBody",
+    "ScheduleBody",
+    "ScheduleFireBody",
+    "SchedulePatchRequest",
+    "ScheduleRequest",
+    "ScheduleWithFiresBody",
+    "SchedulesBody",
     "StatusBody",
     "StepBody",
     "SubmitRequest",
@@ -499,3 +507,104 @@ class _AnyInput(BaseModel):
     """A job type without an input model takes any JSON object."""
 
     model_config = ConfigDict(extra="allow")
+
+
+# -- recurring schedules ------------------------------------------------------------------------------------
+
+SCHEDULE_ID_PATTERN = r"^sch_[0-9a-f]{1,40}$"
+
+
+class ScheduleRequest(_Request):
+    """The body of ``POST lpe/api/schedules``: a job type and its input, fired at each slot of ``cron`` (in
+    ``timezone``) or every ``interval_s`` seconds."""
+
+    job_type: str = Field(
+        min_length=1, max_length=64, description="the job type's name (see GET lpe/api/job-types)"
+    )
+    input: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the job type's input fields (see its submit route's schema); checked now, as at submit",
+    )
+    cron: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="a cron expression: 5 fields (minute hour day-of-month month day-of-week), or 6 with the "
+        "seconds first; read in `timezone`. Not with interval_s",
+    )
+    interval_s: float | None = Field(
+        None,
+        strict=True,
+        ge=MIN_INTERVAL_S,
+        le=MAX_INTERVAL_S,
+        description=f"fire every interval_s seconds ({MIN_INTERVAL_S:g}..{MAX_INTERVAL_S:.0f}) from the "
+        "schedule's creation. Not with cron",
+    )
+    timezone: str = Field(
+        "UTC", min_length=1, max_length=64, description="the IANA timezone a cron expression is read in"
+    )
+    catch_up: CatchUp = Field(
+        CatchUp.SKIP,
+        description="after downtime: `skip` the slots that passed (fire only on time), or run `once` for them",
+    )
+    title: str | None = Field(None, max_length=200, description="the jobs' title (default: the job type's)")
+    priority: Priority | None = None
+    max_attempts: MaxAttempts | None = None
+
+
+class SchedulePatchRequest(_Request):
+    """The body of ``PATCH lpe/api/schedules/{schedule_id}``: pause or resume it."""
+
+    paused: bool = Field(
+        strict=True,
+        description="true: fire nothing until resumed; false: fire again from the next slot to come (the slots "
+        "that passed while paused are not caught up)",
+    )
+
+
+class ScheduleFireBody(_Reply):
+    """One slot a schedule fired: the slot (UTC), the job it created and when it fired."""
+
+    schedule_id: str
+    slot: str
+    job_id: str
+    fired_at: str
+
+
+class ScheduleBody(_Reply):
+    """A recurring schedule, with its next fire times (none while paused)."""
+
+    id: str
+    job_type: str
+    input_data: Any
+    title: str
+    cron: str | None
+    interval_s: float | None
+    timezone: str
+    catch_up: CatchUp
+    paused: bool
+    priority: int
+    max_attempts: int
+    created_at: str
+    updated_at: str
+    next_fire_at: str | None = Field(description="the next slot it fires (UTC), kept while paused")
+    next_fire_times: list[str] = Field(description="the next three slots it fires (UTC); empty while paused")
+    last_slot: str | None = Field(description="the last slot it fired")
+    last_job_id: str | None = Field(description="the job that slot created")
+    fire_count: int = Field(description="slots fired so far")
+
+    @classmethod
+    def of(cls, schedule: ScheduleRecord) -> ScheduleBody:
+        return cls.model_validate(schedule.to_dict())
+
+
+class ScheduleWithFiresBody(ScheduleBody):
+    """A recurring schedule and its latest fires, newest first (the jobs it created)."""
+
+    recent_fires: list[ScheduleFireBody]
+
+
+class SchedulesBody(_Reply):
+    """Every recurring schedule, oldest first."""
+
+    schedules: list[ScheduleBody]
