@@ -86,19 +86,19 @@ def _steps(result: Mapping[str, Any]) -> list[Any]:
         panes.append(_html(f"<small>{esc(meta)}</small>", _block(shown, style="font-family: monospace")))
         titles.append(str(step.get("name", "step")))
     accordion = widgets.Accordion(children=panes, titles=tuple(titles), selected_index=None)
-    return [_html(_heading("Steps")), accordion, *_spend(result)]
+    return [_html(_heading("Steps"), _spend(result)), accordion]
 
 
-def _spend(result: Mapping[str, Any]) -> list[Any]:
-    """The job's tokens and what they cost (``?``: a model without a price), under its steps."""
+def _spend(result: Mapping[str, Any]) -> str:
+    """The job's tokens and what they cost (``?``: a model without a price), above its steps."""
     usage = result.get("usage")
     if not isinstance(usage, Mapping) or "cost_usd" not in result:
-        return []
+        return ""
     tokens = usage.get("total_tokens", 0)
     hits = usage.get("cache_hits", 0)
     cached = f" · {hits} cached call{'s' if hits != 1 else ''}" if isinstance(hits, int) and hits else ""
     text = f"{tokens:,} tokens · cost {format_usd(result['cost_usd'])}{cached}"
-    return [_html(f"<small class='lpe-result-cost'>{esc(text)}</small>")]
+    return f"<small class='lpe-result-cost'>{esc(text)}</small>"
 
 
 def _projection(result: Mapping[str, Any]) -> list[Any]:
