@@ -18,12 +18,14 @@ from lpe_nb.client._display import set_notebook_renderer
 from lpe_nb.client._embedded import EmbeddedBackend
 from lpe_nb.client._job import AsyncJob, BaseJob, Job, JobList
 from lpe_nb.client._remote import RemoteBackend
+from lpe_nb.client._schedule import AsyncSchedule, Schedule
 from lpe_nb.client._sync import Client
 from lpe_nb.errors import ServerUnreachable, TokenRefused
 from lpe_nb.jobs import JobEvent, JobRecord, JobStatus, Progress, StepRecord
 from lpe_nb.jobs.analytics import Analytics as AnalyticsReport
 from lpe_nb.jobs.analytics import AnalyticsGroup
 from lpe_nb.jobs.model import MAX_DELAY_S, MAX_PRIORITY, MIN_PRIORITY
+from lpe_nb.jobs.recurrence import ScheduleRecord
 from lpe_nb.llm.pricing import format_usd
 from lpe_nb.operations import FieldInfo, JobTypeInfo
 
@@ -35,6 +37,7 @@ __all__ = [
     "AnalyticsReport",
     "AsyncClient",
     "AsyncJob",
+    "AsyncSchedule",
     "Backend",
     "BaseJob",
     "Client",
@@ -48,6 +51,8 @@ __all__ = [
     "JobTypeInfo",
     "Progress",
     "RemoteBackend",
+    "Schedule",
+    "ScheduleRecord",
     "ServerTarget",
     "ServerUnreachable",
     "StepRecord",

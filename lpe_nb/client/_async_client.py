@@ -17,11 +17,12 @@ from ._base import BaseClient
 from ._embedded import EmbeddedBackend
 from ._job import AsyncJob, JobList
 from ._remote import RemoteBackend
+from ._schedule import AsyncScheduling
 
 __all__ = ["AsyncClient"]
 
 
-class AsyncClient(BaseClient):
+class AsyncClient(AsyncScheduling, BaseClient):
     """The async API over a backend (a server, or this process's engine). ``async with`` closes it.
 
     ``await client.projection(narrative, persona=...)`` and the like exist for every job type (see

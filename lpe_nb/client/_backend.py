@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from lpe_nb.jobs import JobEvent, JobPage, JobRecord, StepRecord
 from lpe_nb.jobs.analytics import Analytics
+from lpe_nb.jobs.recurrence import ScheduleFire, ScheduleRecord
 from lpe_nb.operations import JobTypeInfo
 
 __all__ = ["Backend", "EventDeduper"]
@@ -78,6 +79,41 @@ class Backend(Protocol):
 
     def events(self, job_id: str) -> AsyncIterator[JobEvent]:
         """The job's current state, then its live events in ``seq`` order, ending with a terminal status."""
+        ...
+
+    # -- recurring schedules (docs/scheduling.md) ------------------------------------------------------
+
+    async def create_schedule(
+        self,
+        job_type: str,
+        data: dict[str, Any],
+        *,
+        cron: str | None,
+        interval_s: float | None,
+        timezone: str,
+        catch_up: str,
+        title: str | None,
+        priority: int | None,
+        max_attempts: int | None,
+    ) -> ScheduleRecord:
+        """Create a recurring schedule (``cron`` in ``timezone``, or every ``interval_s`` s) of ``job_type``
+        jobs with ``data``; raises ``InvalidInput`` naming the field, or ``UnknownJobType``."""
+        ...
+
+    async def list_schedules(self) -> list[ScheduleRecord]:
+        """Every schedule, oldest first."""
+        ...
+
+    async def get_schedule(self, schedule_id: str) -> tuple[ScheduleRecord, list[ScheduleFire]]:
+        """The schedule and its latest fires, newest first; raises ``ScheduleNotFound``."""
+        ...
+
+    async def set_schedule_paused(self, schedule_id: str, paused: bool) -> ScheduleRecord:
+        """Pause it, or resume it from the next slot to come; raises ``ScheduleNotFound``."""
+        ...
+
+    async def delete_schedule(self, schedule_id: str) -> None:
+        """Delete it (its jobs stay); raises ``ScheduleNotFound``."""
         ...
 
     async def aclose(self) -> None:

@@ -18,6 +18,7 @@ from lpe_nb.operations import JobTypeInfo
 
 from ._backend import EventDeduper
 from ._host import EngineHost
+from ._schedule_backends import EmbeddedSchedules
 
 if TYPE_CHECKING:
     from lpe_nb.operations.catalog import Kind
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["EmbeddedBackend"]
 
 
-class EmbeddedBackend:
+class EmbeddedBackend(EmbeddedSchedules):
     """A :class:`~lpe_nb.client._backend.Backend` over this process's engine on a database."""
 
     def __init__(self, host: EngineHost) -> None:

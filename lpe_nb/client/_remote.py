@@ -21,6 +21,7 @@ from lpe_nb.jobs.analytics import Analytics
 from lpe_nb.operations import JobTypeInfo
 
 from ._backend import EventDeduper
+from ._schedule_backends import RemoteSchedules
 from ._wire import error_from_body, event_from_frame, job_from_dict, step_from_dict
 
 __all__ = ["RemoteBackend"]
@@ -28,7 +29,7 @@ __all__ = ["RemoteBackend"]
 _REFUSED = (401, 403)
 
 
-class RemoteBackend:
+class RemoteBackend(RemoteSchedules):
     """A :class:`~lpe_nb.client._backend.Backend` talking to ``{url}lpe/...``; ``url`` includes base_url.
 
     ``events`` reconnects after a dropped WebSocket (up to ``reconnect_attempts`` failures in a row, with

@@ -23,13 +23,14 @@ from ._async_client import AsyncClient
 from ._base import BaseClient
 from ._job import AsyncJob, Job, JobList
 from ._loop import LoopThread
+from ._schedule import Scheduling
 
 __all__ = ["Client"]
 
 T = TypeVar("T")
 
 
-class Client(BaseClient):
+class Client(Scheduling, BaseClient):
     """The sync API: the same methods as :class:`AsyncClient`, returning :class:`Job` handles.
 
     ``connector`` makes the async client on the private loop, which owns every connection.
