@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -14,8 +14,9 @@ from lpe_nb.operations import JobTypeInfo
 from lpe_nb.operations.spec import merged_input
 
 from ._base import BaseClient
+from ._chain import Parents, PipelineStep, parent_ids, pipeline_step
 from ._embedded import EmbeddedBackend
-from ._job import AsyncJob, JobList
+from ._job import AsyncJob, BaseJob, JobList
 from ._remote import RemoteBackend
 from ._schedule import AsyncScheduling
 
@@ -55,6 +56,8 @@ class AsyncClient(AsyncScheduling, BaseClient):
         priority: int | None = None,
         run_at: datetime | None = None,
         delay_s: float | None = None,
+        depends_on: Parents = None,
+        inputs_from: Mapping[str, str] | None = None,
         **fields: Any,
     ) -> AsyncJob:
         """Start a job of ``job_type`` with ``input_data`` and/or ``fields``; raises ``InvalidInput``.
@@ -63,6 +66,10 @@ class AsyncClient(AsyncScheduling, BaseClient):
         it fails (default: its type's, else the engine's). ``priority`` (-1000..1000, default 0): a higher
         one starts first, equal ones oldest first. ``run_at`` (timezone-aware) or ``delay_s``: the job
         waits, pending with its ``scheduled_at``, until then; cancel it to drop it.
+        ``depends_on`` (job ids or handles): the job waits, pending, until each has completed, and is
+        cancelled if one fails or is cancelled; fields its type declares it takes from such a parent's
+        result (e.g. a projection's ``final_projection`` as a translation's ``text``) may be left out,
+        and ``inputs_from`` (``{field: "<job id>.<result path>"}``) names others (docs/chains.md).
         """
         job_id = await self.backend.submit(
             job_type,
@@ -71,8 +78,32 @@ class AsyncClient(AsyncScheduling, BaseClient):
             priority=priority,
             run_at=run_at,
             delay_s=delay_s,
+            depends_on=parent_ids(depends_on),
+            inputs_from=inputs_from,
         )
         return await self.job(job_id)
+
+    async def pipeline(self, *steps: PipelineStep) -> list[AsyncJob]:
+        """Submit a chain: each step waits for the one before and takes its result by its type's declared
+        mapping. A step is a job type, ``(job type, input)``, or (first only) a job already submitted::
+
+            session, projection, translation = await client.pipeline(
+                ("maieutic_answer", {"session_id": sid, "answers": answers}),
+                ("projection", {"style": "poetic"}),
+                ("translation", {"intermediate_language": "french"}),
+            )
+
+        Returns the handles, in order. Raises :class:`InvalidInput` (naming ``steps.<n>`` or the field) at
+        the first step refused; the steps before it stay submitted.
+        """
+        jobs: list[AsyncJob] = []
+        for index, step in enumerate(steps):
+            if isinstance(step, BaseJob) and index == 0:
+                jobs.append(AsyncJob(step._backend, step.data, step.steps))
+                continue
+            job_type, data = pipeline_step(step, index)
+            jobs.append(await self.submit(job_type, data, depends_on=jobs[-1:] or None))
+        return jobs
 
     async def job_types(self) -> list[JobTypeInfo]:
         """The job types the backend runs, with their input fields (remembered for the per-type methods)."""

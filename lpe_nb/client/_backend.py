@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -31,6 +31,8 @@ class Backend(Protocol):
         priority: int | None = None,
         run_at: datetime | None = None,
         delay_s: float | None = None,
+        depends_on: list[str] | None = None,
+        inputs_from: Mapping[str, str] | None = None,
     ) -> str:
         """Persist and queue a job (with its own ``max_attempts``, ``priority`` and start time, if given);
         returns its id. Raises ``InvalidInput`` for bad input."""

@@ -22,6 +22,8 @@ _SUBMIT_OPTIONS = (
     "priority",
     "run_at",
     "delay_s",
+    "depends_on",
+    "inputs_from",
 )  # keyword arguments of submit() beside the input
 
 

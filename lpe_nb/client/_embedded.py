@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -56,6 +56,8 @@ class EmbeddedBackend(EmbeddedSchedules):
         priority: int | None = None,
         run_at: datetime | None = None,
         delay_s: float | None = None,
+        depends_on: list[str] | None = None,
+        inputs_from: Mapping[str, str] | None = None,
     ) -> str:
         manager = self.engine.manager
         return await self.host.thread.hop(
@@ -66,6 +68,8 @@ class EmbeddedBackend(EmbeddedSchedules):
                 priority=priority or 0,
                 run_at=run_at,
                 delay_s=delay_s,
+                depends_on=depends_on,
+                inputs_from=inputs_from,
             )
         )
 

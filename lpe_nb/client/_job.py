@@ -8,7 +8,7 @@ events, the display. Each verb is written once, as a coroutine on the base (``_w
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
@@ -16,12 +16,15 @@ from typing import Any, TypeVar
 from lpe_nb._aio import with_timeout
 from lpe_nb.errors import JobFailed, LpeError
 from lpe_nb.jobs import JobEvent, JobRecord, JobStatus, Progress, StepRecord
+from lpe_nb.operations.spec import merged_input
 
 from ._backend import Backend
 from ._display import mimebundle
 from ._loop import LoopThread
 
 __all__ = ["AsyncJob", "BaseJob", "Job", "JobList", "summary"]
+
+_THEN_OPTIONS = ("priority", "max_attempts", "run_at", "delay_s")  # then()'s submit options
 
 T = TypeVar("T")
 
@@ -66,6 +69,11 @@ class BaseJob:
         """When this pending job may start (UTC), if it waits for a time; None once it may (as last read)."""
         at = self.data.scheduled_at
         return None if at is None else datetime.fromisoformat(at)
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        """The ids of the jobs this one waits for, or waited for (docs/chains.md)."""
+        return self.data.depends_on
 
     @property
     def status(self) -> JobStatus:
@@ -116,6 +124,24 @@ class BaseJob:
         async for event in self._events():
             if event.is_terminal:
                 return
+
+    async def _then(
+        self,
+        job_type: str,
+        input_data: dict[str, Any] | None,
+        inputs_from: Mapping[str, str] | None,
+        options: dict[str, Any],
+    ) -> tuple[JobRecord, list[StepRecord]]:
+        own = {name: f"{self.id}.{path}" if path else self.id for name, path in (inputs_from or {}).items()}
+        fields = {name: options.pop(name) for name in list(options) if name not in _THEN_OPTIONS}
+        job_id = await self._backend.submit(
+            job_type,
+            merged_input(input_data, fields),
+            depends_on=[self.id],
+            inputs_from=own or None,
+            **options,
+        )
+        return await self._backend.get(job_id)
 
     async def _cancel(self) -> None:
         self.data = await self._backend.cancel(self.id)
@@ -177,6 +203,23 @@ class AsyncJob(BaseJob):
         await self._cancel()
         return self
 
+    async def then(
+        self,
+        job_type: str,
+        input_data: dict[str, Any] | None = None,
+        /,
+        *,
+        inputs_from: Mapping[str, str] | None = None,
+        **fields: Any,
+    ) -> AsyncJob:
+        """Submit a ``job_type`` job that waits for this one and takes its result: by the type's declared
+        mapping (a projection's ``final_projection`` becomes a translation's ``text``...), or by
+        ``inputs_from`` (``{field: "<path in this job's result>"}``). ``fields`` are its input and the
+        submit options (``priority``, ``max_attempts``, ``run_at``, ``delay_s``). If this job fails or is
+        cancelled, the new one is cancelled. Returns its handle (docs/chains.md)."""
+        data, steps = await self._then(job_type, input_data, inputs_from, fields)
+        return AsyncJob(self._backend, data, steps)
+
     async def set_priority(self, priority: int) -> AsyncJob:
         """Change the priority of this pending job; raises :class:`InvalidTransition` once it is not
         pending. Returns self."""
@@ -214,6 +257,20 @@ class Job(BaseJob):
     def cancel(self) -> Job:
         self._runner.run(self._cancel())
         return self
+
+    def then(
+        self,
+        job_type: str,
+        input_data: dict[str, Any] | None = None,
+        /,
+        *,
+        inputs_from: Mapping[str, str] | None = None,
+        **fields: Any,
+    ) -> Job:
+        """Submit a ``job_type`` job that waits for this one and takes its result (see
+        :meth:`AsyncJob.then`); returns its handle."""
+        data, steps = self._runner.run(self._then(job_type, input_data, inputs_from, fields))
+        return Job(self._backend, data, steps, self._runner)
 
     def set_priority(self, priority: int) -> Job:
         """Change the priority of this pending job; raises :class:`InvalidTransition` once it is not

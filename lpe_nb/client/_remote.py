@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -104,6 +104,8 @@ class RemoteBackend(RemoteSchedules):
         priority: int | None = None,
         run_at: datetime | None = None,
         delay_s: float | None = None,
+        depends_on: list[str] | None = None,
+        inputs_from: Mapping[str, str] | None = None,
     ) -> str:
         body: dict[str, Any] = {"type": job_type, "input": data}
         if max_attempts is not None:
@@ -114,6 +116,10 @@ class RemoteBackend(RemoteSchedules):
             body["run_at"] = run_at.isoformat()  # naive stays naive: the server refuses it, naming run_at
         if delay_s is not None:
             body["delay_s"] = delay_s
+        if depends_on is not None:
+            body["depends_on"] = depends_on
+        if inputs_from is not None:
+            body["inputs_from"] = dict(inputs_from)
         reply = await self._request("POST", "jobs", body=body)
         job_id: str = reply["job_id"]
         return job_id

@@ -10,7 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import os
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
@@ -21,6 +21,7 @@ from lpe_nb.operations import JobTypeInfo
 
 from ._async_client import AsyncClient
 from ._base import BaseClient
+from ._chain import Parents, PipelineStep
 from ._job import AsyncJob, Job, JobList
 from ._loop import LoopThread
 from ._schedule import Scheduling
@@ -86,6 +87,8 @@ class Client(Scheduling, BaseClient):
         priority: int | None = None,
         run_at: datetime | None = None,
         delay_s: float | None = None,
+        depends_on: Parents = None,
+        inputs_from: Mapping[str, str] | None = None,
         **fields: Any,
     ) -> Job:
         """Start a job of ``job_type`` with ``input_data`` and/or ``fields``; raises ``InvalidInput``.
@@ -94,6 +97,10 @@ class Client(Scheduling, BaseClient):
         it fails (default: its type's, else the engine's). ``priority`` (-1000..1000, default 0): a higher
         one starts first, equal ones oldest first. ``run_at`` (timezone-aware) or ``delay_s``: the job
         waits, pending with its ``scheduled_at``, until then; cancel it to drop it.
+        ``depends_on`` (job ids or handles): the job waits, pending, until each has completed, and is
+        cancelled if one fails or is cancelled; fields its type declares it takes from such a parent's
+        result (e.g. a projection's ``final_projection`` as a translation's ``text``) may be left out,
+        and ``inputs_from`` (``{field: "<job id>.<result path>"}``) names others (docs/chains.md).
         """
         return self._job(
             self._client.submit(
@@ -103,9 +110,17 @@ class Client(Scheduling, BaseClient):
                 priority=priority,
                 run_at=run_at,
                 delay_s=delay_s,
+                depends_on=depends_on,
+                inputs_from=inputs_from,
                 **fields,
             )
         )
+
+    def pipeline(self, *steps: PipelineStep) -> list[Job]:
+        """Submit a chain: each step waits for the one before and takes its result (see
+        :meth:`AsyncClient.pipeline`); returns the handles in order."""
+        handles = self._runner.run(self._client.pipeline(*steps))
+        return [Job(h._backend, h.data, h.steps, self._runner) for h in handles]
 
     def job_types(self) -> list[JobTypeInfo]:
         """The job types the backend runs, with their input fields."""

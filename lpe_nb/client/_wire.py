@@ -15,6 +15,7 @@ def job_from_dict(data: dict[str, Any]) -> JobRecord:
     known = {name: data[name] for name in JobRecord.__dataclass_fields__ if name in data}
     known["status"] = JobStatus(data["status"])
     known["progress"] = Progress.from_dict(data.get("progress"))
+    known["depends_on"] = tuple(data.get("depends_on") or ())
     return JobRecord(**known)
 
 

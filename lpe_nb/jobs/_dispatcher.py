@@ -18,6 +18,7 @@ from typing import Any
 
 from lpe_nb._aio import wake_or_timeout, with_timeout
 from lpe_nb.errors import InvalidInput, LpeError
+from lpe_nb.jobs._chaining import publish_dependents, resolve_input
 from lpe_nb.jobs._retrying import RetryPlan, describe, plan_retry, waiting_progress
 from lpe_nb.jobs.context import ContextHost, JobInterrupted, RunState, StepContext
 from lpe_nb.jobs.events import EventBus, JobEvent
@@ -176,6 +177,10 @@ class Dispatcher:
         try:
             operation = self.registry.get(job.type)
             policy = operation.retry or self.settings.retry
+            if job.inputs_from or (job.depends_on and operation.check is not None):
+                completed = await resolve_input(self.store, operation, job)  # from its parents' results
+                if completed != job.input_data:
+                    job = run.job = await self.store.complete_input(job, run.owner, completed)
             while True:  # one turn per attempt: a transient failure waits, then resumes from the last step
                 ctx = StepContext(run, self.host, operation.parse(job.input_data))
                 run.in_operation = True  # (also while waiting to retry: a cancel ends the wait)
@@ -300,7 +305,17 @@ class Dispatcher:
                 self.host.publish_progress(run, progress, persist=False)
         run.progress_dirty = False
         self.events.publish(JobEvent.status_of(job))
+        if job.dependents:
+            await self.announce_dependents(job)
         return job
+
+    async def announce_dependents(self, parent: JobRecord) -> None:
+        """Publish what ``parent``'s outcome did to the jobs waiting for it (the store released or cancelled
+        them in the same transaction); a release is a reason to claim at once."""
+        for job in await publish_dependents(self.store, self.events, parent):
+            self.meter.job_finished(job.type, job.status.value)
+        if parent.status is JobStatus.COMPLETED:
+            self.wake.set()
 
     async def _requeue(self, run: RunState) -> None:
         job = await self.store.requeue(

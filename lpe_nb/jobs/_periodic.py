@@ -76,6 +76,8 @@ class PeriodicWork:
             if item.job.is_terminal:  # its attempts were used up, or a cancel was asked meanwhile
                 self.dispatcher.meter.job_finished(item.job.type, item.job.status.value)
             self.events.publish(JobEvent.status_of(item.job))
+            if item.job.is_terminal and item.job.dependents:
+                await self.dispatcher.announce_dependents(item.job)
         if recovered:
             self.dispatcher.wake.set()
 

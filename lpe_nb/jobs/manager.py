@@ -20,13 +20,14 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from lpe_nb._version import __version__
 from lpe_nb.errors import InvalidInput, LpeError
+from lpe_nb.jobs._chaining import plan_chain
 from lpe_nb.jobs._changes import ChangeFeed
 from lpe_nb.jobs._dispatcher import Dispatcher
 from lpe_nb.jobs._periodic import PeriodicWork
@@ -247,6 +248,8 @@ class JobManager:
         max_attempts: int | None = None,
         run_at: datetime | None = None,
         delay_s: float | None = None,
+        depends_on: Sequence[str] | None = None,
+        inputs_from: Mapping[str, str] | None = None,
         cache: bool = True,
     ) -> str:
         """Validate, persist and queue a job; returns its id once the row is committed.
@@ -257,11 +260,18 @@ class JobManager:
         poll interval); it can be cancelled meanwhile (``docs/scheduling.md``). ``cache=False``: none of its
         LLM calls is answered from the result cache (nor stored in it); see ``docs/caching.md``.
 
+        ``depends_on`` (job ids): the job waits, pending, until each has completed, and is cancelled if one
+        fails or is cancelled; ``inputs_from`` (``{field: "<job id>.<result path>"}``) and the type's
+        declared mappings fill input fields from a parent's result when it starts (``docs/chains.md``).
+
         Raises :class:`UnknownJobType` or :class:`InvalidInput`; a rejected job writes nothing.
         """
         operation = self.registry.get(job_type)
-        parsed_input, stored_input = operation.validate(input_data)  # JSON-ness: as the row is built
-        if operation.check is not None:
+        chain = await plan_chain(
+            self.store, operation, input_data, depends_on=depends_on, inputs_from=inputs_from
+        )  # JSON-ness: as the row is built
+        parsed_input, stored_input = chain.parsed_input, chain.stored_input
+        if operation.check is not None and chain.check_now:
             await operation.check(parsed_input)
         check_priority(priority)
         attempts = (
@@ -277,7 +287,7 @@ class JobManager:
             id=new_job_id(),
             type=job_type,
             status=JobStatus.PENDING,
-            title=title or operation.title_for(parsed_input),
+            title=title or chain.title or operation.title_for(parsed_input),
             description=description,
             input_data=stored_input,
             progress=Progress(current_step="queued", timestamp=now, seq=1),
@@ -289,6 +299,7 @@ class JobManager:
             scheduled_at=scheduled_at,
             cache=cache,
         )
+        job = chain.apply(job)
         await self.store.insert_job(job)
         self.meter.job_submitted(job_type)
         self.events.publish(JobEvent.status_of(job))
@@ -339,6 +350,7 @@ class JobManager:
         if job.status is JobStatus.CANCELLED:
             self.meter.job_finished(job.type, job.status.value)
             self.events.publish(JobEvent.status_of(job))
+            await self._dispatcher.announce_dependents(job)
         else:
             run = self._dispatcher.runs.get(job_id)
             if run is not None:

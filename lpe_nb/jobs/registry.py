@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
@@ -40,6 +40,8 @@ class Operation:
     max_attempts: int | None = None  # this type's attempts; None: the manager's setting
     timeout_s: float | None = None  # one attempt's limit; None: no limit
     retry: RetryPolicy | None = None  # this type's retry policy; None: the manager's setting
+    # what it takes from a parent's result, by the parent's type: {type: {input field: result path}}
+    inputs_from: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def validate(self, input_data: Any) -> tuple[Any, Any]:
         """``(parsed, stored)``: what ``run`` will receive, and the input as stored (normalized JSON)."""
@@ -48,6 +50,24 @@ class Operation:
         if self.input_model is None:
             return parsed, input_data
         return parsed, parsed.model_dump(mode="json")
+
+    def validate_partial(self, input_data: Any, *, later: Collection[str]) -> Any:
+        """The input as stored for a job whose fields ``later`` come from its parents' results when it
+        starts: every other field is checked now (:class:`InvalidInput`), those are not."""
+        check_depth(input_data, field="input")
+        if self.input_model is None:
+            return input_data
+        try:
+            self.input_model.model_validate(input_data if input_data is not None else {})
+        except ValidationError as exc:
+            problems = {
+                ".".join(str(part) for part in error["loc"]) or "(body)": InvalidInput.problem_of(error)
+                for error in exc.errors(include_url=False)
+                if not error["loc"] or error["loc"][0] not in later
+            }
+            if problems:
+                raise InvalidInput(problems) from exc
+        return input_data
 
     def parse(self, stored_input: Any) -> Any:
         """What ``run`` receives for a stored input."""
@@ -82,6 +102,7 @@ class OperationRegistry:
         max_attempts: int | None = None,
         timeout_s: float | None = None,
         retry: RetryPolicy | None = None,
+        inputs_from: Mapping[str, Mapping[str, str]] | None = None,
         replace: bool = False,
     ) -> Operation:
         if not job_type or not job_type.replace("_", "").replace("-", "").isalnum():
@@ -89,7 +110,16 @@ class OperationRegistry:
         if job_type in self._operations and not replace:
             raise InvalidInput.field("job_type", f"{job_type!r} is already registered; pass replace=True")
         operation = Operation(
-            job_type, run, input_model, title, description, check, max_attempts, timeout_s, retry
+            job_type,
+            run,
+            input_model,
+            title,
+            description,
+            check,
+            max_attempts,
+            timeout_s,
+            retry,
+            dict(inputs_from or {}),
         )
         self._operations[job_type] = operation
         return operation

@@ -182,6 +182,13 @@ class JobStore(Protocol):
         """
         ...
 
+    async def complete_input(self, job: JobRecord, owner: str, input_data: Any) -> JobRecord:
+        """Replace the input of a running dependent with ``input_data``, its input completed from its
+        parents' results when it started (``seq`` and ``updated_at`` stay: no state changed). Only while
+        ``owner`` holds the lease, else :class:`LeaseLost`; :class:`~lpe_nb.errors.InvalidInput` for a
+        value that is not JSON, before anything is written. Returns the job with the new input."""
+        ...
+
     async def renew_leases(self, owner: str, lease_until: str) -> set[str]:
         """Extend every lease ``owner`` holds to ``lease_until`` (the heartbeat).
 

@@ -99,4 +99,8 @@ SPEC = JobSpec(
     description="Round trips through several languages, compared: the most stable and volatile elements.",
     path="translation/multi",
     summary="Start round trips through several languages",
+    inputs_from={
+        "projection": {"text": "final_projection"},
+        "maieutic_answer": {"text": "enriched_narrative"},
+    },
 )

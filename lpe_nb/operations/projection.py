@@ -151,4 +151,9 @@ SPEC = JobSpec(
     description="Retell a narrative as an allegory: deconstruct, map, reconstruct, stylize, reflect.",
     path="projection/create",
     summary="Start a projection",
+    # a maieutic session's enriched narrative, or a round trip's back-translation, is a story to project
+    inputs_from={
+        "maieutic_answer": {"narrative": "enriched_narrative"},
+        "translation": {"narrative": "back_translation"},
+    },
 )

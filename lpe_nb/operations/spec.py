@@ -104,6 +104,9 @@ class JobSpec:
     max_attempts: int | None = None
     timeout_s: float | None = None
     retry: RetryPolicy | None = None
+    # What a job of this type takes from a parent's result when it depends on one (docs/chains.md):
+    # {parent type: {input field: dotted path in that parent's result}}. Not part of equality or hash.
+    inputs_from: Mapping[str, Mapping[str, str]] = field(default_factory=dict, compare=False)
     cache: bool = True
 
     def __post_init__(self) -> None:
@@ -118,6 +121,11 @@ class JobSpec:
             problems["max_attempts"] = "must be at least 1"
         if self.timeout_s is not None and self.timeout_s <= 0:
             problems["timeout_s"] = "must be a positive number of seconds"
+        known = None if self.input_model is None else set(self.input_model.model_fields)
+        for parent_type, fields in self.inputs_from.items():
+            for name in fields:
+                if known is not None and name not in known:
+                    problems[f"inputs_from.{parent_type}.{name}"] = "is not a field of input_model"
         if problems:
             raise InvalidInput(problems)
 
@@ -369,6 +377,7 @@ def _register(registry: OperationRegistry, spec: JobSpec, services: Services) ->
         max_attempts=spec.max_attempts,
         timeout_s=spec.timeout_s,
         retry=spec.retry,
+        inputs_from=spec.inputs_from,
         replace=True,
     )
 

@@ -163,4 +163,8 @@ SPEC = JobSpec(
     description="Round-trip translation and the meaning it loses (drift = 1 - similarity, plus chrF).",
     path="translation/round-trip",
     summary="Start a round-trip translation",
+    inputs_from={  # a projection's allegory, or an enriched narrative, is a text to send round
+        "projection": {"text": "final_projection"},
+        "maieutic_answer": {"text": "enriched_narrative"},
+    },
 )

@@ -52,6 +52,7 @@ from lpe_nb.server_ext.schemas import (
     AnalyticsQuery,
     CancelRequest,
     CatalogBody,
+    ChainRequest,
     DocumentBody,
     JobBody,
     JobPageBody,
@@ -183,7 +184,16 @@ class LpeApiHandler(APIHandler):
         return {
             "run_at": self._submit_option(body, "run_at", str),
             "delay_s": self._submit_option(body, "delay_s", float),
+            **self.chain(body),
         }
+
+    def chain(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The optional ``depends_on`` and ``inputs_from`` (body only), taken out of the body, as ``submit``
+        keyword arguments (docs/chains.md)."""
+        names = ("depends_on", "inputs_from")
+        options: dict[str, Any] = {name: body.pop(name) for name in names if name in body}
+        request = validate_request(ChainRequest, options)
+        return {"depends_on": request.depends_on, "inputs_from": request.inputs_from}
 
     def _submit_option(self, body: dict[str, Any], name: str, parse: Callable[[str], Any]) -> Any:
         """A field of :class:`WaitRequest` from the body (taken out of it), else from the query. A query
@@ -336,7 +346,8 @@ class JobsHandler(LpeApiHandler):
         for name, value in self.schedule({}).items():
             body.setdefault(name, value)
         request = validate_request(SubmitRequest, body)
-        schedule = {"run_at": request.run_at, "delay_s": request.delay_s}
+        schedule: dict[str, Any] = {"run_at": request.run_at, "delay_s": request.delay_s}
+        schedule |= {"depends_on": request.depends_on, "inputs_from": request.inputs_from}
         await self.submit(
             request.type, request.input, request.wait, request.max_attempts, request.priority, schedule
         )
@@ -603,7 +614,8 @@ def rest_routes(job_types: JobTypes = JOB_TYPES) -> list[Route]:
                     job_type_params=("type",),
                 ),
                 "post": Operation(
-                    "Submit a job of any type: {type, input, wait, max_attempts, priority, run_at, delay_s}",
+                    "Submit a job of any type: {type, input, wait, max_attempts, priority, run_at, delay_s, depends_on, "
+                    "inputs_from}",
                     submitted,
                     _SUBMIT_ERRORS,
                     body=SubmitRequest,
@@ -611,7 +623,11 @@ def rest_routes(job_types: JobTypes = JOB_TYPES) -> list[Route]:
                     description="`wait`, `max_attempts`, `priority`, `run_at` and `delay_s` may be given in "
                     "the body or the query (the body wins). A higher `priority` starts first, equal ones "
                     "oldest first. With `run_at` or `delay_s` the job waits `pending`, its `scheduled_at` "
-                    "set, until then, and can be cancelled meanwhile.",
+                    "set, until then, and can be cancelled meanwhile."
+                    " With `depends_on` (job ids, in the body) the job waits `pending` (`waiting_on` counts the "
+                    "parents not completed yet) and is cancelled if one fails or is cancelled; "
+                    "`inputs_from` ({field: '<job id>.<result path>'}) and the type's declared mappings "
+                    "fill input fields from a parent's result when it starts (docs/chains.md).",
                 ),
             },
         ),
@@ -663,7 +679,8 @@ def rest_routes(job_types: JobTypes = JOB_TYPES) -> list[Route]:
                         query=WaitRequest,
                         description=(spec.description + " " if spec.description else "")
                         + "The body is the job's input; `wait`, `max_attempts`, `priority`, `run_at` and "
-                        + "`delay_s` may be given in it or in the query.",
+                        + "`delay_s` may be given in it or in the query; `depends_on` and `inputs_from` "
+                        + "in it (docs/chains.md).",
                     )
                 },
                 job_type=spec.name,

@@ -18,6 +18,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from lpe_nb.errors import InvalidInput
 from lpe_nb.jobs import JobRecord, JobStatus, StepRecord
 from lpe_nb.jobs.analytics import ANALYTICS_GROUPS, DEFAULT_ANALYTICS_DAYS
+from lpe_nb.jobs.chains import MAX_PARENTS
 from lpe_nb.jobs.model import MAX_DELAY_S, MAX_PRIORITY, MIN_PRIORITY
 from lpe_nb.jobs.recurrence import MAX_INTERVAL_S, MIN_INTERVAL_S, CatchUp, ScheduleRecord
 
@@ -119,6 +120,33 @@ DelaySeconds = Annotated[
         "start. Not with run_at",
     ),
 ]
+DependsOn = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=64)]],
+    Field(
+        max_length=MAX_PARENTS,
+        description=f"ids of jobs (at most {MAX_PARENTS}) this one waits for: it starts once every one has "
+        "completed, and is cancelled if one fails or is cancelled (docs/chains.md). In the body only",
+    ),
+]
+InputsFrom = Annotated[
+    dict[str, Annotated[str, Field(min_length=1, max_length=300)]],
+    Field(
+        max_length=64,
+        description="input fields taken from a parent's result when the job starts: {field: '<job id>."
+        "<dotted path in its result>'}; the job then depends on that parent. With depends_on alone, the "
+        "job type's declared mappings apply; a field filled this way may be left out of the input. In the "
+        "body only",
+    ),
+]
+
+
+class ChainRequest(BaseModel):
+    """``depends_on`` and ``inputs_from``, taken out of a submit route's body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    depends_on: DependsOn | None = None
+    inputs_from: InputsFrom | None = None
 
 
 class _Reply(BaseModel):
@@ -186,6 +214,17 @@ class JobBody(_Reply):
     scheduled_at: str | None = Field(
         None, description="a pending job waits until then (UTC); null once it may start"
     )
+    depends_on: list[str] = Field(
+        default_factory=list, description="the jobs it waits for: it starts once each one has completed"
+    )
+    inputs_from: dict[str, str] = Field(
+        default_factory=dict,
+        description="input fields it takes from a parent's result: {field: '<job id>.<path>'}",
+    )
+    waiting_on: int | None = Field(
+        None, description="how many of its parents have not completed yet; null: it waits for none"
+    )
+    dependents: int = Field(0, description="how many jobs were submitted to wait for this one")
     attempts: int
     max_attempts: int
     lease_owner: str | None
@@ -394,6 +433,8 @@ class SubmitRequest(_Request):
     priority: Priority | None = None
     run_at: RunAt | None = None
     delay_s: DelaySeconds | None = None
+    depends_on: DependsOn | None = None  # chains: docs/chains.md
+    inputs_from: InputsFrom | None = None
 
 
 class WaitRequest(_Request):
@@ -498,6 +539,8 @@ def _submit_model(input_model: type[BaseModel] | None) -> type[BaseModel]:
         priority=(Priority | None, None),
         run_at=(RunAt | None, None),
         delay_s=(DelaySeconds | None, None),
+        depends_on=(DependsOn | None, None),
+        inputs_from=(InputsFrom | None, None),
     )
     model.__doc__ = f"{(input_model or _AnyInput).__doc__ or ''} Plus the submit options (``wait``, ``priority``...).".strip()
     return model

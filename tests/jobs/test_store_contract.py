@@ -825,6 +825,17 @@ async def test_dependents_of_lists_the_jobs_waiting_for_a_job_oldest_first(store
     assert await store.dependents_of("no-such-job") == []
 
 
+async def test_a_running_dependents_completed_input_is_stored_under_its_lease(store: JobStore) -> None:
+    job = await claim_one(store, make_job(input_data={"language": "french"}))
+    completed = {"language": "french", "text": "from the parent"}
+    stored = await store.complete_input(job, "me", completed)
+    assert stored.input_data == completed and (await store.get_job(job.id)).input_data == completed
+    assert (await store.get_job(job.id)).seq == job.seq  # not a state change
+    with pytest.raises(LeaseLost):
+        await store.complete_input(job, "intruder", {"text": "no"})
+    assert (await store.get_job(job.id)).input_data == completed
+
+
 # -- the dispatch lock ------------------------------------------------------------------------------------
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import sqlite3
 
-from lpe_nb.errors import InvalidInput
+from lpe_nb.errors import InvalidInput, LeaseLost
 from lpe_nb.jobs.chains import waiting_progress
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress
 from lpe_nb.jobs.sqlite._rows import progress_json, row_to_job
 from lpe_nb.jobs.sqlite._sql_reads import first
 
-__all__ = ["CHAIN_ACTOR", "end_dependents", "fetch_dependents", "link_parents"]
+__all__ = ["CHAIN_ACTOR", "complete_input", "end_dependents", "fetch_dependents", "link_parents"]
 
 CHAIN_ACTOR = "depends_on"  # the audit trail's actor of a release or a cancel passed down a chain
 
@@ -126,3 +126,14 @@ def _cancel_dependents(
             )
             if child["dependents"]:
                 frontier.append((child["id"], child["title"], "was cancelled"))
+
+
+def complete_input(conn: sqlite3.Connection, job_id: str, owner: str, input_json: str) -> None:
+    """Store the input of the running dependent ``job_id``, completed from its parents' results, while
+    ``owner`` holds its lease (else :class:`LeaseLost`)."""
+    cursor = conn.execute(
+        "UPDATE jobs SET input_data = ? WHERE id = ? AND status = 'running' AND lease_owner = ?",
+        (input_json, job_id, owner),
+    )
+    if cursor.rowcount != 1:
+        raise LeaseLost(f"job {job_id} is no longer running under lease {owner}")

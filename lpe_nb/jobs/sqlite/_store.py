@@ -41,7 +41,7 @@ from lpe_nb.jobs.sqlite._lock import FileDispatchLock
 from lpe_nb.jobs.sqlite._rows import job_to_row, progress_json, step_to_row
 from lpe_nb.jobs.sqlite._schedule_store import SqliteSchedules
 from lpe_nb.jobs.sqlite._sql_analytics import analytics
-from lpe_nb.jobs.sqlite._sql_chains import fetch_dependents
+from lpe_nb.jobs.sqlite._sql_chains import complete_input, fetch_dependents
 from lpe_nb.jobs.sqlite._sql_changes import ChangeCursor, changed_since, data_version, is_current
 from lpe_nb.jobs.sqlite.schema import migrate
 
@@ -182,6 +182,12 @@ class SqliteJobStore(SqliteSchedules):
         return await self._write(
             lambda conn: _sql_leases.claim_pending(conn, owner, now, lease_until, limit, wanted)
         )
+
+    async def complete_input(self, job: JobRecord, owner: str, input_data: Any) -> JobRecord:
+        """Store a running dependent's input as completed from its parents' results (docs/chains.md)."""
+        text = dump_json(input_data, field_name="input_data")
+        await self._write(lambda conn: complete_input(conn, job.id, owner, text))
+        return replace(job, input_data=input_data)
 
     async def renew_leases(self, owner: str, lease_until: str) -> set[str]:
         """Extend every lease ``owner`` holds; returns the ids of its jobs whose cancel was requested."""
