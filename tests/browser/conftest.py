@@ -43,6 +43,7 @@ CURATED = frozenset(
         "dashboard-running.png",
         "maieutic-session.png",
         "form-cancelled.png",
+        "analytics-widget.png",
     )
 )
 MOCK_LATENCY_S = "0.6"  # per mock LLM call: a projection takes a few seconds, long enough to watch
