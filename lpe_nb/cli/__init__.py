@@ -22,7 +22,7 @@ from lpe_nb.operations import JOB_TYPES, load_job_modules
 from lpe_nb.worker import WorkerOptions, serve
 
 from ._analytics import print_analytics
-from ._args import build_parser, input_from_args
+from ._args import build_parser, chain_options, input_from_args
 from ._output import Progress, print_job, print_jobs
 
 __all__ = ["main"]
@@ -76,6 +76,7 @@ def _command(args: argparse.Namespace) -> int:
                 info.name,
                 input_from_args(info, args),
                 priority=priority,
+                **chain_options(args),
                 run_at=args.run_at,
                 delay_s=args.delay_s,
             )

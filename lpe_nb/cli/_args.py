@@ -40,6 +40,20 @@ def _aware_time(text: str) -> datetime:
     return moment
 
 
+def _input_from(text: str) -> tuple[str, str]:
+    field, sep, reference = text.partition("=")
+    if not sep or not field.strip() or not reference.strip():
+        raise argparse.ArgumentTypeError(f"expected FIELD=JOB_ID.PATH, not {text!r}")
+    return field.strip(), reference.strip()
+
+
+def chain_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``depends_on`` and ``inputs_from`` for ``submit`` from ``--depends-on`` and ``--input-from``."""
+    ids = [part.strip() for value in args.depends_on or () for part in value.split(",") if part.strip()]
+    pairs = dict(args.inputs_from or ())
+    return {"depends_on": ids or None, "inputs_from": pairs or None}
+
+
 def _json_object(text: str) -> Any:
     try:
         return json.loads(text)
@@ -63,6 +77,8 @@ def _field_help(field: FieldInfo) -> str:
         parts.append(f"a {field.catalog} from the catalog (python -m lpe_nb catalog)")
     if not field.required and field.default not in (None, ""):
         parts.append(f"default: {field.default}")
+    if field.required:
+        parts.append("required, unless a parent's result fills it (--depends-on)")
     return "; ".join(parts) or field.type
 
 
@@ -84,7 +100,7 @@ def _add_job_type(commands: Any, info: JobTypeInfo) -> None:
         parser.add_argument(
             option,
             dest=field.name,
-            required=field.required,
+            required=False,  # a required field may come from a parent's result (--depends-on)
             nargs="+" if field.type == "array" else None,
             type=_CONVERTERS.get(field.type, str),
             choices=field.choices,
@@ -115,6 +131,24 @@ def _add_run_options(parser: argparse.ArgumentParser, *, with_priority: bool = T
         default=None,
         metavar="TIME",
         help="start it at TIME, ISO 8601 with its offset (2026-11-29T15:00:00+01:00, or ...Z)",
+    )
+    parser.add_argument(
+        "--depends-on",
+        dest="depends_on",
+        action="append",
+        default=None,
+        metavar="JOB_ID",
+        help="wait for JOB_ID to complete first (repeat it, or comma-separate ids, for several); the job "
+        "takes what its type declares from that job's result, and is cancelled if it fails",
+    )
+    parser.add_argument(
+        "--input-from",
+        dest="inputs_from",
+        action="append",
+        type=_input_from,
+        default=None,
+        metavar="FIELD=JOB_ID.PATH",
+        help="take input FIELD from JOB_ID's result at PATH (e.g. text=<id>.reflection); it waits for JOB_ID",
     )
     parser.add_argument("--no-wait", action="store_true", help="print the job id and return at once")
     parser.add_argument(
