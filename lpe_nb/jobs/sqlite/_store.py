@@ -39,7 +39,6 @@ from lpe_nb.jobs.sqlite._group_commit import GroupCommitWriter
 from lpe_nb.jobs.sqlite._location import prepare_location
 from lpe_nb.jobs.sqlite._lock import FileDispatchLock
 from lpe_nb.jobs.sqlite._rows import job_to_row, progress_json, step_to_row
-from lpe_nb.jobs.sqlite._sql_chains import fetch_dependents
 from lpe_nb.jobs.sqlite._schedule_store import SqliteSchedules
 from lpe_nb.jobs.sqlite._sql_analytics import analytics
 from lpe_nb.jobs.sqlite._sql_chains import complete_input, fetch_dependents
