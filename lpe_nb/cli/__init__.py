@@ -24,6 +24,7 @@ from lpe_nb.worker import WorkerOptions, serve
 from ._analytics import print_analytics
 from ._args import build_parser, chain_options, input_from_args
 from ._output import Progress, print_job, print_jobs
+from ._schedules import run_schedules
 
 __all__ = ["main"]
 
@@ -90,6 +91,8 @@ def _command(args: argparse.Namespace) -> int:
                 delay_s=args.delay_s,
             )
             return _after_submit(client, job, args)
+        if command == "schedules":
+            return run_schedules(client, args)
         if command == "jobs":
             statuses = [s for s in (args.status or "").split(",") if s] or None
             print_jobs(client.jobs(status=statuses, type=args.type, limit=args.limit), as_json=args.json)

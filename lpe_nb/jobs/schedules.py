@@ -87,6 +87,8 @@ class Schedules:
         Raises :class:`UnknownJobType`, or :class:`InvalidInput` naming the field (``input.<name>``,
         ``cron``, ``interval_s``, ``timezone``, ``catch_up``, ``priority``, ``max_attempts``).
         """
+        now = self._clock()
+        recurrence = Recurrence.checked(cron=cron, interval_s=interval_s, timezone_name=timezone, anchor=now)
         operation = self.registry.get(job_type)
         try:
             parsed_input, stored_input = operation.validate(input_data)
@@ -108,8 +110,6 @@ class Schedules:
             raise InvalidInput.field("max_attempts", f"must be an integer from 1 to 100, not {attempts!r}")
         if title is not None and (not isinstance(title, str) or len(title) > 200):
             raise InvalidInput.field("title", "must be a string of at most 200 characters")
-        now = self._clock()
-        recurrence = Recurrence.checked(cron=cron, interval_s=interval_s, timezone_name=timezone, anchor=now)
         first = recurrence.next_after(now)
         schedule = ScheduleRecord(
             id=new_schedule_id(),
