@@ -34,6 +34,7 @@ BAR_STYLES = {
 # shown elsewhere, or too long
 _HIDDEN_DETAILS = frozenset(
     {"partial_text", "step", "index", "of", "eta_s", "eta_rest_s", "estimated_total_s", "retry"}
+    | {"waiting_for"}  # a chain: the step line already names the parent it waits for
 )
 
 

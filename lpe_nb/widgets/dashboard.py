@@ -81,11 +81,13 @@ class JobRow:
         # (a long title used to push the id onto a line of its own in JupyterLab).
         self.label.value = (
             f"<div style='{_ONE_LINE}' title='{esc(job.data.title)}'><code>{esc(job.id[:8])}</code> "
-            f"{_priority_badge(job.priority)}<b>{esc(job.data.title)}</b></div>"
+            f"{_priority_badge(job.priority)}<b>{esc(job.data.title)}</b>{_parents_html(job)}</div>"
         )
         self.bar.value = float(job.progress.percentage)
         self.bar.bar_style = _BAR_STYLES.get(status, "warning")
         waiting = starts_in(job.data.scheduled_at) if status == "pending" else None
+        if status == "pending" and job.data.waiting_on:  # a chain: "waiting for <parent title>"
+            waiting = job.progress.current_step or "waiting for its parents"
         shown = f"{status}, {waiting}" if waiting else f"{status} {job.progress.percentage:.0f}%"
         self.status.value = f"<div style='{_ONE_LINE}' title='{esc(shown)}'>{esc(shown)}</div>"
         cost = "" if job.data.cost_usd is None else format_usd(job.data.cost_usd)
@@ -349,6 +351,14 @@ class JobsDashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
         for future in ready:
             if not future.done():
                 future.set_result(None)
+
+
+def _parents_html(job: AsyncJob) -> str:
+    """The chain on a job's line: the short ids of the jobs it waits for (or waited for), after its title."""
+    if not job.depends_on:
+        return ""
+    ids = ", ".join(f"<code>{esc(parent[:8])}</code>" for parent in job.depends_on)
+    return f" <span title='it waits for these jobs' style='opacity: 0.75'>&#x2937; after {ids}</span>"
 
 
 def _priority_badge(priority: int) -> str:
