@@ -23,6 +23,7 @@ from lpe_nb.worker import WorkerOptions, serve
 
 from ._analytics import print_analytics
 from ._args import build_parser, chain_options, input_from_args
+from ._metrics import format_metrics, metrics_json
 from ._output import Progress, print_job, print_jobs
 from ._schedules import run_schedules
 
@@ -113,6 +114,13 @@ def _command(args: argparse.Namespace) -> int:
         if command == "analytics":
             report = client.analytics(since=args.since, until=args.until, group_by=args.group_by)
             print_analytics(report, as_json=args.json)
+            return 0
+        if command == "metrics":
+            if args.prometheus:
+                print(client.metrics_text(), end="")
+            else:
+                figures = client.metrics()
+                print(metrics_json(figures) if args.json else format_metrics(figures))
             return 0
         if command == "types":
             for info in client.job_types():

@@ -229,6 +229,17 @@ def build_parser(job_types: Iterable[JobTypeInfo]) -> argparse.ArgumentParser:
         "--group-by", default="", help="any of day, type, model, status, comma-separated (default: totals)"
     )
     analytics.add_argument("--json", action="store_true", help="print the report as JSON")
+    metrics = commands.add_parser(
+        "metrics",
+        help="the engine's figures: jobs and LLM calls since it started, the queue now",
+        description="The figures of the engine that runs the jobs (the Jupyter server's, when one serves the "
+        "database; else an engine started here, whose counters start at zero): per job type and per LLM "
+        "model, and the database's pending and running jobs. See docs/metrics.md.",
+        formatter_class=_Formatter,
+    )
+    shown = metrics.add_mutually_exclusive_group()
+    shown.add_argument("--json", action="store_true", help="print them as JSON")
+    shown.add_argument("--prometheus", action="store_true", help="print them in Prometheus's text format")
     commands.add_parser("types", help="the job types and their fields")
     commands.add_parser("catalog", help="the personas, namespaces and styles")
     _add_worker(commands)

@@ -169,6 +169,19 @@ class AsyncClient(AsyncScheduling, BaseClient):
         """Delete a finished job and its steps; raises :class:`InvalidTransition` if it has not finished."""
         await self.backend.delete(job_id)
 
+    async def metrics(self) -> dict[str, Any]:
+        """The engine's figures (the server's, or this process's): per job type, jobs submitted, finished
+        by status, retried, cache hits, cost, job and step durations; per LLM model, requests by outcome,
+        errors, retries, latency, tokens and cost; and the database's pending and running jobs, read now.
+        ``docs/metrics.md`` describes each figure."""
+        return await self.backend.metrics()
+
+    async def metrics_text(self) -> str:
+        """:meth:`metrics` in Prometheus's text format, as ``lpe_*`` metrics."""
+        from lpe_nb.metrics.prometheus import to_text  # prometheus_client, only when asked for
+
+        return to_text(await self.metrics())
+
     def events(self, job_id: str) -> AsyncIterator[JobEvent]:
         """A job's current state and then its live events, ending with its terminal status."""
         return self.backend.events(job_id)

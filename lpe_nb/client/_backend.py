@@ -79,6 +79,11 @@ class Backend(Protocol):
         """Delete a finished job and its steps; raises ``InvalidTransition`` if it has not finished."""
         ...
 
+    async def metrics(self) -> dict[str, Any]:
+        """The engine's figures: jobs and LLM calls since it started, the database's job counts now
+        (``GET lpe/api/metrics``; ``docs/metrics.md``)."""
+        ...
+
     def events(self, job_id: str) -> AsyncIterator[JobEvent]:
         """The job's current state, then its live events in ``seq`` order, ending with a terminal status."""
         ...

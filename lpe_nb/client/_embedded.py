@@ -110,6 +110,10 @@ class EmbeddedBackend(EmbeddedSchedules):
     async def delete(self, job_id: str) -> None:
         await self.host.thread.hop(self.engine.manager.delete(job_id))
 
+    async def metrics(self) -> dict[str, Any]:
+        figures: dict[str, Any] = await self.host.thread.hop(self.engine.manager.metrics())
+        return figures
+
     async def events(self, job_id: str) -> AsyncIterator[JobEvent]:
         events = self._events_on_host(job_id)  # stepped only on the host's loop
         try:

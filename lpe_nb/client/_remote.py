@@ -168,6 +168,10 @@ class RemoteBackend(RemoteSchedules):
     async def delete(self, job_id: str) -> None:
         await self._request("DELETE", f"jobs/{quote(job_id, safe='')}")
 
+    async def metrics(self) -> dict[str, Any]:
+        figures: dict[str, Any] = await self._request("GET", "metrics")
+        return figures
+
     async def set_priority(self, job_id: str, priority: int) -> JobRecord:
         data = await self._request("PATCH", f"jobs/{quote(job_id, safe='')}", body={"priority": priority})
         return job_from_dict(data)

@@ -168,6 +168,14 @@ class Client(Scheduling, BaseClient):
     def delete(self, job_id: str) -> None:
         self._runner.run(self._client.delete(job_id))
 
+    def metrics(self) -> dict[str, Any]:
+        """The engine's figures (see :meth:`AsyncClient.metrics`)."""
+        return self._runner.run(self._client.metrics())
+
+    def metrics_text(self) -> str:
+        """The engine's figures in Prometheus's text format."""
+        return self._runner.run(self._client.metrics_text())
+
     def run_background(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         """Run an async-client coroutine on the private loop without blocking (widgets poll this way);
         ``client.async_client`` is the :class:`AsyncClient` to call. Cancel the future to stop it."""

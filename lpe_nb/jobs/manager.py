@@ -505,7 +505,9 @@ class JobManager:
         if record.cost_usd is not None and record.name not in run.finished:  # as the store adds it up
             run.job = replace(run.job, cost_usd=(run.job.cost_usd or 0.0) + record.cost_usd)
         self.step_timings.step_finished(run.job.type)
-        self.meter.step_finished(run.job.type, record.name, record.duration_ms / 1000, record.usage)
+        self.meter.step_finished(
+            run.job.type, record.name, record.duration_ms / 1000, record.usage, record.cost_usd
+        )
 
     async def expected_step_seconds(self, job_type: str, model: str | None) -> Mapping[str, float]:
         return await self.step_timings.expected(job_type, model)

@@ -163,7 +163,7 @@ class OpenAICompatibleLLM:
                     log.info("LLM call %s: %s; retrying in %.2f s", task or "(untagged)", error, delay_s)
                     await asyncio.sleep(delay_s)  # the backoff: a timer, cancellable
         usage = completion.usage
-        call.meter.llm_tokens(self.model, usage.prompt_tokens, usage.completion_tokens, None)
+        call.meter.llm_tokens(self.model, usage.prompt_tokens, usage.completion_tokens, completion.cost_usd)
         log.debug(
             "LLM call %s: model %s, %d+%d tokens, %d request(s), %.2f s",
             task or "(untagged)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -192,6 +193,24 @@ async def test_a_short_delay_runs_the_job_after_it(client: AsyncClient) -> None:
     assert job.status is JobStatus.COMPLETED and job.data.started_at is not None
     assert datetime.fromisoformat(job.data.started_at) >= scheduled_at
     assert job.scheduled_at is None  # cleared once it was due
+
+
+async def test_metrics_count_what_the_jobs_did(client: AsyncClient) -> None:
+    def submitted(figures: dict[str, Any]) -> int:
+        return int(figures["job_types"].get("projection", {}).get("submitted", 0))
+
+    def llm_requests(figures: dict[str, Any]) -> int:
+        return sum(sum(model["requests"].values()) for model in figures["llm_models"].values())
+
+    before = await client.metrics()
+    job = await (await client.projection(NARRATIVE))
+    after = await client.metrics()
+    assert submitted(after) == submitted(before) + 1
+    assert after["job_types"]["projection"]["finished"]["completed"] >= 1
+    assert llm_requests(after) >= llm_requests(before) + len(job.steps)  # a call per step at least
+    assert after["jobs"]["pending"] == after["jobs"]["running"] == 0
+    text = await client.metrics_text()
+    assert f'lpe_jobs_submitted_total{{job_type="projection"}} {submitted(after)}.0' in text
 
 
 async def test_analytics_sums_the_clients_jobs_and_names_a_bad_argument(client: AsyncClient) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from lpe_nb.embedded import open_engine
 from lpe_nb.jobs import JobManager, JobStatus, OperationRegistry, StepRecord
 from lpe_nb.llm import OpenAICompatibleLLM
 from lpe_nb.metrics.prometheus import register_prometheus
@@ -112,3 +113,21 @@ async def test_the_gauges_are_the_database_counts_read_when_asked(tmp_path: Path
 
 async def _noop(ctx: Any, data: Any) -> None:
     return None
+
+
+async def test_a_second_identical_job_is_counted_as_cache_hits_and_no_requests(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    settings = chaos_llm_settings(server.base_url)
+    async with open_engine(tmp_path / "jobs.db", llm_settings=settings) as engine:
+        input_data = {"text": "The ferry left at dawn.", "intermediate_language": "french"}
+        for _ in range(2):
+            job = await engine.manager.wait(await engine.submit("translation", input_data), timeout_s=30)
+            assert job.status is JobStatus.COMPLETED, job.error_message
+        metrics = await engine.manager.metrics()
+    translation = metrics["job_types"]["translation"]
+    assert translation["finished"] == {"completed": 2}
+    calls = server.call_count
+    assert calls > 0
+    assert metrics["llm_models"][MODEL]["requests"] == {"ok": calls}  # the first job's only
+    assert translation["cache_hits"] == calls  # the second job's: each call answered from the cache
