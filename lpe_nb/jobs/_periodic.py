@@ -99,7 +99,7 @@ class PeriodicWork:
             try:
                 now = self._clock()
                 lease_until = to_iso(now + timedelta(seconds=self.settings.lease_s))
-                for job_id in await self.store.renew_leases(self.owner, lease_until):
+                for job_id in await self.store.renew_leases(self.owner, lease_until, now=to_iso(now)):
                     run = self.dispatcher.runs.get(job_id)
                     if run is not None:
                         self.dispatcher.deliver_cancel(run)  # asked from another process

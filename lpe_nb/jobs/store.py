@@ -1,14 +1,20 @@
 """The job store's interface: what the manager needs of a database, whatever the backend.
 
 :class:`JobStore` is a :class:`~typing.Protocol`; :func:`open_store` picks the backend from a path or URL.
-Today the one backend is SQLite (:class:`lpe_nb.jobs.sqlite.SqliteJobStore`, one file on one machine);
-PostgreSQL is to follow. ``tests/jobs/test_store_contract.py`` proves a backend honours every guarantee
-written below, so the manager never needs to know which one it talks to.
+The backends are SQLite (:class:`lpe_nb.jobs.sqlite.SqliteJobStore`, one file on one machine, the default)
+and PostgreSQL (:class:`lpe_nb.jobs.postgres.PgJobStore`, one database for many processes and machines).
+``tests/jobs/test_store_contract.py`` proves a backend honours every guarantee written below, so the
+manager never needs to know which one it talks to.
 
 Every method is one transaction. Every state change is conditional on the state it expects, so a late
 writer never overwrites a terminal state, and every change to a running job is conditional on its lease.
 Timestamps are ISO-8601 UTC strings of fixed width (:func:`lpe_nb.jobs.model.to_iso`); they are passed in,
-never read from the database's clock, so tests can inject time.
+never read from the database's clock, so tests can inject time. Leases are the exception: a backend shared by
+machines (PostgreSQL) times them on the database's clock, because machines' clocks are not in step. It
+takes a lease's *length* from the caller (``lease_until - now``, a difference that clock skew does not
+change), ends it at the database's ``now()`` plus that, and calls it expired when that moment is before the
+database's ``now()``; SQLite, on one machine, stores ``lease_until`` and compares it with the caller's
+``now``.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ __all__ = [
     "Synchronous",
     "WorkerRecord",
     "default_db_path",
+    "is_postgres_url",
     "open_store",
 ]
 
@@ -176,7 +183,8 @@ class JobStore(Protocol):
         A job waiting for parents (``waiting_on`` not None) is not claimed until they have all completed,
         and costs the claim nothing however many there are.
 
-        Each claimed job has one more attempt, ``owner``'s lease until ``lease_until``, a higher ``seq``,
+        Each claimed job has one more attempt, ``owner``'s lease until ``lease_until`` (its length, from the
+        database's clock, on a shared database: see the module's docstring), a higher ``seq``,
         and comes with the steps it finished in earlier attempts (where it resumes from). Two stores
         claiming concurrently from one database never get the same job. ``limit <= 0`` claims nothing.
         """
@@ -189,8 +197,9 @@ class JobStore(Protocol):
         value that is not JSON, before anything is written. Returns the job with the new input."""
         ...
 
-    async def renew_leases(self, owner: str, lease_until: str) -> set[str]:
-        """Extend every lease ``owner`` holds to ``lease_until`` (the heartbeat).
+    async def renew_leases(self, owner: str, lease_until: str, *, now: str) -> set[str]:
+        """Extend every lease ``owner`` holds to ``lease_until`` (the heartbeat; on a shared database, by
+        ``lease_until - now`` from the database's clock).
 
         Returns the ids of its running jobs whose cancel was requested, so the runner can act on a cancel
         made through another store.
@@ -482,14 +491,39 @@ def open_store(
     - ``None``: the default SQLite file (:func:`default_db_path`).
     - a path, ``sqlite:///relative/path`` or ``sqlite:////absolute/path`` (as SQLAlchemy writes them, so
       ``f"sqlite:///{path}"`` works for both), or a ``file:`` URL: SQLite.
-    - ``postgresql://...``: not yet available.
+    - ``postgresql://...`` or ``postgres://...`` (libpq's URL; SQLAlchemy's ``postgresql+psycopg://`` too):
+      PostgreSQL, with ``pip install "lpe-nb[postgres]"``.
 
-    ``options`` go to the backend (SQLite: ``busy_timeout_ms``, ``max_batch``). Raises
-    :class:`~lpe_nb.errors.InvalidInput` naming ``db_url`` for a URL no backend can open.
+    ``options`` go to the backend (SQLite: ``busy_timeout_ms``, ``max_batch``; PostgreSQL:
+    ``pool_min_size``, ``pool_max_size``, ``connect_timeout_s``). Raises
+    :class:`~lpe_nb.errors.InvalidInput` naming ``db_url`` for a URL no backend can open, or PostgreSQL's
+    when psycopg is not installed.
     """
     if url_or_path is None or isinstance(url_or_path, os.PathLike):
         return SqliteJobStore(url_or_path, synchronous=synchronous, **options)
+    if is_postgres_url(url_or_path):
+        return _postgres_store(url_or_path, synchronous=synchronous, **options)
     return SqliteJobStore(_sqlite_path(url_or_path), synchronous=synchronous, **options)
+
+
+def is_postgres_url(url_or_path: str | os.PathLike[str] | None) -> bool:
+    """Whether ``url_or_path`` names a PostgreSQL database (else a SQLite file, or the default one)."""
+    if not isinstance(url_or_path, str):
+        return False
+    match = _URL_SCHEME.match(url_or_path.strip())
+    return match is not None and match.group(1).lower() in _POSTGRES_SCHEMES
+
+
+def _postgres_store(url: str, *, synchronous: Synchronous, **options: Any) -> JobStore:
+    try:
+        from lpe_nb.jobs.postgres import PgJobStore
+    except ImportError as exc:  # psycopg is an optional dependency
+        raise InvalidInput.field(
+            "db_url",
+            f"names a PostgreSQL database, which needs psycopg: pip install 'lpe-nb[postgres]' ({exc})",
+        ) from exc
+    store: JobStore = PgJobStore(url.strip(), synchronous=synchronous, **options)
+    return store
 
 
 def _sqlite_path(url: str) -> str:
@@ -500,11 +534,6 @@ def _sqlite_path(url: str) -> str:
     scheme = "" if match is None else match.group(1).lower()
     if scheme not in ("sqlite", "file", *_POSTGRES_SCHEMES) and (match is None or not match.group(2)):
         return url
-    if scheme in _POSTGRES_SCHEMES:
-        raise InvalidInput.field(
-            "db_url",
-            "PostgreSQL needs the psycopg backend (not yet available); use a SQLite file path for now",
-        )
     try:
         parts = urlsplit(url)
         redacted = _redact(url)

@@ -29,7 +29,7 @@ def probe() -> Probe:
 
 # Every store backend the contract suite (test_store_contract.py) proves. A new backend adds its name here
 # and, in `store_url`, where a fresh empty database of it is.
-STORE_BACKENDS = ("sqlite",)
+STORE_BACKENDS = ("sqlite", "postgres")
 
 
 @pytest.fixture(params=STORE_BACKENDS)
@@ -38,6 +38,9 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     backend: str = request.param
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'jobs.db'}"  # a real file, opened through the URL parser
+    if backend == "postgres":
+        url: str = request.getfixturevalue("postgres_url")  # a new schema, real server (tests/conftest.py)
+        return url
     raise AssertionError(f"no database for the store backend {backend!r}")
 
 

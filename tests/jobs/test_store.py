@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,9 +56,18 @@ def test_options_reach_the_backend(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "url", ["postgresql://u:secret@db/lpe", "postgres://db/lpe", "postgresql+psycopg://db/x"]
 )
-def test_postgresql_is_not_yet_available(url: str) -> None:
-    with pytest.raises(InvalidInput, match="not yet available") as info:
-        open_store(url)
+def test_a_postgresql_url_opens_the_postgresql_store_without_showing_its_password(url: str) -> None:
+    from lpe_nb.jobs.postgres import PgJobStore
+
+    store = open_store(url)  # no I/O until it is opened
+    assert isinstance(store, PgJobStore)
+    assert "secret" not in store.location and "db" in store.location
+
+
+def test_postgresql_without_psycopg_names_the_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "lpe_nb.jobs.postgres", None)  # what a missing psycopg looks like
+    with pytest.raises(InvalidInput, match=r"pip install 'lpe-nb\[postgres\]'") as info:
+        open_store("postgresql://u:secret@db/lpe")
     assert list(info.value.fields) == ["db_url"]
     assert "secret" not in str(info.value)
 

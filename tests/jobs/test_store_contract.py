@@ -24,6 +24,9 @@ from lpe_nb.jobs.store import WorkerRecord
 from tests.jobs.records import EPOCH, at, make_job, make_step
 
 LEASE = at(60)  # a lease that outlives every `now` these tests pass, unless they mean it to expire
+# A lease that ends before it starts: expired at once, on SQLite (against the `now` a test passes) as on
+# PostgreSQL (against the database's clock, which is not the tests' EPOCH: see store.py's docstring).
+EXPIRED = at(0)
 
 
 async def insert_all(store: JobStore, *jobs: JobRecord) -> None:
@@ -31,10 +34,12 @@ async def insert_all(store: JobStore, *jobs: JobRecord) -> None:
         await store.insert_job(job)
 
 
-async def claim_one(store: JobStore, job: JobRecord, owner: str = "me", now: str = at(1)) -> JobRecord:
-    """Insert ``job`` alone in the queue and claim it for ``owner``."""
+async def claim_one(
+    store: JobStore, job: JobRecord, owner: str = "me", now: str = at(1), lease: str = LEASE
+) -> JobRecord:
+    """Insert ``job`` alone in the queue and claim it for ``owner`` (until ``lease``)."""
     await store.insert_job(job)
-    [(claimed, _)] = await store.claim_pending(owner, now, LEASE, 1)
+    [(claimed, _)] = await store.claim_pending(owner, now, lease, 1)
     assert claimed.id == job.id
     return claimed
 
@@ -300,7 +305,8 @@ async def test_a_claimed_job_runs_under_the_claimers_lease(store: JobStore) -> N
     job = make_job(seq=4)
     claimed = await claim_one(store, job, owner="me", now=at(2))
     assert claimed.status is JobStatus.RUNNING
-    assert (claimed.lease_owner, claimed.lease_expires_at) == ("me", LEASE)
+    assert claimed.lease_owner == "me"
+    assert claimed.lease_expires_at is not None  # its clock is the backend's (test_lease_clock.py)
     assert (claimed.attempts, claimed.started_at) == (1, at(2))
     assert claimed.seq > job.seq
     assert await store.get_job(job.id) == claimed
@@ -340,17 +346,19 @@ async def test_a_reclaimed_job_comes_with_the_steps_it_finished(store: JobStore)
 async def test_renewal_extends_only_the_owners_leases(store: JobStore) -> None:
     mine = await claim_one(store, make_job(created_at=at(0)), owner="me")
     theirs = await claim_one(store, make_job(created_at=at(1)), owner="them")
-    assert await store.renew_leases("me", at(120)) == set()
-    assert (await store.get_job(mine.id)).lease_expires_at == at(120)
-    assert (await store.get_job(theirs.id)).lease_expires_at == LEASE
+    assert await store.renew_leases("me", at(120), now=at(2)) == set()
+    renewed = (await store.get_job(mine.id)).lease_expires_at
+    assert renewed is not None and theirs.lease_expires_at is not None
+    assert renewed > theirs.lease_expires_at  # 118 s from the renewal against 59 s from the claim
+    assert (await store.get_job(theirs.id)).lease_expires_at == theirs.lease_expires_at
 
 
 async def test_renewal_reports_the_owners_jobs_whose_cancel_was_requested(store: JobStore) -> None:
     job = await claim_one(store, make_job())
     marked = await store.request_cancel(job.id, now=at(2), actor="cancel")
     assert marked.status is JobStatus.RUNNING and marked.cancel_requested
-    assert await store.renew_leases("them", at(120)) == set()
-    assert await store.renew_leases("me", at(120)) == {job.id}
+    assert await store.renew_leases("them", at(120), now=at(2)) == set()
+    assert await store.renew_leases("me", at(120), now=at(2)) == {job.id}
 
 
 async def test_only_the_lease_owner_can_finish_requeue_or_checkpoint(store: JobStore) -> None:
@@ -518,10 +526,10 @@ async def test_step_durations_are_the_medians_per_name_over_the_newest_jobs_of_a
 
 async def test_recovery_of_expired_leases_takes_back_only_expired_jobs_of_others(store: JobStore) -> None:
     expired = await claim_one(store, make_job(created_at=at(0)), owner="dead")
-    await store.renew_leases("dead", at(10))
+    await store.renew_leases("dead", EXPIRED, now=at(1))
     alive = await claim_one(store, make_job(created_at=at(1)), owner="alive")
-    own = await claim_one(store, make_job(created_at=at(2)), owner="me")
-    await store.renew_leases("me", at(10))
+    own = await claim_one(store, make_job(created_at=at(2)), owner="me", lease=EXPIRED)
+    await store.renew_leases("me", EXPIRED, now=at(1))  # expired, but its own: never taken back
     await store.save_step(make_step(expired.id, 0), "dead")
 
     [recovered] = await store.recover_orphans("me", now=at(20), only_expired=True)
@@ -545,7 +553,7 @@ async def test_recovery_of_all_takes_back_every_running_job_but_the_callers(stor
 
 
 async def test_recovery_fails_a_job_whose_attempts_are_used_up(store: JobStore) -> None:
-    job = await claim_one(store, make_job(max_attempts=1), owner="dead")
+    job = await claim_one(store, make_job(max_attempts=1), owner="dead", lease=EXPIRED)
     [recovered] = await store.recover_orphans("me", now=at(120), only_expired=True)
     assert recovered.action is JobStatus.FAILED
     stored = await store.get_job(job.id)
@@ -554,7 +562,7 @@ async def test_recovery_fails_a_job_whose_attempts_are_used_up(store: JobStore) 
 
 
 async def test_recovery_cancels_a_job_whose_cancel_was_requested(store: JobStore) -> None:
-    job = await claim_one(store, make_job(), owner="dead")
+    job = await claim_one(store, make_job(), owner="dead", lease=EXPIRED)
     await store.request_cancel(job.id, now=at(2), actor="cancel")
     [recovered] = await store.recover_orphans("me", now=at(120), only_expired=True)
     assert recovered.action is JobStatus.CANCELLED
@@ -562,7 +570,7 @@ async def test_recovery_cancels_a_job_whose_cancel_was_requested(store: JobStore
 
 
 async def test_recovery_does_not_count_an_attempt_that_finished_a_step(store: JobStore) -> None:
-    job = await claim_one(store, make_job(max_attempts=1), owner="dead")
+    job = await claim_one(store, make_job(max_attempts=1), owner="dead", lease=EXPIRED)
     await store.save_step(replace(make_step(job.id, 0), attempt=job.attempts), "dead")
     [recovered] = await store.recover_orphans("me", now=at(120), only_expired=True)
     assert recovered.action is JobStatus.PENDING
@@ -572,11 +580,11 @@ async def test_recovery_does_not_count_an_attempt_that_finished_a_step(store: Jo
 
 
 async def test_recovery_counts_attempts_in_a_row_that_finished_no_step(store: JobStore) -> None:
-    job = await claim_one(store, make_job(max_attempts=2), owner="dead")
+    job = await claim_one(store, make_job(max_attempts=2), owner="dead", lease=EXPIRED)
     await store.save_step(replace(make_step(job.id, 0), attempt=1), "dead")
     await store.recover_orphans("me", now=at(120), only_expired=True)  # attempt 1 made progress
     for attempt, action in ((2, JobStatus.PENDING), (3, JobStatus.FAILED)):
-        [(claimed, steps)] = await store.claim_pending("dead", at(121), at(130), 1)
+        [(claimed, steps)] = await store.claim_pending("dead", at(121), EXPIRED, 1)
         assert (claimed.attempts, [s.name for s in steps]) == (attempt, ["step0"])
         [recovered] = await store.recover_orphans("me", now=at(200), only_expired=True)
         assert recovered.action is action, attempt
@@ -697,7 +705,7 @@ async def test_every_status_change_is_in_the_audit_trail_oldest_first(store: Job
 
 async def test_cancel_and_recovery_are_in_the_audit_trail(store: JobStore) -> None:
     pending = make_job(created_at=at(9))
-    orphan = await claim_one(store, make_job(), owner="dead")
+    orphan = await claim_one(store, make_job(), owner="dead", lease=EXPIRED)
     await store.insert_job(pending)
     await store.request_cancel(pending.id, now=at(10), actor="cancel")
     await store.recover_orphans("me", now=at(120), only_expired=True)
@@ -807,7 +815,7 @@ async def test_cancelling_a_pending_parent_cancels_its_dependents(store: JobStor
 
 
 async def test_a_parent_failed_by_recovery_cancels_its_dependents(store: JobStore) -> None:
-    parent = await claim_one(store, make_job(max_attempts=1), owner="dead")
+    parent = await claim_one(store, make_job(max_attempts=1), owner="dead", lease=EXPIRED)
     child = waiting_job(parent, created_at=at(1))
     await store.insert_job(child)
     [recovered] = await store.recover_orphans("me", now=at(120), only_expired=True)

@@ -189,8 +189,9 @@ class SqliteJobStore(SqliteSchedules):
         await self._write(lambda conn: complete_input(conn, job.id, owner, text))
         return replace(job, input_data=input_data)
 
-    async def renew_leases(self, owner: str, lease_until: str) -> set[str]:
-        """Extend every lease ``owner`` holds; returns the ids of its jobs whose cancel was requested."""
+    async def renew_leases(self, owner: str, lease_until: str, *, now: str) -> set[str]:
+        """Extend every lease ``owner`` holds to ``lease_until`` (one machine, one clock: ``now`` is not
+        needed); returns the ids of its jobs whose cancel was requested."""
         return await self._write(lambda conn: _sql_leases.renew_leases(conn, owner, lease_until))
 
     async def finish(

@@ -1,0 +1,54 @@
+"""The dispatch lock on PostgreSQL: a session advisory lock held on a dedicated connection.
+
+Today's manager recovers *every* other owner's running job when it takes the lock (on SQLite the lock
+proves those owners are dead), so on PostgreSQL the lock keeps that meaning: one holder per database at a
+time, freed by the server when the holder's connection ends (its process exited or was killed). Several
+processes with ``dispatch="auto"`` therefore elect one dispatcher, and the others run as its peers, exactly
+as on SQLite. Many dispatchers at once (each recovering only expired leases) is the next step of issue 13.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+from lpe_nb.errors import StoreError
+from lpe_nb.jobs.postgres._connection import Connection, connect, redact
+from lpe_nb.jobs.postgres.schema import DISPATCH_LOCK
+
+__all__ = ["AdvisoryDispatchLock"]
+
+
+class AdvisoryDispatchLock:
+    """``pg_try_advisory_lock`` on its own connection: at most one holder per database."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._conn: Connection | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._conn is not None and not self._conn.closed
+
+    async def try_acquire(self) -> bool:
+        if self.held:
+            return True
+        try:
+            conn = await connect(self._url, application_name="lpe-nb dispatch lock")
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot reach the job database {redact(self._url)}: {exc}") from exc
+        try:
+            cur = await conn.execute("SELECT pg_try_advisory_lock(%s) AS taken", (DISPATCH_LOCK,))
+            row = await cur.fetchone()
+        except psycopg.Error as exc:
+            await conn.close()
+            raise StoreError(f"taking the dispatch lock on {redact(self._url)} failed: {exc}") from exc
+        if row is None or not row["taken"]:
+            await conn.close()
+            return False
+        self._conn = conn
+        return True
+
+    async def release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()  # ending the session frees its advisory locks

@@ -1,0 +1,239 @@
+"""The PostgreSQL job store's writes of running jobs: claim, heartbeat, checkpoint, finish, requeue and
+recovery.
+
+Leases run on the database's clock: a lease ends at ``now() + length``, where ``length`` is what the
+caller asked for (``lease_until - now`` on its own clock: a difference, which clock skew does not change),
+and a lease has expired when it ends before the database's ``now()``. Every other timestamp (``started_at``,
+``updated_at``, the audit trail) is the caller's ``now``, as on SQLite.
+
+A claim takes its jobs with ``FOR UPDATE SKIP LOCKED``: many processes claim from one queue at once, none
+waits for another, and none gets a job another took.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from lpe_nb.errors import LeaseLost
+from lpe_nb.jobs._recovery import recovery_of
+from lpe_nb.jobs._store_common import Recovered
+from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord
+from lpe_nb.jobs.postgres._connection import Connection
+from lpe_nb.jobs.postgres._rows import progress_json, row_to_job
+from lpe_nb.jobs.postgres._sql_chains import end_dependents
+from lpe_nb.jobs.postgres._sql_jobs import Transition, record_transitions
+from lpe_nb.jobs.postgres._sql_reads import fetch_steps
+
+__all__ = [
+    "SEQ_GAP_AFTER_CRASH",
+    "claim_pending",
+    "finish",
+    "lease_seconds",
+    "record_retry",
+    "recover_orphans",
+    "renew_leases",
+    "requeue",
+    "save_progress",
+    "save_step",
+]
+
+SEQ_GAP_AFTER_CRASH = 1_000_000  # as SQLite's: past any seq an event lost in a crash could have used
+
+
+def lease_seconds(now: str, lease_until: str) -> float:
+    """How long a lease from ``now`` to ``lease_until`` lasts, in seconds (negative: already over)."""
+    return (datetime.fromisoformat(lease_until) - datetime.fromisoformat(now)).total_seconds()
+
+
+async def claim_pending(
+    conn: Connection, owner: str, now: str, lease_s: float, limit: int, types: Collection[str] | None
+) -> list[tuple[JobRecord, list[StepRecord]]]:
+    """pending -> running for up to ``limit`` jobs, highest priority then oldest first, with their steps."""
+    # The due scheduled jobs join the queue first (its partial index holds only jobs without a time).
+    await conn.execute(
+        "UPDATE jobs SET scheduled_at = NULL WHERE id IN (SELECT id FROM jobs "
+        "WHERE status = 'pending' AND scheduled_at IS NOT NULL AND scheduled_at <= %s::timestamptz "
+        "FOR UPDATE SKIP LOCKED)",
+        (now,),
+    )
+    cur = await conn.execute(
+        """
+        UPDATE jobs AS j SET status = 'running', attempts = j.attempts + 1, lease_owner = %(owner)s,
+               lease_expires_at = now() + make_interval(secs => %(lease_s)s),
+               started_at = COALESCE(j.started_at, %(now)s::timestamptz), updated_at = %(now)s::timestamptz,
+               seq = j.seq + 1
+        FROM (SELECT id FROM jobs
+              WHERE status = 'pending' AND scheduled_at IS NULL AND waiting_on IS NULL
+                    AND (%(any_type)s OR type = ANY(%(types)s::text[]))
+              ORDER BY priority DESC, created_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED) AS picked
+        WHERE j.id = picked.id
+        RETURNING j.*
+        """,
+        {
+            "owner": owner, "lease_s": lease_s, "now": now, "limit": limit,
+            "any_type": types is None, "types": sorted(types or ()),
+        },
+    )  # fmt: skip
+    jobs = sorted((row_to_job(r) for r in await cur.fetchall()), key=lambda j: (-j.priority, j.created_at))
+    await record_transitions(
+        conn, [(job.id, job.seq, now, JobStatus.PENDING, JobStatus.RUNNING, owner, None) for job in jobs]
+    )
+    # Only a job that started before this claim can have checkpoints to resume from.
+    return [(job, await fetch_steps(conn, job.id) if job.started_at != now else []) for job in jobs]
+
+
+async def renew_leases(conn: Connection, owner: str, lease_s: float) -> set[str]:
+    """Extend every lease ``owner`` holds; returns the ids of its jobs whose cancel was requested."""
+    cur = await conn.execute(
+        "UPDATE jobs SET lease_expires_at = now() + make_interval(secs => %s) "
+        "WHERE status = 'running' AND lease_owner = %s RETURNING id, cancel_requested",
+        (lease_s, owner),
+    )
+    return {r["id"] for r in await cur.fetchall() if r["cancel_requested"]}
+
+
+async def finish(
+    conn: Connection,
+    job_id: str,
+    owner: str,
+    status: JobStatus,
+    *,
+    now: str,
+    seq: int,
+    progress: str,
+    result_data: str | None,
+    error_message: str | None,
+) -> int:
+    """running -> ``status`` with its outcome (``progress`` and ``result_data`` already as JSON), and its
+    dependents released or cancelled; returns how many jobs depend on it."""
+    cur = await conn.execute(
+        "UPDATE jobs SET status = %s, result_data = %s::json, error_message = %s, progress = %s::json, "
+        "completed_at = %s::timestamptz, updated_at = %s::timestamptz, seq = GREATEST(seq, %s), "
+        "lease_owner = NULL, lease_expires_at = NULL "
+        "WHERE id = %s AND status = 'running' AND lease_owner = %s",
+        (status.value, result_data, error_message, progress, now, now, seq, job_id, owner),
+    )
+    if cur.rowcount != 1:
+        raise _lease_lost(job_id, owner)
+    await record_transitions(conn, [(job_id, seq, now, JobStatus.RUNNING, status, owner, error_message)])
+    return await end_dependents(conn, job_id, status, now=now)
+
+
+async def requeue(conn: Connection, job_id: str, owner: str, *, now: str, seq: int, refund: int) -> None:
+    """running -> pending, giving ``refund`` (0 or 1) attempts back."""
+    cur = await conn.execute(
+        "UPDATE jobs SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, "
+        "attempts = GREATEST(0, attempts - %s), updated_at = %s::timestamptz, seq = GREATEST(seq, %s) "
+        "WHERE id = %s AND status = 'running' AND lease_owner = %s",
+        (refund, now, seq, job_id, owner),
+    )
+    if cur.rowcount != 1:
+        raise _lease_lost(job_id, owner)
+    reason = "the manager stopped; it resumes from its last finished step"
+    await record_transitions(conn, [(job_id, seq, now, JobStatus.RUNNING, JobStatus.PENDING, owner, reason)])
+
+
+async def record_retry(conn: Connection, job_id: str, owner: str, *, now: str, seq: int, reason: str) -> int:
+    """Count a new attempt of a running job that stays running; returns the job's attempts now."""
+    cur = await conn.execute(
+        "UPDATE jobs SET attempts = attempts + 1, updated_at = %s::timestamptz, seq = GREATEST(seq, %s) "
+        "WHERE id = %s AND status = 'running' AND lease_owner = %s RETURNING attempts",
+        (now, seq, job_id, owner),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        raise _lease_lost(job_id, owner)
+    await record_transitions(conn, [(job_id, seq, now, JobStatus.RUNNING, JobStatus.RUNNING, owner, reason)])
+    return int(row["attempts"])
+
+
+async def save_progress(
+    conn: Connection, updates: Sequence[tuple[str, str, Progress, int]], *, now: str
+) -> None:
+    """Persist the latest progress of running jobs, as ``(job_id, owner, progress, seq)``.
+
+    Progress is throttled and advisory, so its commit does not wait for the WAL to reach the disk
+    (``synchronous_commit = off``: a server crash may lose the last fraction of a second of it).
+    """
+    await conn.execute("SET LOCAL synchronous_commit = off")
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "UPDATE jobs SET progress = %s::json, seq = GREATEST(seq, %s), updated_at = %s::timestamptz "
+            "WHERE id = %s AND status = 'running' AND lease_owner = %s",
+            [(progress_json(p), seq, now, job_id, owner) for job_id, owner, p, seq in updates],
+        )
+
+
+async def save_step(conn: Connection, params: dict[str, Any], owner: str) -> None:
+    """Insert a finished step (``params`` from :func:`~._rows.step_params`) while ``owner`` still runs the
+    job (its row stays share-locked until commit, so a finish cannot slip in between)."""
+    cur = await conn.execute(
+        "SELECT 1 FROM jobs WHERE id = %s AND status = 'running' AND lease_owner = %s FOR SHARE",
+        (params["job_id"], owner),
+    )
+    if await cur.fetchone() is None:
+        raise _lease_lost(params["job_id"], owner)
+    cur = await conn.execute(
+        "INSERT INTO job_steps (job_id, idx, name, input, output, usage, started_at, completed_at, "
+        "duration_ms, attempt, model, cost_usd) VALUES (%(job_id)s, %(idx)s, %(name)s, %(input)s::json, %(output)s::json, "
+        "%(usage)s::json, %(started_at)s::timestamptz, %(completed_at)s::timestamptz, %(duration_ms)s, "
+        "%(attempt)s, %(model)s, %(cost_usd)s) ON CONFLICT (job_id, name) DO NOTHING",
+        params,
+    )
+    if cur.rowcount == 1 and params["cost_usd"] is not None:  # a step saved twice is counted once
+        await conn.execute(
+            "UPDATE jobs SET cost_usd = COALESCE(cost_usd, 0) + %s WHERE id = %s",
+            (params["cost_usd"], params["job_id"]),
+        )
+
+
+async def recover_orphans(conn: Connection, owner: str, *, now: str, only_expired: bool) -> list[Recovered]:
+    """Take back running jobs held by other owners (all of them, or those whose lease ended before the
+    database's ``now()``), in one UPDATE so the status counters move in one statement."""
+    cur = await conn.execute(
+        "SELECT * FROM jobs WHERE status = 'running' AND lease_owner IS DISTINCT FROM %s "
+        "AND (NOT %s OR lease_expires_at IS NULL OR lease_expires_at < now()) "
+        "ORDER BY created_at, id FOR UPDATE SKIP LOCKED",
+        (owner, only_expired),
+    )
+    orphans = [row_to_job(r) for r in await cur.fetchall()]
+    if not orphans:
+        return []
+    cur = await conn.execute(
+        "SELECT job_id, MAX(attempt) AS a FROM job_steps WHERE job_id = ANY(%s) GROUP BY job_id",
+        ([job.id for job in orphans],),
+    )
+    last_progress = {r["job_id"]: r["a"] for r in await cur.fetchall()}
+    decided = {job.id: recovery_of(job, last_progress.get(job.id)) for job in orphans}
+    cur = await conn.execute(
+        """
+        UPDATE jobs AS j SET status = v.action, error_message = v.message, lease_owner = NULL,
+               lease_expires_at = NULL, updated_at = %(now)s::timestamptz, seq = j.seq + %(gap)s,
+               completed_at = CASE WHEN v.action = 'pending' THEN NULL ELSE %(now)s::timestamptz END
+        FROM unnest(%(ids)s::text[], %(actions)s::text[], %(messages)s::text[]) AS v(id, action, message)
+        WHERE j.id = v.id
+        RETURNING j.*
+        """,
+        {
+            "now": now, "gap": SEQ_GAP_AFTER_CRASH, "ids": list(decided),
+            "actions": [action.value for action, _ in decided.values()],
+            "messages": [None if action is JobStatus.PENDING else reason for action, reason in decided.values()],
+        },
+    )  # fmt: skip
+    by_id = {job.id: job for job in (row_to_job(r) for r in await cur.fetchall())}
+    recovered = [Recovered(by_id[job.id], decided[job.id][0]) for job in orphans if job.id in by_id]
+    transitions: list[Transition] = [
+        (r.job.id, r.job.seq, now, JobStatus.RUNNING, r.action, owner, decided[r.job.id][1])
+        for r in recovered
+    ]
+    await record_transitions(conn, transitions)
+    for item in recovered:
+        if item.action is not JobStatus.PENDING:
+            await end_dependents(conn, item.job.id, item.action, now=now)
+    return recovered
+
+
+def _lease_lost(job_id: str, owner: str) -> LeaseLost:
+    return LeaseLost(f"job {job_id} is no longer running under lease {owner}")
