@@ -21,6 +21,7 @@ from lpe_nb.widgets.forms import ConfigurationForm, JobForm, ProjectionForm, Tra
 from lpe_nb.widgets.maieutic import MaieuticSession
 from lpe_nb.widgets.progress import JobProgress
 from lpe_nb.widgets.results import render_result
+from lpe_nb.widgets.schedules import SchedulesView
 
 # A job handle displayed in a notebook becomes its live progress widget (the client never imports us).
 set_notebook_renderer(JobProgress)
@@ -33,6 +34,7 @@ __all__ = [
     "JobsDashboard",
     "MaieuticSession",
     "ProjectionForm",
+    "SchedulesView",
     "TranslationForm",
     "render_result",
 ]
