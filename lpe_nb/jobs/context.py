@@ -91,6 +91,11 @@ class StepContext:
         return self._run.job.type
 
     @property
+    def username(self) -> str | None:
+        """Who submitted the job (None: unknown), for what it makes on their behalf (a catalog entry)."""
+        return self._run.job.username
+
+    @property
     def attempt(self) -> int:
         return self._run.job.attempts
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import logging
 import os
 import socket
@@ -26,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from lpe_nb._version import __version__
-from lpe_nb.errors import InvalidInput, LpeError
+from lpe_nb.errors import InvalidInput, JobNotFound, LpeError
 from lpe_nb.jobs._chaining import plan_chain
 from lpe_nb.jobs._changes import ChangeFeed
 from lpe_nb.jobs._dispatcher import Dispatcher
@@ -82,6 +83,7 @@ class JobManager:
         self.registry = registry if registry is not None else OperationRegistry()
         self.settings = settings or ManagerSettings()
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.local_username = local_username()  # whose jobs a submit without a username records
         self.events = EventBus(max_pending=self.settings.subscriber_max_pending)
         self.stream_interval_s = self.settings.stream_interval_s
         self.step_timings = StepTimings(store)  # what planned steps are expected to take: the time left
@@ -251,8 +253,13 @@ class JobManager:
         depends_on: Sequence[str] | None = None,
         inputs_from: Mapping[str, str] | None = None,
         cache: bool = True,
+        username: str | None = None,
     ) -> str:
         """Validate, persist and queue a job; returns its id once the row is committed.
+
+        ``username`` is who submits it (the Jupyter identity), recorded on the job for good: the reads,
+        cancels and watches below given a ``username`` see only that user's jobs. None: this process's user
+        (:func:`local_username`), as for an engine embedded in a kernel, a script or the CLI.
 
         ``priority`` (``MIN_PRIORITY..MAX_PRIORITY``, default 0): higher is claimed first, ties by age;
         priorities are not aged (see ``docs/priority.md``). ``run_at`` (timezone-aware) or ``delay_s``: the
@@ -297,6 +304,7 @@ class JobManager:
             max_attempts=attempts,
             seq=1,
             scheduled_at=scheduled_at,
+            username=self.local_username if username is None else username,
             cache=cache,
         )
         job = chain.apply(job)
@@ -306,16 +314,23 @@ class JobManager:
         self._dispatcher.wake.set()
         return job.id
 
-    async def get(self, job_id: str) -> JobRecord:
+    # ``username`` on a read or a change of one job: the job must be that user's, else JobNotFound, the
+    # same as for an id that does not exist, so nobody learns which ids other users' jobs have. None: any
+    # job (an admin, a worker, an embedded engine).
+
+    async def get(self, job_id: str, *, username: str | None = None) -> JobRecord:
         """The job as stored, with the live progress if this manager is running it."""
-        job = await self.store.get_job(job_id)
+        job = _visible(await self.store.get_job(job_id), username)
         run = self._dispatcher.runs.get(job_id)
         if run is not None and job.status is JobStatus.RUNNING:
             job = replace(job, progress=run.progress, seq=run.seq)
         return job
 
-    async def get_with_steps(self, job_id: str) -> tuple[JobRecord, list[StepRecord]]:
+    async def get_with_steps(
+        self, job_id: str, *, username: str | None = None
+    ) -> tuple[JobRecord, list[StepRecord]]:
         job, steps = await self.store.get_job_with_steps(job_id)
+        _visible(job, username)
         run = self._dispatcher.runs.get(job_id)
         if run is not None and job.status is JobStatus.RUNNING:
             job = replace(job, progress=run.progress, seq=run.seq)
@@ -328,24 +343,26 @@ class JobManager:
         job_type: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        username: str | None = None,
     ) -> JobPage:
-        """Jobs newest first, filtered by status(es) and type, ``limit`` per page (1..500)."""
+        """Jobs newest first, filtered by status(es), type and ``username``, ``limit`` per page (1..500)."""
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 500:
             raise InvalidInput.field("limit", f"must be an integer from 1 to 500, not {limit!r}")
         statuses = parse_statuses(status)
         before = decode_cursor(cursor) if cursor else None
         jobs = await self.store.list_jobs(
-            statuses=statuses, job_type=job_type, limit=limit + 1, before=before
+            statuses=statuses, job_type=job_type, limit=limit + 1, before=before, username=username
         )
         more = len(jobs) > limit
         jobs = jobs[:limit]
         return JobPage(jobs, encode_cursor(jobs[-1]) if more else None)
 
-    async def cancel(self, job_id: str) -> JobRecord:
+    async def cancel(self, job_id: str, *, username: str | None = None) -> JobRecord:
         """Cancel a job: a pending one at once; a running one is marked, then its task is cancelled.
 
         Raises :class:`JobNotFound`, or :class:`InvalidTransition` if the job already finished.
         """
+        await self._check_visible(job_id, username)
         job = await self.store.request_cancel(job_id, now=self._now_iso(), actor="cancel")
         if job.status is JobStatus.CANCELLED:
             self.meter.job_finished(job.type, job.status.value)
@@ -358,19 +375,21 @@ class JobManager:
             # else the dispatcher in another process sees cancel_requested within a change poll
         return job
 
-    async def set_priority(self, job_id: str, priority: int) -> JobRecord:
+    async def set_priority(self, job_id: str, priority: int, *, username: str | None = None) -> JobRecord:
         """Change a pending job's priority (higher runs first, ties by age); returns the job after it.
 
         Raises :class:`InvalidInput` for a priority outside ``MIN_PRIORITY..MAX_PRIORITY``,
         :class:`JobNotFound`, or :class:`InvalidTransition` once the job is not pending.
         """
         check_priority(priority)
+        await self._check_visible(job_id, username)
         job = await self.store.set_priority(job_id, priority, now=self._now_iso())
         self.events.publish(JobEvent.status_of(job))
         return job
 
-    async def delete(self, job_id: str) -> None:
+    async def delete(self, job_id: str, *, username: str | None = None) -> None:
         """Delete a finished job and its steps (:class:`InvalidTransition` if it is pending or running)."""
+        await self._check_visible(job_id, username)
         await self.store.delete_job(job_id)
 
     async def analytics(
@@ -386,8 +405,14 @@ class JobManager:
         query = check_analytics_query(self.now(), since=since, until=until, group_by=group_by)
         return await self.store.analytics(query)
 
-    async def counts(self) -> dict[JobStatus, int]:
-        return await self.store.count_by_status()
+    async def counts(self, *, username: str | None = None) -> dict[JobStatus, int]:
+        """How many jobs are in each status: everyone's, or ``username``'s."""
+        return await self.store.count_by_status(username=username)
+
+    async def _check_visible(self, job_id: str, username: str | None) -> None:
+        # A job's username never changes, so checking before the write leaves no window.
+        if username is not None:
+            _visible(await self.store.get_job(job_id), username)
 
     async def metrics(self) -> dict[str, Any]:
         """This engine's figures (:meth:`lpe_nb.metrics.Meter.snapshot`), the job counts read now."""
@@ -415,11 +440,16 @@ class JobManager:
 
     # -- watching ----------------------------------------------------------------------------------------
 
-    async def subscribe(self, job_ids: Iterable[str] | None = None) -> Subscription:
-        """A subscription to these jobs (each starts with its current state), or to all jobs if None.
+    async def subscribe(
+        self, job_ids: Iterable[str] | None = None, *, username: str | None = None
+    ) -> Subscription:
+        """A subscription to these jobs (each starts with its current state), or to all jobs if None
+        (``username`` must be None then: the stream of every job is for the trusted).
 
         Events of jobs another process runs come through the database, as often as it persists them."""
         if job_ids is None:
+            if username is not None:
+                raise InvalidInput.field("job_ids", "name the jobs to watch: a user watches their own")
             sub = self.events.subscribe(None)
             try:
                 await self._changes.follow()
@@ -430,15 +460,17 @@ class JobManager:
         sub = self.events.subscribe(())
         try:
             for job_id in job_ids:
-                await self.watch(sub, job_id)
+                await self.watch(sub, job_id, username=username)
         except BaseException:
             sub.close()
             raise
         return sub
 
-    async def watch(self, sub: Subscription, job_id: str) -> None:
+    async def watch(self, sub: Subscription, job_id: str, *, username: str | None = None) -> None:
         """Add a job to ``sub``: its current state first (status, then progress; a finished job's status
-        last so it never looks in progress), then its live events."""
+        last so it never looks in progress), then its live events. :class:`JobNotFound` for a job that is
+        not ``username``'s (when given), before anything of it is watched."""
+        await self._check_visible(job_id, username)
         # Watched before the snapshot is read, so no event between the two is missed; held back until the
         # snapshot is queued, so the reader sees the current state first.
         sub.watch(job_id, awaiting_snapshot=True)
@@ -511,3 +543,23 @@ class JobManager:
 
     async def expected_step_seconds(self, job_type: str, model: str | None) -> Mapping[str, float]:
         return await self.step_timings.expected(job_type, model)
+
+
+def local_username() -> str | None:
+    """Who submits through an engine embedded in this process: ``$JUPYTERHUB_USER`` (on a JupyterHub, the
+    name the user's server knows them by, so the jobs they submit from a kernel or a terminal are theirs
+    there too), else the OS login name, else None (unknown)."""
+    hub_user = os.environ.get("JUPYTERHUB_USER", "").strip()
+    if hub_user:
+        return hub_user
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no name for this uid (a container started with an arbitrary uid)
+        return None
+
+
+def _visible(job: JobRecord, username: str | None) -> JobRecord:
+    """``job`` if ``username`` may see it (None: anyone may); else :class:`JobNotFound`, as for no job."""
+    if username is not None and job.username != username:
+        raise JobNotFound(job.id)
+    return job

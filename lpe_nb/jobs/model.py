@@ -229,6 +229,7 @@ class JobRecord:
     cancel_requested: bool = False
     seq: int = 0
     scheduled_at: str | None = None  # a pending job waits until then (UTC); None once it may start
+    username: str | None = None  # who submitted it (the Jupyter identity); None: unknown (docs/users.md)
     # Chains (docs/chains.md): the jobs this one waits for, the input fields it takes from their results
     # (field -> "<parent id>.<result path>"), how many of them have not completed yet (None: it waits for
     # none, and may be claimed), and how many jobs were submitted to wait for this one.

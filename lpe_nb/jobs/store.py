@@ -122,7 +122,8 @@ class JobStore(Protocol):
     # -- writes of whole jobs ----------------------------------------------------------------------------
 
     async def insert_job(self, job: JobRecord) -> None:
-        """Persist a new job exactly as given and record its submission in the audit trail.
+        """Persist a new job exactly as given (its ``username``, who submitted it, never changes after) and
+        record its submission in the audit trail.
 
         Committed when this returns. A duplicate id is refused (with the backend's integrity error) and
         leaves the stored job as it was.
@@ -348,16 +349,22 @@ class JobStore(Protocol):
         job_type: str | None = None,
         limit: int = 50,
         before: tuple[str, str] | None = None,
+        username: str | None = None,
     ) -> list[JobRecord]:
-        """Up to ``limit`` jobs newest first (by ``created_at``, then ``id``), filtered by status and type.
+        """Up to ``limit`` jobs newest first (by ``created_at``, then ``id``), filtered by status and type,
+        and with ``username`` only the jobs whose ``username`` equals it (None: everyone's, a job with no
+        username included).
 
         ``before`` is the ``(created_at, id)`` of the last job of the previous page: pages never repeat or
-        skip a job, even when several share a ``created_at``.
+        skip a job, even when several share a ``created_at``. A user's listing must read in proportion to
+        the page, not to the history or to other users' jobs (SQLite: an index on ``(username, status,
+        created_at DESC, id DESC)``, one bounded walk per status).
         """
         ...
 
-    async def count_by_status(self) -> dict[JobStatus, int]:
-        """How many jobs are in each status; every status is a key (0 when there are none)."""
+    async def count_by_status(self, *, username: str | None = None) -> dict[JobStatus, int]:
+        """How many jobs are in each status; every status is a key (0 when there are none). With
+        ``username``, only that user's jobs (reads at most that user's index entries, never the table)."""
         ...
 
     async def median_step_seconds(

@@ -56,6 +56,7 @@ class CatalogEntry:
     description: str
     fields: dict[str, Any] = field(default_factory=dict)
     builtin: bool = True
+    username: str | None = None  # who made a user entry (None: a built-in, or unknown)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +65,7 @@ class CatalogEntry:
             "description": self.description,
             "fields": dict(self.fields),
             "builtin": self.builtin,
+            "username": self.username,
         }
 
     def prompt_text(self) -> str:
@@ -111,6 +113,11 @@ BUILTIN_ENTRIES: tuple[CatalogEntry, ...] = (
 class Catalog:
     """Built-in entries merged with user entries; user entries cannot shadow built-ins.
 
+    Names are one namespace for everyone, so any job can name any entry and a worker resolves it without
+    knowing who asks; each user entry records who made it, and :meth:`describe` and :meth:`remove` given a
+    ``username`` show and delete only that user's (``jobs_per_user``, docs/users.md). An entry is never
+    replaced by another user's of the same name.
+
     Reads are synchronous against the snapshot; :meth:`add` persists through the store (when there is
     one) and then updates the snapshot. Not thread-safe: use it from one event loop.
     """
@@ -156,40 +163,68 @@ class Catalog:
         entry = self._entries[_check_kind(kind)].get(name)
         return entry is not None and entry.builtin
 
-    async def add(self, kind: Kind, name: str, description: str, fields: Mapping[str, Any]) -> CatalogEntry:
-        """Validate and save a user entry (replacing a user entry of that name); returns it.
-
-        Raises :class:`InvalidInput` for a bad name, a clash with a built-in or an empty description.
-        """
+    def problems(
+        self, kind: Kind, name: str, description: str, *, username: str | None = None
+    ) -> dict[str, str]:
+        """What makes ``name`` and ``description`` unfit for a new entry of ``username``'s, by field: a bad
+        name, a built-in's name or another user's, an empty description; empty if none."""
         problems: dict[str, str] = {}
+        current = self._entries[_check_kind(kind)].get(name)
         if not NAME_PATTERN.match(name) or len(name) > _MAX_NAME:
             problems["name"] = (
                 f"{name!r} must be lowercase letters and digits in words joined by '-', at most {_MAX_NAME} chars"
             )
-        elif self.is_builtin(kind, name):
+        elif current is not None and current.builtin:
             problems["name"] = f"{name!r} is a built-in {kind}; choose another name"
+        elif current is not None and current.username != username:
+            problems["name"] = f"{name!r} is another user's {kind}; choose another name"
         if not description.strip():
             problems["description"] = "must not be empty"
+        return problems
+
+    async def add(
+        self,
+        kind: Kind,
+        name: str,
+        description: str,
+        fields: Mapping[str, Any],
+        *,
+        username: str | None = None,
+    ) -> CatalogEntry:
+        """Validate and save a user entry made by ``username`` (replacing their own entry of that name);
+        returns it.
+
+        Raises :class:`InvalidInput` for a bad name, a clash with a built-in or another user's entry, or
+        an empty description (:meth:`problems`).
+        """
+        problems = self.problems(kind, name, description, username=username)
         if problems:
             raise InvalidInput(problems)
         if self.store is not None:
-            stored = await self.store.save(kind, name, description.strip(), dict(fields))
+            stored = await self.store.save(kind, name, description.strip(), dict(fields), username=username)
             entry = _from_stored(stored)
         else:
-            entry = CatalogEntry(kind, name, description.strip(), dict(fields), builtin=False)
+            entry = CatalogEntry(
+                kind, name, description.strip(), dict(fields), builtin=False, username=username
+            )
         self._remember(entry)
         return entry
 
-    async def remove(self, kind: Kind, name: str) -> CatalogEntry:
-        """Delete a user entry (from the store too, when there is one); returns it.
+    async def remove(self, kind: Kind, name: str, *, username: str | None = None) -> CatalogEntry:
+        """Delete a user entry (from the store too, when there is one); returns it. With ``username``, only
+        that user's: another user's entry is refused as a name the catalog does not have.
 
         Raises :class:`InvalidInput` on ``name`` for a built-in or a name the catalog does not have.
         Jobs that used the entry keep their results; new jobs can no longer name it.
         """
         normalized = name.strip().lower()
         entry = self._entries[_check_kind(kind)].get(normalized)
+        if entry is not None and not _shown_to(entry, username):
+            entry = None
         if entry is None:
-            users = sorted(e.name for e in self._entries[kind].values() if not e.builtin)
+            users = sorted(
+                e.name for e in self._entries[kind].values() if not e.builtin and _shown_to(e, username)
+            )
             raise InvalidInput.field(
                 "name", f"no {kind} {name!r} to delete; yours are: {', '.join(users) or 'none yet'}"
             )
@@ -202,12 +237,18 @@ class Catalog:
         del self._entries[kind][normalized]
         return entry
 
-    def describe(self) -> dict[str, Any]:
-        """JSON for an API: per kind, the entries in order, plus the defaults and the languages."""
+    def describe(self, *, username: str | None = None) -> dict[str, Any]:
+        """JSON for an API: per kind, the entries in order (with ``username``, the built-ins and that user's
+        entries only), plus the defaults and the languages."""
+
+        def entries(kind: Kind) -> list[dict[str, Any]]:
+            shown = (self._entries[kind][n] for n in self.names(kind))
+            return [entry.to_dict() for entry in shown if _shown_to(entry, username)]
+
         return {
-            "personas": [self._entries["persona"][n].to_dict() for n in self.names("persona")],
-            "namespaces": [self._entries["namespace"][n].to_dict() for n in self.names("namespace")],
-            "styles": [self._entries["style"][n].to_dict() for n in self.names("style")],
+            "personas": entries("persona"),
+            "namespaces": entries("namespace"),
+            "styles": entries("style"),
             "defaults": dict(DEFAULTS),
             "languages": list(LANGUAGES),
         }
@@ -219,5 +260,17 @@ def _check_kind(kind: str) -> Kind:
     return kind
 
 
+def _shown_to(entry: CatalogEntry, username: str | None) -> bool:
+    """Whether ``username``'s listing shows ``entry`` (None: everyone's are shown)."""
+    return entry.builtin or username is None or entry.username == username
+
+
 def _from_stored(row: StoredEntry) -> CatalogEntry:
-    return CatalogEntry(_check_kind(row.kind), row.name, row.description, dict(row.fields), builtin=False)
+    return CatalogEntry(
+        _check_kind(row.kind),
+        row.name,
+        row.description,
+        dict(row.fields),
+        builtin=False,
+        username=row.username,
+    )

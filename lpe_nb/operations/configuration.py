@@ -68,15 +68,17 @@ def make_run(llm: LLM, catalog: Catalog) -> Callable[[StepContext, Configuration
         # "Patient Gardener" or "patient_gardener" from a model is "patient-gardener", not a failed job
         entry = entry.model_copy(update={"name": slug(entry.name)})
         ctx.report("validating entry", details={"name": entry.name})
-        try:
-            # Dry-run the catalog's own rules with no store, so a bad entry is rejected before saving.
-            await Catalog().add(kind, entry.name, entry.description, entry.fields)
-        except InvalidInput as exc:
-            raise LlmBadResponse(f"configuration.generate: the generated {kind} is invalid: {exc}") from exc
+        # The catalog's own rules before saving, so a bad entry (or a name another user has) saves nothing.
+        problems = catalog.problems(kind, entry.name, entry.description, username=ctx.username)
+        if problems:
+            invalid = InvalidInput(problems)
+            raise LlmBadResponse(f"configuration.generate: the generated {kind} is invalid: {invalid}")
         ctx.report("saving entry")
 
         async def save() -> dict[str, Any]:
-            saved = await catalog.add(kind, entry.name, entry.description, entry.fields)
+            saved = await catalog.add(
+                kind, entry.name, entry.description, entry.fields, username=ctx.username
+            )
             return {"data": saved.to_dict()}
 
         stored = await ctx.run_step("save", save, input={"kind": kind, "name": entry.name})

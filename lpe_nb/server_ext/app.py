@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Dict, Enum, Float, Int, List, Unicode
+from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode
 
 from lpe_nb._server_file import read_note, remove_note, write_note
 from lpe_nb.errors import InvalidInput, LpeError
@@ -32,6 +32,7 @@ from lpe_nb.server_ext.engine import EngineConfig, ServerEngine
 from lpe_nb.server_ext.handlers import ENGINE_SETTING, NOT_FOUND_PATTERN, NotFoundHandler, rest_routes
 from lpe_nb.server_ext.metrics import METRICS_PATH, PrometheusScrapeHandler
 from lpe_nb.server_ext.quotas import QuotaSettings
+from lpe_nb.server_ext.users import UserSettings
 from lpe_nb.server_ext.ws import WS_PATH, JobsWebSocket
 
 __all__ = ["ACTIVITY_SETTING", "LIFECYCLE_SCHEMA_ID", "SERVER_TOKEN_ENV", "SERVER_URL_ENV", "LpeExtensionApp"]
@@ -94,6 +95,23 @@ class LpeExtensionApp(ExtensionApp):
         help="Whether this server runs the database's jobs: 'auto' when no other process does (else it serves "
         "every route as a peer and takes over when that process exits), 'always' (503 dispatcher_busy while "
         "another process does), 'never' (submit, read, cancel and watch only).",
+    ).tag(config=True)
+
+    jobs_per_user = Bool(
+        False,
+        help="Each user lists, reads, cancels, deletes and watches only the jobs they submitted, and sees "
+        "only the catalog entries they made (a database shared by many users, e.g. on a JupyterHub); "
+        "another user's job is a 404. Off: everyone who can use this server sees every job.",
+    ).tag(config=True)
+    admin_users = List(
+        Unicode(),
+        help="User names that see and act on every user's jobs and catalog entries when jobs_per_user is on.",
+    ).tag(config=True)
+    authorizer_admins = Bool(
+        False,
+        help="With jobs_per_user: also treat as an admin whoever the server's authorizer allows the "
+        "request's action (read, write) on the resource 'lpe_admin'. Only for a granular authorizer "
+        "(e.g. JupyterHub custom scopes): the default one and JupyterHub's allow everything to everyone.",
     ).tag(config=True)
 
     job_modules = List(
@@ -169,6 +187,11 @@ class LpeExtensionApp(ExtensionApp):
             ws_max_queued_events=self.ws_max_queued_events,
             job_modules=tuple(self.job_modules),
             dispatch=_DISPATCH_MODES[self.dispatch],
+            users=UserSettings(
+                jobs_per_user=self.jobs_per_user,
+                admin_users=frozenset(self.admin_users),
+                authorizer_admins=self.authorizer_admins,
+            ),
         )
 
     def initialize_settings(self) -> None:

@@ -34,6 +34,7 @@ from lpe_nb.jobs.events import SubscriptionClosed
 from lpe_nb.jobs.store import Synchronous
 from lpe_nb.llm import LlmSettings
 from lpe_nb.server_ext.quotas import Quotas, QuotaSettings
+from lpe_nb.server_ext.users import UserSettings
 
 __all__ = ["RETRY_OPEN_S", "EngineConfig", "ServerEngine", "Socket", "lifecycle_action"]
 
@@ -59,6 +60,7 @@ class EngineConfig:
     ws_max_queued_events: int = 256
     ws_max_watches: int = 1000
     quotas: QuotaSettings = field(default_factory=QuotaSettings)
+    users: UserSettings = field(default_factory=UserSettings)  # whose jobs each user sees
     job_modules: tuple[str, ...] = ()
     dispatch: DispatchMode = "auto"
 

@@ -71,6 +71,7 @@ from lpe_nb.server_ext.schemas import (
     WaitRequest,
     validate_request,
 )
+from lpe_nb.server_ext.users import Viewer, viewer_of
 
 __all__ = [
     "AUTH_RESOURCE",
@@ -119,6 +120,10 @@ class LpeApiHandler(APIHandler):
 
     async def manager(self) -> JobManager:
         return (await self.engine.ready()).manager
+
+    async def viewer(self) -> Viewer:
+        """Who asks, and whose jobs they may see (everyone's, or only their own: ``jobs_per_user``)."""
+        return await viewer_of(self, self.engine.config.users)
 
     # -- authentication --------------------------------------------------------------------------------
 
@@ -224,11 +229,16 @@ class LpeApiHandler(APIHandler):
         """Submit and answer 202 ``{job_id, status}`` once persisted, or 200 with the job if it finished
         within ``wait_s``."""
         manager = await self.manager()
-        identity = identity_of(self)  # quotas are per Jupyter user
+        identity = identity_of(self)  # quotas are per Jupyter user, and the job is theirs
         job_id = await self.engine.quotas.submit(
             identity,
             lambda: manager.submit(
-                job_type, input_data, max_attempts=max_attempts, priority=priority or 0, **(schedule or {})
+                job_type,
+                input_data,
+                max_attempts=max_attempts,
+                priority=priority or 0,
+                username=identity,
+                **(schedule or {}),
             ),
         )
         self.engine.remember_type(job_id, job_type)
@@ -328,7 +338,11 @@ class JobsHandler(LpeApiHandler):
         if query.type is not None and query.type not in manager.registry:
             raise UnknownJobType(query.type, manager.registry.job_types)
         page = await manager.list_jobs(
-            status=query.status or None, job_type=query.type, limit=query.limit, cursor=query.cursor
+            status=query.status or None,
+            job_type=query.type,
+            limit=query.limit,
+            cursor=query.cursor,
+            username=(await self.viewer()).only,
         )
         self.send_model(
             JobPageBody(jobs=[JobBody.of(job) for job in page.jobs], next_cursor=page.next_cursor)
@@ -357,7 +371,8 @@ class JobHandler(LpeApiHandler):
     @web.authenticated
     @authorized
     async def get(self, job_id: str) -> None:
-        job, steps = await (await self.manager()).get_with_steps(checked_job_id(job_id))
+        manager, viewer = await self.manager(), await self.viewer()
+        job, steps = await manager.get_with_steps(checked_job_id(job_id), username=viewer.only)
         self.send_model(JobWithStepsBody.of_steps(job, steps))
 
     @web.authenticated
@@ -366,12 +381,16 @@ class JobHandler(LpeApiHandler):
         """Change a pending job's ``priority``: 200 with the job; 409 once it is not pending."""
         job_id = checked_job_id(job_id)
         request = validate_request(PriorityRequest, self.json_object())
-        self.send_model(JobBody.of(await (await self.manager()).set_priority(job_id, request.priority)))
+        manager, viewer = await self.manager(), await self.viewer()
+        self.send_model(
+            JobBody.of(await manager.set_priority(job_id, request.priority, username=viewer.only))
+        )
 
     @web.authenticated
     @authorized
     async def delete(self, job_id: str) -> None:
-        await (await self.manager()).delete(checked_job_id(job_id))
+        manager, viewer = await self.manager(), await self.viewer()
+        await manager.delete(checked_job_id(job_id), username=viewer.only)
         self.set_status(204)
         self.finish()
 
@@ -387,8 +406,8 @@ class CancelHandler(LpeApiHandler):
         body = self.json_object(required=False)
         body.setdefault("wait", self.wait_seconds({}))  # the query's is checked even if the body has one
         wait_s = validate_request(CancelRequest, body).wait
-        manager = await self.manager()
-        job = await manager.cancel(job_id)
+        manager, viewer = await self.manager(), await self.viewer()
+        job = await manager.cancel(job_id, username=viewer.only)
         wait_s = _CANCEL_WAIT_S if wait_s is None else wait_s
         if not job.is_terminal and wait_s > 0:
             with contextlib.suppress(TimeoutError):
@@ -447,16 +466,17 @@ class CatalogHandler(LpeApiHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        engine = await self.engine.ready()
-        self.send_model(CatalogBody.model_validate(engine.catalog.describe()))
+        engine, viewer = await self.engine.ready(), await self.viewer()
+        self.send_model(CatalogBody.model_validate(engine.catalog.describe(username=viewer.only)))
 
 
 class CatalogEntryHandler(LpeApiHandler):
     @web.authenticated
     @authorized
     async def delete(self, kind: str, name: str) -> None:
-        engine = await self.engine.ready()
-        await engine.catalog.remove(kind, name)  # type: ignore[arg-type]  # the catalog checks the kind
+        engine, viewer = await self.engine.ready(), await self.viewer()
+        # the catalog checks the kind; another user's entry is refused as one that does not exist
+        await engine.catalog.remove(kind, name, username=viewer.only)  # type: ignore[arg-type]
         self.set_status(204)
         self.finish()
 
@@ -483,7 +503,8 @@ class StatusHandler(LpeApiHandler):
     async def get(self) -> None:
         engine = await self.engine.ready()
         manager, llm = engine.manager, engine.llm
-        counts = await manager.counts()
+        viewer = await self.viewer()
+        counts = await manager.counts(username=viewer.only)  # a user's own jobs, unless they see all
         stale_before = manager.stale_before()
         workers = [{**asdict(w), "stale": w.is_stale(stale_before)} for w in await manager.workers()]
         self.send_model(
@@ -497,6 +518,7 @@ class StatusHandler(LpeApiHandler):
                     "job_types": manager.registry.job_types,
                     "workers": workers,
                     "quotas": self.engine.quotas.usage(identity_of(self)),
+                    "user": viewer.to_dict(),
                     "rate_limits": rate_limit_states(),
                 }
             )

@@ -141,15 +141,17 @@ class Quotas:
 
 
 def identity_of(handler: Any) -> str:
-    """The identity a request's quotas count against: its Jupyter user's name, or
-    :data:`SHARED_TOKEN_IDENTITY` when the server's shared token authenticated it.
+    """The identity a request's quotas count against, and that its jobs are recorded under: its Jupyter
+    user's name, or :data:`SHARED_TOKEN_IDENTITY` when it brings the server's shared token.
 
     The shared token names no user: jupyter_server makes up a new anonymous user for every request that
     brings it without a login cookie (a script, the lpe-nb client), so every holder of the token is one
-    identity here. Under JupyterHub each user has a name of their own.
+    identity here. A token that an identity provider maps to a user of its own (JupyterHub's API tokens, a
+    custom provider) is that user's.
     """
     provider = getattr(handler, "identity_provider", None)
-    if provider is not None and provider.is_token_authenticated(handler):
+    shared_token = getattr(provider, "token", None)
+    if provider is not None and shared_token and provider.get_token(handler) == shared_token:
         return SHARED_TOKEN_IDENTITY
     user = handler.current_user
     username = getattr(user, "username", None)

@@ -231,6 +231,11 @@ class JobBody(_Reply):
     lease_expires_at: str | None
     cancel_requested: bool
     seq: int
+    username: str | None = Field(
+        None,
+        description="who submitted it: the Jupyter user's name (`server-token` for the server's shared "
+        "token), or the user of an engine embedded in a kernel or the CLI; null: unknown",
+    )
     cost_usd: float | None = Field(
         None,
         description="what the job's finished steps cost in USD, at the prices of the day they ran; null "
@@ -298,6 +303,7 @@ class CatalogEntryBody(_Reply):
     description: str
     fields: dict[str, Any]
     builtin: bool
+    username: str | None = Field(None, description="who made it (a user entry); null for a built-in")
 
 
 class CatalogBody(_Reply):
@@ -334,18 +340,31 @@ class WorkerBody(_Reply):
     )
 
 
+class UserBody(_Reply):
+    """Who asked, and whether they see every user's jobs (docs/users.md)."""
+
+    username: str
+    sees_all_jobs: bool = Field(
+        description="true on a single-user server and for admins; false when `jobs_per_user` limits the "
+        "listing, the counts and every job route to this user's own jobs"
+    )
+
+
 class StatusBody(_Reply):
     """The server's version, its LLM, the number of jobs per status and those running here."""
 
     version: str
     llm: LlmBody
-    counts: dict[str, int]
+    counts: dict[str, int] = Field(
+        description="jobs per status: everyone's, or only the asking user's when `user.sees_all_jobs` is false"
+    )
     running: int
     dispatching: bool = Field(
         description="whether this server runs the database's jobs; false while another process does (this "
         "one serves every route all the same, and takes over if that process exits)"
     )
     job_types: list[str]
+    user: UserBody | None = None
     workers: list[WorkerBody] = Field(
         default_factory=list,
         description="the processes that dispatch the database's jobs (this server too while it does), "

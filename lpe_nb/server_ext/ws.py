@@ -51,6 +51,7 @@ from lpe_nb.errors import InvalidInput, LpeError
 from lpe_nb.jobs import Subscription, SubscriptionClosed
 from lpe_nb.server_ext.engine import ServerEngine
 from lpe_nb.server_ext.handlers import AUTH_RESOURCE, ENGINE_SETTING
+from lpe_nb.server_ext.users import Viewer, viewer_of
 
 __all__ = ["KERNEL_SEND_BUFFER_BYTES", "TOO_SLOW", "WS_PATH", "JobsWebSocket"]
 
@@ -73,6 +74,7 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
     _pump: asyncio.Task[None] | None = None
     _since: dict[str, int]
     _dropped: str | None = None  # why the server closed the connection for being too slow
+    _viewer: Viewer | None = None  # whose jobs this connection may watch, fixed at the upgrade
 
     @property
     def engine(self) -> ServerEngine:
@@ -97,6 +99,8 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         )
         if not allowed:
             raise web.HTTPError(403)
+        # another user's job is "not found" here too (jobs_per_user), the same frame as for no such job
+        self._viewer = await viewer_of(self, self.engine.config.users, action="read")
         try:
             await self.engine.ready()
         except LpeError as exc:  # the database cannot be used: the routes' JSON answer, not a traceback
@@ -158,7 +162,8 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
             return
         self._since[job_id] = since if since is not None else 0
         try:
-            await (await self.engine.ready()).manager.watch(sub, job_id)
+            only = None if self._viewer is None else self._viewer.only
+            await (await self.engine.ready()).manager.watch(sub, job_id, username=only)
         except LpeError as exc:
             self._since.pop(job_id, None)
             self._send_error(job_id, exc)

@@ -20,7 +20,7 @@ from lpe_nb.jobs import JobStatus, open_store
 from lpe_nb.jobs.sqlite._sql_analytics import analytics_sql
 from lpe_nb.jobs.sqlite._sql_jobs import PURGE_TERMINAL_SQL
 from lpe_nb.jobs.sqlite._sql_leases import claim_sql
-from lpe_nb.jobs.sqlite._sql_reads import COUNT_BY_STATUS_SQL, list_jobs_query
+from lpe_nb.jobs.sqlite._sql_reads import COUNT_BY_STATUS_SQL, COUNT_BY_USER_SQL, list_jobs_query
 from lpe_nb.jobs.sqlite._sql_schedules import DUE_SCHEDULES_SQL, NEXT_FIRE_SQL
 from lpe_nb.jobs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, _statements, migrate
 from tests.jobs.records import at, make_job
@@ -194,3 +194,33 @@ def test_the_result_cache_is_read_by_key_and_purged_through_its_indexes(conn: sq
         "SEARCH llm_cache USING INDEX llm_cache_created (created_at<?)"
     ]
     assert any("llm_cache_used" in line for line in plan(conn, CACHE_PURGE_LRU_SQL, (10, 1000)))
+
+
+# -- one user's jobs (issue 13) ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cursor", [None, CURSOR], ids=["first page", "next page"])
+@pytest.mark.parametrize("job_type", [None, "noop"], ids=["any type", "one type"])
+def test_a_users_listing_by_one_status_walks_the_user_index_from_their_newest_job(
+    conn: sqlite3.Connection, cursor: tuple[str, str] | None, job_type: str | None
+) -> None:
+    steps = listing_plan(conn, [JobStatus.RUNNING], before=cursor, job_type=job_type, username="alice")
+    keys = "username=? AND status=?" + (" AND (created_at,id)<(?,?)" if cursor else "")
+    assert steps == [f"SEARCH jobs USING INDEX jobs_user_status_created ({keys})"]  # no sort
+
+
+@pytest.mark.parametrize("cursor", [None, CURSOR], ids=["first page", "next page"])
+def test_a_users_whole_listing_merges_one_bounded_walk_per_status(
+    conn: sqlite3.Connection, cursor: tuple[str, str] | None
+) -> None:
+    steps = listing_plan(conn, [], before=cursor, username="alice")
+    keys = "username=? AND status=?" + (" AND (created_at,id)<(?,?)" if cursor else "")
+    walks = [step for step in steps if step.startswith("SEARCH")]
+    assert walks == [f"SEARCH jobs USING INDEX jobs_user_status_created ({keys})"] * len(JobStatus)
+    assert not [step for step in steps if step.startswith("SCAN jobs")], steps
+
+
+def test_a_users_counts_read_only_their_index_entries(conn: sqlite3.Connection) -> None:
+    assert plan(conn, COUNT_BY_USER_SQL, ("alice",)) == [
+        "SEARCH jobs USING COVERING INDEX jobs_user_status_created (username=?)"
+    ]  # no table row, no sort: the entries come grouped by status

@@ -1280,3 +1280,69 @@ async def test_an_empty_cache_has_no_oldest_or_newest_entry(store: JobStore) -> 
         None,
         None,
     )
+
+
+# -- users (issue 13) -------------------------------------------------------------------------------------
+
+
+async def test_a_jobs_username_reads_back_and_survives_every_change(store: JobStore) -> None:
+    claimed = await claim_one(store, make_job(username="bob"))
+    assert claimed.username == "bob"
+    await store.finish(claimed, "me", JobStatus.COMPLETED, now=at(2), seq=3, progress=Progress())
+    assert (await store.get_job(claimed.id)).username == "bob"
+    assert (await store.get_job_with_steps(claimed.id))[0].username == "bob"
+    await store.insert_job(alice := make_job(username="alice", created_at=at(2)))
+    assert (await store.get_job(alice.id)).username == "alice"
+    await store.insert_job(unknown := make_job(created_at=at(3)))
+    assert (await store.get_job(unknown.id)).username is None
+
+
+async def test_a_users_listing_has_only_their_jobs_newest_first_in_pages(store: JobStore) -> None:
+    # Alice's and Bob's jobs interleave in time, three share each created_at, and Alice's are in every
+    # status, so a listing of hers must merge statuses and break ties on the id.
+    jobs = [
+        make_job(username="alice" if i % 2 else "bob", created_at=at(i // 3), updated_at=at(i // 3))
+        for i in range(24)
+    ]
+    await insert_all(store, *jobs, make_job(created_at=at(30)))
+    claimed = [job for job, _ in await store.claim_pending("me", at(40), LEASE, 6)]
+    await store.finish(claimed[0], "me", JobStatus.COMPLETED, now=at(41), seq=3, progress=Progress())
+    await store.finish(claimed[1], "me", JobStatus.FAILED, now=at(41), seq=3, progress=Progress())
+    await store.request_cancel(jobs[23].id, now=at(42), actor="test")
+    everything = await store.list_jobs(limit=100)
+    for user, statuses in [
+        ("alice", []),
+        ("alice", [JobStatus.PENDING]),
+        ("bob", [JobStatus.RUNNING, JobStatus.COMPLETED, JobStatus.FAILED]),
+    ]:
+        expected = [j.id for j in everything if j.username == user and (not statuses or j.status in statuses)]
+        seen: list[str] = []
+        before = None
+        for _ in range(20):
+            page = await store.list_jobs(statuses=statuses, limit=3, before=before, username=user)
+            seen += [j.id for j in page]
+            if len(page) < 3:
+                break
+            before = (page[-1].created_at, page[-1].id)
+        assert seen == expected, (user, statuses)
+    assert await store.list_jobs(username="carol") == []
+    typed = await store.list_jobs(username="alice", job_type="other")
+    assert typed == []
+
+
+async def test_a_users_counts_are_of_their_jobs_only(store: JobStore) -> None:
+    await insert_all(
+        store,
+        *(make_job(username="alice", created_at=at(i)) for i in range(3)),
+        make_job(username="bob", created_at=at(5)),
+        make_job(created_at=at(6)),
+    )
+    [(job, _)] = await store.claim_pending("me", at(9), LEASE, 1)  # alice's oldest
+    await store.finish(job, "me", JobStatus.COMPLETED, now=at(10), seq=3, progress=Progress())
+    none = dict.fromkeys(JobStatus, 0)
+    assert await store.count_by_status(username="alice") == {
+        **none, JobStatus.PENDING: 2, JobStatus.COMPLETED: 1,
+    }  # fmt: skip
+    assert await store.count_by_status(username="bob") == {**none, JobStatus.PENDING: 1}
+    assert await store.count_by_status(username="carol") == none
+    assert await store.count_by_status() == {**none, JobStatus.PENDING: 4, JobStatus.COMPLETED: 1}

@@ -17,6 +17,7 @@ from lpe_nb.jobs.sqlite._rows import row_to_job, row_to_step
 
 __all__ = [
     "COUNT_BY_STATUS_SQL",
+    "COUNT_BY_USER_SQL",
     "count_by_status",
     "fetch_job",
     "fetch_job_with_steps",
@@ -69,6 +70,10 @@ def fetch_transitions(conn: sqlite3.Connection, job_id: str) -> list[dict[str, A
 
 _NEWEST_FIRST = "ORDER BY created_at DESC, id DESC"
 COUNT_BY_STATUS_SQL = "SELECT status, n FROM job_counts"
+COUNT_BY_USER_SQL = (
+    "SELECT status, COUNT(*) AS n FROM jobs INDEXED BY jobs_user_status_created WHERE username = ? "
+    "GROUP BY status"
+)
 
 
 def list_jobs_query(
@@ -77,12 +82,15 @@ def list_jobs_query(
     job_type: str | None,
     limit: int,
     before: tuple[str, str] | None,
+    username: str | None = None,
 ) -> tuple[str, list[Any]]:
     """The SQL and parameters of :func:`list_jobs`: a walk of one index in order, whatever the history.
 
     No status: ``jobs_created``. One status: ``jobs_status_created`` from that status's newest job. Several:
     one such walk per status, each at most ``limit`` rows, merged; ``status IN (...)`` would read every
-    job of those statuses and sort them, which is the whole history for ``completed``.
+    job of those statuses and sort them, which is the whole history for ``completed``. One user's jobs:
+    the same walks on ``jobs_user_status_created``, every status when none is given, so a user with a few
+    jobs among millions reads only theirs.
     """
     where: list[str] = []
     params: list[Any] = []
@@ -93,15 +101,21 @@ def list_jobs_query(
         where.append("(created_at, id) < (?, ?)")
         params += before
     values = list(dict.fromkeys(s.value for s in statuses))
-    if not values:
+    if username is None and not values:
         condition = f" WHERE {' AND '.join(where)}" if where else ""
         return f"SELECT * FROM jobs{condition} {_NEWEST_FIRST} LIMIT ?", [*params, limit]
-    condition = " AND ".join(["status = ?", *where])
-    walk = f"SELECT * FROM jobs INDEXED BY jobs_status_created WHERE {condition} {_NEWEST_FIRST} LIMIT ?"
+    if username is None:
+        index, keys, key_params = "jobs_status_created", ["status = ?"], [[value] for value in values]
+    else:
+        values = values or [status.value for status in JobStatus]
+        index, keys = "jobs_user_status_created", ["username = ?", "status = ?"]
+        key_params = [[username, value] for value in values]
+    condition = " AND ".join([*keys, *where])
+    walk = f"SELECT * FROM jobs INDEXED BY {index} WHERE {condition} {_NEWEST_FIRST} LIMIT ?"
     if len(values) == 1:
-        return walk, [values[0], *params, limit]
+        return walk, [*key_params[0], *params, limit]
     walks = " UNION ALL ".join(f"SELECT * FROM ({walk})" for _ in values)
-    merged_params = [p for value in values for p in (value, *params, limit)]
+    merged_params = [p for key in key_params for p in (*key, *params, limit)]
     return f"SELECT * FROM ({walks}) {_NEWEST_FIRST} LIMIT ?", [*merged_params, limit]
 
 
@@ -112,17 +126,28 @@ def list_jobs(
     job_type: str | None,
     limit: int,
     before: tuple[str, str] | None,
+    username: str | None = None,
 ) -> list[JobRecord]:
-    """Newest first. ``before`` is the ``(created_at, id)`` of the last job of the previous page."""
-    sql, params = list_jobs_query(statuses=statuses, job_type=job_type, limit=limit, before=before)
+    """Newest first, only ``username``'s jobs if given. ``before`` is the ``(created_at, id)`` of the last
+    job of the previous page."""
+    sql, params = list_jobs_query(
+        statuses=statuses, job_type=job_type, limit=limit, before=before, username=username
+    )
     return [row_to_job(r) for r in conn.execute(sql, params)]
 
 
-def count_by_status(conn: sqlite3.Connection) -> dict[JobStatus, int]:
+def count_by_status(conn: sqlite3.Connection, username: str | None = None) -> dict[JobStatus, int]:
     """How many jobs there are in each status (0 for a status with none): five counters, kept by triggers
-    in the transactions that change the jobs (schema migration 2), not a count of the history."""
+    in the transactions that change the jobs (schema migration 2), not a count of the history. One user's:
+    a count of their entries in ``jobs_user_status_created`` (no table row is read), so it grows with that
+    user's history, not everyone's."""
     counts = dict.fromkeys(JobStatus, 0)
-    for row in conn.execute(COUNT_BY_STATUS_SQL):
+    rows = (
+        conn.execute(COUNT_BY_STATUS_SQL)
+        if username is None
+        else conn.execute(COUNT_BY_USER_SQL, (username,))
+    )
+    for row in rows:
         counts[JobStatus(row["status"])] = row["n"]
     return counts
 

@@ -337,16 +337,17 @@ class SqliteJobStore(SqliteSchedules):
         job_type: str | None = None,
         limit: int = 50,
         before: tuple[str, str] | None = None,
+        username: str | None = None,
     ) -> list[JobRecord]:
         """Newest first. ``before`` is the ``(created_at, id)`` of the last job of the previous page."""
         return await self._read(
             lambda conn: _sql_reads.list_jobs(
-                conn, statuses=statuses, job_type=job_type, limit=limit, before=before
+                conn, statuses=statuses, job_type=job_type, limit=limit, before=before, username=username
             )
         )
 
-    async def count_by_status(self) -> dict[JobStatus, int]:
-        return await self._read(_sql_reads.count_by_status)
+    async def count_by_status(self, *, username: str | None = None) -> dict[JobStatus, int]:
+        return await self._read(lambda conn: _sql_reads.count_by_status(conn, username))
 
     async def median_step_seconds(
         self, job_type: str, *, model: str | None = None, last_jobs: int = 20

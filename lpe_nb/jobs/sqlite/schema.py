@@ -215,6 +215,16 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX llm_cache_created ON llm_cache (created_at);
     CREATE INDEX llm_cache_used ON llm_cache (used_at, key);
     """,
+    # (issue 13): who submitted each job: the Jupyter identity, or an embedded engine's user (NULL:
+    # unknown, and every job written before this migration). One index serves every read of one user's
+    # jobs: a listing walks it one status at a time, newest first (several statuses, or none, merge one
+    # bounded walk per status, as jobs_status_created does), and a user's counts read only their entries.
+    # A second index on (username, created_at) would save the merge of an unfiltered listing but cost every
+    # insert and delete one more index write; bench/users.py measures both.
+    """
+    ALTER TABLE jobs ADD COLUMN username TEXT;
+    CREATE INDEX jobs_user_status_created ON jobs (username, status, created_at DESC, id DESC);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
