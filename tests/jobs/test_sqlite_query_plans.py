@@ -9,15 +9,16 @@ index) is checked on a database written by schema version 1.
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lpe_nb.jobs import JobStatus, open_store
-from lpe_nb.jobs.sqlite._sql_analytics import analytics_sql
+from lpe_nb.jobs.sqlite._sql_analytics import analytics_sql, durations_sql
 from lpe_nb.jobs.sqlite._sql_jobs import PURGE_TERMINAL_SQL
 from lpe_nb.jobs.sqlite._sql_leases import claim_sql
 from lpe_nb.jobs.sqlite._sql_reads import COUNT_BY_STATUS_SQL, COUNT_BY_USER_SQL, list_jobs_query
@@ -171,13 +172,16 @@ def test_the_due_schedules_and_the_next_fire_time_are_read_from_the_partial_inde
 
 
 @pytest.mark.parametrize("group_by", [(), ("day", "type"), ("model",), ("status",)])
+@pytest.mark.parametrize("statement", [analytics_sql, durations_sql], ids=["sums", "durations"])
 def test_analytics_reads_only_the_range_by_created_at_and_its_jobs_steps_by_key(
-    conn: sqlite3.Connection, group_by: tuple[str, ...]
+    conn: sqlite3.Connection, group_by: tuple[str, ...], statement: Callable[[tuple[str, ...]], str]
 ) -> None:
-    steps = plan(conn, analytics_sql(group_by), {"since": at(10), "until": at(20)})
-    assert "SEARCH jobs USING INDEX jobs_created (created_at>? AND created_at<?)" in steps
-    assert "SEARCH job_steps USING INDEX sqlite_autoindex_job_steps_1 (job_id=?)" in steps
-    assert not [step for step in steps if step.startswith(("SCAN jobs", "SCAN job_steps"))], steps
+    steps = plan(conn, statement(group_by), {"since": at(10), "until": at(20)})
+    range_reads = [s for s in steps if s.startswith("SEARCH j USING") and "INDEX jobs_created" in s]
+    assert range_reads and all(s.endswith("(created_at>? AND created_at<?)") for s in range_reads), steps
+    if "model" in group_by:
+        assert "SEARCH job_steps USING INDEX sqlite_autoindex_job_steps_1 (job_id=?)" in steps
+    assert not [step for step in steps if step.startswith(("SCAN j", "SCAN job_steps"))], steps
 
 
 def test_the_result_cache_is_read_by_key_and_purged_through_its_indexes(conn: sqlite3.Connection) -> None:
@@ -224,3 +228,33 @@ def test_a_users_counts_read_only_their_index_entries(conn: sqlite3.Connection) 
     assert plan(conn, COUNT_BY_USER_SQL, ("alice",)) == [
         "SEARCH jobs USING COVERING INDEX jobs_user_status_created (username=?)"
     ]  # no table row, no sort: the entries come grouped by status
+
+
+def test_the_analytics_migration_fills_the_token_columns_from_the_usage_already_stored(
+    tmp_path: Path,
+) -> None:
+    before = SCHEMA_VERSION - 1  # the analytics migration is the last one
+    old = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    for script in MIGRATIONS[:before]:
+        for statement in _statements(script):
+            old.execute(statement)
+    old.execute(f"PRAGMA user_version = {before}")
+    old.execute(
+        "INSERT INTO jobs (id, type, status, title, created_at, updated_at) VALUES ('j', 'noop', 'completed', "
+        "'t', ?, ?)",
+        (at(0), at(0)),
+    )
+    usages = [{"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5, "llm_calls": 1},
+              {"cache_hits": 1}, None]  # fmt: skip
+    for index, usage in enumerate(usages):
+        old.execute(
+            "INSERT INTO job_steps (job_id, idx, name, usage, started_at, completed_at, duration_ms, attempt) "
+            "VALUES ('j', ?, ?, ?, ?, ?, 1, 1)",
+            (index, f"s{index}", None if usage is None else json.dumps(usage), at(0), at(0)),
+        )
+    migrate(old)
+    columns = "prompt_tokens, completion_tokens, total_tokens, llm_calls, cache_hits"
+    steps = old.execute(f"SELECT {columns} FROM job_steps ORDER BY idx").fetchall()
+    assert steps == [(3, 2, 5, 1, 0), (0, 0, 0, 0, 1), (0, 0, 0, 0, 0)]
+    assert old.execute(f"SELECT {columns} FROM jobs").fetchall() == [(3, 2, 5, 1, 1)]
+    old.close()

@@ -1,104 +1,158 @@
-"""The analytics query (:meth:`lpe_nb.jobs.store.JobStore.analytics`): one statement per report part.
+"""The analytics report (:meth:`lpe_nb.jobs.store.JobStore.analytics`): two plain statements per part.
 
-Plain SQL but for ``json_extract`` (a step's usage is a JSON object) and ``julianday`` (durations), so a
-port swaps those two. The range walks ``jobs_created``; each job's steps come by their primary key;
-percentiles are nearest-rank, from ``ROW_NUMBER()`` within each group, so only the result rows leave
-SQLite. Its cost at 100,000 jobs: ``bench/analytics.py`` and docs/cost-and-analytics.md.
+A job's tokens, LLM calls, cache hits and cost are columns of its row, added up by each step's insert
+(schema: the analytics migration), so a report grouped by day, type or status reads only the jobs in its
+range, walking ``jobs_created``: one ``GROUP BY`` for the counts and sums, and one read of the durations,
+whose percentiles (nearest rank) are taken here, since SQLite has no percentile function and its window
+functions cost twice the scan at 100,000 jobs. Grouped by model, the same figures come from each job's
+steps of that model (their own columns, by primary key). Plain SQL but for ``julianday``. What it costs
+at 100,000 jobs: ``bench/analytics.py`` (figures in docs/cost-and-analytics.md).
 """
 
 from __future__ import annotations
 
+import math
 import sqlite3
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 from lpe_nb.jobs.analytics import Analytics, AnalyticsGroup, AnalyticsRange
+from lpe_nb.jobs.sqlite._rows import USAGE_COLUMNS
 
-__all__ = ["analytics", "analytics_sql"]
+__all__ = ["analytics", "analytics_sql", "durations_sql"]
 
+_STATUSES = ("pending", "running", "completed", "failed", "cancelled")
 _KEY_COLUMNS = {
     "day": "substr(j.created_at, 1, 10)",
     "type": "j.type",
     "status": "j.status",
     "model": "s.model",
 }
-_USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens", "llm_calls", "cache_hits")
+_IN_RANGE = "j.created_at >= :since AND j.created_at < :until"
+_DURATION_S = "(julianday(j.completed_at) - julianday(j.started_at)) * 86400.0"
+# A job's steps of each model, summed (grouped by model: its figures are those of its steps of that model)
+_STEPS_BY_MODEL = f"""
+    (SELECT job_id, model, {", ".join(f"SUM({key}) AS {key}" for key in USAGE_COLUMNS)},
+            SUM(cost_usd) AS cost_usd
+     FROM job_steps WHERE job_id IN (SELECT id FROM jobs AS j WHERE {_IN_RANGE})
+     GROUP BY job_id, model)
+"""
+
+
+def _source(group_by: Sequence[str]) -> str:
+    if "model" in group_by:  # a job with no step is under model NULL, once
+        return f"jobs AS j LEFT JOIN {_STEPS_BY_MODEL} AS s ON s.job_id = j.id"
+    return "jobs AS j"
+
+
+def _keys(group_by: Sequence[str]) -> tuple[str, str]:
+    """The key columns to select (``expr AS name, ``) and the ``GROUP BY ... ORDER BY ...`` clause."""
+    if not group_by:
+        return "", ""
+    names = ", ".join(group_by)
+    return "".join(f"{_KEY_COLUMNS[n]} AS {n}, " for n in group_by), f" GROUP BY {names} ORDER BY {names}"
 
 
 def analytics_sql(group_by: Sequence[str]) -> str:
-    """The statement of one report part grouped by ``group_by`` (names of ``_KEY_COLUMNS``; none: totals).
+    """Counts per status and sums per group (``group_by``: names of ``_KEY_COLUMNS``; none: one row).
+    Parameters ``since``, ``until``."""
+    keys, grouping = _keys(group_by)
+    figures = "s" if "model" in group_by else "j"
+    counts = ", ".join(f"SUM(j.status = '{status}') AS {status}" for status in _STATUSES)
+    sums = ", ".join(f"SUM({figures}.{key}) AS {key}" for key in USAGE_COLUMNS)
+    return (
+        f"SELECT {keys}COUNT(*) AS jobs, {counts}, {sums}, SUM({figures}.cost_usd) AS cost_usd "
+        f"FROM {_source(group_by)} WHERE {_IN_RANGE}{grouping}"
+    )
 
-    Parameters: ``since``, ``until``. By model, a job's steps are split by model (a job that used two is
-    in both groups, and one with no step has model NULL); otherwise they are summed per job.
-    """
-    by_model = "model" in group_by
-    usage = ", ".join(f"SUM(COALESCE(json_extract(usage, '$.{key}'), 0)) AS {key}" for key in _USAGE_KEYS)
-    step_key = "job_id, model" if by_model else "job_id"
-    keys = [f"{_KEY_COLUMNS[name]} AS {name}" for name in group_by]
-    partition = f"PARTITION BY {', '.join(group_by)} " if group_by else ""
-    group = f"GROUP BY {', '.join(group_by)} ORDER BY {', '.join(group_by)}" if group_by else ""
-    sums = ", ".join(f"SUM(COALESCE({key}, 0)) AS {key}" for key in _USAGE_KEYS)
-    # Percentile p of n sorted values, nearest rank: the value at rank ceil(p * n / 100), integer maths.
-    return f"""
-        WITH j AS (
-            SELECT id, type, status, created_at,
-                   CASE WHEN started_at IS NOT NULL AND completed_at IS NOT NULL
-                        THEN (julianday(completed_at) - julianday(started_at)) * 86400.0 END AS duration_s
-            FROM jobs WHERE created_at >= :since AND created_at < :until
-        ),
-        s AS (
-            SELECT {step_key}, {usage}, SUM(cost_usd) AS cost_usd
-            FROM job_steps WHERE job_id IN (SELECT id FROM j) GROUP BY {step_key}
-        ),
-        f AS (
-            SELECT {", ".join([*keys, "j.status AS job_status", "j.duration_s"])},
-                   {", ".join(f"s.{key}" for key in _USAGE_KEYS)}, s.cost_usd
-            FROM j LEFT JOIN s ON s.job_id = j.id
-        ),
-        r AS (
-            SELECT f.*,
-                   ROW_NUMBER() OVER ({partition}ORDER BY duration_s IS NULL, duration_s) AS rn,
-                   COUNT(duration_s) OVER ({partition.strip()}) AS timed
-            FROM f
+
+def durations_sql(group_by: Sequence[str]) -> str:
+    """Each timed job's key columns and its seconds from start to end. Parameters ``since``, ``until``."""
+    keys, _ = _keys(group_by)
+    if "model" in group_by:  # one row per job and model: a job's duration counts once per model it used
+        source = (
+            "jobs AS j LEFT JOIN (SELECT DISTINCT job_id, model FROM job_steps WHERE job_id IN "
+            f"(SELECT id FROM jobs AS j WHERE {_IN_RANGE})) AS s ON s.job_id = j.id"
         )
-        SELECT {"".join(f"{name}, " for name in group_by)}COUNT(*) AS jobs,
-               SUM(job_status = 'pending') AS pending, SUM(job_status = 'running') AS running,
-               SUM(job_status = 'completed') AS completed, SUM(job_status = 'failed') AS failed,
-               SUM(job_status = 'cancelled') AS cancelled,
-               MAX(CASE WHEN rn = (timed * 50 + 99) / 100 THEN duration_s END) AS duration_p50_s,
-               MAX(CASE WHEN rn = (timed * 95 + 99) / 100 THEN duration_s END) AS duration_p95_s,
-               {sums}, SUM(cost_usd) AS cost_usd
-        FROM r {group}
-    """
+    else:
+        source = "jobs AS j"
+    return (
+        f"SELECT {keys}{_DURATION_S} AS duration_s FROM {source} WHERE {_IN_RANGE} "
+        "AND j.started_at IS NOT NULL AND j.completed_at IS NOT NULL"
+    )
 
 
 def analytics(conn: sqlite3.Connection, query: AnalyticsRange) -> Analytics:
-    """The report for ``query``: its groups and its totals, from one consistent snapshot."""
+    """The report for ``query``, from one consistent snapshot of ``conn`` (a connection of its own: a
+    report over a big range takes a while, and nothing else should wait on it)."""
     params = {"since": query.since, "until": query.until}
+    names = query.group_by
     conn.execute("BEGIN")
     try:
-        rows = conn.execute(analytics_sql(query.group_by), params).fetchall() if query.group_by else []
-        (total,) = conn.execute(analytics_sql(()), params).fetchall()
+        rows = [dict(row) for row in conn.execute(analytics_sql(names), params)]
+        durations = _durations(_plain(conn).execute(durations_sql(names), params), names)
+        if "model" in names:  # a job that used two models is in two groups: the totals are read apart
+            (total,) = [dict(row) for row in conn.execute(analytics_sql(()), params)]
+            every = [row[0] for row in _plain(conn).execute(durations_sql(()), params)]
     finally:
         conn.execute("COMMIT")
-    groups = [_group(row, {name: row[name] for name in query.group_by}) for row in rows]
-    return Analytics(query.since, query.until, query.group_by, groups, _group(total, {}))
+    if not names:
+        return Analytics(query.since, query.until, names, [], _group(rows[0], {}, durations.get((), [])))
+    groups = []
+    for row in rows:
+        key = tuple(row[name] for name in names)
+        groups.append(_group(row, dict(zip(names, key, strict=True)), durations.get(key, [])))
+    if "model" not in names:  # each job is in one group: the totals are their sums
+        total = {field: _sum(row[field] for row in rows) for field in ("jobs", *_STATUSES, *USAGE_COLUMNS)}
+        total["cost_usd"] = _sum(row["cost_usd"] for row in rows)
+        every = [d for values in durations.values() for d in values]
+    return Analytics(query.since, query.until, names, groups, _group(total, {}, every))
 
 
-def _group(row: sqlite3.Row, key: dict[str, Any]) -> AnalyticsGroup:
+def _sum(values: Any) -> Any:
+    """The sum of the values that are not None; None when all are (SQL's SUM)."""
+    present = [value for value in values if value is not None]
+    return sum(present) if present else None
+
+
+def _plain(conn: sqlite3.Connection) -> sqlite3.Cursor:
+    """A cursor of plain tuples: a ``sqlite3.Row`` per duration costs more than the query at 100,000."""
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    return cursor
+
+
+def _durations(cursor: sqlite3.Cursor, names: Sequence[str]) -> dict[tuple[Any, ...], list[float]]:
+    by_key: dict[tuple[Any, ...], list[float]] = defaultdict(list)
+    width = len(names)
+    for row in cursor:
+        by_key[tuple(row[:width])].append(row[width])
+    return by_key
+
+
+def _percentile(ordered: list[float], percent: int) -> float | None:
+    """Nearest rank: the smallest value with at least ``percent`` % of the values at or below it."""
+    if not ordered:
+        return None
+    return ordered[max(1, math.ceil(percent * len(ordered) / 100)) - 1]
+
+
+def _group(row: dict[str, Any], key: dict[str, Any], durations: list[float]) -> AnalyticsGroup:
     completed, failed = row["completed"] or 0, row["failed"] or 0
     hits, calls = row["cache_hits"] or 0, row["llm_calls"] or 0
+    ordered = sorted(durations)
     return AnalyticsGroup(
         key=key,
-        jobs=row["jobs"],
+        jobs=row["jobs"] or 0,
         pending=row["pending"] or 0,
         running=row["running"] or 0,
         completed=completed,
         failed=failed,
         cancelled=row["cancelled"] or 0,
         success_rate=completed / (completed + failed) if completed + failed else None,
-        duration_p50_s=row["duration_p50_s"],
-        duration_p95_s=row["duration_p95_s"],
+        duration_p50_s=_percentile(ordered, 50),
+        duration_p95_s=_percentile(ordered, 95),
         prompt_tokens=row["prompt_tokens"] or 0,
         completion_tokens=row["completion_tokens"] or 0,
         total_tokens=row["total_tokens"] or 0,

@@ -16,7 +16,7 @@ from lpe_nb.errors import LeaseLost
 from lpe_nb.jobs._store_common import Recovered
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord
 from lpe_nb.jobs.retry import attempts_used
-from lpe_nb.jobs.sqlite._rows import progress_json, row_to_job
+from lpe_nb.jobs.sqlite._rows import USAGE_COLUMNS, progress_json, row_to_job
 from lpe_nb.jobs.sqlite._sql_chains import end_dependents
 from lpe_nb.jobs.sqlite._sql_jobs import insert_row, record_transition
 from lpe_nb.jobs.sqlite._sql_reads import fetch_steps, first
@@ -174,9 +174,11 @@ def save_step(conn: sqlite3.Connection, row: dict[str, Any], owner: str) -> None
     if owned is None:
         raise _lease_lost(job_id, owner)
     inserted = insert_row(conn, "job_steps", row, suffix=" ON CONFLICT (job_id, name) DO NOTHING")
-    if inserted and row["cost_usd"] is not None:  # a step saved twice is counted once
+    if inserted:  # a step saved twice is counted once
         conn.execute(
-            "UPDATE jobs SET cost_usd = COALESCE(cost_usd, 0) + ? WHERE id = ?", (row["cost_usd"], job_id)
+            f"UPDATE jobs SET cost_usd = CASE WHEN ? IS NULL THEN cost_usd ELSE COALESCE(cost_usd, 0) + ? END, "
+            f"{', '.join(f'{key} = {key} + ?' for key in USAGE_COLUMNS)} WHERE id = ?",
+            (row["cost_usd"], row["cost_usd"], *(row[key] for key in USAGE_COLUMNS), job_id),
         )
 
 

@@ -13,6 +13,7 @@ purge), ``_sql_leases`` (running jobs), ``_sql_reads`` and ``_sql_changes`` (wha
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 from collections.abc import Callable, Collection, Iterable, Sequence
@@ -360,8 +361,25 @@ class SqliteJobStore(SqliteSchedules):
         )
 
     async def analytics(self, query: AnalyticsRange) -> Analytics:
-        """Aggregates over the jobs created in the range, by ``query.group_by``; see the protocol."""
-        return await self._read(lambda conn: analytics(conn, query))
+        """Aggregates over the jobs created in the range, by ``query.group_by``; see the protocol.
+
+        On a connection of its own, in a worker thread: a report over a big range takes a while
+        (bench/analytics.py), and the reads the widgets poll must not queue behind it on the reader.
+        """
+        if self._reader is None:
+            raise StoreError("the job store is not open; use `async with open_store(...)`")
+        return await asyncio.to_thread(self._analytics, query)
+
+    def _analytics(self, query: AnalyticsRange) -> Analytics:
+        conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA query_only = 1")
+            return analytics(conn, query)
+        except sqlite3.Error as exc:
+            raise StoreError(f"reading the job database {self.path} failed: {exc}") from exc
+        finally:
+            conn.close()
 
     # -- the result cache --------------------------------------------------------------------------------
 

@@ -225,6 +225,33 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN username TEXT;
     CREATE INDEX jobs_user_status_created ON jobs (username, status, created_at DESC, id DESC);
     """,
+    # (issue 12, analytics): each step's token counts, LLM calls and cache hits as columns (read from its
+    # usage JSON when it is saved), and their sums per job, kept by the step's own insert like cost_usd:
+    # a report over 100,000 jobs then reads integer columns of the jobs in its range, not 500,000 JSON
+    # documents (bench/analytics.py). Rows written before this migration are filled from their JSON.
+    """
+    ALTER TABLE job_steps ADD COLUMN prompt_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE job_steps ADD COLUMN completion_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE job_steps ADD COLUMN total_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE job_steps ADD COLUMN llm_calls INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE job_steps ADD COLUMN cache_hits INTEGER NOT NULL DEFAULT 0;
+    UPDATE job_steps SET
+        prompt_tokens = COALESCE(json_extract(usage, '$.prompt_tokens'), 0),
+        completion_tokens = COALESCE(json_extract(usage, '$.completion_tokens'), 0),
+        total_tokens = COALESCE(json_extract(usage, '$.total_tokens'), 0),
+        llm_calls = COALESCE(json_extract(usage, '$.llm_calls'), 0),
+        cache_hits = COALESCE(json_extract(usage, '$.cache_hits'), 0)
+    WHERE json_valid(usage);
+    ALTER TABLE jobs ADD COLUMN prompt_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN completion_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN total_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN llm_calls INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN cache_hits INTEGER NOT NULL DEFAULT 0;
+    UPDATE jobs SET (prompt_tokens, completion_tokens, total_tokens, llm_calls, cache_hits) = (
+        SELECT SUM(prompt_tokens), SUM(completion_tokens), SUM(total_tokens), SUM(llm_calls), SUM(cache_hits)
+        FROM job_steps WHERE job_steps.job_id = jobs.id)
+    WHERE id IN (SELECT job_id FROM job_steps);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
