@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from lpe_nb.errors import InvalidInput
@@ -54,7 +54,13 @@ def check_analytics_query(
     an offset (``Z`` accepted); ``until`` defaults to ``now`` and ``since`` to :data:`DEFAULT_ANALYTICS_DAYS`
     days before it. ``group_by`` is one name, comma-separated names or a sequence of them."""
     end = _moment("until", until) if until is not None else now
-    start = _moment("since", since) if since is not None else end - timedelta(days=DEFAULT_ANALYTICS_DAYS)
+    if since is not None:
+        start = _moment("since", since)
+    else:
+        try:
+            start = end - timedelta(days=DEFAULT_ANALYTICS_DAYS)
+        except OverflowError:
+            raise InvalidInput.field("until", "is too early to count 30 days back from; give since") from None
     if start >= end:
         raise InvalidInput.field("since", f"must be before until ({to_iso(end)}), not {to_iso(start)}")
     names = [group_by] if isinstance(group_by, str) else list(group_by)
@@ -85,7 +91,10 @@ def _moment(name: str, value: datetime | str) -> datetime:
         )
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput.field(name, "must have a timezone (e.g. 2026-11-01T00:00:00Z)")
-    return value
+    try:
+        return value.astimezone(timezone.utc)  # stored times are UTC; year 1 at +14:00 has no UTC form
+    except OverflowError:
+        raise InvalidInput.field(name, "is out of range once in UTC") from None
 
 
 @dataclass(frozen=True, slots=True)

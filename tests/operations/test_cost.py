@@ -74,3 +74,22 @@ async def test_an_unpriced_model_on_a_local_server_costs_nothing(
 async def test_the_mock_costs_nothing(db_path: Path) -> None:
     job, steps = await _run_projection(db_path, llm=MockLLM())
     assert job.cost_usd == 0.0 and steps and all(s.cost_usd == 0.0 for s in steps)
+
+
+async def test_a_job_answered_from_the_cache_costs_nothing_and_the_report_counts_its_hits(
+    db_path: Path, fake_openai: FakeOpenAIServer
+) -> None:
+    llm = OpenAICompatibleLLM(server_settings(fake_openai, model="gpt-4o-mini"))
+    try:
+        async with open_engine(db_path, llm=llm, settings=FAST) as engine:
+            first = await engine.manager.wait(await engine.projection(NARRATIVE), 30)
+            calls = fake_openai.call_count
+            second = await engine.manager.wait(await engine.projection(NARRATIVE), 30)
+            assert fake_openai.call_count == calls  # answered from the cache: no request
+            report = await engine.manager.analytics(group_by="type")
+    finally:
+        await llm.aclose()
+    assert first.cost_usd is not None and first.cost_usd > 0 and second.cost_usd == 0.0
+    [group] = report.groups
+    assert (group.jobs, group.cost_usd) == (2, pytest.approx(first.cost_usd))
+    assert group.llm_calls == group.cache_hits == calls > 0 and group.cache_hit_rate == 0.5

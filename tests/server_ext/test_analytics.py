@@ -57,6 +57,8 @@ async def test_analytics_groups_by_several_names_comma_separated(api: Api) -> No
         ({"since": "2026-11-01T00:00:00"}, "since"),  # no offset
         ({"until": "2026-13-01T00:00:00Z"}, "until"),
         ({"since": "2026-11-02T00:00:00Z", "until": "2026-11-01T00:00:00Z"}, "since"),
+        ({"since": "0001-01-01T00:00:00+14:00"}, "since"),  # no UTC form
+        ({"until": "0001-01-02T00:00:00Z"}, "until"),  # no 30 days before it
     ],
 )
 async def test_a_bad_parameter_is_a_400_naming_it(api: Api, params: dict[str, str], field: str) -> None:
