@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import json
 import logging
 import os
 import sys
@@ -24,7 +25,7 @@ from lpe_nb.worker import WorkerOptions, serve
 from ._analytics import print_analytics
 from ._args import build_parser, chain_options, input_from_args
 from ._metrics import format_metrics, metrics_json
-from ._output import Progress, print_job, print_jobs
+from ._output import Progress, print_cache_stats, print_job, print_jobs
 from ._schedules import run_schedules
 
 __all__ = ["main"]
@@ -81,6 +82,7 @@ def _command(args: argparse.Namespace) -> int:
                 **chain_options(args),
                 run_at=args.run_at,
                 delay_s=args.delay_s,
+                cache=args.use_cache,
             )
             return _after_submit(client, job, args)
         if command == "answer":
@@ -90,6 +92,7 @@ def _command(args: argparse.Namespace) -> int:
                 priority=args.job_priority,
                 run_at=args.run_at,
                 delay_s=args.delay_s,
+                cache=args.use_cache,
             )
             return _after_submit(client, job, args)
         if command == "schedules":
@@ -121,6 +124,17 @@ def _command(args: argparse.Namespace) -> int:
             else:
                 figures = client.metrics()
                 print(metrics_json(figures) if args.json else format_metrics(figures))
+            return 0
+        if command == "cache":
+            if args.action == "clear":
+                deleted = client.clear_cache()
+                print(
+                    json.dumps({"deleted": deleted})
+                    if args.json
+                    else f"LLM result cache emptied: {deleted} entries"
+                )
+            else:
+                print_cache_stats(client.cache_stats(), as_json=args.json)
             return 0
         if command == "types":
             for info in client.job_types():

@@ -152,6 +152,12 @@ def _add_run_options(parser: argparse.ArgumentParser, *, with_priority: bool = T
         metavar="FIELD=JOB_ID.PATH",
         help="take input FIELD from JOB_ID's result at PATH (e.g. text=<id>.reflection); it waits for JOB_ID",
     )
+    parser.add_argument(
+        "--no-cache",
+        dest="use_cache",
+        action="store_false",
+        help="make every LLM call anew: none is answered from the result cache (docs/caching.md)",
+    )
     parser.add_argument("--no-wait", action="store_true", help="print the job id and return at once")
     parser.add_argument(
         "--timeout", type=float, default=None, metavar="S", help="give up waiting after S seconds"
@@ -240,6 +246,11 @@ def build_parser(job_types: Iterable[JobTypeInfo]) -> argparse.ArgumentParser:
     shown = metrics.add_mutually_exclusive_group()
     shown.add_argument("--json", action="store_true", help="print them as JSON")
     shown.add_argument("--prometheus", action="store_true", help="print them in Prometheus's text format")
+    cache = commands.add_parser("cache", help="the LLM result cache: what it holds, or empty it")
+    cache.add_argument(
+        "action", choices=("stats", "clear"), help="stats: entries, size, hits; clear: empty it"
+    )
+    cache.add_argument("--json", action="store_true", help="print the figures as JSON")
     commands.add_parser("types", help="the job types and their fields")
     commands.add_parser("catalog", help="the personas, namespaces and styles")
     _add_worker(commands)

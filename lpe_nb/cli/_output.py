@@ -8,8 +8,9 @@ import sys
 from typing import IO, Any
 
 from lpe_nb.client import Job, JobEvent
+from lpe_nb.jobs.store import CacheStats
 
-__all__ = ["Progress", "print_job", "print_jobs", "time_left"]
+__all__ = ["Progress", "print_cache_stats", "print_job", "print_jobs", "time_left"]
 
 _HIDDEN_RESULT_KEYS = {"steps", "llm", "usage"}
 
@@ -95,3 +96,22 @@ def print_jobs(jobs: list[Job], *, as_json: bool, out: IO[str] | None = None) ->
                 + (f"  (starts {data.scheduled_at[:19]} UTC)" if data.scheduled_at else ""),
                 file=out,
             )
+
+
+def print_cache_stats(stats: CacheStats, *, as_json: bool, out: IO[str] | None = None) -> None:
+    """The LLM result cache's figures and bounds, as JSON or as a few lines."""
+    if as_json:
+        print(json.dumps(stats.to_dict()), file=out)
+        return
+
+    def bound(value: object, unit: str = "") -> str:
+        return "no limit" if value is None else f"{value}{unit}"
+
+    print(
+        f"LLM result cache: {'on' if stats.enabled else 'off'}, {stats.entries} entries, "
+        f"{stats.size_bytes / 1024 / 1024:.2f} MiB, {stats.hits} hits\n"
+        f"oldest {stats.oldest_at or '-'}, newest {stats.newest_at or '-'}\n"
+        f"bounds: {bound(stats.max_entries, ' entries')}, {bound(stats.max_bytes, ' bytes')}, "
+        f"{bound(stats.max_age_days, ' days')}",
+        file=out,
+    )

@@ -10,6 +10,7 @@ from typing import Any
 
 from lpe_nb.jobs import JobEvent
 from lpe_nb.jobs.analytics import Analytics
+from lpe_nb.jobs.store import CacheStats
 from lpe_nb.operations import JobTypeInfo
 from lpe_nb.operations.spec import merged_input
 
@@ -56,6 +57,7 @@ class AsyncClient(AsyncScheduling, BaseClient):
         priority: int | None = None,
         run_at: datetime | None = None,
         delay_s: float | None = None,
+        cache: bool | None = None,
         depends_on: Parents = None,
         inputs_from: Mapping[str, str] | None = None,
         **fields: Any,
@@ -78,6 +80,7 @@ class AsyncClient(AsyncScheduling, BaseClient):
             priority=priority,
             run_at=run_at,
             delay_s=delay_s,
+            cache=cache,
             depends_on=parent_ids(depends_on),
             inputs_from=inputs_from,
         )
@@ -145,6 +148,14 @@ class AsyncClient(AsyncScheduling, BaseClient):
         ``report.rows()`` gives one dict per group. Raises :class:`InvalidInput` naming a bad argument."""
         groups = [group_by] if isinstance(group_by, str) else list(group_by)
         return await self.backend.analytics(since=since, until=until, group_by=groups)
+
+    async def cache_stats(self) -> CacheStats:
+        """What the LLM result cache holds (entries, bytes, hits, oldest and newest) and its bounds."""
+        return await self.backend.cache_stats()
+
+    async def clear_cache(self) -> int:
+        """Empty the LLM result cache (every later call is made anew); returns how many entries it had."""
+        return await self.backend.clear_cache()
 
     async def catalog(self) -> dict[str, Any]:
         """Personas, namespaces, styles, defaults and languages."""

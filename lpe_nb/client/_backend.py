@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from lpe_nb.jobs import JobEvent, JobPage, JobRecord, StepRecord
 from lpe_nb.jobs.analytics import Analytics
 from lpe_nb.jobs.recurrence import ScheduleFire, ScheduleRecord
+from lpe_nb.jobs.store import CacheStats
 from lpe_nb.operations import JobTypeInfo
 
 __all__ = ["Backend", "EventDeduper"]
@@ -31,6 +32,7 @@ class Backend(Protocol):
         priority: int | None = None,
         run_at: datetime | None = None,
         delay_s: float | None = None,
+        cache: bool | None = None,
         depends_on: list[str] | None = None,
         inputs_from: Mapping[str, str] | None = None,
     ) -> str:
@@ -61,6 +63,14 @@ class Backend(Protocol):
     ) -> Analytics:
         """Aggregates over the jobs created in ``[since, until)``, grouped by ``group_by``; raises
         ``InvalidInput`` naming a bad argument."""
+        ...
+
+    async def cache_stats(self) -> CacheStats:
+        """What the LLM result cache holds, and its bounds (``GET lpe/api/cache``)."""
+        ...
+
+    async def clear_cache(self) -> int:
+        """Empty the LLM result cache; returns how many entries it had (``DELETE lpe/api/cache``)."""
         ...
 
     async def catalog(self) -> dict[str, Any]:

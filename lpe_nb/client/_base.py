@@ -22,6 +22,7 @@ _SUBMIT_OPTIONS = (
     "priority",
     "run_at",
     "delay_s",
+    "cache",
     "depends_on",
     "inputs_from",
 )  # keyword arguments of submit() beside the input

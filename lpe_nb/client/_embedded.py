@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from lpe_nb.jobs import JobEvent, JobPage, JobRecord, StepRecord, SubscriptionClosed
 from lpe_nb.jobs.analytics import Analytics
+from lpe_nb.jobs.store import CacheStats
 from lpe_nb.operations import JobTypeInfo
 
 from ._backend import EventDeduper
@@ -56,6 +57,7 @@ class EmbeddedBackend(EmbeddedSchedules):
         priority: int | None = None,
         run_at: datetime | None = None,
         delay_s: float | None = None,
+        cache: bool | None = None,
         depends_on: list[str] | None = None,
         inputs_from: Mapping[str, str] | None = None,
     ) -> str:
@@ -68,6 +70,7 @@ class EmbeddedBackend(EmbeddedSchedules):
                 priority=priority or 0,
                 run_at=run_at,
                 delay_s=delay_s,
+                cache=True if cache is None else cache,
                 depends_on=depends_on,
                 inputs_from=inputs_from,
             )
@@ -95,6 +98,12 @@ class EmbeddedBackend(EmbeddedSchedules):
     ) -> Analytics:
         manager = self.engine.manager
         return await self.host.thread.hop(manager.analytics(since=since, until=until, group_by=group_by))
+
+    async def cache_stats(self) -> CacheStats:
+        return await self.host.thread.hop(self.engine.manager.cache.stats())
+
+    async def clear_cache(self) -> int:
+        return await self.host.thread.hop(self.engine.manager.cache.clear())
 
     async def catalog(self) -> dict[str, Any]:
         described: dict[str, Any] = self.engine.catalog.describe()

@@ -18,6 +18,7 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 from lpe_nb.errors import LpeError, ServerUnreachable, TokenRefused
 from lpe_nb.jobs import JobEvent, JobPage, JobRecord, StepRecord
 from lpe_nb.jobs.analytics import Analytics
+from lpe_nb.jobs.store import CacheStats
 from lpe_nb.operations import JobTypeInfo
 
 from ._backend import EventDeduper
@@ -104,6 +105,7 @@ class RemoteBackend(RemoteSchedules):
         priority: int | None = None,
         run_at: datetime | None = None,
         delay_s: float | None = None,
+        cache: bool | None = None,
         depends_on: list[str] | None = None,
         inputs_from: Mapping[str, str] | None = None,
     ) -> str:
@@ -116,6 +118,8 @@ class RemoteBackend(RemoteSchedules):
             body["run_at"] = run_at.isoformat()  # naive stays naive: the server refuses it, naming run_at
         if delay_s is not None:
             body["delay_s"] = delay_s
+        if cache is not None:
+            body["cache"] = cache
         if depends_on is not None:
             body["depends_on"] = depends_on
         if inputs_from is not None:
@@ -153,6 +157,14 @@ class RemoteBackend(RemoteSchedules):
         if group_by:
             params["group_by"] = ",".join(group_by)
         return Analytics.from_dict(await self._request("GET", "analytics", query=urlencode(params)))
+
+    async def cache_stats(self) -> CacheStats:
+        reply = await self._request("GET", "cache")
+        return CacheStats(**{name: reply[name] for name in CacheStats.__dataclass_fields__ if name in reply})
+
+    async def clear_cache(self) -> int:
+        reply = await self._request("DELETE", "cache")
+        return int(reply["deleted"])
 
     async def catalog(self) -> dict[str, Any]:
         data: dict[str, Any] = await self._request("GET", "catalog")

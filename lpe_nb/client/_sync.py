@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from lpe_nb.errors import LpeError
 from lpe_nb.jobs.analytics import Analytics
+from lpe_nb.jobs.store import CacheStats
 from lpe_nb.operations import JobTypeInfo
 
 from ._async_client import AsyncClient
@@ -87,6 +88,7 @@ class Client(Scheduling, BaseClient):
         priority: int | None = None,
         run_at: datetime | None = None,
         delay_s: float | None = None,
+        cache: bool | None = None,
         depends_on: Parents = None,
         inputs_from: Mapping[str, str] | None = None,
         **fields: Any,
@@ -110,6 +112,7 @@ class Client(Scheduling, BaseClient):
                 priority=priority,
                 run_at=run_at,
                 delay_s=delay_s,
+                cache=cache,
                 depends_on=depends_on,
                 inputs_from=inputs_from,
                 **fields,
@@ -151,6 +154,14 @@ class Client(Scheduling, BaseClient):
         """Aggregates over a time range, grouped by day, type, model or status (see
         :meth:`AsyncClient.analytics`)."""
         return self._runner.run(self._client.analytics(since=since, until=until, group_by=group_by))
+
+    def cache_stats(self) -> CacheStats:
+        """What the LLM result cache holds, and its bounds (see :meth:`AsyncClient.cache_stats`)."""
+        return self._runner.run(self._client.cache_stats())
+
+    def clear_cache(self) -> int:
+        """Empty the LLM result cache; returns how many entries it had."""
+        return self._runner.run(self._client.clear_cache())
 
     def catalog(self) -> dict[str, Any]:
         return self._runner.run(self._client.catalog())

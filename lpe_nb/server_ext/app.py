@@ -24,6 +24,7 @@ from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode
 from lpe_nb._server_file import read_note, remove_note, write_note
 from lpe_nb.errors import InvalidInput, LpeError
 from lpe_nb.jobs import DispatchMode, ManagerSettings, default_db_path
+from lpe_nb.jobs.settings import CacheSettings
 from lpe_nb.llm import LlmSettings
 from lpe_nb.llm.pricing import parse_price_rules
 from lpe_nb.metrics.prometheus import register_prometheus
@@ -130,6 +131,23 @@ class LpeExtensionApp(ExtensionApp):
     mock_latency_s = Float(None, allow_none=True, help="Simulated seconds per mock LLM call.").tag(
         config=True
     )
+    llm_cache = Bool(
+        None,
+        allow_none=True,
+        help="Answer an LLM call identical to an earlier one from the result cache, at no cost "
+        "($LPE_LLM_CACHE, else on; docs/caching.md).",
+    ).tag(config=True)
+    llm_cache_max_age_days = Float(
+        None,
+        allow_none=True,
+        help="A cached reply older than this is never served ($LPE_LLM_CACHE_MAX_AGE_DAYS, else 30).",
+    ).tag(config=True)
+    llm_cache_max_entries = Int(
+        None, allow_none=True, help="Cached replies kept at most ($LPE_LLM_CACHE_MAX_ENTRIES, else 10000)."
+    ).tag(config=True)
+    llm_cache_max_mb = Float(
+        None, allow_none=True, help="MiB of cached replies kept at most ($LPE_LLM_CACHE_MAX_MB, else 64)."
+    ).tag(config=True)
     llm_prices = List(
         Dict(),
         help="Prices over the default table, USD per million tokens: [{'model': 'llama3*', 'input': 0, "
@@ -138,6 +156,25 @@ class LpeExtensionApp(ExtensionApp):
 
     engine: ServerEngine | None = None
     _previous_environment: dict[str, str | None] = {}
+
+    def _cache_settings(self) -> CacheSettings:
+        """The result cache's settings: these traits over the environment; InvalidInput names the trait."""
+        mib = self.llm_cache_max_mb
+        try:
+            return CacheSettings.from_env(
+                enabled=self.llm_cache,
+                max_age_days=self.llm_cache_max_age_days,
+                max_entries=self.llm_cache_max_entries,
+                max_bytes=None if mib is None else round(mib * 1024 * 1024),
+            )
+        except InvalidInput as exc:
+            traits = {"enabled": "llm_cache", "max_bytes": "llm_cache_max_mb"}  # else llm_cache_<name>
+            raise InvalidInput(
+                {
+                    name if name.startswith("LPE_") else traits.get(name, f"llm_cache_{name}"): problem
+                    for name, problem in exc.fields.items()
+                }
+            ) from None
 
     def engine_config(self) -> EngineConfig:
         """The engine's configuration from these traits; raises :class:`InvalidInput` naming the trait."""
@@ -161,6 +198,7 @@ class LpeExtensionApp(ExtensionApp):
             concurrency=self.concurrency,
             retention_days=self.retention_days,
             shutdown_grace_s=self.shutdown_grace_s,
+            cache=self._cache_settings(),
         )
         llm = LlmSettings.from_env(
             provider=self.llm_provider,

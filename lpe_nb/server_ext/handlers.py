@@ -50,6 +50,8 @@ from lpe_nb.server_ext.schemas import (
     SCHEDULE_ID_PATTERN,
     AnalyticsBody,
     AnalyticsQuery,
+    CacheClearedBody,
+    CacheStatsBody,
     CancelRequest,
     CatalogBody,
     ChainRequest,
@@ -183,12 +185,19 @@ class LpeApiHandler(APIHandler):
         priority: int | None = self._submit_option(body, "priority", int)
         return priority
 
+    def use_cache(self, body: dict[str, Any]) -> dict[str, bool]:
+        """The optional ``cache`` (false: none of the job's LLM calls is answered from the result cache),
+        from the body (taken out of it) or the query, as a ``submit`` keyword argument (none if not given)."""
+        cache: bool | None = self._submit_option(body, "cache", _query_boolean)
+        return {} if cache is None else {"cache": cache}
+
     def schedule(self, body: dict[str, Any]) -> dict[str, Any]:
         """The optional ``run_at`` (ISO 8601 with an offset) and ``delay_s``, from the body (taken out of
         it) or the query, as ``submit`` keyword arguments."""
         return {
             "run_at": self._submit_option(body, "run_at", str),
             "delay_s": self._submit_option(body, "delay_s", float),
+            **self.use_cache(body),
             **self.chain(body),
         }
 
@@ -212,7 +221,8 @@ class LpeApiHandler(APIHandler):
             try:
                 from_query = parse(values[0].strip())
             except ValueError:
-                raise InvalidInput.field(name, f"must be a number, not {values[0][:40]!r}") from None
+                expected = "true or false" if parse is _query_boolean else "a number"
+                raise InvalidInput.field(name, f"must be {expected}, not {values[0][:40]!r}") from None
             validate_request(WaitRequest, {name: from_query})
         raw = body.pop(name) if name in body else from_query
         return getattr(validate_request(WaitRequest, {name: raw}), name)
@@ -311,6 +321,16 @@ class LpeApiHandler(APIHandler):
         super().log_exception(typ, value, tb)
 
 
+def _query_boolean(text: str) -> bool:
+    """``true`` or ``false`` (``1``, ``0``) in a query string."""
+    lowered = text.lower()
+    if lowered in ("true", "1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise ValueError(text)
+
+
 def _json_type(value: Any) -> str:
     if isinstance(value, list):
         return "an array"
@@ -362,6 +382,7 @@ class JobsHandler(LpeApiHandler):
         request = validate_request(SubmitRequest, body)
         schedule: dict[str, Any] = {"run_at": request.run_at, "delay_s": request.delay_s}
         schedule |= {"depends_on": request.depends_on, "inputs_from": request.inputs_from}
+        schedule |= {} if request.cache is None else {"cache": request.cache}
         await self.submit(
             request.type, request.input, request.wait, request.max_attempts, request.priority, schedule
         )
@@ -495,6 +516,22 @@ class AnalyticsHandler(LpeApiHandler):
         manager = await self.manager()
         report = await manager.analytics(since=query.since, until=query.until, group_by=query.group_by)
         self.send_model(AnalyticsBody.model_validate(report.to_dict()))
+
+
+class CacheHandler(LpeApiHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """What the LLM result cache holds, and its bounds."""
+        manager = await self.manager()
+        self.send_model(CacheStatsBody.model_validate((await manager.cache.stats()).to_dict()))
+
+    @web.authenticated
+    @authorized
+    async def delete(self) -> None:
+        """Empty the LLM result cache; 200 with how many entries it had."""
+        manager = await self.manager()
+        self.send_model(CacheClearedBody(deleted=await manager.cache.clear()))
 
 
 class StatusHandler(LpeApiHandler):
@@ -773,6 +810,26 @@ def rest_routes(job_types: JobTypes = JOB_TYPES) -> list[Route]:
                     "`until`) to `until` (exclusive; default now), grouped by any of `day` (UTC), `type`, "
                     "`model`, `status`, with the totals. See docs/cost-and-analytics.md.",
                 )
+            },
+        ),
+        Route(
+            "lpe/api/cache",
+            CacheHandler,
+            {
+                "get": Operation(
+                    "What the LLM result cache holds, and its bounds",
+                    {200: CacheStatsBody},
+                    (403, 503),
+                    description="Entries, their stored size, the hits they answered, the oldest and newest, "
+                    "and the bounds in force. See docs/caching.md.",
+                ),
+                "delete": Operation(
+                    "Empty the LLM result cache",
+                    {200: CacheClearedBody},
+                    (403, 503),
+                    description="Every later LLM call is made anew until its reply is cached again. Jobs "
+                    "and their results are untouched.",
+                ),
             },
         ),
         Route(

@@ -33,6 +33,8 @@ __all__ = [
     "AnalyticsBody",
     "AnalyticsGroupBody",
     "AnalyticsQuery",
+    "CacheClearedBody",
+    "CacheStatsBody",
     "CancelRequest",
     "CatalogBody",
     "CatalogEntryBody",
@@ -108,6 +110,14 @@ RunAt = Annotated[
     Field(
         description="when the job may start: an ISO 8601 time with its offset (e.g. 2026-11-29T15:00:00Z); "
         "it waits pending, with scheduled_at, until then. Not with delay_s",
+    ),
+]
+UseCache = Annotated[
+    bool,
+    Field(
+        strict=True,  # a JSON boolean, not "false"
+        description="false: none of the job's LLM calls is answered from the result cache, nor stored in it "
+        "(default true: an identical earlier call's reply is reused at no cost; see docs/caching.md)",
     ),
 ]
 DelaySeconds = Annotated[
@@ -240,6 +250,11 @@ class JobBody(_Reply):
         None,
         description="what the job's finished steps cost in USD, at the prices of the day they ran; null "
         "while no step has a price (see docs/cost-and-analytics.md)",
+    )
+
+    cache: bool = Field(
+        True,
+        description="false: the job's LLM calls are never answered from the result cache (docs/caching.md)",
     )
 
     @classmethod
@@ -417,6 +432,26 @@ class AnalyticsBody(_Reply):
     totals: AnalyticsGroupBody
 
 
+class CacheStatsBody(_Reply):
+    """What the LLM result cache holds (``GET lpe/api/cache``), and the bounds in force."""
+
+    entries: int = Field(description="cached replies")
+    size_bytes: int = Field(description="their stored size, in bytes")
+    hits: int = Field(description="calls the entries held now have answered")
+    oldest_at: str | None = Field(description="when the oldest entry was stored (UTC); null when empty")
+    newest_at: str | None = Field(description="when the newest entry was stored (UTC); null when empty")
+    enabled: bool = Field(description="whether jobs use the cache (LPE_LLM_CACHE)")
+    max_entries: int | None = Field(description="the bound on entries (null: none)")
+    max_bytes: int | None = Field(description="the bound on their size in bytes (null: none)")
+    max_age_days: float | None = Field(description="an older entry is never served (null: no limit)")
+
+
+class CacheClearedBody(_Reply):
+    """The reply of ``DELETE lpe/api/cache``."""
+
+    deleted: int = Field(description="how many cached replies were deleted")
+
+
 class DocumentBody(_Reply):
     """An OpenAPI 3.1 document (this one)."""
 
@@ -452,6 +487,7 @@ class SubmitRequest(_Request):
     priority: Priority | None = None
     run_at: RunAt | None = None
     delay_s: DelaySeconds | None = None
+    cache: UseCache | None = None
     depends_on: DependsOn | None = None  # chains: docs/chains.md
     inputs_from: InputsFrom | None = None
 
@@ -464,6 +500,7 @@ class WaitRequest(_Request):
     priority: Priority | None = None
     run_at: RunAt | None = None
     delay_s: DelaySeconds | None = None
+    cache: UseCache | None = None
 
 
 class PriorityRequest(_Request):
@@ -558,6 +595,7 @@ def _submit_model(input_model: type[BaseModel] | None) -> type[BaseModel]:
         priority=(Priority | None, None),
         run_at=(RunAt | None, None),
         delay_s=(DelaySeconds | None, None),
+        cache=(UseCache | None, None),
         depends_on=(DependsOn | None, None),
         inputs_from=(InputsFrom | None, None),
     )

@@ -62,6 +62,7 @@ def test_the_notebooks_exist() -> None:
         "configuration.ipynb",
         "dashboard.ipynb",
         "python_api.ipynb",
+        "caching.ipynb",
         "schedules.ipynb",
         "metrics.ipynb",
         "analytics.ipynb",

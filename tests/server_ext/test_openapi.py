@@ -108,7 +108,7 @@ async def test_the_submit_options_are_documented_in_the_body_and_the_query(api: 
         ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
         assert {"wait", "max_attempts", "priority"} <= set(schemas[ref.rsplit("/", 1)[1]]["properties"]), path
         query = [p["name"] for p in operation["parameters"] if p["in"] == "query"]
-        assert query == ["wait", "max_attempts", "priority", "run_at", "delay_s"], path
+        assert query == ["wait", "max_attempts", "priority", "run_at", "delay_s", "cache"], path
     patch = doc["paths"]["/lpe/api/jobs/{job_id}"]["patch"]
     ref = patch["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     priority = schemas[ref.rsplit("/", 1)[1]]["properties"]["priority"]
