@@ -81,7 +81,7 @@ class JobRow:
         # (a long title used to push the id onto a line of its own in JupyterLab).
         self.label.value = (
             f"<div style='{_ONE_LINE}' title='{esc(job.data.title)}'><code>{esc(job.id[:8])}</code> "
-            f"{_priority_badge(job.priority)}<b>{esc(job.data.title)}</b>{_parents_html(job)}</div>"
+            f"{_parents_html(job)}{_priority_badge(job.priority)}<b>{esc(job.data.title)}</b></div>"
         )
         self.bar.value = float(job.progress.percentage)
         self.bar.bar_style = _BAR_STYLES.get(status, "warning")
@@ -354,11 +354,12 @@ class JobsDashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untype
 
 
 def _parents_html(job: AsyncJob) -> str:
-    """The chain on a job's line: the short ids of the jobs it waits for (or waited for), after its title."""
+    """The chain on a job's line, before its title (which an ellipsis may cut): the short ids of the jobs
+    it waits for, or waited for."""
     if not job.depends_on:
         return ""
     ids = ", ".join(f"<code>{esc(parent[:8])}</code>" for parent in job.depends_on)
-    return f" <span title='it waits for these jobs' style='opacity: 0.75'>&#x2937; after {ids}</span>"
+    return f"<span title='it waits for these jobs' style='opacity: 0.75'>&#x2937; after {ids}</span> "
 
 
 def _priority_badge(priority: int) -> str:

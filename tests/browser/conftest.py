@@ -44,6 +44,7 @@ CURATED = frozenset(
         "maieutic-session.png",
         "form-cancelled.png",
         "analytics-widget.png",
+        "dashboard-chain.png",
     )
 )
 MOCK_LATENCY_S = "0.6"  # per mock LLM call: a projection takes a few seconds, long enough to watch

@@ -66,6 +66,7 @@ def test_the_notebooks_exist() -> None:
         "schedules.ipynb",
         "metrics.ipynb",
         "analytics.ipynb",
+        "chains.ipynb",
     }
 
 
