@@ -9,7 +9,6 @@ metric with its labels.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -26,7 +25,7 @@ from lpe_nb.metrics._process import process_snapshot
 
 __all__ = ["ProcessCollector", "families", "register_prometheus", "to_text"]
 
-_REGISTERED: weakref.WeakSet[CollectorRegistry] = weakref.WeakSet()  # the registries our collector is in
+_REGISTERED: set[int] = set()  # id() of the registries our collector is in
 
 
 def families(snapshot: Mapping[str, Any]) -> list[Metric]:
@@ -119,10 +118,10 @@ class ProcessCollector(Collector):
 
 def register_prometheus(registry: CollectorRegistry = REGISTRY) -> None:
     """Serve the process's ``lpe_*`` metrics from ``registry`` (idempotent)."""
-    if registry in _REGISTERED:
+    if id(registry) in _REGISTERED:
         return
     registry.register(ProcessCollector())
-    _REGISTERED.add(registry)
+    _REGISTERED.add(id(registry))
 
 
 class _SnapshotCollector(Collector):
