@@ -9,6 +9,7 @@ metric with its labels.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -25,7 +26,7 @@ from lpe_nb.metrics._process import process_snapshot
 
 __all__ = ["ProcessCollector", "families", "register_prometheus", "to_text"]
 
-_REGISTERED: set[int] = set()  # id() of the registries our collector is in
+_REGISTERED: weakref.WeakSet[CollectorRegistry] = weakref.WeakSet()  # the registries our collector is in
 
 
 def families(snapshot: Mapping[str, Any]) -> list[Metric]:
@@ -118,10 +119,10 @@ class ProcessCollector(Collector):
 
 def register_prometheus(registry: CollectorRegistry = REGISTRY) -> None:
     """Serve the process's ``lpe_*`` metrics from ``registry`` (idempotent)."""
-    if id(registry) in _REGISTERED:
+    if registry in _REGISTERED:
         return
     registry.register(ProcessCollector())
-    _REGISTERED.add(id(registry))
+    _REGISTERED.add(registry)
 
 
 class _SnapshotCollector(Collector):
