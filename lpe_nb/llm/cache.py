@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -136,21 +137,21 @@ def _encode(completion: Completion) -> str:
 
 
 def _decode(value: str) -> Completion | None:
-    """The cached completion as a hit: no tokens spent; None for a value this version cannot read."""
+    """The cached completion as a hit; None for a value this version cannot read."""
     try:
         data = json.loads(value)
-        return _hit(Completion(text=str(data["text"]), usage=Usage(), provider=str(data["provider"]),
-                               model=str(data["model"])))  # fmt: skip
+        stored = Completion(text=str(data["text"]), usage=Usage(), provider=str(data["provider"]),
+                            model=str(data["model"]))  # fmt: skip
     except (ValueError, KeyError, TypeError):
         return None
+    return _hit(stored)
 
 
 def _hit(completion: Completion) -> Completion:
-    """``completion`` as served from the cache: nothing spent (0 tokens, and 0 cost where costed)."""
-    served = {"usage": Usage(), "cached": True, "degraded": False, "degraded_reason": None}
-    if "cost_usd" in Completion.__dataclass_fields__:  # priced completions (lpe_nb.llm.pricing)
-        served["cost_usd"] = 0.0
-    return Completion(**{**{f: getattr(completion, f) for f in Completion.__dataclass_fields__}, **served})
+    """``completion`` as served from the cache: nothing spent, so 0 tokens and 0 cost."""
+    return dataclasses.replace(
+        completion, usage=Usage(), cost_usd=0.0, cached=True, degraded=False, degraded_reason=None
+    )
 
 
 class CachingLLM:

@@ -204,3 +204,19 @@ async def test_a_resumed_job_keeps_its_finished_steps_without_asking_the_cache(
     assert job.status is JobStatus.COMPLETED, job.error_message
     assert fake_openai.call_count == 4
     assert all(s.usage.get("cache_hits", 0) == 0 for s in steps)
+
+
+async def test_a_hit_costs_nothing_and_the_first_call_is_billed_once(
+    db_path: Path, fake_openai: FakeOpenAIServer
+) -> None:
+    prices = ({"model": "fake-model", "input": 3.0, "output": 12.0},)  # USD per million tokens
+    llm = OpenAICompatibleLLM(server_settings(fake_openai, prices=prices))
+    try:
+        async with open_engine(db_path, llm=llm, settings=FAST) as engine:
+            first, first_steps = await finished(engine, await engine.submit("translation", TRANSLATION))
+            second, second_steps = await finished(engine, await engine.submit("translation", TRANSLATION))
+    finally:
+        await llm.aclose()
+    assert first.cost_usd is not None and first.cost_usd > 0
+    assert all(step.cost_usd is not None and step.cost_usd > 0 for step in first_steps)
+    assert [step.cost_usd for step in second_steps] == [0.0] * 4 and second.cost_usd == 0.0
