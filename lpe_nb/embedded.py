@@ -25,6 +25,7 @@ from typing import Any
 
 from lpe_nb.jobs import DispatchMode, JobManager, JobRecord, ManagerSettings, default_db_path, open_store
 from lpe_nb.jobs.settings import CacheSettings
+from lpe_nb.jobs.sqlite import SqliteJobStore
 from lpe_nb.jobs.store import Synchronous
 from lpe_nb.llm import LLM, CachingLLM, LlmSettings, make_llm
 from lpe_nb.operations import (
@@ -38,7 +39,9 @@ from lpe_nb.operations import (
 )
 from lpe_nb.operations.spec import generated_method, merged_input
 
-__all__ = ["Engine", "open_engine", "resolve_db_path", "run_job"]
+__all__ = ["DB_URL_ENV", "Engine", "open_engine", "resolve_db_path", "run_job"]
+
+DB_URL_ENV = "LPE_DB_URL"  # the job database's URL, over LPE_DB_PATH (a PostgreSQL database, say)
 
 
 def resolve_db_path(db_path: str | os.PathLike[str] | None = None) -> Path:
@@ -106,8 +109,10 @@ async def open_engine(
     job_modules: Iterable[str] = (),
     job_types: JobTypes | None = None,
     kind: str = "engine",
+    db_url: str | None = None,
 ) -> AsyncIterator[Engine]:
-    """A started engine on ``db_path`` (see :func:`resolve_db_path`); stopped and closed on exit.
+    """A started engine on ``db_url`` (else ``$LPE_DB_URL``: a ``postgresql://`` or ``sqlite:///`` URL) or
+    else ``db_path`` (see :func:`resolve_db_path`); stopped and closed on exit.
 
     The LLM is ``llm`` if given (not closed here), else ``make_llm(llm_settings)`` (the environment's, the
     mock when nothing is configured); the job types call it through the result cache (``settings.cache``;
@@ -126,7 +131,10 @@ async def open_engine(
     own_llm = llm is None
     the_llm = make_llm(llm_settings) if llm is None else llm
     try:
-        async with open_store(path, synchronous=synchronous) as store:
+        url = db_url if db_url is not None else os.environ.get(DB_URL_ENV, "").strip() or None
+        async with open_store(path if url is None else url, synchronous=synchronous) as store:
+            if isinstance(store, SqliteJobStore):
+                path = store.path  # the user catalog lives in the jobs' file (elsewhere: in db_path's)
             catalog = await Catalog.load(CatalogStore(path))
             if settings is None:
                 cache = CacheSettings.from_env()

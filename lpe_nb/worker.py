@@ -7,7 +7,8 @@ to the queue with their finished steps kept and the attempt they used refunded: 
 them from their last finished step. While it dispatches, its heartbeat row (host, pid, version, types...)
 is listed by ``GET lpe/api/status``.
 
-On a SQLite file one process dispatches at a time (the file's dispatch lock, :mod:`lpe_nb.jobs._role`).
+On PostgreSQL (``--db-url`` or ``$LPE_DB_URL``) every worker dispatches: any number share the queue, on
+any number of machines. On a SQLite file one process dispatches at a time (the file's dispatch lock, :mod:`lpe_nb.jobs._role`).
 A worker takes the role if it is free; otherwise it waits as a standby (it says so once) and takes over
 within a second of the dispatching process exiting. So with workers on a SQLite file, run the Jupyter
 server with ``dispatch = 'never'``: it submits and watches, and the worker runs the jobs.
@@ -39,6 +40,7 @@ class WorkerOptions:
     """How a worker runs; durations in seconds. ``types`` None: every declared job type."""
 
     db_path: str | os.PathLike[str] | None = None
+    db_url: str | None = None  # over db_path; default $LPE_DB_URL
     concurrency: int = 8
     types: tuple[str, ...] | None = None
     shutdown_grace_s: float = 10.0
@@ -90,7 +92,9 @@ async def run_worker(options: WorkerOptions, stop: asyncio.Event) -> None:
     rest go back to the queue without using an attempt)."""
     load_job_modules()  # $LPE_JOB_MODULES and entry points: their types can be claimed too
     settings = options.settings({spec.name for spec in JOB_TYPES})
-    async with open_engine(options.db_path, settings=settings, dispatch="auto", kind="worker") as engine:
+    async with open_engine(
+        options.db_path, db_url=options.db_url, settings=settings, dispatch="auto", kind="worker"
+    ) as engine:
         manager = engine.manager
         types = ", ".join(settings.claim_types or ())
         log.info(

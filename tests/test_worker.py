@@ -86,14 +86,16 @@ def until(condition: Callable[[], T | None], what: str, timeout_s: float = 60.0)
 
 
 class Worker:
-    """``python -m lpe_nb worker`` on ``db`` with the LLM at ``base_url``; its log in ``log_path``."""
+    """``python -m lpe_nb worker`` on ``db`` (None: as ``options`` say) with the LLM at ``base_url``; its log
+    in ``log_path``."""
 
-    def __init__(self, db: Path, base_url: str, log_path: Path, *options: str) -> None:
+    def __init__(self, db: Path | None, base_url: str, log_path: Path, *options: str) -> None:
         env = {**os.environ, **llm_env(base_url)}
         self.log_path = log_path
+        where = [] if db is None else ["--db-path", str(db)]
         with log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "lpe_nb", "worker", "--db-path", str(db), *options],
+                [sys.executable, "-m", "lpe_nb", "worker", *where, *options],
                 env=env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
 

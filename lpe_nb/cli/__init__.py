@@ -160,6 +160,7 @@ def _worker(args: argparse.Namespace) -> int:
     serve(
         WorkerOptions(
             db_path=args.db_path,
+            db_url=args.db_url,
             concurrency=args.concurrency,
             types=args.types,
             shutdown_grace_s=args.shutdown_grace_s,

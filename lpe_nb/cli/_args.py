@@ -266,14 +266,21 @@ def _add_worker(commands: Any) -> None:
         "with the LLM from LPE_LLM_*. SIGTERM or Ctrl-C stops it: running jobs get --shutdown-grace "
         "seconds to finish, the others go back to the queue without using an attempt and resume from "
         "their last finished step. On a SQLite file one process runs the jobs at a time: a worker waits "
-        "while another does (run the Jupyter server with --LpeExtensionApp.dispatch=never). See "
-        "docs/workers.md.",
+        "while another does (run the Jupyter server with --LpeExtensionApp.dispatch=never); on PostgreSQL "
+        "every worker runs jobs. See docs/workers.md.",
         formatter_class=_Formatter,
     )
     worker.add_argument(
         "--db-path",
         default=argparse.SUPPRESS,  # given before `worker` or after it, either works
         help="the database (default $LPE_DB_PATH or ~/.lpe/jobs.db)",
+    )
+    worker.add_argument(
+        "--db-url",
+        default=None,
+        metavar="URL",
+        help="the database as a URL, over --db-path: postgresql://user@host/db or sqlite:///path "
+        "(default $LPE_DB_URL)",
     )
     worker.add_argument(
         "--concurrency", type=int, default=8, metavar="N", help="jobs running at once (default 8)"

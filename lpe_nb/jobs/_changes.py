@@ -129,7 +129,7 @@ class ChangeFeed:
         if job.status is JobStatus.PENDING and self._is_dispatching():
             self.dispatcher.wake.set()  # submitted (or put back) by another process
         for event in self._news(job):
-            self.events.publish(event)
+            self.events.publish_remote(event)  # another process's: not relayed again
 
     def _news(self, job: JobRecord) -> list[JobEvent]:
         """The events ``job`` brings that this feed has not published, in ``seq`` order."""

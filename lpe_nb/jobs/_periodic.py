@@ -2,7 +2,8 @@
 
 A heartbeat renews the leases of the jobs this manager runs (and relays cancels asked from other
 processes) and its process's heartbeat row (``lpe_workers``, shown in ``api/status``), sweeps the expired
-leases of dead owners once per lease period, and purges old jobs (and long-dead processes' rows) once per
+leases of dead owners (so a dead process's job is taken back within a lease and a heartbeat of its last
+renewal, whichever process sweeps), and purges old jobs (and long-dead processes' rows) once per
 retention check; a second loop persists the jobs' latest progress once per throttle period.
 Not thread-safe: use it on the event loop of the manager that owns it.
 """
@@ -92,7 +93,6 @@ class PeriodicWork:
 
     async def _heartbeat_loop(self) -> None:
         loop = asyncio.get_running_loop()
-        next_sweep = loop.time() + self.settings.lease_s
         next_purge = loop.time() + self.settings.retention_check_interval_s
         while True:
             await asyncio.sleep(self.settings.heartbeat_interval_s)  # a timer, not a synchronization
@@ -105,9 +105,7 @@ class PeriodicWork:
                         self.dispatcher.deliver_cancel(run)  # asked from another process
                 if not await self.store.touch_worker(self.owner, to_iso(now)):
                     await self.store.save_worker(self._worker())  # forgotten meanwhile: write it again
-                if loop.time() >= next_sweep:
-                    next_sweep = loop.time() + self.settings.lease_s
-                    await self.recover_orphans(now, only_expired=True)
+                await self.recover_orphans(now, only_expired=True)  # one index probe when none expired
                 if loop.time() >= next_purge:
                     next_purge = loop.time() + self.settings.retention_check_interval_s
                     await self._purge()

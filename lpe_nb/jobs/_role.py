@@ -3,7 +3,8 @@
 One process per SQLite file dispatches: whoever holds the store's dispatch lock. With ``dispatch=True`` a
 manager must get it (else :class:`~lpe_nb.errors.DispatcherBusy`); with ``False`` it never tries; with
 ``"auto"`` it takes it if free and otherwise runs as a *peer* (submit, read, cancel and watch all work) that
-tries again every ``poll_interval_s``. The OS frees the lock when its holder exits, even by SIGKILL, so a
+tries again every ``poll_interval_s``. On a store whose ``concurrent_dispatch`` is true (PostgreSQL) there
+is no lock to take: every manager with ``dispatch`` ``True`` or ``"auto"`` dispatches at once. The OS frees the lock when its holder exits, even by SIGKILL, so a
 surviving peer takes over within one interval, recovers the jobs the old dispatcher left running, and
 dispatches. Not thread-safe: use it on the manager's event loop.
 """
@@ -42,6 +43,7 @@ class DispatchRole:
         *,
         location: str,
         begin: Callable[[], Awaitable[None]],
+        concurrent: bool = False,
     ) -> None:
         if mode not in (True, False, "auto"):
             raise InvalidInput.field("dispatch", f"must be True, False or 'auto', not {mode!r}")
@@ -50,6 +52,7 @@ class DispatchRole:
         self.location = location
         self._lock = lock
         self._begin = begin
+        self.concurrent = concurrent  # any number of managers may dispatch: no lock to hold
         self._dispatching = False
         self._takeover: asyncio.Task[None] | None = None
 
@@ -60,6 +63,10 @@ class DispatchRole:
 
     async def start(self) -> None:
         """Take the role per the mode; in ``"auto"`` mode without it, keep trying in the background."""
+        if self.concurrent:
+            if self.mode is not False:
+                await self._become_dispatcher()
+            return
         if self.mode is True:
             await self._acquire_or_fail()
         elif self.mode == "auto" and not await self._lock.try_acquire():

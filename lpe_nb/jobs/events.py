@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -271,6 +271,9 @@ class EventBus:
         self.max_pending = max_pending
         self._by_job: dict[str, set[Subscription]] = {}
         self._all_jobs: set[Subscription] = set()
+        # Called with each event this process publishes (not with those it relays from others): how the
+        # events of a shared database reach the other processes (lpe_nb.jobs.relay).
+        self.on_publish: Callable[[JobEvent], None] | None = None
 
     def subscribe(
         self, job_ids: Iterable[str] | None = None, *, max_pending: int | None = None
@@ -284,8 +287,19 @@ class EventBus:
         return sub
 
     def publish(self, event: JobEvent) -> None:
+        """Deliver an event of this process to its subscribers (and to :attr:`on_publish`)."""
+        self.publish_remote(event)
+        if self.on_publish is not None:
+            self.on_publish(event)
+
+    def publish_remote(self, event: JobEvent) -> None:
+        """Deliver an event another process published; it is not passed to :attr:`on_publish` again."""
         for sub in (*self._by_job.get(event.job_id, ()), *self._all_jobs):
             sub.offer(event)
+
+    def watched_job_ids(self) -> list[str]:
+        """The jobs a subscription names (subscriptions to all jobs do not count)."""
+        return list(self._by_job)
 
     def has_watchers(self, job_id: str) -> bool:
         """Whether a subscription names this job (subscriptions to all jobs do not count)."""

@@ -32,6 +32,7 @@ from lpe_nb.jobs._chaining import plan_chain
 from lpe_nb.jobs._changes import ChangeFeed
 from lpe_nb.jobs._dispatcher import Dispatcher
 from lpe_nb.jobs._periodic import PeriodicWork
+from lpe_nb.jobs._relay_link import RelayLink
 from lpe_nb.jobs._role import DispatchMode, DispatchRole
 from lpe_nb.jobs._timings import StepTimings
 from lpe_nb.jobs.analytics import Analytics, check_analytics_query
@@ -59,6 +60,8 @@ from lpe_nb.metrics import Meter, retire, track
 __all__ = ["JobManager"]
 
 log = logging.getLogger(__name__)
+
+RELAYED_CHANGE_POLL_S = 2.0  # how often a manager with an event relay still reads the database's changes
 
 
 class JobManager:
@@ -91,8 +94,9 @@ class JobManager:
         self.meter = Meter(database=store.location)  # this engine's figures (docs/metrics.md)
         self._clock = clock
         self._role = DispatchRole(
-            store.dispatch_lock(), dispatch, self.settings, location=store.location, begin=self._dispatch
-        )
+            store.dispatch_lock(), dispatch, self.settings, location=store.location, begin=self._dispatch,
+            concurrent=store.concurrent_dispatch,
+        )  # fmt: skip
         self._dispatcher = Dispatcher(
             store, self.registry, self.settings, self.events, self, owner=self.owner, clock=clock,
             meter=self.meter,
@@ -119,6 +123,15 @@ class JobManager:
             is_dispatching=lambda: self._role.dispatching,
             on_commit=self.schedules.wake,  # a schedule made or changed elsewhere
         )
+        relay = store.event_relay(self.owner)  # a shared database's events across processes (PostgreSQL)
+        self._link = None
+        if relay is not None:
+            self._link = RelayLink(
+                relay, self.events, self._dispatcher, read_job=store.get_job, snapshot=self._snapshot,
+                is_dispatching=lambda: self._role.dispatching, claim_types=self.settings.claim_types,
+            )  # fmt: skip
+            # The relay carries events at once; the change feed only catches what a lost notification missed.
+            self._changes.interval_s = max(self._changes.interval_s, RELAYED_CHANGE_POLL_S)
         self._started = False
         self._dispatching_since: str | None = None
 
@@ -149,15 +162,23 @@ class JobManager:
         self._dispatcher.stopping = False
         self.meter.bind(self._status_counts, lambda: len(self._dispatcher.runs))
         track(self.meter)
-        await self._role.start()
+        if self._link is not None:
+            await self._link.start()  # listening before the first claim: cancels and wake-ups reach us
+        try:
+            await self._role.start()
+        except BaseException:
+            if self._link is not None:
+                await self._link.stop()
+            raise
         self._changes.start()
         self._started = True
 
     async def _dispatch(self) -> None:
         """Start dispatching; the dispatch lock is held."""
         await self._changes.follow()  # from before the first claim: a job submitted elsewhere wakes us
-        # We hold the lock, so whoever owns a running job is gone: recover them all now.
-        await self._periodic.recover_orphans(self._clock(), only_expired=False)
+        # Holding the lock (SQLite), whoever owns a running job is gone: recover them all now. Where many
+        # managers dispatch at once (PostgreSQL), only a job whose lease expired is an orphan.
+        await self._periodic.recover_orphans(self._clock(), only_expired=self._role.concurrent)
         await self.purge_old_jobs()
         self._dispatching_since = self._now_iso()
         await self.store.save_worker(self._worker_record())
@@ -185,6 +206,8 @@ class JobManager:
             except LpeError as exc:  # the row goes stale and is forgotten later; the stop goes on
                 log.warning("removing this process's heartbeat row failed: %s", exc)
         await self._role.release()
+        if self._link is not None:
+            await self._link.stop()  # after the requeues above: their events go out first
         retire(self.meter)
         self._started = False
 
@@ -312,6 +335,8 @@ class JobManager:
         self.meter.job_submitted(job_type)
         self.events.publish(JobEvent.status_of(job))
         self._dispatcher.wake.set()
+        if self._link is not None:
+            self._link.relay.queued(job_type)  # the other dispatchers look for work now
         return job.id
 
     # ``username`` on a read or a change of one job: the job must be that user's, else JobNotFound, the
@@ -372,6 +397,8 @@ class JobManager:
             run = self._dispatcher.runs.get(job_id)
             if run is not None:
                 self._dispatcher.deliver_cancel(run)
+            elif self._link is not None:
+                self._link.relay.cancel(job_id)  # to the process that runs it, at once
             # else the dispatcher in another process sees cancel_requested within a change poll
         return job
 
@@ -480,6 +507,8 @@ class JobManager:
         except BaseException:
             sub.unwatch(job_id)
             raise
+        if self._link is not None:
+            self._link.relay.watch([job_id])  # the process that runs it streams its text from now on
 
     async def _snapshot(self, job_id: str) -> list[JobEvent]:
         run = self._dispatcher.runs.get(job_id)
@@ -530,7 +559,7 @@ class JobManager:
         self.events.publish(JobEvent.progress_of(run.job.id, progress))
 
     def is_watched(self, job_id: str) -> bool:
-        return self.events.has_watchers(job_id)
+        return self.events.has_watchers(job_id) or (self._link is not None and self._link.is_watched(job_id))
 
     async def save_step(self, run: RunState, record: StepRecord) -> None:
         await self.store.save_step(record, run.owner)

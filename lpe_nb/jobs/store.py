@@ -38,6 +38,7 @@ from lpe_nb.jobs._store_common import (
 from lpe_nb.jobs.analytics import Analytics, AnalyticsRange
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord
 from lpe_nb.jobs.recurrence import FiredSlot, ScheduleFire, ScheduleRecord
+from lpe_nb.jobs.relay import EventRelay
 from lpe_nb.jobs.sqlite import SqliteJobStore
 
 __all__ = [
@@ -95,6 +96,19 @@ class JobStore(Protocol):
 
         Two locks from stores over the same database exclude each other, even within one process.
         """
+        ...
+
+    @property
+    def concurrent_dispatch(self) -> bool:
+        """Whether any number of managers may dispatch this database's jobs at once (True: claims never
+        hand one job to two owners and leases are timed by the database, so no dispatch lock is taken and a
+        manager starting recovers only expired leases), or one at a time, the holder of
+        :meth:`dispatch_lock` (False: SQLite)."""
+        ...
+
+    def event_relay(self, origin: str) -> EventRelay | None:
+        """A new, unstarted relay of events between the processes on this database, for the manager named
+        ``origin`` (:mod:`lpe_nb.jobs.relay`); None where the processes follow the database instead (SQLite)."""
         ...
 
     # -- lifecycle -------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from lpe_nb.jobs._store_common import (
 )
 from lpe_nb.jobs.analytics import Analytics, AnalyticsRange
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord, check_transition, dump_json
+from lpe_nb.jobs.relay import EventRelay
 from lpe_nb.jobs.sqlite import _sql_cache, _sql_jobs, _sql_leases, _sql_reads, _sql_workers
 from lpe_nb.jobs.sqlite._connection import connect, hop
 from lpe_nb.jobs.sqlite._group_commit import GroupCommitWriter
@@ -86,6 +87,15 @@ class SqliteJobStore(SqliteSchedules):
     def dispatch_lock(self) -> FileDispatchLock:
         """An OS lock on ``<path>.dispatch.lock``, freed by the OS when its holder dies."""
         return FileDispatchLock(self.path)
+
+    @property
+    def concurrent_dispatch(self) -> bool:
+        """False: one process per file dispatches, the holder of :meth:`dispatch_lock`."""
+        return False
+
+    def event_relay(self, origin: str) -> EventRelay | None:
+        """None: the processes on one file follow it (``changed_since``) instead."""
+        return None
 
     @property
     def commits(self) -> int:
