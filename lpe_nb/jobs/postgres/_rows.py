@@ -56,6 +56,7 @@ def job_params(job: JobRecord) -> dict[str, Any]:
         "waiting_on": job.waiting_on,
         "dependents": job.dependents,
         "cost_usd": job.cost_usd,
+        "username": job.username,
     }
 
 
@@ -88,6 +89,7 @@ def row_to_job(row: dict[str, Any]) -> JobRecord:
         waiting_on=row["waiting_on"],
         dependents=row["dependents"],
         cost_usd=row["cost_usd"],
+        username=row["username"],
     )
 
 

@@ -55,14 +55,14 @@ async def insert_job(
         INSERT INTO jobs (id, type, status, title, description, input_data, result_data, error_message,
                           progress, created_at, started_at, completed_at, updated_at, priority, attempts,
                           max_attempts, lease_owner, lease_expires_at, cancel_requested, seq, scheduled_at,
-                          use_cache, depends_on, inputs_from, waiting_on, dependents, cost_usd)
+                          use_cache, depends_on, inputs_from, waiting_on, dependents, cost_usd, username)
         VALUES (%(id)s, %(type)s, %(status)s, %(title)s, %(description)s, %(input_data)s::json,
                 %(result_data)s::json, %(error_message)s, %(progress)s::json, %(created_at)s::timestamptz,
                 %(started_at)s::timestamptz, %(completed_at)s::timestamptz, %(updated_at)s::timestamptz,
                 %(priority)s, %(attempts)s, %(max_attempts)s, %(lease_owner)s,
                 %(lease_expires_at)s::timestamptz, %(cancel_requested)s, %(seq)s,
                 %(scheduled_at)s::timestamptz, %(use_cache)s, %(depends_on)s::json, %(inputs_from)s::json,
-                %(waiting_on)s, %(dependents)s, %(cost_usd)s)
+                %(waiting_on)s, %(dependents)s, %(cost_usd)s, %(username)s)
         """,
         params,
     )

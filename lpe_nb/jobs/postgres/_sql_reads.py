@@ -51,13 +51,19 @@ _NEWEST_FIRST = sql.SQL("ORDER BY created_at DESC, id DESC")
 
 
 def list_jobs_query(
-    *, statuses: Iterable[JobStatus], job_type: str | None, limit: int, before: tuple[str, str] | None
+    *,
+    statuses: Iterable[JobStatus],
+    job_type: str | None,
+    limit: int,
+    before: tuple[str, str] | None,
+    username: str | None = None,
 ) -> tuple[sql.Composed, list[Any]]:
     """The SQL and parameters of :func:`list_jobs`: one bounded walk of an index per status, merged.
 
     No status: ``jobs_created`` in order. One status: ``jobs_status_created`` from that status's newest
     job. Several: one such walk per status, each at most ``limit`` rows, merged (``status = ANY(...)`` would
-    read every job of those statuses and sort them, which is the whole history for ``completed``).
+    read every job of those statuses and sort them, which is the whole history for ``completed``). One
+    user's jobs: the same walks on ``jobs_user_status_created``, every status when none is given.
     """
     where: list[sql.Composable] = []
     params: list[Any] = []
@@ -68,16 +74,20 @@ def list_jobs_query(
         where.append(sql.SQL("(created_at, id) < (%s::timestamptz, %s)"))
         params += before
     values = list(dict.fromkeys(s.value for s in statuses))
+    if username is not None:
+        values = values or [status.value for status in JobStatus]
     if not values:
         condition = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL("")
         query = sql.SQL("SELECT * FROM jobs{} {} LIMIT %s").format(condition, _NEWEST_FIRST)
         return query, [*params, limit]
-    condition = sql.SQL(" AND ").join([sql.SQL("status = %s"), *where])
+    keys = [sql.SQL("status = %s")] if username is None else [sql.SQL("username = %s AND status = %s")]
+    key_params = [[value] if username is None else [username, value] for value in values]
+    condition = sql.SQL(" AND ").join([*keys, *where])
     walk = sql.SQL("(SELECT * FROM jobs WHERE {} {} LIMIT %s)").format(condition, _NEWEST_FIRST)
     if len(values) == 1:
-        return sql.Composed([walk]), [values[0], *params, limit]
+        return sql.Composed([walk]), [*key_params[0], *params, limit]
     walks = sql.SQL(" UNION ALL ").join([walk] * len(values))
-    merged_params = [p for value in values for p in (value, *params, limit)]
+    merged_params = [p for key in key_params for p in (*key, *params, limit)]
     return sql.SQL("SELECT * FROM ({}) AS walks {} LIMIT %s").format(walks, _NEWEST_FIRST), [
         *merged_params,
         limit,
@@ -91,9 +101,13 @@ async def list_jobs(
     job_type: str | None,
     limit: int,
     before: tuple[str, str] | None,
+    username: str | None = None,
 ) -> list[JobRecord]:
-    """Newest first. ``before`` is the ``(created_at, id)`` of the last job of the previous page."""
-    query, params = list_jobs_query(statuses=statuses, job_type=job_type, limit=limit, before=before)
+    """Newest first, only ``username``'s jobs if given. ``before`` is the ``(created_at, id)`` of the last
+    job of the previous page."""
+    query, params = list_jobs_query(
+        statuses=statuses, job_type=job_type, limit=limit, before=before, username=username
+    )
     cur = await conn.execute(query, params)
     return [row_to_job(r) for r in await cur.fetchall()]
 
@@ -101,11 +115,19 @@ async def list_jobs(
 COUNT_BY_STATUS_SQL = "SELECT status, SUM(n) AS n FROM job_counts GROUP BY status"
 
 
-async def count_by_status(conn: Connection) -> dict[JobStatus, int]:
+COUNT_BY_USER_SQL = "SELECT status, COUNT(*) AS n FROM jobs WHERE username = %s GROUP BY status"
+
+
+async def count_by_status(conn: Connection, username: str | None = None) -> dict[JobStatus, int]:
     """How many jobs there are in each status: the sums of a few counter rows (``job_counts``, kept by
-    statement triggers), never a count of the history."""
+    statement triggers), never a count of the history. One user's: a count of their entries of
+    ``jobs_user_status_created`` (an index-only scan once vacuumed)."""
     counts = dict.fromkeys(JobStatus, 0)
-    cur = await conn.execute(COUNT_BY_STATUS_SQL)
+    cur = await (
+        conn.execute(COUNT_BY_STATUS_SQL)
+        if username is None
+        else conn.execute(COUNT_BY_USER_SQL, (username,))
+    )
     for row in await cur.fetchall():
         counts[JobStatus(row["status"])] = int(row["n"])
     return counts

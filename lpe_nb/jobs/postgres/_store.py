@@ -320,16 +320,17 @@ class PgJobStore(PgSchedules):
         job_type: str | None = None,
         limit: int = 50,
         before: tuple[str, str] | None = None,
+        username: str | None = None,
     ) -> list[JobRecord]:
         wanted = list(statuses)
         return await self._read(
             lambda conn: _sql_reads.list_jobs(
-                conn, statuses=wanted, job_type=job_type, limit=limit, before=before
+                conn, statuses=wanted, job_type=job_type, limit=limit, before=before, username=username
             )
         )
 
-    async def count_by_status(self) -> dict[JobStatus, int]:
-        return await self._read(_sql_reads.count_by_status)
+    async def count_by_status(self, *, username: str | None = None) -> dict[JobStatus, int]:
+        return await self._read(lambda conn: _sql_reads.count_by_status(conn, username))
 
     async def median_step_seconds(
         self, job_type: str, *, model: str | None = None, last_jobs: int = 20

@@ -229,6 +229,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX llm_cache_created ON llm_cache (created_at);
     CREATE INDEX llm_cache_used ON llm_cache (used_at, key);
     """,
+    # 2 (issue 13): who submitted each job (SQLite's migration of the same name): one index serves a user's
+    # listing (one bounded walk per status, merged) and their counts.
+    """
+    ALTER TABLE jobs ADD COLUMN username text;
+    CREATE INDEX jobs_user_status_created ON jobs (username, status, created_at DESC, id DESC);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
