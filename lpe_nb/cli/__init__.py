@@ -24,6 +24,7 @@ from lpe_nb.worker import WorkerOptions, serve
 
 from ._analytics import print_analytics
 from ._args import build_parser, chain_options, input_from_args
+from ._db import run_db
 from ._metrics import format_metrics, metrics_json
 from ._output import Progress, print_cache_stats, print_job, print_jobs
 from ._schedules import run_schedules
@@ -64,6 +65,8 @@ def _command(args: argparse.Namespace) -> int:
     command: str = args.command
     if command == "worker":
         return _worker(args)
+    if command == "db":
+        return run_db(args)
     engine_options: dict[str, Any] = {}
     if command == "demo":
         latency = None if "LPE_MOCK_LATENCY_S" in os.environ else _DEMO_MOCK_LATENCY_S

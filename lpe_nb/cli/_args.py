@@ -12,6 +12,7 @@ from lpe_nb._version import __version__
 from lpe_nb.jobs.model import MAX_PRIORITY, MIN_PRIORITY
 from lpe_nb.operations import FieldInfo, JobTypeInfo
 
+from ._db import add_db_command
 from ._schedules import add_schedule_commands
 
 __all__ = ["build_parser", "input_from_args"]
@@ -254,6 +255,7 @@ def build_parser(job_types: Iterable[JobTypeInfo]) -> argparse.ArgumentParser:
     commands.add_parser("types", help="the job types and their fields")
     commands.add_parser("catalog", help="the personas, namespaces and styles")
     _add_worker(commands)
+    add_db_command(commands)
     add_schedule_commands(commands)
     return parser
 

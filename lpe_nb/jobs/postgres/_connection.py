@@ -19,7 +19,7 @@ import psycopg
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
-__all__ = ["Connection", "connect", "make_pool", "redact"]
+__all__ = ["Connection", "connect", "describe_error", "make_pool", "redact"]
 
 Connection = psycopg.AsyncConnection[DictRow]
 
@@ -34,6 +34,11 @@ def redact(url: str) -> str:
     if password is None:
         return url
     return parts._replace(netloc=parts.netloc.replace(f":{password}@", ":***@", 1)).geturl()
+
+
+def describe_error(exc: BaseException) -> str:
+    """``exc``'s message on one line (libpq's span several: the error, then a hint)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def libpq_url(url: str) -> str:

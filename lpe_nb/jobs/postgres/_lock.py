@@ -12,7 +12,7 @@ from __future__ import annotations
 import psycopg
 
 from lpe_nb.errors import StoreError
-from lpe_nb.jobs.postgres._connection import Connection, connect, redact
+from lpe_nb.jobs.postgres._connection import Connection, connect, describe_error, redact
 from lpe_nb.jobs.postgres.schema import DISPATCH_LOCK
 
 __all__ = ["AdvisoryDispatchLock"]
@@ -35,13 +35,17 @@ class AdvisoryDispatchLock:
         try:
             conn = await connect(self._url, application_name="lpe-nb dispatch lock")
         except psycopg.Error as exc:
-            raise StoreError(f"cannot reach the job database {redact(self._url)}: {exc}") from exc
+            raise StoreError(
+                f"cannot reach the job database {redact(self._url)}: {describe_error(exc)}"
+            ) from exc
         try:
             cur = await conn.execute("SELECT pg_try_advisory_lock(%s) AS taken", (DISPATCH_LOCK,))
             row = await cur.fetchone()
         except psycopg.Error as exc:
             await conn.close()
-            raise StoreError(f"taking the dispatch lock on {redact(self._url)} failed: {exc}") from exc
+            raise StoreError(
+                f"taking the dispatch lock on {redact(self._url)} failed: {describe_error(exc)}"
+            ) from exc
         if row is None or not row["taken"]:
             await conn.close()
             return False

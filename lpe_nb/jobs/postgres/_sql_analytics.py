@@ -1,8 +1,10 @@
-"""The PostgreSQL analytics query (:meth:`lpe_nb.jobs.store.JobStore.analytics`): one statement per part.
+"""The PostgreSQL analytics report (:meth:`lpe_nb.jobs.store.JobStore.analytics`): one statement per part.
 
-SQLite's statement with PostgreSQL's words for its two SQLite-only parts: a step's usage keys through
-``->>`` and durations through ``extract(epoch ...)``. The range walks ``jobs_created``; percentiles are
-nearest-rank, from ``ROW_NUMBER()`` within each group. Both parts read one snapshot (repeatable read).
+A job's tokens, LLM calls, cache hits and cost are columns of its row, added up by each step's insert
+(migration 2), so a report grouped by day, type or status reads only the jobs in its range, walking
+``jobs_created``. Grouped by model, the figures come from each job's steps of that model (one row per job
+and model, so a job's duration counts once per model it used). Percentiles are ``percentile_disc``: the
+nearest rank, as SQLite's report computes it in Python. The groups and the totals read one snapshot.
 """
 
 from __future__ import annotations
@@ -12,69 +14,58 @@ from typing import Any
 
 from lpe_nb.jobs.analytics import Analytics, AnalyticsGroup, AnalyticsRange
 from lpe_nb.jobs.postgres._connection import Connection
+from lpe_nb.jobs.sqlite._rows import USAGE_COLUMNS  # the same columns, whatever the backend
 
 __all__ = ["analytics", "analytics_sql"]
 
+_STATUSES = ("pending", "running", "completed", "failed", "cancelled")
 _KEY_COLUMNS = {
     "day": "to_char(j.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
     "type": "j.type",
     "status": "j.status",
     "model": "s.model",
 }
-_USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens", "llm_calls", "cache_hits")
+_IN_RANGE = (
+    "j.created_at >= %(since)s::timestamptz AND j.created_at < %(until)s::timestamptz "
+    "AND (%(username)s::text IS NULL OR j.username = %(username)s::text)"
+)
+_STEPS_BY_MODEL = f"""
+    (SELECT job_id, model, {", ".join(f"SUM({key}) AS {key}" for key in USAGE_COLUMNS)},
+            SUM(cost_usd) AS cost_usd
+     FROM job_steps WHERE job_id IN (SELECT id FROM jobs AS j WHERE {_IN_RANGE})
+     GROUP BY job_id, model)
+"""
 
 
 def analytics_sql(group_by: Sequence[str]) -> bytes:
-    """The statement of one report part grouped by ``group_by`` (names of ``_KEY_COLUMNS``; none: totals).
-
-    Parameters: ``since``, ``until``. Only names of ``_KEY_COLUMNS`` and ``_USAGE_KEYS`` are formatted in.
-    """
+    """Counts per status, sums and duration percentiles per group (``group_by``: names of
+    ``_KEY_COLUMNS``; none: one row). Parameters ``since``, ``until``; only known names are formatted in."""
     by_model = "model" in group_by
-    usage = ", ".join(f"SUM(COALESCE((usage ->> '{key}')::numeric, 0)) AS {key}" for key in _USAGE_KEYS)
-    step_key = "job_id, model" if by_model else "job_id"
-    keys = [f"{_KEY_COLUMNS[name]} AS {name}" for name in group_by]
-    partition = f"PARTITION BY {', '.join(group_by)} " if group_by else ""
-    # NULLS FIRST: SQLite sorts a NULL key (a job without steps, by model) before the others.
-    order = ", ".join(f"{name} NULLS FIRST" for name in group_by)
-    group = f"GROUP BY {', '.join(group_by)} ORDER BY {order}" if group_by else ""
-    sums = ", ".join(f"SUM(COALESCE({key}, 0))::bigint AS {key}" for key in _USAGE_KEYS)
-    statuses = ", ".join(
-        f"COUNT(*) FILTER (WHERE job_status = '{status}') AS {status}"
-        for status in ("pending", "running", "completed", "failed", "cancelled")
+    figures = "s" if by_model else "j"
+    source = f"jobs AS j LEFT JOIN {_STEPS_BY_MODEL} AS s ON s.job_id = j.id" if by_model else "jobs AS j"
+    keys = "".join(f"{_KEY_COLUMNS[name]} AS {name}, " for name in group_by)
+    counts = ", ".join(f"COUNT(*) FILTER (WHERE j.status = '{status}') AS {status}" for status in _STATUSES)
+    sums = ", ".join(f"SUM({figures}.{key})::bigint AS {key}" for key in USAGE_COLUMNS)
+    duration = "extract(epoch FROM j.completed_at - j.started_at)::double precision"
+    percentiles = ", ".join(
+        f"percentile_disc({p / 100}) WITHIN GROUP (ORDER BY {duration}) AS duration_p{p}_s" for p in (50, 95)
     )
-    return f"""
-        WITH j AS (
-            SELECT id, type, status, created_at,
-                   extract(epoch FROM completed_at - started_at)::double precision AS duration_s
-            FROM jobs WHERE created_at >= %(since)s::timestamptz AND created_at < %(until)s::timestamptz
-        ),
-        s AS (
-            SELECT {step_key}, {usage}, SUM(cost_usd) AS cost_usd
-            FROM job_steps WHERE job_id IN (SELECT id FROM j) GROUP BY {step_key}
-        ),
-        f AS (
-            SELECT {", ".join([*keys, "j.status AS job_status", "j.duration_s"])},
-                   {", ".join(f"s.{key}" for key in _USAGE_KEYS)}, s.cost_usd
-            FROM j LEFT JOIN s ON s.job_id = j.id
-        ),
-        r AS (
-            SELECT f.*,
-                   ROW_NUMBER() OVER ({partition}ORDER BY duration_s IS NULL, duration_s) AS rn,
-                   COUNT(duration_s) OVER ({partition.strip()}) AS timed
-            FROM f
-        )
-        SELECT {"".join(f"{name}, " for name in group_by)}COUNT(*) AS jobs, {statuses},
-               MAX(CASE WHEN rn = (timed * 50 + 99) / 100 THEN duration_s END) AS duration_p50_s,
-               MAX(CASE WHEN rn = (timed * 95 + 99) / 100 THEN duration_s END) AS duration_p95_s,
-               {sums}, SUM(cost_usd) AS cost_usd
-        FROM r {group}
-    """.encode()
+    # NULLS FIRST: a NULL key (a job with no step, by model) comes first, as SQLite sorts it.
+    grouping = (
+        f" GROUP BY {', '.join(group_by)} ORDER BY {', '.join(f'{n} NULLS FIRST' for n in group_by)}"
+        if group_by
+        else ""
+    )
+    return (
+        f"SELECT {keys}COUNT(*) AS jobs, {counts}, {sums}, SUM({figures}.cost_usd) AS cost_usd, {percentiles} "
+        f"FROM {source} WHERE {_IN_RANGE}{grouping}"
+    ).encode()
 
 
 async def analytics(conn: Connection, query: AnalyticsRange) -> Analytics:
     """The report for ``query``: its groups and its totals, from one snapshot (run inside a transaction)."""
     await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-    params = {"since": query.since, "until": query.until}
+    params = {"since": query.since, "until": query.until, "username": query.username}
     rows: list[dict[str, Any]] = []
     if query.group_by:
         cur = await conn.execute(analytics_sql(query.group_by), params)
@@ -91,7 +82,7 @@ def _group(row: dict[str, Any], key: dict[str, Any]) -> AnalyticsGroup:
     hits, calls = row["cache_hits"] or 0, row["llm_calls"] or 0
     return AnalyticsGroup(
         key=key,
-        jobs=row["jobs"],
+        jobs=row["jobs"] or 0,
         pending=row["pending"] or 0,
         running=row["running"] or 0,
         completed=completed,

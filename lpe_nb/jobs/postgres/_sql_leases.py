@@ -177,15 +177,21 @@ async def save_step(conn: Connection, params: dict[str, Any], owner: str) -> Non
         raise _lease_lost(params["job_id"], owner)
     cur = await conn.execute(
         "INSERT INTO job_steps (job_id, idx, name, input, output, usage, started_at, completed_at, "
-        "duration_ms, attempt, model, cost_usd) VALUES (%(job_id)s, %(idx)s, %(name)s, %(input)s::json, %(output)s::json, "
+        "duration_ms, attempt, model, cost_usd, prompt_tokens, completion_tokens, total_tokens, llm_calls, "
+        "cache_hits) VALUES (%(job_id)s, %(idx)s, %(name)s, %(input)s::json, %(output)s::json, "
         "%(usage)s::json, %(started_at)s::timestamptz, %(completed_at)s::timestamptz, %(duration_ms)s, "
-        "%(attempt)s, %(model)s, %(cost_usd)s) ON CONFLICT (job_id, name) DO NOTHING",
+        "%(attempt)s, %(model)s, %(cost_usd)s, %(prompt_tokens)s, %(completion_tokens)s, %(total_tokens)s, "
+        "%(llm_calls)s, %(cache_hits)s) ON CONFLICT (job_id, name) DO NOTHING",
         params,
     )
-    if cur.rowcount == 1 and params["cost_usd"] is not None:  # a step saved twice is counted once
+    if cur.rowcount == 1:  # a step saved twice is counted once
         await conn.execute(
-            "UPDATE jobs SET cost_usd = COALESCE(cost_usd, 0) + %s WHERE id = %s",
-            (params["cost_usd"], params["job_id"]),
+            "UPDATE jobs SET cost_usd = CASE WHEN %(cost_usd)s::float8 IS NULL THEN cost_usd "
+            "ELSE COALESCE(cost_usd, 0) + %(cost_usd)s END, prompt_tokens = prompt_tokens + %(prompt_tokens)s, "
+            "completion_tokens = completion_tokens + %(completion_tokens)s, "
+            "total_tokens = total_tokens + %(total_tokens)s, llm_calls = llm_calls + %(llm_calls)s, "
+            "cache_hits = cache_hits + %(cache_hits)s WHERE id = %(job_id)s",
+            params,
         )
 
 

@@ -63,7 +63,8 @@ def list_jobs_query(
     No status: ``jobs_created`` in order. One status: ``jobs_status_created`` from that status's newest
     job. Several: one such walk per status, each at most ``limit`` rows, merged (``status = ANY(...)`` would
     read every job of those statuses and sort them, which is the whole history for ``completed``). One
-    user's jobs: the same walks on ``jobs_user_status_created``, every status when none is given.
+    user's jobs: the same walks on ``jobs_user_status_created``, every status when none is given, so a user
+    with a few jobs among millions reads only theirs.
     """
     where: list[sql.Composable] = []
     params: list[Any] = []
@@ -74,14 +75,16 @@ def list_jobs_query(
         where.append(sql.SQL("(created_at, id) < (%s::timestamptz, %s)"))
         params += before
     values = list(dict.fromkeys(s.value for s in statuses))
-    if username is not None:
-        values = values or [status.value for status in JobStatus]
-    if not values:
+    if username is None and not values:
         condition = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL("")
         query = sql.SQL("SELECT * FROM jobs{} {} LIMIT %s").format(condition, _NEWEST_FIRST)
         return query, [*params, limit]
-    keys = [sql.SQL("status = %s")] if username is None else [sql.SQL("username = %s AND status = %s")]
-    key_params = [[value] if username is None else [username, value] for value in values]
+    if username is None:
+        keys, key_params = [sql.SQL("status = %s")], [[value] for value in values]
+    else:
+        values = values or [status.value for status in JobStatus]
+        keys = [sql.SQL("username = %s"), sql.SQL("status = %s")]
+        key_params = [[username, value] for value in values]
     condition = sql.SQL(" AND ").join([*keys, *where])
     walk = sql.SQL("(SELECT * FROM jobs WHERE {} {} LIMIT %s)").format(condition, _NEWEST_FIRST)
     if len(values) == 1:
@@ -113,15 +116,13 @@ async def list_jobs(
 
 
 COUNT_BY_STATUS_SQL = "SELECT status, SUM(n) AS n FROM job_counts GROUP BY status"
-
-
 COUNT_BY_USER_SQL = "SELECT status, COUNT(*) AS n FROM jobs WHERE username = %s GROUP BY status"
 
 
 async def count_by_status(conn: Connection, username: str | None = None) -> dict[JobStatus, int]:
     """How many jobs there are in each status: the sums of a few counter rows (``job_counts``, kept by
-    statement triggers), never a count of the history. One user's: a count of their entries of
-    ``jobs_user_status_created`` (an index-only scan once vacuumed)."""
+    statement triggers), never a count of the history. One user's: a count of their entries in
+    ``jobs_user_status_created``, so it grows with that user's history, not everyone's."""
     counts = dict.fromkeys(JobStatus, 0)
     cur = await (
         conn.execute(COUNT_BY_STATUS_SQL)

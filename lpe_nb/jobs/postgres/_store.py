@@ -26,9 +26,8 @@ from lpe_nb.jobs._store_common import CacheStats, JobChanges, Recovered, Synchro
 from lpe_nb.jobs.analytics import Analytics, AnalyticsRange
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord, check_transition, dump_json
 from lpe_nb.jobs.postgres import _sql_cache, _sql_jobs, _sql_leases, _sql_reads, _sql_workers
-from lpe_nb.jobs.postgres._connection import Connection, connect, make_pool, redact
+from lpe_nb.jobs.postgres._connection import Connection, connect, describe_error, make_pool, redact
 from lpe_nb.jobs.postgres._lock import AdvisoryDispatchLock
-from lpe_nb.jobs.postgres._relay import PgEventRelay
 from lpe_nb.jobs.postgres._rows import job_params, progress_json, step_params
 from lpe_nb.jobs.postgres._schedule_store import PgSchedules
 from lpe_nb.jobs.postgres._sql_analytics import analytics
@@ -82,23 +81,13 @@ class PgJobStore(PgSchedules):
         """A session advisory lock on a dedicated connection (see :mod:`._lock`)."""
         return AdvisoryDispatchLock(self.url)
 
-    @property
-    def concurrent_dispatch(self) -> bool:
-        """True: every manager dispatches at once (claims skip each other's locked rows, leases run on the
-        database's clock); the dispatch lock is not taken."""
-        return True
-
-    def event_relay(self, origin: str) -> PgEventRelay:
-        """A relay over LISTEN/NOTIFY on two dedicated connections of its own (see :mod:`._relay`)."""
-        return PgEventRelay(self.url, origin)
-
     async def connect(self, **kwargs: Any) -> Connection:
         """A new autocommit connection to this database, outside the pool (LISTEN needs its own); the caller
         closes it."""
         try:
             return await connect(self.url, **kwargs)
         except psycopg.Error as exc:
-            raise StoreError(f"cannot reach the job database {self.location}: {exc}") from exc
+            raise StoreError(f"cannot reach the job database {self.location}: {_reason(exc)}") from exc
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -148,7 +137,9 @@ class PgJobStore(PgSchedules):
                         return await fn(conn)
             except pg_errors.DeadlockDetected as exc:
                 if attempt == _DEADLOCK_RETRIES:
-                    raise StoreError(f"the job database {self.location} kept deadlocking: {exc}") from exc
+                    raise StoreError(
+                        f"the job database {self.location} kept deadlocking: {_reason(exc)}"
+                    ) from exc
             except psycopg.IntegrityError:
                 raise
             except (psycopg.Error, PoolTimeout) as exc:
@@ -372,4 +363,4 @@ class PgJobStore(PgSchedules):
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, PoolTimeout):
         return "no connection within the timeout (is the server up, and the URL right?)"
-    return str(exc).strip() or type(exc).__name__
+    return describe_error(exc)

@@ -229,11 +229,36 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX llm_cache_created ON llm_cache (created_at);
     CREATE INDEX llm_cache_used ON llm_cache (used_at, key);
     """,
-    # 2 (issue 13): who submitted each job (SQLite's migration of the same name): one index serves a user's
-    # listing (one bounded walk per status, merged) and their counts.
+    # 2 (issue 13, users; issue 12, analytics; SQLite's "username" and "analytics" migrations): who submitted
+    # each job, with the index every read of one user's jobs walks; each step's token counts, LLM calls and
+    # cache hits as integer columns (read from its usage when it is saved) and their sums per job, kept by
+    # the step's own insert like cost_usd, so a report reads integer columns of the jobs in its range.
     """
     ALTER TABLE jobs ADD COLUMN username text;
     CREATE INDEX jobs_user_status_created ON jobs (username, status, created_at DESC, id DESC);
+    ALTER TABLE job_steps
+        ADD COLUMN prompt_tokens integer NOT NULL DEFAULT 0,
+        ADD COLUMN completion_tokens integer NOT NULL DEFAULT 0,
+        ADD COLUMN total_tokens integer NOT NULL DEFAULT 0,
+        ADD COLUMN llm_calls integer NOT NULL DEFAULT 0,
+        ADD COLUMN cache_hits integer NOT NULL DEFAULT 0;
+    UPDATE job_steps SET
+        prompt_tokens = CASE WHEN usage ->> 'prompt_tokens' ~ '^[0-9]+$' THEN (usage ->> 'prompt_tokens')::integer ELSE 0 END,
+        completion_tokens = CASE WHEN usage ->> 'completion_tokens' ~ '^[0-9]+$' THEN (usage ->> 'completion_tokens')::integer ELSE 0 END,
+        total_tokens = CASE WHEN usage ->> 'total_tokens' ~ '^[0-9]+$' THEN (usage ->> 'total_tokens')::integer ELSE 0 END,
+        llm_calls = CASE WHEN usage ->> 'llm_calls' ~ '^[0-9]+$' THEN (usage ->> 'llm_calls')::integer ELSE 0 END,
+        cache_hits = CASE WHEN usage ->> 'cache_hits' ~ '^[0-9]+$' THEN (usage ->> 'cache_hits')::integer ELSE 0 END
+    WHERE json_typeof(usage) = 'object';
+    ALTER TABLE jobs
+        ADD COLUMN prompt_tokens integer NOT NULL DEFAULT 0,
+        ADD COLUMN completion_tokens integer NOT NULL DEFAULT 0,
+        ADD COLUMN total_tokens integer NOT NULL DEFAULT 0,
+        ADD COLUMN llm_calls integer NOT NULL DEFAULT 0,
+        ADD COLUMN cache_hits integer NOT NULL DEFAULT 0;
+    UPDATE jobs SET (prompt_tokens, completion_tokens, total_tokens, llm_calls, cache_hits) = (
+        SELECT SUM(prompt_tokens), SUM(completion_tokens), SUM(total_tokens), SUM(llm_calls), SUM(cache_hits)
+        FROM job_steps WHERE job_steps.job_id = jobs.id)
+    WHERE id IN (SELECT job_id FROM job_steps);
     """,
 )
 
