@@ -33,7 +33,7 @@ BAR_STYLES = {
 }
 # shown elsewhere, or too long
 _HIDDEN_DETAILS = frozenset(
-    {"partial_text", "step", "index", "of", "eta_s", "eta_rest_s", "estimated_total_s", "retry"}
+    {"partial_text", "step", "index", "of", "eta_s", "eta_rest_s", "estimated_total_s", "retry", "cache_hits"}
     | {"waiting_for"}  # a chain: the step line already names the parent it waits for
 )
 
@@ -116,6 +116,9 @@ def step_html(state: ViewState, now: float) -> str:
         index, of = progress.completed_steps, progress.total_steps
     where = f"step {index} of {of}: {progress.current_step}" if of else progress.current_step or "waiting"
     extra = ", ".join(f"{k}: {v}" for k, v in details.items() if k not in _HIDDEN_DETAILS and v is not None)
+    hits = details.get("cache_hits")
+    if isinstance(hits, int) and hits > 0:  # LLM calls the result cache answered (docs/caching.md)
+        extra = ", ".join(filter(None, [extra, f"{hits} from the cache"]))
     if extra:
         where += f" ({extra})"
     retry = details.get("retry")  # between two attempts: "retrying step 3 of 5 (attempt 2 of 5) in 8 s: ..."

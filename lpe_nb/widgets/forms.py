@@ -246,7 +246,8 @@ class JobForm(_LaunchForm):
     ``job_type`` it starts with the first type and offers the others in a dropdown. ``max_attempts`` is the
     job's own (0: its type's default; see docs/fault-tolerance.md); ``priority`` its place in the queue
     (higher starts first, equal ones oldest first; see docs/priority.md); ``delay_s`` how long it waits
-    before it may start (docs/scheduling.md).
+    before it may start (docs/scheduling.md); ``use_cache`` unticked makes every LLM call anew, none answered
+    from the result cache (docs/caching.md).
     """
 
     def __init__(self, client: Client | None = None, job_type: str | None = None) -> None:
@@ -279,7 +280,18 @@ class JobForm(_LaunchForm):
             style={"description_width": "10em"},
             tooltip="seconds to wait before the job may start (it waits pending, and can be cancelled); 0: now",
         )  # fmt: skip
-        return [self.job_type, self.fields_box, self.max_attempts, self.priority, self.delay_s]
+        self.use_cache = widgets.Checkbox(
+            value=True, description="answer identical LLM calls from the cache", indent=False,
+            tooltip="unticked: every LLM call is made anew (a new sample at temperature > 0), and none is kept",
+        )  # fmt: skip
+        return [
+            self.job_type,
+            self.fields_box,
+            self.max_attempts,
+            self.priority,
+            self.delay_s,
+            self.use_cache,
+        ]
 
     def _show_fields(self) -> None:
         old = list(self.inputs.values())
@@ -302,6 +314,7 @@ class JobForm(_LaunchForm):
             max_attempts=self.max_attempts.value or None,
             priority=self.priority.value,
             delay_s=self.delay_s.value or None,
+            cache=self.use_cache.value,
         )
 
 
