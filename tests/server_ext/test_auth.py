@@ -25,7 +25,7 @@ def test_every_route_is_found(jp_serverapp: Any) -> None:
         "/a%40b/lpe/ws"
     }
     assert {path for path, _ in routes} == expected
-    assert len(expected) == 13 + len(JOB_TYPES)  # 12 fixed routes, the WebSocket, a submit route per job type
+    assert len(expected) == 14 + len(JOB_TYPES)  # 13 fixed routes, the WebSocket, a submit route per job type
 
 
 @pytest.mark.parametrize("who", sorted(BAD_HEADERS))
