@@ -196,6 +196,7 @@ async def cancels(url: str, base_url: str, count: int, concurrency: int) -> list
 
 
 async def main(args: argparse.Namespace) -> str:
+    load_before = os.getloadavg()[0]
     with llm_server(args.delay_s) as base_url, database(args.db_url) as server_url:
         spans: dict[int, float] = {}
         latencies: list[float] = []
@@ -222,10 +223,12 @@ async def main(args: argparse.Namespace) -> str:
         "event_p50_ms": round(percentile(latencies, 50), 2), "event_p99_ms": round(percentile(latencies, 99), 2),
         "cancels": len(cancel_ms),
         "cancel_p50_ms": round(percentile(cancel_ms, 50), 1), "cancel_p95_ms": round(percentile(cancel_ms, 95), 1),
+        "load_average_1min": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
     }  # fmt: skip
     path = write_results("scaleout", figures)
     print(f"events relayed: {len(latencies)}, p50 {figures['event_p50_ms']} ms; cancels: p50 "
-          f"{figures['cancel_p50_ms']} ms; written to {path.relative_to(ROOT)}")  # fmt: skip
+          f"{figures['cancel_p50_ms']} ms; load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}; "
+          f"written to {path.relative_to(ROOT)}")  # fmt: skip
     return (
         f"scale_2={figures['scale_2']} scale_4={figures['scale_4']} "
         f"cancel_p95_ms={figures['cancel_p95_ms']} event_p99_ms={figures['event_p99_ms']}"

@@ -185,3 +185,34 @@ async def test_a_cancel_asked_of_another_manager_stops_the_running_job_at_once(p
     assert done.status is JobStatus.CANCELLED
     assert elapsed < 1.0  # the heartbeat (every 10 s here) would take far longer
     assert runner.running_job_ids == []
+
+
+async def test_a_listener_that_lost_its_connection_listens_again_and_resyncs_its_watched_jobs(
+    postgres_url: str,
+) -> None:
+    probe, gates = Probe(), [asyncio.Event() for _ in range(2)]
+    registry = stepwise_registry(probe, gates)
+    async with (
+        manager_on(postgres_url, registry) as runner,
+        manager_on(postgres_url, registry, dispatch=False) as watcher,
+    ):
+        job_id = await watcher.submit("stepwise", {"steps": 2})
+        with await watcher.subscribe([job_id]) as sub:
+            await events_until(sub, lambda e: e.progress is not None and e.progress.current_step == "step 1")
+            async with PgJobStore(postgres_url) as admin:
+                conn = await admin.connect()
+                try:  # end the watcher's LISTEN session, as a restarted pooler or a network cut would
+                    ended = await conn.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE query LIKE 'LISTEN %%' AND pid <> pg_backend_pid()"
+                    )
+                    assert len(await ended.fetchall()) == 2  # one listener per manager
+                finally:
+                    await conn.close()
+            gates[0].set()  # step 2 is reported while the listeners are gone: that notification is lost
+            resynced = await events_until(sub, lambda e: e.snapshot and e.kind == "progress", timeout_s=15)
+            assert resynced[-1].progress is not None
+            gates[1].set()
+            seen = await events_until(sub, lambda e: e.is_terminal, timeout_s=15)
+    assert seen[-1].status is JobStatus.COMPLETED and seen[-1].result_data == {"steps": 2}
+    assert runner.running_job_ids == []

@@ -28,6 +28,7 @@ from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord, check_
 from lpe_nb.jobs.postgres import _sql_cache, _sql_jobs, _sql_leases, _sql_reads, _sql_workers
 from lpe_nb.jobs.postgres._connection import Connection, connect, describe_error, make_pool, redact
 from lpe_nb.jobs.postgres._lock import AdvisoryDispatchLock
+from lpe_nb.jobs.postgres._relay import PgEventRelay
 from lpe_nb.jobs.postgres._rows import job_params, progress_json, step_params
 from lpe_nb.jobs.postgres._schedule_store import PgSchedules
 from lpe_nb.jobs.postgres._sql_analytics import analytics
@@ -80,6 +81,16 @@ class PgJobStore(PgSchedules):
     def dispatch_lock(self) -> AdvisoryDispatchLock:
         """A session advisory lock on a dedicated connection (see :mod:`._lock`)."""
         return AdvisoryDispatchLock(self.url)
+
+    @property
+    def concurrent_dispatch(self) -> bool:
+        """True: every manager dispatches at once (claims skip each other's locked rows, leases run on the
+        database's clock); the dispatch lock is not taken."""
+        return True
+
+    def event_relay(self, origin: str) -> PgEventRelay:
+        """A relay over LISTEN/NOTIFY on two dedicated connections of its own (see :mod:`._relay`)."""
+        return PgEventRelay(self.url, origin)
 
     async def connect(self, **kwargs: Any) -> Connection:
         """A new autocommit connection to this database, outside the pool (LISTEN needs its own); the caller
