@@ -35,11 +35,13 @@ DEFAULT_ANALYTICS_DAYS = 30  # the range when no ``since`` is given: the last 30
 
 @dataclass(frozen=True, slots=True)
 class AnalyticsRange:
-    """A checked query: ``since``/``until`` as fixed-width UTC ISO strings, ``group_by`` in order."""
+    """A checked query: ``since``/``until`` as fixed-width UTC ISO strings, ``group_by`` in order, and
+    ``username``: only that user's jobs (None: everyone's)."""
 
     since: str
     until: str
     group_by: tuple[str, ...]
+    username: str | None = None
 
 
 def check_analytics_query(
@@ -48,6 +50,7 @@ def check_analytics_query(
     since: datetime | str | None = None,
     until: datetime | str | None = None,
     group_by: str | Iterable[str] = (),
+    username: str | None = None,
 ) -> AnalyticsRange:
     """The query checked and normalised; :class:`InvalidInput` naming ``since``, ``until`` or
     ``group_by`` otherwise. ``since`` and ``until`` are timezone-aware datetimes or ISO 8601 strings with
@@ -72,7 +75,7 @@ def check_analytics_query(
         )
     if len(set(groups)) != len(groups):
         raise InvalidInput.field("group_by", f"names a group twice: {', '.join(groups)}")
-    return AnalyticsRange(to_iso(start), to_iso(end), tuple(groups))
+    return AnalyticsRange(to_iso(start), to_iso(end), tuple(groups), username)
 
 
 def _moment(name: str, value: datetime | str) -> datetime:

@@ -425,11 +425,15 @@ class JobManager:
         since: datetime | str | None = None,
         until: datetime | str | None = None,
         group_by: str | Iterable[str] = (),
+        username: str | None = None,
     ) -> Analytics:
         """Aggregates over the jobs created from ``since`` (default: 30 days before ``until``) to
-        ``until`` (default: now), grouped by any of ``day``, ``type``, ``model``, ``status``; see
-        :class:`~lpe_nb.jobs.analytics.AnalyticsGroup`. :class:`InvalidInput` names a bad argument."""
-        query = check_analytics_query(self.now(), since=since, until=until, group_by=group_by)
+        ``until`` (default: now), grouped by any of ``day``, ``type``, ``model``, ``status``, of
+        ``username`` only if given; see :class:`~lpe_nb.jobs.analytics.AnalyticsGroup`.
+        :class:`InvalidInput` names a bad argument."""
+        query = check_analytics_query(
+            self.now(), since=since, until=until, group_by=group_by, username=username
+        )
         return await self.store.analytics(query)
 
     async def counts(self, *, username: str | None = None) -> dict[JobStatus, int]:

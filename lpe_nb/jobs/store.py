@@ -406,7 +406,8 @@ class JobStore(Protocol):
         the UTC date of ``created_at`` (``YYYY-MM-DD``), ``type``, ``status``, ``model`` the steps'
         ``model`` (grouped by model, a job's steps are split by their model, so a job that used two models
         is in both groups, and a job with no step is under None). See
-        :class:`~lpe_nb.jobs.analytics.AnalyticsGroup`. Must read the range by an index on ``created_at``.
+        :class:`~lpe_nb.jobs.analytics.AnalyticsGroup`. With ``query.username``, only that user's jobs
+        (and their steps). Must read the range by an index on ``created_at``.
         """
         ...
 

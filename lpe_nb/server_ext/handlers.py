@@ -514,7 +514,9 @@ class AnalyticsHandler(LpeApiHandler):
                 raw[name] = value[: MAX_FILTER_CHARS + 1]  # the model names the problem; no need to copy more
         query = validate_request(AnalyticsQuery, raw)
         manager = await self.manager()
-        report = await manager.analytics(since=query.since, until=query.until, group_by=query.group_by)
+        report = await manager.analytics(
+            since=query.since, until=query.until, group_by=query.group_by, username=(await self.viewer()).only
+        )
         self.send_model(AnalyticsBody.model_validate(report.to_dict()))
 
 

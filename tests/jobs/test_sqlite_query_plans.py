@@ -176,7 +176,7 @@ def test_the_due_schedules_and_the_next_fire_time_are_read_from_the_partial_inde
 def test_analytics_reads_only_the_range_by_created_at_and_its_jobs_steps_by_key(
     conn: sqlite3.Connection, group_by: tuple[str, ...], statement: Callable[[tuple[str, ...]], str]
 ) -> None:
-    steps = plan(conn, statement(group_by), {"since": at(10), "until": at(20)})
+    steps = plan(conn, statement(group_by), {"since": at(10), "until": at(20), "username": "ada"})
     range_reads = [s for s in steps if s.startswith("SEARCH j USING") and "INDEX jobs_created" in s]
     assert range_reads and all(s.endswith("(created_at>? AND created_at<?)") for s in range_reads), steps
     if "model" in group_by:

@@ -1346,3 +1346,17 @@ async def test_a_users_counts_are_of_their_jobs_only(store: JobStore) -> None:
     assert await store.count_by_status(username="bob") == {**none, JobStatus.PENDING: 1}
     assert await store.count_by_status(username="carol") == none
     assert await store.count_by_status() == {**none, JobStatus.PENDING: 4, JobStatus.COMPLETED: 1}
+
+
+async def test_analytics_of_one_user_counts_only_their_jobs(store: JobStore) -> None:
+    for created, user in ((0, "ada"), (1, "bob"), (2, "ada")):
+        job = make_job(created_at=at(created), updated_at=at(created), username=user)
+        claimed = await claim_one(store, job, now=at(created + 1))
+        await store.save_step(priced_step(job.id, 0, total_tokens=10), "me")
+        await store.finish(
+            claimed, "me", JobStatus.COMPLETED, now=at(created + 2), seq=9, progress=Progress()
+        )
+    mine = await store.analytics(AnalyticsRange(at(0), at(60), ("type",), username="ada"))
+    assert (mine.totals.jobs, mine.totals.total_tokens, mine.groups[0].jobs) == (2, 20, 2)
+    everyone = await store.analytics(AnalyticsRange(at(0), at(60), ()))
+    assert everyone.totals.jobs == 3

@@ -29,7 +29,9 @@ _KEY_COLUMNS = {
     "status": "j.status",
     "model": "s.model",
 }
-_IN_RANGE = "j.created_at >= :since AND j.created_at < :until"
+_IN_RANGE = (
+    "j.created_at >= :since AND j.created_at < :until AND (:username IS NULL OR j.username = :username)"
+)
 _DURATION_S = "(julianday(j.completed_at) - julianday(j.started_at)) * 86400.0"
 # A job's steps of each model, summed (grouped by model: its figures are those of its steps of that model)
 _STEPS_BY_MODEL = f"""
@@ -56,7 +58,7 @@ def _keys(group_by: Sequence[str]) -> tuple[str, str]:
 
 def analytics_sql(group_by: Sequence[str]) -> str:
     """Counts per status and sums per group (``group_by``: names of ``_KEY_COLUMNS``; none: one row).
-    Parameters ``since``, ``until``."""
+    Parameters ``since``, ``until``, ``username`` (None: everyone's jobs)."""
     keys, grouping = _keys(group_by)
     figures = "s" if "model" in group_by else "j"
     counts = ", ".join(f"SUM(j.status = '{status}') AS {status}" for status in _STATUSES)
@@ -86,7 +88,7 @@ def durations_sql(group_by: Sequence[str]) -> str:
 def analytics(conn: sqlite3.Connection, query: AnalyticsRange) -> Analytics:
     """The report for ``query``, from one consistent snapshot of ``conn`` (a connection of its own: a
     report over a big range takes a while, and nothing else should wait on it)."""
-    params = {"since": query.since, "until": query.until}
+    params = {"since": query.since, "until": query.until, "username": query.username}
     names = query.group_by
     conn.execute("BEGIN")
     try:
