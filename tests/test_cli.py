@@ -153,8 +153,9 @@ def test_while_a_server_runs_on_the_database_the_cli_uses_it(server: JupyterProc
         NARRATIVE,
         "--max-turns",
         "10",
+        "--no-cache",
         "--no-wait",
-    )  # 10 calls of 0.5 s
+    )  # 10 calls of 0.5 s, none answered from the LLM cache the projection above filled
     job_id = cli(*slow, env=env).stdout.strip()
     cancelled = cli("cancel", job_id, env=env)
     assert cancelled.returncode == 0, cancelled.stderr
