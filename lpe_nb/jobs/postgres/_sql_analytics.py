@@ -1,7 +1,7 @@
 """The PostgreSQL analytics report (:meth:`lpe_nb.jobs.store.JobStore.analytics`): one statement per part.
 
 A job's tokens, LLM calls, cache hits and cost are columns of its row, added up by each step's insert
-(migration 2), so a report grouped by day, type or status reads only the jobs in its range, walking
+(migration 3), so a report grouped by day, type or status reads only the jobs in its range, walking
 ``jobs_created``. Grouped by model, the figures come from each job's steps of that model (one row per job
 and model, so a job's duration counts once per model it used). Percentiles are ``percentile_disc``: the
 nearest rank, as SQLite's report computes it in Python. The groups and the totals read one snapshot.
@@ -25,10 +25,7 @@ _KEY_COLUMNS = {
     "status": "j.status",
     "model": "s.model",
 }
-_IN_RANGE = (
-    "j.created_at >= %(since)s::timestamptz AND j.created_at < %(until)s::timestamptz "
-    "AND (%(username)s::text IS NULL OR j.username = %(username)s::text)"
-)
+_IN_RANGE = "j.created_at >= %(since)s::timestamptz AND j.created_at < %(until)s::timestamptz"
 _STEPS_BY_MODEL = f"""
     (SELECT job_id, model, {", ".join(f"SUM({key}) AS {key}" for key in USAGE_COLUMNS)},
             SUM(cost_usd) AS cost_usd
@@ -65,7 +62,7 @@ def analytics_sql(group_by: Sequence[str]) -> bytes:
 async def analytics(conn: Connection, query: AnalyticsRange) -> Analytics:
     """The report for ``query``: its groups and its totals, from one snapshot (run inside a transaction)."""
     await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-    params = {"since": query.since, "until": query.until, "username": query.username}
+    params = {"since": query.since, "until": query.until}
     rows: list[dict[str, Any]] = []
     if query.group_by:
         cur = await conn.execute(analytics_sql(query.group_by), params)

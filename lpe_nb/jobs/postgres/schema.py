@@ -229,13 +229,16 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX llm_cache_created ON llm_cache (created_at);
     CREATE INDEX llm_cache_used ON llm_cache (used_at, key);
     """,
-    # 2 (issue 13, users; issue 12, analytics; SQLite's "username" and "analytics" migrations): who submitted
-    # each job, with the index every read of one user's jobs walks; each step's token counts, LLM calls and
-    # cache hits as integer columns (read from its usage when it is saved) and their sums per job, kept by
-    # the step's own insert like cost_usd, so a report reads integer columns of the jobs in its range.
+    # 2 (issue 13): who submitted each job (SQLite's migration of the same name): one index serves a user's
+    # listing (one bounded walk per status, merged) and their counts.
     """
     ALTER TABLE jobs ADD COLUMN username text;
     CREATE INDEX jobs_user_status_created ON jobs (username, status, created_at DESC, id DESC);
+    """,
+    # 3 (issue 12, analytics; SQLite's migration of the same name): each step's token counts, LLM calls and
+    # cache hits as integer columns (read from its usage when it is saved) and their sums per job, kept by
+    # the step's own insert like cost_usd, so a report reads integer columns of the jobs in its range.
+    """
     ALTER TABLE job_steps
         ADD COLUMN prompt_tokens integer NOT NULL DEFAULT 0,
         ADD COLUMN completion_tokens integer NOT NULL DEFAULT 0,
