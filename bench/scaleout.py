@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -144,6 +145,12 @@ async def until_terminal(sub: Subscription, ids: set[str], latencies: list[float
     return ended
 
 
+def children_cpu_s() -> float:
+    """CPU seconds (user + system) of the child processes that have ended: the workers and the LLM server."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 async def makespan(
     url: str, base_url: str, workers: int, jobs: int, concurrency: int
 ) -> tuple[float, list[float]]:
@@ -199,16 +206,23 @@ async def main(args: argparse.Namespace) -> str:
     load_before = os.getloadavg()[0]
     with llm_server(args.delay_s) as base_url, database(args.db_url) as server_url:
         spans: dict[int, float] = {}
+        cpu_ms_per_job: dict[int, float] = {}
         latencies: list[float] = []
         for workers in (1, 2, 4):
             schema = f"lpe_bench_{uuid.uuid4().hex[:8]}"
             url = create_schema(server_url, schema)
+            cpu_before = children_cpu_s()
             try:
                 spans[workers], seen = await makespan(url, base_url, workers, args.jobs, args.concurrency)
                 latencies += seen
             finally:
                 drop_schema(server_url, schema)
-            print(f"{workers} worker(s): {args.jobs} jobs in {spans[workers]:.2f} s", flush=True)
+            cpu_ms_per_job[workers] = (children_cpu_s() - cpu_before) * 1000.0 / args.jobs
+            print(
+                f"{workers} worker(s): {args.jobs} jobs in {spans[workers]:.2f} s; the workers' CPU "
+                f"{cpu_ms_per_job[workers]:.0f} ms per job (start and stop included)",
+                flush=True,
+            )
         schema = f"lpe_bench_{uuid.uuid4().hex[:8]}"
         url = create_schema(server_url, schema)
         try:
@@ -219,6 +233,7 @@ async def main(args: argparse.Namespace) -> str:
         "jobs": args.jobs, "concurrency": args.concurrency, "delay_s": args.delay_s,
         "makespan_s": {str(k): round(v, 3) for k, v in spans.items()},
         "scale_2": round(spans[1] / spans[2], 2), "scale_4": round(spans[1] / spans[4], 2),
+        "worker_cpu_ms_per_job": {str(k): round(v, 1) for k, v in cpu_ms_per_job.items()},
         "events": len(latencies),
         "event_p50_ms": round(percentile(latencies, 50), 2), "event_p99_ms": round(percentile(latencies, 99), 2),
         "cancels": len(cancel_ms),
