@@ -48,8 +48,8 @@ class JobRow:
 
     def __init__(self, dashboard: JobsDashboard, job_id: str) -> None:
         self.job_id = job_id
-        self.label = widgets.HTML(layout=widgets.Layout(width="36%"))
-        self.bar = widgets.FloatProgress(min=0.0, max=100.0, layout=widgets.Layout(width="20%"))
+        self.label = widgets.HTML(layout=widgets.Layout(width="34%"))
+        self.bar = widgets.FloatProgress(min=0.0, max=100.0, layout=widgets.Layout(width="16%"))
         self.status = widgets.HTML(layout=widgets.Layout(width="15%"))  # "completed 100%" in full
         self.cost = widgets.HTML(layout=widgets.Layout(width="6%"))  # what its steps cost so far
         self.cancel_button = widgets.Button(description="Cancel", icon="stop", layout=_button_layout())
