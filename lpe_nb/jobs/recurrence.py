@@ -117,7 +117,7 @@ class Recurrence:
             )
         expression = " ".join(cron.split())
         try:
-            first = next(CronSim(expression, anchor.astimezone(zone)))
+            next(CronSim(expression, anchor.astimezone(zone)))  # parses it, and it must fire at least once
         except CronSimError as exc:
             raise InvalidInput.field(
                 "cron",
@@ -126,7 +126,6 @@ class Recurrence:
             ) from None
         except StopIteration:
             raise InvalidInput.field("cron", f"{expression[:60]!r} never fires") from None
-        del first
         return cls(expression, None, zone.key, to_iso(anchor))
 
     @property
