@@ -9,6 +9,7 @@
     ├── JobNotFound               job_not_found         404   job_id
     ├── ScheduleNotFound          schedule_not_found    404   schedule_id
     ├── InvalidTransition         invalid_transition    409   job_id, current, requested
+    ├── AdminOnly                 admin_only            403   route
     ├── BodyTooLarge              body_too_large        413   size, limit
     ├── QuotaExceeded             quota_exceeded        429   identity, quota, limit, retry_after_s
     ├── DispatcherBusy            dispatcher_busy       503   db_path
@@ -25,7 +26,8 @@
         └── LlmRefused            llm_refused           500   (as LlmError)
 
 InvalidInput: a value a caller passed is wrong. UnknownJobType: no operation is registered under the type.
-JobNotFound: no job has the id. InvalidTransition: the job's status does not allow the change. BodyTooLarge:
+JobNotFound: no job has the id. AdminOnly: a route that covers every user's jobs, asked by a user
+who sees only their own (``jobs_per_user``). InvalidTransition: the job's status does not allow the change. BodyTooLarge:
 a request body over the server's ``max_body_bytes``. QuotaExceeded: a user reached one of the server's
 per-user quotas on submissions (the server answers 429 with ``Retry-After``).
 DispatcherBusy: another manager already runs the
@@ -54,6 +56,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 
 __all__ = [
+    "AdminOnly",
     "BodyTooLarge",
     "DispatcherBusy",
     "InvalidInput",
@@ -229,6 +232,22 @@ class ScheduleNotFound(LpeError, LookupError):
     def __init__(self, schedule_id: str) -> None:
         self.schedule_id = schedule_id
         super().__init__(f"no schedule with id {schedule_id!r}; list schedules to see the ids that exist")
+
+
+class AdminOnly(LpeError, PermissionError):
+    """``route`` covers every user's jobs (analytics, the result cache, metrics, recurring schedules), and the
+    server limits this user to their own (``jobs_per_user``): only an admin may use it (docs/users.md)."""
+
+    code = "admin_only"
+    http_status = 403
+    detail_names = ("route",)
+
+    def __init__(self, route: str) -> None:
+        self.route = route
+        super().__init__(
+            f"{route} covers every user's jobs, and this server shows each user only their own "
+            "(jobs_per_user): ask an admin (admin_users)"
+        )
 
 
 class InvalidTransition(LpeError):

@@ -8,6 +8,7 @@ import pytest
 
 import lpe_nb.errors as errors_module
 from lpe_nb.errors import (
+    AdminOnly,
     BodyTooLarge,
     DispatcherBusy,
     InvalidInput,
@@ -38,6 +39,7 @@ SAMPLES: list[LpeError] = [
     UnknownJobType("poem", ["projection", "translation"]),
     JobNotFound("j-123"),
     ScheduleNotFound("s-123"),
+    AdminOnly("lpe/api/analytics"),
     InvalidTransition("j-123", "running", "deleted (cancel it first)"),
     BodyTooLarge(2_000_000, 1_000_000),
     QuotaExceeded("ana", "max_pending_jobs_per_user", 1000, 5.0),

@@ -67,6 +67,7 @@ async def plan_chain(
     *,
     depends_on: Sequence[str] | None,
     inputs_from: Mapping[str, str] | None,
+    parents_of: str | None = None,
 ) -> ChainPlan:
     """Check a submit's ``depends_on`` and ``inputs_from`` against the stored parents and the type's input.
 
@@ -75,6 +76,8 @@ async def plan_chain(
     (:attr:`Operation.inputs_from`), unless two parents would fill the same field. If every parent has
     completed, the input is completed now (a bad mapping is a 400 here); else every field that does not
     wait for a parent is checked now. :class:`InvalidInput` names ``depends_on`` or ``inputs_from.<field>``.
+    With ``parents_of``, a parent must be that user's job: another's is refused as a job that does not
+    exist (its results would flow into this job's input).
     """
     given = input_data if isinstance(input_data, Mapping) else {}
     model = operation.input_model
@@ -86,7 +89,7 @@ async def plan_chain(
     if not parent_ids:
         parsed, stored = operation.validate(input_data)
         return ChainPlan(stored, parsed)
-    parents = [await _read_parent(store, parent_id) for parent_id in parent_ids]
+    parents = [await _read_parent(store, parent_id, parents_of) for parent_id in parent_ids]
     mapping = {name: f"{parent}.{path}" if path else parent for name, (parent, path) in explicit.items()}
     mapping.update(_declared(operation, parents, taken={*given, *mapping}))
     waiting = tuple((p.id, p.title) for p in parents if p.status is not JobStatus.COMPLETED)
@@ -104,9 +107,11 @@ async def plan_chain(
     return replace(plan, stored_input=stored, title=title)
 
 
-async def _read_parent(store: JobStore, parent_id: str) -> JobRecord:
+async def _read_parent(store: JobStore, parent_id: str, parents_of: str | None) -> JobRecord:
     try:
         parent = await store.get_job(parent_id)
+        if parents_of is not None and parent.username != parents_of:
+            raise JobNotFound(parent_id)  # another user's job: as if it did not exist
     except JobNotFound:
         raise InvalidInput.field(
             "depends_on", f"no job {parent_id!r} (it never existed, or was deleted)"

@@ -277,12 +277,15 @@ class JobManager:
         inputs_from: Mapping[str, str] | None = None,
         cache: bool = True,
         username: str | None = None,
+        parents_of: str | None = None,
     ) -> str:
         """Validate, persist and queue a job; returns its id once the row is committed.
 
         ``username`` is who submits it (the Jupyter identity), recorded on the job for good: the reads,
         cancels and watches below given a ``username`` see only that user's jobs. None: this process's user
-        (:func:`local_username`), as for an engine embedded in a kernel, a script or the CLI.
+        (:func:`local_username`), as for an engine embedded in a kernel, a script or the CLI. With
+        ``parents_of``, ``depends_on`` and ``inputs_from`` may name only that user's jobs (another's is
+        refused as a job that does not exist).
 
         ``priority`` (``MIN_PRIORITY..MAX_PRIORITY``, default 0): higher is claimed first, ties by age;
         priorities are not aged (see ``docs/priority.md``). ``run_at`` (timezone-aware) or ``delay_s``: the
@@ -298,7 +301,12 @@ class JobManager:
         """
         operation = self.registry.get(job_type)
         chain = await plan_chain(
-            self.store, operation, input_data, depends_on=depends_on, inputs_from=inputs_from
+            self.store,
+            operation,
+            input_data,
+            depends_on=depends_on,
+            inputs_from=inputs_from,
+            parents_of=parents_of,
         )  # JSON-ness: as the row is built
         parsed_input, stored_input = chain.parsed_input, chain.stored_input
         if operation.check is not None and chain.check_now:

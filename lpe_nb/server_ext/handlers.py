@@ -25,6 +25,7 @@ from tornado import web
 from lpe_nb._bounded_json import loads_bounded
 from lpe_nb._version import __version__
 from lpe_nb.errors import (
+    AdminOnly,
     BodyTooLarge,
     DispatcherBusy,
     InvalidInput,
@@ -114,6 +115,18 @@ class LpeApiHandler(APIHandler):
     """Base of the REST handlers: the engine, body and query parsing, and the JSON error shape."""
 
     auth_resource = AUTH_RESOURCE
+    # A route that covers every user's jobs and is not per user yet: with jobs_per_user, admins only.
+    admin_route: str | None = None
+    _viewer: Viewer | None = None
+
+    async def prepare(self) -> None:  # type: ignore[override]  # as APIHandler.prepare, which it extends
+        await super().prepare()
+        if (
+            self.admin_route is not None
+            and self.current_user is not None
+            and not (await self.viewer()).sees_all
+        ):
+            raise AdminOnly(self.admin_route)
 
     @property
     def engine(self) -> ServerEngine:
@@ -125,7 +138,9 @@ class LpeApiHandler(APIHandler):
 
     async def viewer(self) -> Viewer:
         """Who asks, and whose jobs they may see (everyone's, or only their own: ``jobs_per_user``)."""
-        return await viewer_of(self, self.engine.config.users)
+        if self._viewer is None:
+            self._viewer = await viewer_of(self, self.engine.config.users)
+        return self._viewer
 
     # -- authentication --------------------------------------------------------------------------------
 
@@ -240,6 +255,7 @@ class LpeApiHandler(APIHandler):
         within ``wait_s``."""
         manager = await self.manager()
         identity = identity_of(self)  # quotas are per Jupyter user, and the job is theirs
+        parents_of = (await self.viewer()).only  # another user's job is no parent of one's own
         job_id = await self.engine.quotas.submit(
             identity,
             lambda: manager.submit(
@@ -248,6 +264,7 @@ class LpeApiHandler(APIHandler):
                 max_attempts=max_attempts,
                 priority=priority or 0,
                 username=identity,
+                parents_of=parents_of,
                 **(schedule or {}),
             ),
         )
@@ -521,6 +538,8 @@ class AnalyticsHandler(LpeApiHandler):
 
 
 class CacheHandler(LpeApiHandler):
+    admin_route = "lpe/api/cache"
+
     @web.authenticated
     @authorized
     async def get(self) -> None:
@@ -565,6 +584,8 @@ class StatusHandler(LpeApiHandler):
 
 
 class MetricsHandler(LpeApiHandler):
+    admin_route = "lpe/api/metrics"
+
     @web.authenticated
     @authorized
     async def get(self) -> None:
@@ -583,6 +604,8 @@ class OpenApiHandler(LpeApiHandler):
 
 
 class SchedulesHandler(LpeApiHandler):
+    admin_route = "lpe/api/schedules"
+
     @web.authenticated
     @authorized
     async def get(self) -> None:
@@ -611,6 +634,8 @@ class SchedulesHandler(LpeApiHandler):
 
 
 class ScheduleHandler(LpeApiHandler):
+    admin_route = "lpe/api/schedules"
+
     @web.authenticated
     @authorized
     async def get(self, schedule_id: str) -> None:

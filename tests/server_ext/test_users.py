@@ -239,3 +239,35 @@ async def test_a_user_sees_and_deletes_only_their_own_catalog_entries(server: Se
     code, _ = await server.call("alice", "DELETE", f"lpe/api/catalog/persona/{name}")
     assert code == 204
     assert name not in await user_personas("root")
+
+
+async def test_another_users_job_is_no_parent_of_ones_own(server: Server) -> None:
+    bobs = await server.submit("bob", delay_s=LATER)
+    nobody = new_job_id()
+    replies = []
+    for parent in (bobs, nobody):
+        body = {
+            "type": "translation",
+            "input": {"intermediate_language": "french"},
+            "inputs_from": {"text": f"{parent}.final_projection"},
+        }
+        code, reply = await server.call("alice", "POST", "lpe/api/jobs", body)
+        assert code == 400 and reply["error"] == "invalid_input", reply
+        replies.append(without_id(reply, parent))
+    assert replies[0] == replies[1]  # bob's job is refused word for word as one that does not exist
+    code, reply = await server.call(
+        "root",
+        "POST",
+        "lpe/api/jobs",
+        {"type": "projection", "input": {"narrative": NARRATIVE}, "depends_on": [bobs]},
+    )
+    assert code == 202, reply  # an admin's job may wait for anyone's
+
+
+async def test_routes_over_everyones_jobs_are_for_admins(server: Server) -> None:
+    for path in ("lpe/api/schedules", "lpe/api/cache", "lpe/api/metrics"):
+        code, reply = await server.call("alice", "GET", path)
+        assert (code, reply["error"]) == (403, "admin_only"), (path, reply)
+        assert path in reply["message"]
+        code, reply = await server.call("root", "GET", path)
+        assert code == 200, (path, reply)
