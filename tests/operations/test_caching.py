@@ -28,8 +28,9 @@ async def finished(engine: Engine, job_id: str) -> tuple[JobRecord, list[StepRec
 
 @pytest.fixture
 async def slow_server_engine(db_path: Path, fake_openai: FakeOpenAIServer) -> AsyncIterator[Engine]:
-    """Each reply takes 0.2 s: two jobs started together are both still asking when the other asks."""
-    fake_openai.delay_s = 0.2
+    """Each reply takes 0.5 s: two jobs started together are both still asking when the other asks (their
+    steps start within milliseconds of each other, far less than that even on a loaded machine)."""
+    fake_openai.delay_s = 0.5
     llm = OpenAICompatibleLLM(server_settings(fake_openai))
     try:
         async with open_engine(db_path, llm=llm, settings=FAST) as engine:
