@@ -45,7 +45,8 @@ async def test_a_schedule_fires_jobs_and_is_paused_resumed_and_deleted(client: A
     await schedule.resume()
     assert not schedule.paused and len(schedule.next_fire_times) == 3
     again = await client.get_schedule(schedule.id)
-    assert again.data.next_fire_at == schedule.data.next_fire_at
+    assert again.id == schedule.id and not again.paused
+    assert (again.data.next_fire_at or "") >= (schedule.data.next_fire_at or "")  # a slot may pass meanwhile
     await schedule.delete()
     with pytest.raises(ScheduleNotFound):
         await client.get_schedule(schedule.id)

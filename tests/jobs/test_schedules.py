@@ -47,29 +47,28 @@ async def fire_count_reaches(
 
 async def test_an_interval_schedule_fires_each_slot_once_on_time(db_path: Path, probe: Probe) -> None:
     async with JobManager.open(db_path, registry=build_registry(probe), settings=FAST) as manager:
-        schedule = await manager.schedules.create("noop", {"n": 1}, interval_s=1)
-        assert schedule.next_fire_times() == [
-            to_iso(datetime.fromisoformat(schedule.created_at) + timedelta(seconds=k)) for k in (1, 2, 3)
-        ]
+        # "once": a slot reached late (a loaded machine) still fires, so the slots stay consecutive
+        schedule = await manager.schedules.create("noop", {"n": 1}, interval_s=1, catch_up="once")
+        created = datetime.fromisoformat(schedule.created_at)
+        assert schedule.next_fire_times() == [to_iso(created + timedelta(seconds=k)) for k in (1, 2, 3)]
         await fire_count_reaches(manager, schedule.id, 3)
         await manager.schedules.pause(schedule.id)
         fires = sorted(await manager.schedules.fires(schedule.id), key=lambda fire: fire.slot)
-        created = datetime.fromisoformat(schedule.created_at)
         assert [datetime.fromisoformat(f.slot) for f in fires[:3]] == [
             created + timedelta(seconds=k) for k in (1, 2, 3)
         ]
+        assert len({f.slot for f in fires}) == len(fires)
+        late_s = []
         for fire in fires:
             job = await manager.wait(fire.job_id, timeout_s=10)
-            assert (
-                job.status is JobStatus.COMPLETED
-                and job.description == f"schedule {schedule.id}, slot {fire.slot}"
+            assert job.status is JobStatus.COMPLETED
+            assert job.description == f"schedule {schedule.id}, slot {fire.slot}"
+            late_s.append(
+                (datetime.fromisoformat(fire.fired_at) - datetime.fromisoformat(fire.slot)).total_seconds()
             )
-            # woken at the slot, not by a poll: never early, and well inside the half second that counts as on time
-            late_s = (
-                datetime.fromisoformat(fire.fired_at) - datetime.fromisoformat(fire.slot)
-            ).total_seconds()
-            assert 0 <= late_s < 0.5, fire
-        assert len({f.slot for f in fires}) == len(fires)
+        # woken at the slot, not by a poll: never early, and typically within milliseconds (a poll every
+        # second would make the median half a second)
+        assert min(late_s) >= 0 and sorted(late_s)[len(late_s) // 2] < 0.1, late_s
 
 
 @pytest.mark.parametrize(("catch_up", "slots_fired"), [("skip", [10, 60]), ("once", [10, 50, 60])])
