@@ -103,6 +103,8 @@ class Client(Scheduling, BaseClient):
         cancelled if one fails or is cancelled; fields its type declares it takes from such a parent's
         result (e.g. a projection's ``final_projection`` as a translation's ``text``) may be left out,
         and ``inputs_from`` (``{field: "<job id>.<result path>"}``) names others (docs/chains.md).
+        ``cache=False``: every LLM call of the job is made anew, none answered from the result cache nor
+        stored in it (default: identical calls are answered from it at no cost; docs/caching.md).
         """
         return self._job(
             self._client.submit(
