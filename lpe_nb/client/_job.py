@@ -24,7 +24,7 @@ from ._loop import LoopThread
 
 __all__ = ["AsyncJob", "BaseJob", "Job", "JobList", "summary"]
 
-_THEN_OPTIONS = ("priority", "max_attempts", "run_at", "delay_s")  # then()'s submit options
+_THEN_OPTIONS = ("priority", "max_attempts", "run_at", "delay_s", "cache")  # then()'s submit options
 
 T = TypeVar("T")
 
@@ -215,8 +215,8 @@ class AsyncJob(BaseJob):
         """Submit a ``job_type`` job that waits for this one and takes its result: by the type's declared
         mapping (a projection's ``final_projection`` becomes a translation's ``text``...), or by
         ``inputs_from`` (``{field: "<path in this job's result>"}``). ``fields`` are its input and the
-        submit options (``priority``, ``max_attempts``, ``run_at``, ``delay_s``). If this job fails or is
-        cancelled, the new one is cancelled. Returns its handle (docs/chains.md)."""
+        submit options (``priority``, ``max_attempts``, ``run_at``, ``delay_s``, ``cache``). If this job
+        fails or is cancelled, the new one is cancelled. Returns its handle (docs/chains.md)."""
         data, steps = await self._then(job_type, input_data, inputs_from, fields)
         return AsyncJob(self._backend, data, steps)
 

@@ -26,8 +26,8 @@ async def finished(job: AsyncJob) -> AsyncJob:
 
 async def test_a_chain_passes_each_result_to_the_next_job(client: AsyncClient) -> None:
     projection = await client.projection(NARRATIVE, delay_s=HELD_S)
-    translation = await projection.then("translation", intermediate_language="french")
-    assert translation.depends_on == (projection.id,)
+    translation = await projection.then("translation", intermediate_language="french", priority=5)
+    assert translation.depends_on == (projection.id,) and translation.priority == 5  # an option, not input
     assert translation.status is JobStatus.PENDING
     assert translation.progress.current_step == f"waiting for {projection.data.title}"
     await translation.wait(timeout=WAIT_S)
@@ -126,3 +126,21 @@ async def test_a_missing_field_that_no_parent_fills_is_refused(client: AsyncClie
         await parent.then("translation", intermediate_language="french")
     assert "text" in refused.value.fields
     await parent.cancel()
+
+
+async def test_a_maieutic_session_its_answers_and_a_projection_of_the_enriched_narrative(
+    client: AsyncClient,
+) -> None:
+    session = await client.maieutic(NARRATIVE, max_turns=2, delay_s=HELD_S)
+    # the answers wait for their session: the check that it exists and has finished waits too
+    answers = await client.submit(
+        "maieutic_answer",
+        {"session_id": session.id, "answers": ["She wants to be free of it.", "Her father."]},
+        depends_on=[session],
+    )
+    projection = await answers.then("projection", style="poetic")
+    await projection.wait(timeout=WAIT_S)
+    await answers.refresh()
+    # declared: a maieutic_answer's enriched_narrative is a projection's narrative
+    assert projection.data.input_data["narrative"] == answers.result["enriched_narrative"]
+    assert projection.data.title.startswith("Projection of Maieutic answers")
