@@ -70,7 +70,8 @@ def analytics_sql(group_by: Sequence[str]) -> str:
 
 
 def durations_sql(group_by: Sequence[str]) -> str:
-    """Each timed job's key columns and its seconds from start to end. Parameters ``since``, ``until``."""
+    """Each timed job's key columns and its seconds from start to end. Parameters ``since``, ``until``,
+    ``username``."""
     keys, _ = _keys(group_by)
     if "model" in group_by:  # one row per job and model: a job's duration counts once per model it used
         source = (
