@@ -25,7 +25,10 @@ _KEY_COLUMNS = {
     "status": "j.status",
     "model": "s.model",
 }
-_IN_RANGE = "j.created_at >= %(since)s::timestamptz AND j.created_at < %(until)s::timestamptz"
+_IN_RANGE = (
+    "j.created_at >= %(since)s::timestamptz AND j.created_at < %(until)s::timestamptz "
+    "AND (%(username)s::text IS NULL OR j.username = %(username)s::text)"
+)
 _STEPS_BY_MODEL = f"""
     (SELECT job_id, model, {", ".join(f"SUM({key}) AS {key}" for key in USAGE_COLUMNS)},
             SUM(cost_usd) AS cost_usd
@@ -62,7 +65,7 @@ def analytics_sql(group_by: Sequence[str]) -> bytes:
 async def analytics(conn: Connection, query: AnalyticsRange) -> Analytics:
     """The report for ``query``: its groups and its totals, from one snapshot (run inside a transaction)."""
     await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-    params = {"since": query.since, "until": query.until}
+    params = {"since": query.since, "until": query.until, "username": query.username}
     rows: list[dict[str, Any]] = []
     if query.group_by:
         cur = await conn.execute(analytics_sql(query.group_by), params)
