@@ -57,7 +57,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _connect(args: argparse.Namespace, **engine_options: Any) -> Client:
     return connect(
-        args.url, args.token, embedded=True if args.embedded else None, db_path=args.db_path, **engine_options
+        args.url,
+        args.token,
+        embedded=True if args.embedded else None,
+        db_path=args.db_path,
+        db_url=args.db_url,
+        **engine_options,
     )
 
 

@@ -189,6 +189,12 @@ def build_parser(job_types: Iterable[JobTypeInfo]) -> argparse.ArgumentParser:
         "--db-path", help="the database when no server runs (default $LPE_DB_PATH or ~/.lpe/jobs.db)"
     )
     where.add_argument(
+        "--db-url",
+        metavar="URL",
+        help="the database as a URL, over --db-path: postgresql://user@host/db or sqlite:///path "
+        "(default $LPE_DB_URL); jobs then run in this process on it",
+    )
+    where.add_argument(
         "--embedded", action="store_true", help="run jobs in this process even if a server runs"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -279,7 +285,7 @@ def _add_worker(commands: Any) -> None:
     )
     worker.add_argument(
         "--db-url",
-        default=None,
+        default=argparse.SUPPRESS,  # given before `worker` or after it, either works
         metavar="URL",
         help="the database as a URL, over --db-path: postgresql://user@host/db or sqlite:///path "
         "(default $LPE_DB_URL)",

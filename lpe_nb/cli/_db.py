@@ -13,13 +13,12 @@ import os
 import sys
 from typing import Any
 
-from lpe_nb.embedded import resolve_db_path
+from lpe_nb.embedded import DB_URL_ENV, resolve_db_path
 from lpe_nb.errors import StoreError
 from lpe_nb.jobs.schema_admin import check_schema, upgrade_schema
 
-__all__ = ["DB_URL_ENV", "add_db_command", "run_db"]
+__all__ = ["add_db_command", "run_db"]
 
-DB_URL_ENV = "LPE_DB_URL"  # the job database's URL, over LPE_DB_PATH (a PostgreSQL database, say)
 EXIT_SCHEMA = 1
 
 
@@ -34,7 +33,7 @@ def add_db_command(commands: Any) -> None:
     db.add_argument("action", choices=("check", "upgrade"))
     db.add_argument(
         "--db-url",
-        default=None,
+        default=argparse.SUPPRESS,  # given before `db` or after it, either works
         metavar="URL",
         help="the database as a URL, over --db-path: postgresql://user@host/db or sqlite:///path "
         f"(default ${DB_URL_ENV})",

@@ -15,6 +15,7 @@ import threading
 from typing import Any, ClassVar
 
 from lpe_nb.embedded import Engine, open_engine, resolve_db_path
+from lpe_nb.jobs.store import open_store
 
 from ._loop import LoopThread
 
@@ -41,8 +42,12 @@ class EngineHost:
     @classmethod
     def acquire(cls, db_path: str | os.PathLike[str] | None = None, **options: Any) -> EngineHost:
         """The running host of this database (started on first use, with ``options`` for
-        :func:`~lpe_nb.embedded.open_engine`). Blocks while it starts: call it off any event loop."""
-        key = str(resolve_db_path(db_path))
+        :func:`~lpe_nb.embedded.open_engine`). Blocks while it starts: call it off any event loop.
+
+        With a ``db_url`` option the database is that URL's (a PostgreSQL database, say; keyed by the URL
+        without its password), and ``db_path`` only says where the user catalog lives."""
+        db_url = options.get("db_url")
+        key = open_store(db_url).location if db_url else str(resolve_db_path(db_path))
         with cls._lock:
             host = cls._hosts.get(key)
             if host is not None:
@@ -56,7 +61,7 @@ class EngineHost:
             stack = contextlib.AsyncExitStack()
 
             async def start() -> Engine:
-                return await stack.enter_async_context(open_engine(key, **options))
+                return await stack.enter_async_context(open_engine(db_path if db_url else key, **options))
 
             try:
                 engine = thread.run(start())

@@ -22,6 +22,7 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode
 
 from lpe_nb._server_file import read_note, remove_note, write_note
+from lpe_nb.embedded import DB_URL_ENV
 from lpe_nb.errors import InvalidInput, LpeError
 from lpe_nb.jobs import DispatchMode, ManagerSettings, default_db_path
 from lpe_nb.jobs.settings import CacheSettings
@@ -56,6 +57,12 @@ class LpeExtensionApp(ExtensionApp):
     db_path = Unicode("", help="SQLite file of jobs and the user catalog (default ~/.lpe/jobs.db).").tag(
         config=True
     )
+    db_url = Unicode(
+        "",
+        help="The job database as a URL, over db_path: postgresql://user@host/db for one database shared by "
+        "many servers and workers (the postgres extra; docs/deployment.md), or sqlite:///path "
+        "(default $LPE_DB_URL). The user catalog stays in db_path's file.",
+    ).tag(config=True)
     synchronous = Enum(
         ["NORMAL", "FULL"], "NORMAL", help="SQLite synchronous mode: FULL also survives a power cut."
     ).tag(config=True)
@@ -211,6 +218,7 @@ class LpeExtensionApp(ExtensionApp):
         )
         return EngineConfig(
             db_path=Path(self.db_path).expanduser() if self.db_path else default_db_path(),
+            db_url=self.db_url.strip() or os.environ.get(DB_URL_ENV, "").strip() or None,
             synchronous="FULL" if self.synchronous == "FULL" else "NORMAL",
             manager=manager,
             llm=llm,
@@ -271,8 +279,9 @@ class LpeExtensionApp(ExtensionApp):
                 self.log.error("lpe_nb: the job engine cannot start: %s", exc)
                 return
             # The CLI and scripts on this database find a server through the note, with its live events.
-            # A live server that left one first keeps it: either serves the database.
-            if read_note(self.engine.config.db_path) is not None:
+            # A live server that left one first keeps it: either serves the database. A database that is
+            # not a file (PostgreSQL) has no note: every process on it is an engine of its own.
+            if self.engine.config.db_url is not None or read_note(self.engine.config.db_path) is not None:
                 return
             token = getattr(serverapp.identity_provider, "token", "") or None
             try:
@@ -284,7 +293,7 @@ class LpeExtensionApp(ExtensionApp):
         """Stop the manager: running jobs are requeued with their finished steps and resume next time."""
         self._restore_environment()
         try:
-            if self.engine is not None:
+            if self.engine is not None and self.engine.config.db_url is None:
                 remove_note(self.engine.config.db_path)
                 await self.engine.stop()
         finally:

@@ -63,6 +63,7 @@ class EngineConfig:
     users: UserSettings = field(default_factory=UserSettings)  # whose jobs each user sees
     job_modules: tuple[str, ...] = ()
     dispatch: DispatchMode = "auto"
+    db_url: str | None = None  # over db_path for the jobs (a PostgreSQL database); the catalog stays there
 
 
 class Socket(Protocol):
@@ -137,6 +138,7 @@ class ServerEngine:
             engine = await stack.enter_async_context(
                 open_engine(
                     config.db_path,
+                    db_url=config.db_url,
                     llm_settings=config.llm,
                     settings=config.manager,
                     synchronous=config.synchronous,
@@ -157,7 +159,7 @@ class ServerEngine:
         )
         log.info(
             "lpe_nb %s: %s from %s with the %s LLM %s",
-            __version__, role, engine.db_path, engine.llm.provider, engine.llm.model,
+            __version__, role, engine.manager.store.location, engine.llm.provider, engine.llm.model,
         )  # fmt: skip
 
     async def stop(self) -> None:

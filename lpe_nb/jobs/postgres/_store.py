@@ -13,6 +13,7 @@ the job it returns. The SQL lives beside it, in ``_sql_jobs``, ``_sql_leases``, 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -36,7 +37,10 @@ from lpe_nb.jobs.postgres._sql_chains import complete_input, fetch_dependents
 from lpe_nb.jobs.postgres._sql_changes import PgChangeCursor, changed_since
 from lpe_nb.jobs.postgres.schema import migrate
 
-__all__ = ["PgJobStore"]
+__all__ = ["POOL_SIZE_ENV", "PgJobStore"]
+
+POOL_SIZE_ENV = "LPE_DB_POOL_SIZE"  # the most pooled connections a process opens (default 8)
+_DEFAULT_POOL_MAX_SIZE = 8
 
 T = TypeVar("T")
 
@@ -47,9 +51,11 @@ class PgJobStore(PgSchedules):
     """The job store in the PostgreSQL database at ``url`` (``postgresql://user@host:port/dbname``).
 
     Prefer ``async with open_store(url) as store``. The pool holds ``pool_min_size`` to ``pool_max_size``
-    connections (a dispatching process uses about one per job finishing at the same moment, plus reads);
-    the dispatch lock takes one more while held. ``synchronous`` is accepted for compatibility with SQLite
-    and ignored: durability is the server's ``synchronous_commit`` (progress saves alone turn it off).
+    connections (default ``$LPE_DB_POOL_SIZE``, else 8): it grows only while that many calls wait at once
+    (a dispatching process: about one per job finishing at the same moment, plus reads), and an idle one
+    above the minimum is closed after 10 minutes. The dispatch lock takes one more while held.
+    ``synchronous`` is accepted for compatibility with SQLite and ignored: durability is the server's
+    ``synchronous_commit`` (progress saves alone turn it off).
     """
 
     def __init__(
@@ -58,11 +64,13 @@ class PgJobStore(PgSchedules):
         *,
         synchronous: Synchronous = "NORMAL",
         pool_min_size: int = 1,
-        pool_max_size: int = 8,
+        pool_max_size: int | None = None,
         connect_timeout_s: float = 10.0,
     ) -> None:
         if synchronous not in ("NORMAL", "FULL"):
             raise InvalidInput.field("synchronous", f"must be NORMAL or FULL, not {synchronous!r}")
+        if pool_max_size is None:
+            pool_max_size = _pool_size_from_env()
         if not 0 <= pool_min_size <= pool_max_size or pool_max_size < 1:
             raise InvalidInput.field(
                 "pool_max_size",
@@ -369,6 +377,21 @@ class PgJobStore(PgSchedules):
 
     async def cache_stats(self) -> CacheStats:
         return await self._read(_sql_cache.stats)
+
+
+def _pool_size_from_env() -> int:
+    text = os.environ.get(POOL_SIZE_ENV, "").strip()
+    if not text:
+        return _DEFAULT_POOL_MAX_SIZE
+    try:
+        size = int(text)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise InvalidInput.field(
+            POOL_SIZE_ENV, f"must be a whole number of connections, 1 or more, not {text!r}"
+        )
+    return size
 
 
 def _reason(exc: BaseException) -> str:
