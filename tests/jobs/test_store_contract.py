@@ -833,6 +833,18 @@ async def test_dependents_of_lists_the_jobs_waiting_for_a_job_oldest_first(store
     assert await store.dependents_of("no-such-job") == []
 
 
+async def test_a_released_dependent_with_a_start_time_still_waits_for_it(store: JobStore) -> None:
+    parent = make_job()
+    child = waiting_job(parent, created_at=at(1), scheduled_at=at(100))
+    await insert_all(store, parent, child)
+    [(running, _)] = await store.claim_pending("me", at(2), LEASE, 5)
+    await store.finish(running, "me", JobStatus.COMPLETED, now=at(3), seq=5, progress=Progress())
+    assert (await store.get_job(child.id)).waiting_on is None
+    assert await store.claim_pending("me", at(50), LEASE, 5) == []  # released, but not due
+    [(claimed, _)] = await store.claim_pending("me", at(100), LEASE, 5)
+    assert claimed.id == child.id
+
+
 async def test_a_running_dependents_completed_input_is_stored_under_its_lease(store: JobStore) -> None:
     job = await claim_one(store, make_job(input_data={"language": "french"}))
     completed = {"language": "french", "text": "from the parent"}
