@@ -22,7 +22,13 @@ from lpe_nb.jobs.model import JobRecord
 from lpe_nb.jobs.postgres._connection import Connection
 from lpe_nb.jobs.postgres._rows import row_to_job
 
-__all__ = ["PgChangeCursor", "changed_since"]
+__all__ = ["CHANGES_WINDOW_SQL", "PgChangeCursor", "changed_since"]
+
+# The rows written by transactions at or after a snapshot's xmin, from the index jobs_changed.
+CHANGES_WINDOW_SQL = (
+    "SELECT id, seq, cancel_requested, changed_xid >= %(xmin)s::xid8 AS recent FROM jobs "
+    "WHERE changed_xid >= %(since)s::xid8"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,11 +51,7 @@ async def changed_since(
         assert snap is not None
         xmin: str = snap["xmin"]
         since = xmin if cursor is None else cursor.xmin
-        cur = await conn.execute(
-            "SELECT id, seq, cancel_requested, changed_xid >= %s::xid8 AS recent FROM jobs "
-            "WHERE changed_xid >= %s::xid8",
-            (xmin, since),
-        )
+        cur = await conn.execute(CHANGES_WINDOW_SQL, {"xmin": xmin, "since": since})
         window = await cur.fetchall()
         seen = {} if cursor is None else cursor.seen
         moved = [] if cursor is None else [r["id"] for r in window if seen.get(r["id"]) != _state(r)]

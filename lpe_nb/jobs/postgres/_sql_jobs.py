@@ -17,6 +17,7 @@ from lpe_nb.jobs.postgres._rows import row_to_job
 from lpe_nb.jobs.postgres._sql_chains import end_dependents, link_parents
 
 __all__ = [
+    "PURGE_TERMINAL_SQL",
     "delete_job",
     "insert_job",
     "locked_job",
@@ -25,6 +26,13 @@ __all__ = [
     "request_cancel",
     "set_priority",
 ]
+
+# Walks jobs_terminal_completed, oldest first, however long the history.
+PURGE_TERMINAL_SQL = (
+    "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs "
+    "WHERE status IN ('completed', 'failed', 'cancelled') AND completed_at < %(before)s::timestamptz "
+    "ORDER BY completed_at LIMIT %(batch)s FOR UPDATE SKIP LOCKED)"
+)
 
 Transition = tuple[str, int, str, JobStatus | None, JobStatus, str | None, str | None]
 """(job_id, seq, at, from, to, actor, reason)"""
@@ -129,12 +137,7 @@ async def purge_terminal(conn: Connection, completed_before: str, *, batch: int)
 
     SKIP LOCKED: two processes purging at once take different jobs instead of waiting for each other.
     """
-    cur = await conn.execute(
-        "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs "
-        "WHERE status IN ('completed', 'failed', 'cancelled') AND completed_at < %s::timestamptz "
-        "ORDER BY completed_at LIMIT %s FOR UPDATE SKIP LOCKED)",
-        (completed_before, batch),
-    )
+    cur = await conn.execute(PURGE_TERMINAL_SQL, {"before": completed_before, "batch": batch})
     return cur.rowcount
 
 

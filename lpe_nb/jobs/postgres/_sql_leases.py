@@ -27,6 +27,9 @@ from lpe_nb.jobs.postgres._sql_jobs import Transition, record_transitions
 from lpe_nb.jobs.postgres._sql_reads import fetch_steps
 
 __all__ = [
+    "CLAIM_SQL",
+    "DUE_SCHEDULED_SQL",
+    "ORPHANS_SQL",
     "SEQ_GAP_AFTER_CRASH",
     "claim_pending",
     "finish",
@@ -41,6 +44,33 @@ __all__ = [
 
 SEQ_GAP_AFTER_CRASH = 1_000_000  # as SQLite's: past any seq an event lost in a crash could have used
 
+# The due scheduled jobs join the queue (walking jobs_scheduled by time): the queue's partial index holds
+# only jobs without a time.
+DUE_SCHEDULED_SQL = (
+    "UPDATE jobs SET scheduled_at = NULL WHERE id IN (SELECT id FROM jobs "
+    "WHERE status = 'pending' AND scheduled_at IS NOT NULL AND scheduled_at <= %(now)s::timestamptz "
+    "FOR UPDATE SKIP LOCKED)"
+)
+# The claim walks jobs_pending_queue in order and stops after `limit` rows it could lock.
+CLAIM_SQL = """
+    UPDATE jobs AS j SET status = 'running', attempts = j.attempts + 1, lease_owner = %(owner)s,
+           lease_expires_at = now() + make_interval(secs => %(lease_s)s),
+           started_at = COALESCE(j.started_at, %(now)s::timestamptz), updated_at = %(now)s::timestamptz,
+           seq = j.seq + 1
+    FROM (SELECT id FROM jobs
+          WHERE status = 'pending' AND scheduled_at IS NULL AND waiting_on IS NULL
+                AND (%(any_type)s OR type = ANY(%(types)s::text[]))
+          ORDER BY priority DESC, created_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED) AS picked
+    WHERE j.id = picked.id
+    RETURNING j.*
+"""
+# The lease sweep reads the running jobs of other owners from jobs_running_lease.
+ORPHANS_SQL = (
+    "SELECT * FROM jobs WHERE status = 'running' AND lease_owner IS DISTINCT FROM %(owner)s "
+    "AND (NOT %(only_expired)s OR lease_expires_at IS NULL OR lease_expires_at < now()) "
+    "ORDER BY created_at, id FOR UPDATE SKIP LOCKED"
+)
+
 
 def lease_seconds(now: str, lease_until: str) -> float:
     """How long a lease from ``now`` to ``lease_until`` lasts, in seconds (negative: already over)."""
@@ -52,25 +82,9 @@ async def claim_pending(
 ) -> list[tuple[JobRecord, list[StepRecord]]]:
     """pending -> running for up to ``limit`` jobs, highest priority then oldest first, with their steps."""
     # The due scheduled jobs join the queue first (its partial index holds only jobs without a time).
-    await conn.execute(
-        "UPDATE jobs SET scheduled_at = NULL WHERE id IN (SELECT id FROM jobs "
-        "WHERE status = 'pending' AND scheduled_at IS NOT NULL AND scheduled_at <= %s::timestamptz "
-        "FOR UPDATE SKIP LOCKED)",
-        (now,),
-    )
+    await conn.execute(DUE_SCHEDULED_SQL, {"now": now})
     cur = await conn.execute(
-        """
-        UPDATE jobs AS j SET status = 'running', attempts = j.attempts + 1, lease_owner = %(owner)s,
-               lease_expires_at = now() + make_interval(secs => %(lease_s)s),
-               started_at = COALESCE(j.started_at, %(now)s::timestamptz), updated_at = %(now)s::timestamptz,
-               seq = j.seq + 1
-        FROM (SELECT id FROM jobs
-              WHERE status = 'pending' AND scheduled_at IS NULL AND waiting_on IS NULL
-                    AND (%(any_type)s OR type = ANY(%(types)s::text[]))
-              ORDER BY priority DESC, created_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED) AS picked
-        WHERE j.id = picked.id
-        RETURNING j.*
-        """,
+        CLAIM_SQL,
         {
             "owner": owner, "lease_s": lease_s, "now": now, "limit": limit,
             "any_type": types is None, "types": sorted(types or ()),
@@ -198,12 +212,7 @@ async def save_step(conn: Connection, params: dict[str, Any], owner: str) -> Non
 async def recover_orphans(conn: Connection, owner: str, *, now: str, only_expired: bool) -> list[Recovered]:
     """Take back running jobs held by other owners (all of them, or those whose lease ended before the
     database's ``now()``), in one UPDATE so the status counters move in one statement."""
-    cur = await conn.execute(
-        "SELECT * FROM jobs WHERE status = 'running' AND lease_owner IS DISTINCT FROM %s "
-        "AND (NOT %s OR lease_expires_at IS NULL OR lease_expires_at < now()) "
-        "ORDER BY created_at, id FOR UPDATE SKIP LOCKED",
-        (owner, only_expired),
-    )
+    cur = await conn.execute(ORPHANS_SQL, {"owner": owner, "only_expired": only_expired})
     orphans = [row_to_job(r) for r in await cur.fetchall()]
     if not orphans:
         return []

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from lpe_nb.errors import LeaseLost
+from lpe_nb.jobs._recovery import recovery_of
 from lpe_nb.jobs._store_common import Recovered
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord
-from lpe_nb.jobs.retry import attempts_used
 from lpe_nb.jobs.sqlite._rows import USAGE_COLUMNS, progress_json, row_to_job
 from lpe_nb.jobs.sqlite._sql_chains import end_dependents
 from lpe_nb.jobs.sqlite._sql_jobs import insert_row, record_transition
@@ -194,7 +194,7 @@ def recover_orphans(conn: sqlite3.Connection, owner: str, *, now: str, only_expi
         last_progress = first(
             conn.execute("SELECT MAX(attempt) AS a FROM job_steps WHERE job_id = ?", (job.id,))
         )
-        action, reason = _recovery_of(job, last_progress["a"] if last_progress is not None else None)
+        action, reason = recovery_of(job, last_progress["a"] if last_progress is not None else None)
         row = first(conn.execute(
             """
             UPDATE jobs SET status = ?, error_message = ?, lease_owner = NULL,
@@ -212,27 +212,6 @@ def recover_orphans(conn: sqlite3.Connection, owner: str, *, now: str, only_expi
                 end_dependents(conn, job.id, action, now=now)
             recovered.append(Recovered(row_to_job(row), action))
     return recovered
-
-
-def _recovery_of(job: JobRecord, last_progress_attempt: int | None) -> tuple[JobStatus, str]:
-    """What becomes of an orphan: an attempt that finished a step does not use the job's budget."""
-    if job.cancel_requested:
-        return JobStatus.CANCELLED, "cancelled while its manager was down"
-    used = attempts_used(job.attempts, [last_progress_attempt or 0], failed=False)
-    if used == 0:
-        return JobStatus.PENDING, (
-            "interrupted after finishing a step: resuming from the last finished step "
-            "(an attempt interrupted after finishing a step does not count against max_attempts)"
-        )
-    if used >= job.max_attempts:
-        return JobStatus.FAILED, (
-            f"interrupted: the job was running when its manager stopped unexpectedly, and all "
-            f"{job.max_attempts} attempt(s) are used: {used} in a row finished no step"
-        )
-    return JobStatus.PENDING, (
-        f"interrupted without finishing a step (attempt {used} of {job.max_attempts} used): "
-        "resuming from the last finished step"
-    )
 
 
 def _lease_lost(job_id: str, owner: str) -> LeaseLost:
