@@ -28,11 +28,13 @@ async def test_a_peer_sees_a_dependents_wait_move_then_end_with_its_parents(
             assert events[-1].progress.current_step == "waiting for the first parent and 1 more"
             await probe.until(lambda: probe.in_flight == 1)
             probe.release.set()  # the dispatcher completes the first parent: the child waits for one
-            # the dispatcher completes the first parent: the peer hears of the child again (a new seq)
-            moved = await events_until(sub, lambda e: e.seq > events[-1].seq, timeout_s=5)
-            assert moved[-1].status is JobStatus.PENDING or moved[-1].progress is not None
-            halfway = await peer.get(child)
-            assert (halfway.waiting_on, halfway.progress.current_step) == (1, "waiting for the second parent")
+            # the peer hears the child's wait move, through the file
+            moved = await events_until(
+                sub, lambda e: e.progress is not None and "second" in e.progress.current_step, timeout_s=5
+            )
+            assert moved[-1].progress is not None
+            assert moved[-1].progress.current_step == "waiting for the second parent"
+            assert (await peer.get(child)).waiting_on == 1
             await dispatcher.cancel(second)  # in the dispatcher's process: the peer learns it from the file
             ended = await events_until(sub, lambda e: e.is_terminal, timeout_s=5)
         assert ended[-1].status is JobStatus.CANCELLED

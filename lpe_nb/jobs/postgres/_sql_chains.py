@@ -90,13 +90,14 @@ async def _set_waiting(conn: Connection, job_id: str, seq: int, now: str, *, set
         if waiting
         else Progress(current_step="queued", timestamp=now, seq=seq)
     )
-    # seq and updated_at move on a release, so watchers and other processes' change feeds see it.
+    # seq and updated_at move on a release, so watchers and other processes' change feeds see it; the job's
+    # seq goes one past its progress's, as on SQLite (a feed then sends both, at distinct numbers).
     await conn.execute(
         "UPDATE jobs SET waiting_on = %s, progress = %s::json, "
         "seq = CASE WHEN %s THEN %s ELSE seq END, "
         "updated_at = CASE WHEN %s THEN %s::timestamptz ELSE updated_at END "
         "WHERE id = %s AND status = 'pending'",
-        (len(waiting) or None, progress_json(progress), set_seq, seq, set_seq, now, job_id),
+        (len(waiting) or None, progress_json(progress), set_seq, seq + 1, set_seq, now, job_id),
     )
 
 

@@ -91,11 +91,13 @@ def _set_waiting(conn: sqlite3.Connection, job_id: str, seq: int, now: str, *, s
         if waiting
         else Progress(current_step="queued", timestamp=now, seq=seq)
     )
-    # seq and updated_at move on a release, so watchers and other processes' change feeds see it.
+    # seq and updated_at move on a release, so watchers and other processes' change feeds see it. The job's
+    # seq goes one past its progress's: a feed that has not published the job yet sends this progress and
+    # then its status at distinct numbers (on a tie a subscription would keep only the first).
     conn.execute(
         "UPDATE jobs SET waiting_on = ?, progress = ?, seq = CASE WHEN ? THEN ? ELSE seq END, "
         "updated_at = CASE WHEN ? THEN ? ELSE updated_at END WHERE id = ? AND status = 'pending'",
-        (len(waiting) or None, progress_json(progress), set_seq, seq, set_seq, now, job_id),
+        (len(waiting) or None, progress_json(progress), set_seq, seq + 1, set_seq, now, job_id),
     )
 
 
