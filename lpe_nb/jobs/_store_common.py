@@ -10,11 +10,24 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from lpe_nb.jobs.model import JobRecord, JobStatus
 
-__all__ = ["CacheStats", "JobChanges", "Recovered", "Synchronous", "WorkerRecord", "default_db_path"]
+__all__ = [
+    "USAGE_COLUMNS",
+    "CacheStats",
+    "JobChanges",
+    "Recovered",
+    "Synchronous",
+    "WorkerRecord",
+    "default_db_path",
+    "usage_count",
+]
+
+# The usage keys every backend keeps as integer columns of job_steps (and summed on jobs) for analytics;
+# the usage JSON stays the step's record of them.
+USAGE_COLUMNS = ("prompt_tokens", "completion_tokens", "total_tokens", "llm_calls", "cache_hits")
 
 Synchronous = Literal["NORMAL", "FULL"]
 """How hard a commit waits for the disk: ``FULL`` survives a power cut, ``NORMAL`` a process crash."""
@@ -80,6 +93,12 @@ class CacheStats:
 
     def to_dict(self) -> dict[str, object]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+def usage_count(usage: dict[str, Any], key: str) -> int:
+    """A step's usage figure as its integer column holds it: anything but an int counts 0."""
+    value = usage.get(key, 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def default_db_path() -> Path:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from lpe_nb.jobs._store_common import USAGE_COLUMNS, usage_count
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord, dump_json, to_iso
-from lpe_nb.jobs.sqlite._rows import USAGE_COLUMNS  # the same columns, whatever the backend
 
 __all__ = ["iso", "job_params", "progress_json", "row_to_job", "row_to_step", "step_params"]
 
@@ -108,14 +108,8 @@ def step_params(step: StepRecord) -> dict[str, Any]:
         "attempt": step.attempt,
         "model": step.model,
         "cost_usd": step.cost_usd,
-        **{key: _count(step.usage, key) for key in USAGE_COLUMNS},
+        **{key: usage_count(step.usage, key) for key in USAGE_COLUMNS},
     }
-
-
-def _count(usage: dict[str, Any], key: str) -> int:
-    """A usage figure as its integer column holds it (as SQLite's: anything but an int counts 0)."""
-    value = usage.get(key, 0)
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def row_to_step(row: dict[str, Any]) -> StepRecord:

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from lpe_nb.jobs._store_common import USAGE_COLUMNS
 from lpe_nb.jobs.analytics import Analytics, AnalyticsGroup, AnalyticsRange
 from lpe_nb.jobs.postgres._connection import Connection
-from lpe_nb.jobs.sqlite._rows import USAGE_COLUMNS  # the same columns, whatever the backend
 
 __all__ = ["analytics", "analytics_sql"]
 

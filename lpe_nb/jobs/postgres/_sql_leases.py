@@ -64,7 +64,7 @@ CLAIM_SQL = """
     WHERE j.id = picked.id
     RETURNING j.*
 """
-# The lease sweep reads the running jobs of other owners from jobs_running_lease.
+# The lease sweep reads only the running jobs (by jobs_running_lease or jobs_status_created).
 ORPHANS_SQL = (
     "SELECT * FROM jobs WHERE status = 'running' AND lease_owner IS DISTINCT FROM %(owner)s "
     "AND (NOT %(only_expired)s OR lease_expires_at IS NULL OR lease_expires_at < now()) "

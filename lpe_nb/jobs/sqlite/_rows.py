@@ -6,6 +6,7 @@ import json
 import sqlite3
 from typing import Any
 
+from lpe_nb.jobs._store_common import USAGE_COLUMNS, usage_count
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord, dump_json
 
 __all__ = ["USAGE_COLUMNS", "job_to_row", "progress_json", "row_to_job", "row_to_step", "step_to_row"]
@@ -42,18 +43,8 @@ def step_to_row(step: StepRecord) -> dict[str, Any]:
         "attempt": step.attempt,
         "model": step.model,
         "cost_usd": step.cost_usd,
-        **{key: _count(step.usage, key) for key in USAGE_COLUMNS},
+        **{key: usage_count(step.usage, key) for key in USAGE_COLUMNS},
     }
-
-
-# The usage keys kept as integer columns of job_steps (and summed on jobs) for analytics; the JSON stays
-# the step's record of them.
-USAGE_COLUMNS = ("prompt_tokens", "completion_tokens", "total_tokens", "llm_calls", "cache_hits")
-
-
-def _count(usage: dict[str, int], key: str) -> int:
-    value = usage.get(key, 0)
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _loads(text: str | None) -> Any:
