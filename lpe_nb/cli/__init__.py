@@ -37,6 +37,7 @@ DEMO_NARRATIVE = (
 )
 _DEMO_MOCK_LATENCY_S = 0.4  # unless told otherwise, the demo's mock takes a moment so progress is seen
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+_RUNS_JOBS = frozenset({"demo", "run", "answer", "watch"})  # an engine of their own may run the job
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,6 +74,10 @@ def _command(args: argparse.Namespace) -> int:
     if command == "db":
         return run_db(args)
     engine_options: dict[str, Any] = {}
+    if command not in _RUNS_JOBS:
+        # It only reads or changes rows: an engine here needs no dispatcher, which on a shared database
+        # (PostgreSQL) would claim other processes' pending jobs and hand them back at its exit.
+        engine_options["dispatch"] = False
     if command == "demo":
         latency = None if "LPE_MOCK_LATENCY_S" in os.environ else _DEMO_MOCK_LATENCY_S
         engine_options["llm_settings"] = LlmSettings.from_env(mock_latency_s=latency)
