@@ -20,6 +20,7 @@ Not thread-safe: used on the server's event loop.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -29,7 +30,7 @@ from typing import Any
 from lpe_nb.errors import InvalidInput, QuotaExceeded
 from lpe_nb.jobs import JobEvent, JobStatus
 
-__all__ = ["SHARED_TOKEN_IDENTITY", "QuotaSettings", "Quotas", "identity_of"]
+__all__ = ["SHARED_TOKEN_IDENTITY", "QuotaSettings", "Quotas", "identity_of", "is_anonymous"]
 
 WINDOW_S = 60.0
 PENDING_RETRY_AFTER_S = 5.0  # no way to know when a job will start; ask again soon
@@ -144,15 +145,36 @@ def identity_of(handler: Any) -> str:
     """The identity a request's quotas count against, and that its jobs are recorded under: its Jupyter
     user's name, or :data:`SHARED_TOKEN_IDENTITY` when it brings the server's shared token.
 
-    The shared token names no user: jupyter_server makes up a new anonymous user for every request that
+    jupyter_server's shared token names no user: it makes up a new anonymous user for every request that
     brings it without a login cookie (a script, the lpe-nb client), so every holder of the token is one
-    identity here. A token that an identity provider maps to a user of its own (JupyterHub's API tokens, a
-    custom provider) is that user's.
+    identity here. A token that an identity provider resolves to a named user is that user's: JupyterHub's
+    provider, whose "server token" is the user's own API token, and any provider with per-user tokens.
     """
-    provider = getattr(handler, "identity_provider", None)
-    shared_token = getattr(provider, "token", None)
-    if provider is not None and shared_token and provider.get_token(handler) == shared_token:
-        return SHARED_TOKEN_IDENTITY
     user = handler.current_user
     username = getattr(user, "username", None)
+    provider = getattr(handler, "identity_provider", None)
+    shared_token = getattr(provider, "token", None)
+    if (
+        provider is not None
+        and shared_token
+        and provider.get_token(handler) == shared_token
+        and is_anonymous(user)
+    ):
+        return SHARED_TOKEN_IDENTITY
     return str(username) if username else str(user)
+
+
+# jupyter_server's IdentityProvider.generate_anonymous_user: a uuid4 hex as the username, "Anonymous <moon>"
+# as the name. No identity provider gives a named user both.
+_ANONYMOUS_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def is_anonymous(user: Any) -> bool:
+    """Whether ``user`` is one jupyter_server made up for a request that named nobody."""
+    username, name = getattr(user, "username", None), getattr(user, "name", None)
+    return (
+        isinstance(username, str)
+        and isinstance(name, str)
+        and _ANONYMOUS_ID.fullmatch(username) is not None
+        and name.startswith("Anonymous ")
+    )

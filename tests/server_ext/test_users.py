@@ -26,7 +26,7 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 from lpe_nb.jobs.model import new_job_id
 from tests.jupyter_process import JupyterProcess
 from tests.server_ext.conftest import NARRATIVE
-from tests.server_ext.identities import ADMIN_READERS_ENV, USER_TOKENS_ENV
+from tests.server_ext.identities import ADMIN_READERS_ENV, SHARED_TOKEN_USER_ENV, USER_TOKENS_ENV
 
 pytestmark = pytest.mark.slow
 
@@ -271,3 +271,26 @@ async def test_routes_over_everyones_jobs_are_for_admins(server: Server) -> None
         assert path in reply["message"]
         code, reply = await server.call("root", "GET", path)
         assert code == 200, (path, reply)
+
+
+def test_a_server_token_that_names_a_user_is_that_users(tmp_path: Path) -> None:
+    """JupyterHub's provider resolves the server's token (the user's API token, what a kernel's client
+    sends) to the user: their jobs are theirs, not the anonymous ``server-token``'s."""
+    env = {
+        "LPE_LLM_PROVIDER": "mock",
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        SHARED_TOKEN_USER_ENV: "hubuser",
+    }
+    args = [
+        "--ServerApp.identity_provider_class=tests.server_ext.identities.TokenUsers",
+        "--LpeExtensionApp.jobs_per_user=True",
+    ]
+    with JupyterProcess(tmp_path, env=env, args=args) as process:
+        reply = process.request(
+            "POST", "lpe/api/jobs", {"type": "projection", "input": {"narrative": NARRATIVE}}
+        )
+        job = process.request("GET", f"lpe/api/jobs/{reply['job_id']}")
+        assert job["username"] == "hubuser"
+        status = process.request("GET", "lpe/api/status")
+        assert status["user"] == {"username": "hubuser", "sees_all_jobs": False}
+        assert reply["job_id"] in {j["id"] for j in process.request("GET", "lpe/api/jobs")["jobs"]}
