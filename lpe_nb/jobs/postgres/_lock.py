@@ -1,10 +1,11 @@
 """The dispatch lock on PostgreSQL: a session advisory lock held on a dedicated connection.
 
-Today's manager recovers *every* other owner's running job when it takes the lock (on SQLite the lock
-proves those owners are dead), so on PostgreSQL the lock keeps that meaning: one holder per database at a
-time, freed by the server when the holder's connection ends (its process exited or was killed). Several
-processes with ``dispatch="auto"`` therefore elect one dispatcher, and the others run as its peers, exactly
-as on SQLite. Many dispatchers at once (each recovering only expired leases) is the next step of issue 13.
+The manager takes no dispatch lock on PostgreSQL (``PgJobStore.concurrent_dispatch`` is True: claims skip
+each other's rows, leases run on the database's clock, and a starting manager recovers only expired
+leases), so every process with ``dispatch`` on runs jobs at once. The lock is still the protocol's, with
+the protocol's meaning, for code that wants one process at a time on a database: one holder per database
+(advisory locks are per database), freed by the server when the holder's connection ends, even if its
+process was killed; the contract suite proves it like SQLite's file lock.
 """
 
 from __future__ import annotations
