@@ -16,34 +16,38 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
 
 from lpe_nb.errors import InvalidInput, StoreError
+from lpe_nb.jobs._store_base import StoreMethods
 from lpe_nb.jobs._store_common import (
-    CacheStats,
     JobChanges,
-    Recovered,
     Synchronous,
-    WorkerRecord,
     default_db_path,
 )
 from lpe_nb.jobs.analytics import Analytics, AnalyticsRange
-from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord, check_transition, dump_json
+from lpe_nb.jobs.model import JobRecord, Progress, StepRecord
+from lpe_nb.jobs.recurrence import ScheduleRecord
 from lpe_nb.jobs.relay import EventRelay
-from lpe_nb.jobs.sqlite import _sql_cache, _sql_jobs, _sql_leases, _sql_reads, _sql_workers
+from lpe_nb.jobs.sqlite import (
+    _sql_cache,
+    _sql_chains,
+    _sql_jobs,
+    _sql_leases,
+    _sql_reads,
+    _sql_schedules,
+    _sql_workers,
+)
 from lpe_nb.jobs.sqlite._connection import connect, hop
 from lpe_nb.jobs.sqlite._group_commit import GroupCommitWriter
 from lpe_nb.jobs.sqlite._location import prepare_location
 from lpe_nb.jobs.sqlite._lock import FileDispatchLock
 from lpe_nb.jobs.sqlite._rows import job_to_row, progress_json, step_to_row
-from lpe_nb.jobs.sqlite._schedule_store import SqliteSchedules
 from lpe_nb.jobs.sqlite._sql_analytics import analytics
-from lpe_nb.jobs.sqlite._sql_chains import complete_input, fetch_dependents
 from lpe_nb.jobs.sqlite._sql_changes import ChangeCursor, changed_since, data_version, is_current
 from lpe_nb.jobs.sqlite.schema import migrate
 
@@ -52,7 +56,7 @@ __all__ = ["SqliteJobStore"]
 T = TypeVar("T")
 
 
-class SqliteJobStore(SqliteSchedules):
+class SqliteJobStore(StoreMethods):
     """The job store in the SQLite file at ``path`` (default :func:`~lpe_nb.jobs.store.default_db_path`).
 
     Prefer ``async with open_store(path) as store``; the options are the SQLite connections'
@@ -101,6 +105,28 @@ class SqliteJobStore(SqliteSchedules):
     def commits(self) -> int:
         """Transactions committed by the writer; group commit makes this fewer than the writes."""
         return self._group_commit.commits
+
+    # -- what StoreMethods runs: the SQL modules and row encoders of this backend ----------------------
+
+    _jobs_sql = _sql_jobs
+    _leases_sql = _sql_leases
+    _reads_sql = _sql_reads
+    _chains_sql = _sql_chains
+    _workers_sql = _sql_workers
+    _cache_sql = _sql_cache
+    _schedules_sql = _sql_schedules
+
+    def _job_row(self, job: JobRecord) -> dict[str, Any]:
+        return job_to_row(job)
+
+    def _step_row(self, step: StepRecord) -> dict[str, Any]:
+        return step_to_row(step)
+
+    def _schedule_row(self, schedule: ScheduleRecord) -> dict[str, Any]:
+        return _sql_schedules.schedule_to_row(schedule)
+
+    def _progress_text(self, progress: Progress) -> str:
+        return progress_json(progress)
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -155,28 +181,6 @@ class SqliteJobStore(SqliteSchedules):
         except sqlite3.Error as exc:
             raise StoreError(f"reading the job database {self.path} failed: {exc}") from exc
 
-    # -- writes of whole jobs ----------------------------------------------------------------------------
-
-    async def insert_job(self, job: JobRecord) -> None:
-        row = job_to_row(job)
-        await self._write(lambda conn: _sql_jobs.insert_job(conn, job, row))
-
-    async def request_cancel(self, job_id: str, *, now: str, actor: str) -> JobRecord:
-        """Cancel a pending job at once; mark a running one ``cancel_requested`` for its runner to act on."""
-        return await self._write(lambda conn: _sql_jobs.request_cancel(conn, job_id, now=now, actor=actor))
-
-    async def set_priority(self, job_id: str, priority: int, *, now: str) -> JobRecord:
-        """Change a pending job's priority; :class:`InvalidTransition` once it is not pending."""
-        return await self._write(lambda conn: _sql_jobs.set_priority(conn, job_id, priority, now=now))
-
-    async def delete_job(self, job_id: str) -> None:
-        """Delete a terminal job and its steps; a pending or running job must be cancelled first."""
-        await self._write(lambda conn: _sql_jobs.delete_job(conn, job_id))
-
-    async def purge_terminal(self, completed_before: str, *, batch: int) -> int:
-        """Delete at most ``batch`` terminal jobs that ended before ``completed_before``; returns how many."""
-        return await self._write(lambda conn: _sql_jobs.purge_terminal(conn, completed_before, batch=batch))
-
     # -- writes of running jobs, under a lease -----------------------------------------------------------
 
     async def claim_pending(
@@ -194,129 +198,16 @@ class SqliteJobStore(SqliteSchedules):
             lambda conn: _sql_leases.claim_pending(conn, owner, now, lease_until, limit, wanted)
         )
 
-    async def complete_input(self, job: JobRecord, owner: str, input_data: Any) -> JobRecord:
-        """Store a running dependent's input as completed from its parents' results (docs/chains.md)."""
-        text = dump_json(input_data, field_name="input_data")
-        await self._write(lambda conn: complete_input(conn, job.id, owner, text))
-        return replace(job, input_data=input_data)
-
     async def renew_leases(self, owner: str, lease_until: str, *, now: str) -> set[str]:
         """Extend every lease ``owner`` holds to ``lease_until`` (one machine, one clock: ``now`` is not
         needed); returns the ids of its jobs whose cancel was requested."""
         return await self._write(lambda conn: _sql_leases.renew_leases(conn, owner, lease_until))
 
-    async def finish(
-        self,
-        job: JobRecord,
-        owner: str,
-        status: JobStatus,
-        *,
-        now: str,
-        seq: int,
-        progress: Progress,
-        result_data: Any = None,
-        error_message: str | None = None,
-    ) -> JobRecord:
-        """running -> completed | failed | cancelled, only while ``owner`` holds the lease.
-
-        ``job`` is the running job as its runner knows it; the finished job is returned.
-        """
-        check_transition(job.id, JobStatus.RUNNING, status)
-        result_json = None if result_data is None else dump_json(result_data, field_name="result_data")
-        progress_text = progress_json(progress)
-        dependents = await self._write(
-            lambda conn: _sql_leases.finish(
-                conn,
-                job.id,
-                owner,
-                status,
-                now=now,
-                seq=seq,
-                progress=progress_text,
-                result_data=result_json,
-                error_message=error_message,
-            )
-        )
-        return replace(
-            job, status=status, result_data=result_data, error_message=error_message, progress=progress,
-            completed_at=now, updated_at=now, seq=seq, lease_owner=None, lease_expires_at=None,
-            dependents=dependents,
-        )  # fmt: skip
-
-    async def requeue(
-        self, job: JobRecord, owner: str, *, now: str, seq: int, refund_attempt: bool
-    ) -> JobRecord:
-        """running -> pending (a graceful stop): the job resumes from its last finished step later."""
-        refund = 1 if refund_attempt else 0
-        await self._write(
-            lambda conn: _sql_leases.requeue(conn, job.id, owner, now=now, seq=seq, refund=refund)
-        )
-        return replace(
-            job, status=JobStatus.PENDING, attempts=max(0, job.attempts - refund), updated_at=now, seq=seq,
-            lease_owner=None, lease_expires_at=None,
-        )  # fmt: skip
-
-    async def record_retry(self, job: JobRecord, owner: str, *, now: str, seq: int, reason: str) -> JobRecord:
-        """Count a new attempt of a running job that stays running, with ``reason`` in its audit trail."""
-        attempts = await self._write(
-            lambda conn: _sql_leases.record_retry(conn, job.id, owner, now=now, seq=seq, reason=reason)
-        )
-        return replace(job, attempts=attempts, updated_at=now, seq=max(job.seq, seq))
-
-    async def save_progress(self, updates: Sequence[tuple[str, str, Progress, int]], *, now: str) -> None:
-        """Persist the latest progress of running jobs, as ``(job_id, owner, progress, seq)``, in one write."""
-        if updates:
-            await self._write(lambda conn: _sql_leases.save_progress(conn, updates, now=now))
-
-    async def save_step(self, step: StepRecord, owner: str) -> None:
-        """Record a finished step, only while ``owner`` still runs the job (else :class:`LeaseLost`)."""
-        row = step_to_row(step)
-        await self._write(lambda conn: _sql_leases.save_step(conn, row, owner))
-
-    async def recover_orphans(self, owner: str, *, now: str, only_expired: bool) -> list[Recovered]:
-        """Take back running jobs held by other owners (all of them, or those whose lease has expired).
-
-        Each resumes (back to pending, its finished steps kept), fails if its attempts are used up, or is
-        cancelled if a cancel was requested.
-        """
-        return await self._write(
-            lambda conn: _sql_leases.recover_orphans(conn, owner, now=now, only_expired=only_expired)
-        )
-
-    # -- the heartbeat rows of dispatching processes --------------------------------------------------
-
-    async def save_worker(self, worker: WorkerRecord) -> None:
-        await self._write(lambda conn: _sql_workers.save_worker(conn, worker))
-
-    async def touch_worker(self, owner: str, now: str) -> bool:
-        return await self._write(lambda conn: _sql_workers.touch_worker(conn, owner, now))
-
-    async def delete_worker(self, owner: str) -> None:
-        await self._write(lambda conn: _sql_workers.delete_worker(conn, owner))
-
-    async def forget_workers(self, seen_before: str) -> int:
-        return await self._write(lambda conn: _sql_workers.forget_workers(conn, seen_before))
-
-    async def list_workers(self) -> list[WorkerRecord]:
-        return await self._read(_sql_workers.list_workers)
-
     # -- reads -------------------------------------------------------------------------------------------
-
-    async def get_job(self, job_id: str) -> JobRecord:
-        return await self._read(lambda conn: _sql_reads.fetch_job(conn, job_id))
 
     async def get_job_with_steps(self, job_id: str) -> tuple[JobRecord, list[StepRecord]]:
         """The job and its finished steps from one consistent snapshot."""
         return await self._read(lambda conn: _sql_reads.fetch_job_with_steps(conn, job_id))
-
-    async def get_steps(self, job_id: str) -> list[StepRecord]:
-        return await self._read(lambda conn: _sql_reads.fetch_steps(conn, job_id))
-
-    async def get_transitions(self, job_id: str) -> list[dict[str, Any]]:
-        return await self._read(lambda conn: _sql_reads.fetch_transitions(conn, job_id))
-
-    async def dependents_of(self, job_id: str) -> list[JobRecord]:
-        return await self._read(lambda conn: fetch_dependents(conn, job_id))
 
     async def changed_since(self, cursor: object | None = None) -> JobChanges:
         """The jobs whose ``seq`` rose or whose cancel was asked since ``cursor``, by other connections.
@@ -341,35 +232,6 @@ class SqliteJobStore(SqliteSchedules):
         )
         return JobChanges(jobs, after)
 
-    async def list_jobs(
-        self,
-        *,
-        statuses: Iterable[JobStatus] = (),
-        job_type: str | None = None,
-        limit: int = 50,
-        before: tuple[str, str] | None = None,
-        username: str | None = None,
-    ) -> list[JobRecord]:
-        """Newest first. ``before`` is the ``(created_at, id)`` of the last job of the previous page."""
-        return await self._read(
-            lambda conn: _sql_reads.list_jobs(
-                conn, statuses=statuses, job_type=job_type, limit=limit, before=before, username=username
-            )
-        )
-
-    async def count_by_status(self, *, username: str | None = None) -> dict[JobStatus, int]:
-        return await self._read(lambda conn: _sql_reads.count_by_status(conn, username))
-
-    async def median_step_seconds(
-        self, job_type: str, *, model: str | None = None, last_jobs: int = 20
-    ) -> dict[str, float]:
-        """Per step name, the median seconds it took in the ``last_jobs`` newest jobs of ``job_type``."""
-        if last_jobs < 1:
-            raise InvalidInput.field("last_jobs", f"must be at least 1, not {last_jobs!r}")
-        return await self._read(
-            lambda conn: _sql_reads.median_step_seconds(conn, job_type, model=model, last_jobs=last_jobs)
-        )
-
     async def analytics(self, query: AnalyticsRange) -> Analytics:
         """Aggregates over the jobs created in the range, by ``query.group_by``; see the protocol.
 
@@ -390,28 +252,3 @@ class SqliteJobStore(SqliteSchedules):
             raise StoreError(f"reading the job database {self.path} failed: {exc}") from exc
         finally:
             conn.close()
-
-    # -- the result cache --------------------------------------------------------------------------------
-
-    async def cache_get(self, key: str, *, created_after: str, now: str) -> str | None:
-        """The value under ``key`` if created after ``created_after``; a hit is counted and marked used."""
-        return await self._write(lambda conn: _sql_cache.get(conn, key, created_after=created_after, now=now))
-
-    async def cache_put(self, key: str, value: str, *, now: str) -> None:
-        await self._write(lambda conn: _sql_cache.put(conn, key, value, now=now))
-
-    async def cache_clear(self) -> int:
-        return await self._write(_sql_cache.clear)
-
-    async def cache_purge(
-        self, *, created_before: str | None, max_entries: int | None, max_bytes: int | None
-    ) -> int:
-        """Delete entries created before ``created_before``, then the least recently used past the bounds."""
-        return await self._write(
-            lambda conn: _sql_cache.purge(
-                conn, created_before=created_before, max_entries=max_entries, max_bytes=max_bytes
-            )
-        )
-
-    async def cache_stats(self) -> CacheStats:
-        return await self._read(_sql_cache.stats)
