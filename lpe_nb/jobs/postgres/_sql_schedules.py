@@ -12,11 +12,12 @@ from datetime import datetime
 from typing import Any
 
 from lpe_nb.errors import ScheduleNotFound
-from lpe_nb.jobs.model import dump_json, to_iso
+from lpe_nb.jobs._rows import schedule_from_row
+from lpe_nb.jobs.model import to_iso
 from lpe_nb.jobs.postgres._connection import Connection
-from lpe_nb.jobs.postgres._rows import job_params
+from lpe_nb.jobs.postgres._rows import POSTGRES, job_params
 from lpe_nb.jobs.postgres._sql_jobs import insert_job
-from lpe_nb.jobs.recurrence import CatchUp, FiredSlot, Recurrence, ScheduleFire, ScheduleRecord, plan_fire
+from lpe_nb.jobs.recurrence import FiredSlot, ScheduleFire, ScheduleRecord, plan_fire
 
 __all__ = [
     "KEPT_FIRES",
@@ -27,54 +28,10 @@ __all__ = [
     "list_fires",
     "list_schedules",
     "next_fire_at",
-    "schedule_params",
     "set_paused",
 ]
 
 KEPT_FIRES = 1000  # fires kept per schedule, as SQLite's
-
-
-def schedule_params(schedule: ScheduleRecord) -> dict[str, Any]:
-    return {
-        "id": schedule.id,
-        "job_type": schedule.job_type,
-        "input_data": dump_json(schedule.input_data, field_name="input"),
-        "title": schedule.title,
-        "priority": schedule.priority,
-        "max_attempts": schedule.max_attempts,
-        "cron": schedule.cron,
-        "interval_s": schedule.interval_s,
-        "timezone": schedule.timezone,
-        "anchor": schedule.recurrence.anchor,
-        "catch_up": schedule.catch_up.value,
-        "paused": schedule.paused,
-        "created_at": schedule.created_at,
-        "updated_at": schedule.updated_at,
-        "next_fire_at": schedule.next_fire_at,
-        "last_slot": schedule.last_slot,
-        "last_job_id": schedule.last_job_id,
-        "fire_count": schedule.fire_count,
-    }
-
-
-def _row_to_schedule(row: dict[str, Any]) -> ScheduleRecord:
-    return ScheduleRecord(
-        id=row["id"],
-        job_type=row["job_type"],
-        input_data=row["input_data"],
-        title=row["title"],
-        recurrence=Recurrence(row["cron"], row["interval_s"], row["timezone"], row["anchor"]),
-        catch_up=CatchUp(row["catch_up"]),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        next_fire_at=row["next_fire_at"],
-        priority=row["priority"],
-        max_attempts=row["max_attempts"],
-        paused=bool(row["paused"]),
-        last_slot=row["last_slot"],
-        last_job_id=row["last_job_id"],
-        fire_count=row["fire_count"],
-    )
 
 
 async def insert_schedule(conn: Connection, params: dict[str, Any]) -> None:
@@ -93,12 +50,12 @@ async def fetch_schedule(conn: Connection, schedule_id: str) -> ScheduleRecord:
     row = await cur.fetchone()
     if row is None:
         raise ScheduleNotFound(schedule_id)
-    return _row_to_schedule(row)
+    return schedule_from_row(row, POSTGRES)
 
 
 async def list_schedules(conn: Connection, limit: int) -> list[ScheduleRecord]:
     cur = await conn.execute("SELECT * FROM schedules ORDER BY created_at, id LIMIT %s", (limit,))
-    return [_row_to_schedule(row) for row in await cur.fetchall()]
+    return [schedule_from_row(row, POSTGRES) for row in await cur.fetchall()]
 
 
 async def set_paused(conn: Connection, schedule_id: str, paused: bool, now: datetime) -> ScheduleRecord:
@@ -107,7 +64,7 @@ async def set_paused(conn: Connection, schedule_id: str, paused: bool, now: date
     row = await cur.fetchone()
     if row is None:
         raise ScheduleNotFound(schedule_id)
-    current = _row_to_schedule(row)
+    current = schedule_from_row(row, POSTGRES)
     if current.paused == paused:
         return current
     changed = current.resumed(now) if not paused else current
@@ -117,7 +74,7 @@ async def set_paused(conn: Connection, schedule_id: str, paused: bool, now: date
     )
     updated = await cur.fetchone()
     assert updated is not None  # locked above
-    return _row_to_schedule(updated)
+    return schedule_from_row(updated, POSTGRES)
 
 
 async def delete_schedule(conn: Connection, schedule_id: str) -> None:
@@ -157,7 +114,7 @@ async def fire_due(conn: Connection, now: datetime, limit: int) -> list[FiredSlo
     )
     fired: list[FiredSlot] = []
     for row in await cur.fetchall():
-        schedule = _row_to_schedule(row)
+        schedule = schedule_from_row(row, POSTGRES)
         plan = plan_fire(schedule, now)
         job = None
         if plan.slot is not None:

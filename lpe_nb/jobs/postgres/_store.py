@@ -22,6 +22,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from lpe_nb.errors import InvalidInput, StoreError
+from lpe_nb.jobs._rows import schedule_row
 from lpe_nb.jobs._store_base import StoreMethods
 from lpe_nb.jobs._store_common import JobChanges, Synchronous
 from lpe_nb.jobs.analytics import Analytics, AnalyticsRange
@@ -38,7 +39,7 @@ from lpe_nb.jobs.postgres import (
 from lpe_nb.jobs.postgres._connection import Connection, connect, describe_error, make_pool, redact
 from lpe_nb.jobs.postgres._lock import AdvisoryDispatchLock
 from lpe_nb.jobs.postgres._relay import PgEventRelay
-from lpe_nb.jobs.postgres._rows import job_params, progress_json, step_params
+from lpe_nb.jobs.postgres._rows import POSTGRES, job_params, progress_json, step_params
 from lpe_nb.jobs.postgres._sql_analytics import analytics
 from lpe_nb.jobs.postgres._sql_changes import PgChangeCursor, changed_since
 from lpe_nb.jobs.postgres.schema import migrate
@@ -132,7 +133,7 @@ class PgJobStore(StoreMethods):
         return step_params(step)
 
     def _schedule_row(self, schedule: ScheduleRecord) -> dict[str, Any]:
-        return _sql_schedules.schedule_params(schedule)
+        return schedule_row(schedule, POSTGRES)
 
     def _progress_text(self, progress: Progress) -> str:
         return progress_json(progress)

@@ -8,22 +8,20 @@ one file, or a restart half-way, therefore never fire a slot twice.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from datetime import datetime
 from typing import Any
 
 from lpe_nb.errors import ScheduleNotFound
-from lpe_nb.jobs.model import JobStatus, dump_json, to_iso
+from lpe_nb.jobs._rows import schedule_from_row
+from lpe_nb.jobs.model import JobStatus, to_iso
 from lpe_nb.jobs.recurrence import (
-    CatchUp,
     FiredSlot,
-    Recurrence,
     ScheduleFire,
     ScheduleRecord,
     plan_fire,
 )
-from lpe_nb.jobs.sqlite._rows import job_to_row
+from lpe_nb.jobs.sqlite._rows import SQLITE, job_to_row
 from lpe_nb.jobs.sqlite._sql_jobs import insert_row, record_transition
 
 __all__ = [
@@ -37,7 +35,6 @@ __all__ = [
     "list_fires",
     "list_schedules",
     "next_fire_at",
-    "schedule_to_row",
     "set_paused",
 ]
 
@@ -55,49 +52,6 @@ NEXT_FIRE_SQL = (
 KEPT_FIRES = 1000
 
 
-def schedule_to_row(schedule: ScheduleRecord) -> dict[str, Any]:
-    return {
-        "id": schedule.id,
-        "job_type": schedule.job_type,
-        "input_data": dump_json(schedule.input_data, field_name="input"),
-        "title": schedule.title,
-        "priority": schedule.priority,
-        "max_attempts": schedule.max_attempts,
-        "cron": schedule.cron,
-        "interval_s": schedule.interval_s,
-        "timezone": schedule.timezone,
-        "anchor": schedule.recurrence.anchor,
-        "catch_up": schedule.catch_up.value,
-        "paused": int(schedule.paused),
-        "created_at": schedule.created_at,
-        "updated_at": schedule.updated_at,
-        "next_fire_at": schedule.next_fire_at,
-        "last_slot": schedule.last_slot,
-        "last_job_id": schedule.last_job_id,
-        "fire_count": schedule.fire_count,
-    }
-
-
-def row_to_schedule(row: sqlite3.Row) -> ScheduleRecord:
-    return ScheduleRecord(
-        id=row["id"],
-        job_type=row["job_type"],
-        input_data=json.loads(row["input_data"]),
-        title=row["title"],
-        recurrence=Recurrence(row["cron"], row["interval_s"], row["timezone"], row["anchor"]),
-        catch_up=CatchUp(row["catch_up"]),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        next_fire_at=row["next_fire_at"],
-        priority=row["priority"],
-        max_attempts=row["max_attempts"],
-        paused=bool(row["paused"]),
-        last_slot=row["last_slot"],
-        last_job_id=row["last_job_id"],
-        fire_count=row["fire_count"],
-    )
-
-
 def insert_schedule(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
     insert_row(conn, "schedules", row)
 
@@ -106,12 +60,12 @@ def fetch_schedule(conn: sqlite3.Connection, schedule_id: str) -> ScheduleRecord
     row = conn.execute("SELECT * FROM schedules WHERE id = ?", (schedule_id,)).fetchone()
     if row is None:
         raise ScheduleNotFound(schedule_id)
-    return row_to_schedule(row)
+    return schedule_from_row(row, SQLITE)
 
 
 def list_schedules(conn: sqlite3.Connection, limit: int) -> list[ScheduleRecord]:
     rows = conn.execute("SELECT * FROM schedules ORDER BY created_at, id LIMIT ?", (limit,)).fetchall()
-    return [row_to_schedule(row) for row in rows]
+    return [schedule_from_row(row, SQLITE) for row in rows]
 
 
 def set_paused(conn: sqlite3.Connection, schedule_id: str, paused: bool, now: datetime) -> ScheduleRecord:
@@ -151,7 +105,7 @@ def fire_due(conn: sqlite3.Connection, now: datetime, limit: int) -> list[FiredS
     now_iso = to_iso(now)
     fired: list[FiredSlot] = []
     for row in conn.execute(DUE_SCHEDULES_SQL, (now_iso, limit)).fetchall():
-        schedule = row_to_schedule(row)
+        schedule = schedule_from_row(row, SQLITE)
         plan = plan_fire(schedule, now)
         job = None
         if plan.slot is not None:

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from lpe_nb.errors import InvalidInput, StoreError
+from lpe_nb.jobs._rows import schedule_row
 from lpe_nb.jobs._store_base import StoreMethods
 from lpe_nb.jobs._store_common import (
     JobChanges,
@@ -46,7 +47,7 @@ from lpe_nb.jobs.sqlite._connection import connect, hop
 from lpe_nb.jobs.sqlite._group_commit import GroupCommitWriter
 from lpe_nb.jobs.sqlite._location import prepare_location
 from lpe_nb.jobs.sqlite._lock import FileDispatchLock
-from lpe_nb.jobs.sqlite._rows import job_to_row, progress_json, step_to_row
+from lpe_nb.jobs.sqlite._rows import SQLITE, job_to_row, progress_json, step_to_row
 from lpe_nb.jobs.sqlite._sql_analytics import analytics
 from lpe_nb.jobs.sqlite._sql_changes import ChangeCursor, changed_since, data_version, is_current
 from lpe_nb.jobs.sqlite.schema import migrate
@@ -123,7 +124,7 @@ class SqliteJobStore(StoreMethods):
         return step_to_row(step)
 
     def _schedule_row(self, schedule: ScheduleRecord) -> dict[str, Any]:
-        return _sql_schedules.schedule_to_row(schedule)
+        return schedule_row(schedule, SQLITE)
 
     def _progress_text(self, progress: Progress) -> str:
         return progress_json(progress)

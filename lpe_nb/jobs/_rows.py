@@ -1,0 +1,199 @@
+"""Jobs, steps and schedules to a backend's row parameters and back: pure functions, no SQL and no I/O.
+
+The backends store the same columns; what differs is how their drivers hand some of them over, which a
+:class:`Dialect` says: flags (SQLite integers, PostgreSQL booleans), JSON (SQLite text, parsed by psycopg)
+and the job and step timestamps (SQLite text, PostgreSQL ``timestamptz`` as aware datetimes). The records
+keep the fixed-width ISO strings of :func:`~lpe_nb.jobs.model.to_iso`. JSON is encoded before any I/O, so
+a value that is not JSON fails on the caller's side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from lpe_nb.jobs._store_common import USAGE_COLUMNS, usage_count
+from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord, dump_json
+from lpe_nb.jobs.recurrence import CatchUp, Recurrence, ScheduleRecord
+
+__all__ = [
+    "Dialect",
+    "job_from_row",
+    "job_row",
+    "progress_json",
+    "schedule_from_row",
+    "schedule_row",
+    "step_from_row",
+    "step_row",
+]
+
+
+class Row(Protocol):
+    """A row by column name: ``sqlite3.Row`` and psycopg's dict rows alike."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """How one backend's driver takes and returns the columns whose types differ."""
+
+    flag: Callable[[bool], Any]  # a boolean as a parameter
+    json: Callable[[Any], Any]  # a JSON column's value as read -> the decoded value
+    moment: Callable[[Any], Any]  # a job or step timestamp column as read -> its ISO string (None stays)
+
+
+def progress_json(progress: Progress) -> str:
+    return dump_json(progress.to_dict(), field_name="progress")
+
+
+def job_row(job: JobRecord, dialect: Dialect) -> dict[str, Any]:
+    """The named parameters of ``INSERT INTO jobs``."""
+    return {
+        "id": job.id,
+        "type": job.type,
+        "status": job.status.value,
+        "title": job.title,
+        "description": job.description,
+        "input_data": dump_json(job.input_data, field_name="input_data"),
+        "result_data": None
+        if job.result_data is None
+        else dump_json(job.result_data, field_name="result_data"),
+        "error_message": job.error_message,
+        "progress": progress_json(job.progress),
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "completed_at": job.completed_at,
+        "updated_at": job.updated_at,
+        "priority": job.priority,
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "lease_owner": job.lease_owner,
+        "lease_expires_at": job.lease_expires_at,
+        "cancel_requested": dialect.flag(job.cancel_requested),
+        "seq": job.seq,
+        "scheduled_at": job.scheduled_at,
+        "username": job.username,
+        "use_cache": dialect.flag(job.cache),
+        "depends_on": dump_json(list(job.depends_on), field_name="depends_on") if job.depends_on else None,
+        "inputs_from": dump_json(job.inputs_from, field_name="inputs_from") if job.inputs_from else None,
+        "waiting_on": job.waiting_on,
+        "dependents": job.dependents,
+        "cost_usd": job.cost_usd,
+    }
+
+
+def job_from_row(row: Row, dialect: Dialect) -> JobRecord:
+    loads, moment = dialect.json, dialect.moment
+    return JobRecord(
+        id=row["id"],
+        type=row["type"],
+        status=JobStatus(row["status"]),
+        title=row["title"],
+        description=row["description"],
+        input_data=loads(row["input_data"]),
+        result_data=loads(row["result_data"]),
+        error_message=row["error_message"],
+        progress=Progress.from_dict(loads(row["progress"])),
+        created_at=moment(row["created_at"]),
+        started_at=moment(row["started_at"]),
+        completed_at=moment(row["completed_at"]),
+        updated_at=moment(row["updated_at"]),
+        priority=row["priority"],
+        attempts=row["attempts"],
+        max_attempts=row["max_attempts"],
+        lease_owner=row["lease_owner"],
+        lease_expires_at=moment(row["lease_expires_at"]),
+        cancel_requested=bool(row["cancel_requested"]),
+        seq=row["seq"],
+        scheduled_at=moment(row["scheduled_at"]),
+        username=row["username"],
+        cache=bool(row["use_cache"]),
+        depends_on=tuple(loads(row["depends_on"]) or ()),
+        inputs_from=loads(row["inputs_from"]) or {},
+        waiting_on=row["waiting_on"],
+        dependents=row["dependents"],
+        cost_usd=row["cost_usd"],
+    )
+
+
+def step_row(step: StepRecord) -> dict[str, Any]:
+    """The named parameters of ``INSERT INTO job_steps``, the usage counts among them."""
+    return {
+        "job_id": step.job_id,
+        "idx": step.index,
+        "name": step.name,
+        "input": dump_json(step.input, field_name=f"steps.{step.name}.input"),
+        "output": dump_json(step.output, field_name=f"steps.{step.name}.output"),
+        "usage": dump_json(step.usage, field_name=f"steps.{step.name}.usage"),
+        "started_at": step.started_at,
+        "completed_at": step.completed_at,
+        "duration_ms": step.duration_ms,
+        "attempt": step.attempt,
+        "model": step.model,
+        "cost_usd": step.cost_usd,
+        **{key: usage_count(step.usage, key) for key in USAGE_COLUMNS},
+    }
+
+
+def step_from_row(row: Row, dialect: Dialect) -> StepRecord:
+    loads, moment = dialect.json, dialect.moment
+    return StepRecord(
+        job_id=row["job_id"],
+        index=row["idx"],
+        name=row["name"],
+        input=loads(row["input"]),
+        output=loads(row["output"]),
+        usage=loads(row["usage"]) or {},
+        started_at=moment(row["started_at"]),
+        completed_at=moment(row["completed_at"]),
+        duration_ms=row["duration_ms"],
+        attempt=row["attempt"],
+        model=row["model"],
+        cost_usd=row["cost_usd"],
+    )
+
+
+def schedule_row(schedule: ScheduleRecord, dialect: Dialect) -> dict[str, Any]:
+    """The named parameters of ``INSERT INTO schedules`` (its timestamps are ISO text in both backends)."""
+    return {
+        "id": schedule.id,
+        "job_type": schedule.job_type,
+        "input_data": dump_json(schedule.input_data, field_name="input"),
+        "title": schedule.title,
+        "priority": schedule.priority,
+        "max_attempts": schedule.max_attempts,
+        "cron": schedule.cron,
+        "interval_s": schedule.interval_s,
+        "timezone": schedule.timezone,
+        "anchor": schedule.recurrence.anchor,
+        "catch_up": schedule.catch_up.value,
+        "paused": dialect.flag(schedule.paused),
+        "created_at": schedule.created_at,
+        "updated_at": schedule.updated_at,
+        "next_fire_at": schedule.next_fire_at,
+        "last_slot": schedule.last_slot,
+        "last_job_id": schedule.last_job_id,
+        "fire_count": schedule.fire_count,
+    }
+
+
+def schedule_from_row(row: Row, dialect: Dialect) -> ScheduleRecord:
+    return ScheduleRecord(
+        id=row["id"],
+        job_type=row["job_type"],
+        input_data=dialect.json(row["input_data"]),
+        title=row["title"],
+        recurrence=Recurrence(row["cron"], row["interval_s"], row["timezone"], row["anchor"]),
+        catch_up=CatchUp(row["catch_up"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        next_fire_at=row["next_fire_at"],
+        priority=row["priority"],
+        max_attempts=row["max_attempts"],
+        paused=bool(row["paused"]),
+        last_slot=row["last_slot"],
+        last_job_id=row["last_job_id"],
+        fire_count=row["fire_count"],
+    )
