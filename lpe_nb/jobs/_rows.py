@@ -1,19 +1,20 @@
-"""Jobs, steps and schedules to a backend's row parameters and back: pure functions, no SQL and no I/O.
+"""Jobs, steps, schedules and worker heartbeats to a backend's row parameters and back: pure functions,
+no SQL and no I/O.
 
 The backends store the same columns; what differs is how their drivers hand some of them over, which a
 :class:`Dialect` says: flags (SQLite integers, PostgreSQL booleans), JSON (SQLite text, parsed by psycopg)
-and the job and step timestamps (SQLite text, PostgreSQL ``timestamptz`` as aware datetimes). The records
-keep the fixed-width ISO strings of :func:`~lpe_nb.jobs.model.to_iso`. JSON is encoded before any I/O, so
-a value that is not JSON fails on the caller's side.
+and the job, step and worker timestamps (SQLite text, PostgreSQL ``timestamptz`` as aware datetimes). The
+records keep the fixed-width ISO strings of :func:`~lpe_nb.jobs.model.to_iso`. JSON is encoded before any
+I/O, so a value that is not JSON fails on the caller's side.
 """
-
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from lpe_nb.jobs._store_common import USAGE_COLUMNS, usage_count
+from lpe_nb.jobs._store_common import USAGE_COLUMNS, WorkerRecord, usage_count
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord, dump_json
 from lpe_nb.jobs.recurrence import CatchUp, Recurrence, ScheduleRecord
 
@@ -26,6 +27,8 @@ __all__ = [
     "schedule_row",
     "step_from_row",
     "step_row",
+    "worker_from_row",
+    "worker_params",
 ]
 
 
@@ -41,7 +44,7 @@ class Dialect:
 
     flag: Callable[[bool], Any]  # a boolean as a parameter
     json: Callable[[Any], Any]  # a JSON column's value as read -> the decoded value
-    moment: Callable[[Any], Any]  # a job or step timestamp column as read -> its ISO string (None stays)
+    moment: Callable[[Any], Any]  # a job, step or worker timestamp as read -> its ISO string (None stays)
 
 
 def progress_json(progress: Progress) -> str:
@@ -197,3 +200,22 @@ def schedule_from_row(row: Row, dialect: Dialect) -> ScheduleRecord:
         last_job_id=row["last_job_id"],
         fire_count=row["fire_count"],
     )
+
+
+def worker_params(worker: WorkerRecord) -> tuple[Any, ...]:
+    """The parameters of ``INSERT INTO lpe_workers (owner, kind, host, pid, version, concurrency, types,
+    started_at, last_seen)``."""
+    return (
+        worker.owner, worker.kind, worker.host, worker.pid, worker.version, worker.concurrency,
+        None if worker.types is None else json.dumps(list(worker.types)), worker.started_at,
+        worker.last_seen,
+    )  # fmt: skip
+
+
+def worker_from_row(row: Row, dialect: Dialect) -> WorkerRecord:
+    types = None if row["types"] is None else tuple(dialect.json(row["types"]))
+    return WorkerRecord(
+        owner=row["owner"], kind=row["kind"], host=row["host"], pid=row["pid"], version=row["version"],
+        concurrency=row["concurrency"], types=types, started_at=dialect.moment(row["started_at"]),
+        last_seen=dialect.moment(row["last_seen"]),
+    )  # fmt: skip

@@ -6,12 +6,10 @@ graceful exit; read whole for ``api/status``. Times are the callers' (each proce
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
+from lpe_nb.jobs._rows import worker_from_row, worker_params
 from lpe_nb.jobs._store_common import WorkerRecord
-from lpe_nb.jobs.model import to_iso
 from lpe_nb.jobs.postgres._connection import Connection
+from lpe_nb.jobs.postgres._rows import POSTGRES
 
 __all__ = ["delete_worker", "forget_workers", "list_workers", "save_worker", "touch_worker"]
 
@@ -24,12 +22,8 @@ async def save_worker(conn: Connection, worker: WorkerRecord) -> None:
         "ON CONFLICT (owner) DO UPDATE SET kind = excluded.kind, host = excluded.host, pid = excluded.pid, "
         "version = excluded.version, concurrency = excluded.concurrency, types = excluded.types, "
         "started_at = excluded.started_at, last_seen = excluded.last_seen",
-        (
-            worker.owner, worker.kind, worker.host, worker.pid, worker.version, worker.concurrency,
-            None if worker.types is None else json.dumps(list(worker.types)), worker.started_at,
-            worker.last_seen,
-        ),
-    )  # fmt: skip
+        worker_params(worker),
+    )
 
 
 async def touch_worker(conn: Connection, owner: str, now: str) -> bool:
@@ -52,13 +46,4 @@ async def forget_workers(conn: Connection, seen_before: str) -> int:
 
 async def list_workers(conn: Connection) -> list[WorkerRecord]:
     cur = await conn.execute("SELECT * FROM lpe_workers ORDER BY started_at, owner")
-    return [_row_to_worker(r) for r in await cur.fetchall()]
-
-
-def _row_to_worker(r: dict[str, Any]) -> WorkerRecord:
-    types = None if r["types"] is None else tuple(r["types"])
-    return WorkerRecord(
-        owner=r["owner"], kind=r["kind"], host=r["host"], pid=r["pid"], version=r["version"],
-        concurrency=r["concurrency"], types=types, started_at=to_iso(r["started_at"]),
-        last_seen=to_iso(r["last_seen"]),
-    )  # fmt: skip
+    return [worker_from_row(r, POSTGRES) for r in await cur.fetchall()]

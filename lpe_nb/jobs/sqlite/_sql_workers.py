@@ -6,10 +6,11 @@ graceful exit; read whole for ``api/status``.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 
+from lpe_nb.jobs._rows import worker_from_row, worker_params
 from lpe_nb.jobs._store_common import WorkerRecord
+from lpe_nb.jobs.sqlite._rows import SQLITE
 
 __all__ = ["delete_worker", "forget_workers", "list_workers", "save_worker", "touch_worker"]
 
@@ -22,12 +23,8 @@ def save_worker(conn: sqlite3.Connection, worker: WorkerRecord) -> None:
         "ON CONFLICT (owner) DO UPDATE SET kind = excluded.kind, host = excluded.host, pid = excluded.pid, "
         "version = excluded.version, concurrency = excluded.concurrency, types = excluded.types, "
         "started_at = excluded.started_at, last_seen = excluded.last_seen",
-        (
-            worker.owner, worker.kind, worker.host, worker.pid, worker.version, worker.concurrency,
-            None if worker.types is None else json.dumps(list(worker.types)), worker.started_at,
-            worker.last_seen,
-        ),
-    )  # fmt: skip
+        worker_params(worker),
+    )
 
 
 def touch_worker(conn: sqlite3.Connection, owner: str, now: str) -> bool:
@@ -46,12 +43,4 @@ def forget_workers(conn: sqlite3.Connection, seen_before: str) -> int:
 
 def list_workers(conn: sqlite3.Connection) -> list[WorkerRecord]:
     rows = conn.execute("SELECT * FROM lpe_workers ORDER BY started_at, owner").fetchall()
-    return [_row_to_worker(r) for r in rows]
-
-
-def _row_to_worker(r: sqlite3.Row) -> WorkerRecord:
-    types = None if r["types"] is None else tuple(json.loads(r["types"]))
-    return WorkerRecord(
-        owner=r["owner"], kind=r["kind"], host=r["host"], pid=r["pid"], version=r["version"],
-        concurrency=r["concurrency"], types=types, started_at=r["started_at"], last_seen=r["last_seen"],
-    )  # fmt: skip
+    return [worker_from_row(r, SQLITE) for r in rows]
