@@ -7,6 +7,7 @@ and the job, step and worker timestamps (SQLite text, PostgreSQL ``timestamptz``
 records keep the fixed-width ISO strings of :func:`~lpe_nb.jobs.model.to_iso`. JSON is encoded before any
 I/O, so a value that is not JSON fails on the caller's side.
 """
+
 from __future__ import annotations
 
 import json
