@@ -141,6 +141,39 @@ class AnalyticsGroup:
         known["key"] = dict(data.get("key") or {})
         return cls(**known)
 
+    @classmethod
+    def from_sums(
+        cls,
+        row: Mapping[str, Any],
+        key: dict[str, Any],
+        *,
+        duration_p50_s: float | None,
+        duration_p95_s: float | None,
+    ) -> AnalyticsGroup:
+        """The group from a backend's aggregate row: ``jobs``, a count per status, the usage sums and
+        ``cost_usd`` (each None when SQL summed nothing); the rates are derived here."""
+        completed, failed = row["completed"] or 0, row["failed"] or 0
+        hits, calls = row["cache_hits"] or 0, row["llm_calls"] or 0
+        return cls(
+            key=key,
+            jobs=row["jobs"] or 0,
+            pending=row["pending"] or 0,
+            running=row["running"] or 0,
+            completed=completed,
+            failed=failed,
+            cancelled=row["cancelled"] or 0,
+            success_rate=completed / (completed + failed) if completed + failed else None,
+            duration_p50_s=duration_p50_s,
+            duration_p95_s=duration_p95_s,
+            prompt_tokens=row["prompt_tokens"] or 0,
+            completion_tokens=row["completion_tokens"] or 0,
+            total_tokens=row["total_tokens"] or 0,
+            cost_usd=row["cost_usd"],
+            llm_calls=calls,
+            cache_hits=hits,
+            cache_hit_rate=hits / (hits + calls) if hits + calls else 0.0,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Analytics:

@@ -78,24 +78,6 @@ async def analytics(conn: Connection, query: AnalyticsRange) -> Analytics:
 
 
 def _group(row: dict[str, Any], key: dict[str, Any]) -> AnalyticsGroup:
-    completed, failed = row["completed"] or 0, row["failed"] or 0
-    hits, calls = row["cache_hits"] or 0, row["llm_calls"] or 0
-    return AnalyticsGroup(
-        key=key,
-        jobs=row["jobs"] or 0,
-        pending=row["pending"] or 0,
-        running=row["running"] or 0,
-        completed=completed,
-        failed=failed,
-        cancelled=row["cancelled"] or 0,
-        success_rate=completed / (completed + failed) if completed + failed else None,
-        duration_p50_s=row["duration_p50_s"],
-        duration_p95_s=row["duration_p95_s"],
-        prompt_tokens=row["prompt_tokens"] or 0,
-        completion_tokens=row["completion_tokens"] or 0,
-        total_tokens=row["total_tokens"] or 0,
-        cost_usd=row["cost_usd"],
-        llm_calls=calls,
-        cache_hits=hits,
-        cache_hit_rate=hits / (hits + calls) if hits + calls else 0.0,
+    return AnalyticsGroup.from_sums(
+        row, key, duration_p50_s=row["duration_p50_s"], duration_p95_s=row["duration_p95_s"]
     )
