@@ -11,7 +11,7 @@ here, and ``InvalidInput``, ``JobNotFound``, ``InvalidTransition``, ``JobFailed`
 """
 
 from lpe_nb.client._async_client import AsyncClient
-from lpe_nb.client._backend import Backend
+from lpe_nb.client._backend import Backend, ScheduleOptions
 from lpe_nb.client._connect import aconnect, connect
 from lpe_nb.client._discovery import ServerTarget, discover
 from lpe_nb.client._display import set_notebook_renderer
@@ -52,6 +52,7 @@ __all__ = [
     "Progress",
     "RemoteBackend",
     "Schedule",
+    "ScheduleOptions",
     "ScheduleRecord",
     "ServerTarget",
     "ServerUnreachable",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -12,7 +13,21 @@ from lpe_nb.jobs.recurrence import ScheduleFire, ScheduleRecord
 from lpe_nb.jobs.store import CacheStats
 from lpe_nb.operations import JobTypeInfo
 
-__all__ = ["Backend", "EventDeduper"]
+__all__ = ["Backend", "EventDeduper", "ScheduleOptions"]
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleOptions:
+    """How a new schedule recurs and what its jobs get, as ``client.schedule(...)`` takes them (see
+    :meth:`~lpe_nb.client.AsyncClient.schedule`); None leaves the engine's default."""
+
+    cron: str | None = None
+    interval_s: float | None = None
+    timezone: str = "UTC"
+    catch_up: str = "skip"
+    title: str | None = None
+    priority: int | None = None
+    max_attempts: int | None = None
 
 
 class Backend(Protocol):
@@ -101,20 +116,10 @@ class Backend(Protocol):
     # -- recurring schedules (docs/scheduling.md) ------------------------------------------------------
 
     async def create_schedule(
-        self,
-        job_type: str,
-        data: dict[str, Any],
-        *,
-        cron: str | None,
-        interval_s: float | None,
-        timezone: str,
-        catch_up: str,
-        title: str | None,
-        priority: int | None,
-        max_attempts: int | None,
+        self, job_type: str, data: dict[str, Any], options: ScheduleOptions
     ) -> ScheduleRecord:
-        """Create a recurring schedule (``cron`` in ``timezone``, or every ``interval_s`` s) of ``job_type``
-        jobs with ``data``; raises ``InvalidInput`` naming the field, or ``UnknownJobType``."""
+        """Create a recurring schedule (``options.cron`` in ``options.timezone``, or every
+        ``options.interval_s`` s) of ``job_type`` jobs with ``data``; raises ``InvalidInput`` naming the field, or ``UnknownJobType``."""
         ...
 
     async def list_schedules(self) -> list[ScheduleRecord]:

@@ -13,7 +13,7 @@ from typing import Any
 from lpe_nb.jobs.recurrence import CatchUp, Recurrence, ScheduleFire, ScheduleRecord
 from lpe_nb.operations.spec import merged_input
 
-from ._backend import Backend
+from ._backend import Backend, ScheduleOptions
 from ._loop import LoopThread
 
 __all__ = [
@@ -186,17 +186,8 @@ class AsyncScheduling:
         (IANA). ``catch_up``: after downtime, ``"skip"`` the missed slots or run ``"once"``. Each slot
         fires once; the jobs' description names the schedule. Raises ``InvalidInput`` naming the field
         (the input is checked now, as at submit) or ``UnknownJobType``."""
-        record = await self.backend.create_schedule(
-            job_type,
-            merged_input(input_data, fields),
-            cron=cron,
-            interval_s=interval_s,
-            timezone=timezone,
-            catch_up=catch_up,
-            title=title,
-            priority=priority,
-            max_attempts=max_attempts,
-        )
+        options = ScheduleOptions(cron, interval_s, timezone, catch_up, title, priority, max_attempts)
+        record = await self.backend.create_schedule(job_type, merged_input(input_data, fields), options)
         return AsyncSchedule(self.backend, record)
 
     async def schedules(self) -> list[AsyncSchedule]:
@@ -232,18 +223,9 @@ class Scheduling:
     ) -> Schedule:
         """Submit a ``job_type`` job at each slot of ``cron`` (in ``timezone``) or every ``interval_s``
         seconds; see :meth:`AsyncClient.schedule`."""
+        options = ScheduleOptions(cron, interval_s, timezone, catch_up, title, priority, max_attempts)
         record = self._runner.run(
-            self.backend.create_schedule(
-                job_type,
-                merged_input(input_data, fields),
-                cron=cron,
-                interval_s=interval_s,
-                timezone=timezone,
-                catch_up=catch_up,
-                title=title,
-                priority=priority,
-                max_attempts=max_attempts,
-            )
+            self.backend.create_schedule(job_type, merged_input(input_data, fields), options)
         )
         return Schedule(self.backend, record, None, self._runner)
 

@@ -4,11 +4,13 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 from urllib.parse import quote
 
 from lpe_nb.jobs.recurrence import ScheduleFire, ScheduleRecord
 
+from ._backend import ScheduleOptions
 from ._host import EngineHost
 from ._schedule import fire_from_dict, schedule_from_dict
 
@@ -23,30 +25,20 @@ class EmbeddedSchedules:
     host: EngineHost
 
     async def create_schedule(
-        self,
-        job_type: str,
-        data: dict[str, Any],
-        *,
-        cron: str | None,
-        interval_s: float | None,
-        timezone: str,
-        catch_up: str,
-        title: str | None,
-        priority: int | None,
-        max_attempts: int | None,
+        self, job_type: str, data: dict[str, Any], options: ScheduleOptions
     ) -> ScheduleRecord:
         schedules = self.host.engine.manager.schedules
         return await self.host.thread.hop(
             schedules.create(
                 job_type,
                 data,
-                cron=cron,
-                interval_s=interval_s,
-                timezone=timezone,
-                catch_up=catch_up,
-                title=title,
-                priority=priority or 0,
-                max_attempts=max_attempts,
+                cron=options.cron,
+                interval_s=options.interval_s,
+                timezone=options.timezone,
+                catch_up=options.catch_up,
+                title=options.title,
+                priority=options.priority or 0,
+                max_attempts=options.max_attempts,
             )
         )
 
@@ -77,32 +69,10 @@ class RemoteSchedules:
         raise NotImplementedError  # RemoteBackend's
 
     async def create_schedule(
-        self,
-        job_type: str,
-        data: dict[str, Any],
-        *,
-        cron: str | None,
-        interval_s: float | None,
-        timezone: str,
-        catch_up: str,
-        title: str | None,
-        priority: int | None,
-        max_attempts: int | None,
+        self, job_type: str, data: dict[str, Any], options: ScheduleOptions
     ) -> ScheduleRecord:
-        body: dict[str, Any] = {
-            "job_type": job_type,
-            "input": data,
-            "timezone": timezone,
-            "catch_up": catch_up,
-        }
-        options = {
-            "cron": cron,
-            "interval_s": interval_s,
-            "title": title,
-            "priority": priority,
-            "max_attempts": max_attempts,
-        }
-        body.update({name: value for name, value in options.items() if value is not None})
+        body: dict[str, Any] = {"job_type": job_type, "input": data}
+        body.update({name: value for name, value in asdict(options).items() if value is not None})
         return schedule_from_dict(await self._request("POST", "schedules", body=body))
 
     async def list_schedules(self) -> list[ScheduleRecord]:
