@@ -4,8 +4,8 @@ SQL function in a write (one transaction) or a read, build the record to return.
 A backend subclasses :class:`StoreMethods`, names its SQL modules (``_jobs_sql`` and the like, the same
 functions under the same names in each backend) and provides ``_write``/``_read`` (how it runs one SQL
 function: SQLite's are plain functions queued on its writer, PostgreSQL's coroutines on a pooled connection)
-and the row encoders. What a backend does differently (claims and leases, ``changed_since``, analytics, a
-consistent snapshot) stays in its own class.
+and its row :class:`~lpe_nb.jobs._rows.Dialect`. What a backend does differently (claims and leases,
+``changed_since``, analytics, a consistent snapshot) stays in its own class.
 """
 
 # The SQL functions are reached through the backend's modules (plain functions for SQLite, coroutines for
@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from lpe_nb.errors import InvalidInput
+from lpe_nb.jobs._rows import Dialect, job_row, progress_json, schedule_row, step_row
 from lpe_nb.jobs._store_common import CacheStats, Recovered, WorkerRecord
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord, check_transition, dump_json
 from lpe_nb.jobs.recurrence import FiredSlot, ScheduleFire, ScheduleRecord
@@ -38,6 +39,7 @@ class StoreMethods:
     _workers_sql: ModuleType
     _cache_sql: ModuleType
     _schedules_sql: ModuleType
+    _dialect: Dialect  # how its driver takes and returns flags, JSON and timestamps
 
     async def _write(self, op: Callable[[Any], Any]) -> Any:
         """``op`` on a connection, in a transaction of writes."""
@@ -47,26 +49,10 @@ class StoreMethods:
         """``fn`` on a connection that reads."""
         raise NotImplementedError
 
-    def _job_row(self, job: JobRecord) -> dict[str, Any]:
-        """The job's columns as the backend's ``insert_job`` takes them."""
-        raise NotImplementedError
-
-    def _step_row(self, step: StepRecord) -> dict[str, Any]:
-        """The step's columns as the backend's ``save_step`` takes them."""
-        raise NotImplementedError
-
-    def _schedule_row(self, schedule: ScheduleRecord) -> dict[str, Any]:
-        """The schedule's columns as the backend's ``insert_schedule`` takes them."""
-        raise NotImplementedError
-
-    def _progress_text(self, progress: Progress) -> str:
-        """The progress column's text."""
-        raise NotImplementedError
-
     # -- writes of whole jobs ----------------------------------------------------------------------------
 
     async def insert_job(self, job: JobRecord) -> None:
-        row = self._job_row(job)  # a job that is not JSON fails here, before anything is queued
+        row = job_row(job, self._dialect)  # a job that is not JSON fails here, before anything is queued
         await self._write(lambda conn: self._jobs_sql.insert_job(conn, job, row))
 
     async def request_cancel(self, job_id: str, *, now: str, actor: str) -> JobRecord:
@@ -115,7 +101,7 @@ class StoreMethods:
         """
         check_transition(job.id, JobStatus.RUNNING, status)
         result_json = None if result_data is None else dump_json(result_data, field_name="result_data")
-        progress_text = self._progress_text(progress)
+        progress_text = progress_json(progress)
         dependents = await self._write(
             lambda conn: self._leases_sql.finish(
                 conn, job.id, owner, status, now=now, seq=seq, progress=progress_text,
@@ -155,7 +141,7 @@ class StoreMethods:
 
     async def save_step(self, step: StepRecord, owner: str) -> None:
         """Record a finished step, only while ``owner`` still runs the job (else :class:`LeaseLost`)."""
-        row = self._step_row(step)  # a step that is not JSON fails here, before anything is queued
+        row = step_row(step)  # a step that is not JSON fails here, before anything is queued
         await self._write(lambda conn: self._leases_sql.save_step(conn, row, owner))
 
     async def recover_orphans(self, owner: str, *, now: str, only_expired: bool) -> list[Recovered]:
@@ -259,7 +245,7 @@ class StoreMethods:
     # -- recurring schedules -----------------------------------------------------------------------------
 
     async def insert_schedule(self, schedule: ScheduleRecord) -> None:
-        row = self._schedule_row(schedule)  # InvalidInput before anything is queued
+        row = schedule_row(schedule, self._dialect)  # InvalidInput before anything is queued
         await self._write(lambda conn: self._schedules_sql.insert_schedule(conn, row))
 
     async def get_schedule(self, schedule_id: str) -> ScheduleRecord:

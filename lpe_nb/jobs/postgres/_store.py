@@ -22,11 +22,10 @@ from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from lpe_nb.errors import InvalidInput, StoreError
-from lpe_nb.jobs._rows import schedule_row
 from lpe_nb.jobs._store_base import StoreMethods
 from lpe_nb.jobs._store_common import JobChanges, Synchronous
 from lpe_nb.jobs.analytics import Analytics, AnalyticsRange
-from lpe_nb.jobs.model import JobRecord, Progress, StepRecord
+from lpe_nb.jobs.model import JobRecord, StepRecord
 from lpe_nb.jobs.postgres import (
     _sql_cache,
     _sql_chains,
@@ -39,11 +38,11 @@ from lpe_nb.jobs.postgres import (
 from lpe_nb.jobs.postgres._connection import Connection, connect, describe_error, make_pool, redact
 from lpe_nb.jobs.postgres._lock import AdvisoryDispatchLock
 from lpe_nb.jobs.postgres._relay import PgEventRelay
-from lpe_nb.jobs.postgres._rows import POSTGRES, job_params, progress_json, step_params
+from lpe_nb.jobs.postgres._rows import POSTGRES
 from lpe_nb.jobs.postgres._sql_analytics import analytics
 from lpe_nb.jobs.postgres._sql_changes import PgChangeCursor, changed_since
 from lpe_nb.jobs.postgres.schema import migrate
-from lpe_nb.jobs.recurrence import ScheduleFire, ScheduleRecord
+from lpe_nb.jobs.recurrence import ScheduleFire
 
 __all__ = ["POOL_SIZE_ENV", "PgJobStore"]
 
@@ -116,7 +115,7 @@ class PgJobStore(StoreMethods):
         except psycopg.Error as exc:
             raise StoreError(f"cannot reach the job database {self.location}: {_reason(exc)}") from exc
 
-    # -- what StoreMethods runs: the SQL modules and row encoders of this backend ----------------------
+    # -- what StoreMethods runs: the SQL modules and row dialect of this backend ----------------------
 
     _jobs_sql = _sql_jobs
     _leases_sql = _sql_leases
@@ -125,18 +124,7 @@ class PgJobStore(StoreMethods):
     _workers_sql = _sql_workers
     _cache_sql = _sql_cache
     _schedules_sql = _sql_schedules
-
-    def _job_row(self, job: JobRecord) -> dict[str, Any]:
-        return job_params(job)
-
-    def _step_row(self, step: StepRecord) -> dict[str, Any]:
-        return step_params(step)
-
-    def _schedule_row(self, schedule: ScheduleRecord) -> dict[str, Any]:
-        return schedule_row(schedule, POSTGRES)
-
-    def _progress_text(self, progress: Progress) -> str:
-        return progress_json(progress)
+    _dialect = POSTGRES
 
     # -- lifecycle -------------------------------------------------------------------------------------
 

@@ -18,12 +18,11 @@ import os
 import sqlite3
 from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import aiosqlite
 
 from lpe_nb.errors import InvalidInput, StoreError
-from lpe_nb.jobs._rows import schedule_row
 from lpe_nb.jobs._store_base import StoreMethods
 from lpe_nb.jobs._store_common import (
     JobChanges,
@@ -31,8 +30,7 @@ from lpe_nb.jobs._store_common import (
     default_db_path,
 )
 from lpe_nb.jobs.analytics import Analytics, AnalyticsRange
-from lpe_nb.jobs.model import JobRecord, Progress, StepRecord
-from lpe_nb.jobs.recurrence import ScheduleRecord
+from lpe_nb.jobs.model import JobRecord, StepRecord
 from lpe_nb.jobs.relay import EventRelay
 from lpe_nb.jobs.sqlite import (
     _sql_cache,
@@ -47,7 +45,7 @@ from lpe_nb.jobs.sqlite._connection import connect, hop
 from lpe_nb.jobs.sqlite._group_commit import GroupCommitWriter
 from lpe_nb.jobs.sqlite._location import prepare_location
 from lpe_nb.jobs.sqlite._lock import FileDispatchLock
-from lpe_nb.jobs.sqlite._rows import SQLITE, job_to_row, progress_json, step_to_row
+from lpe_nb.jobs.sqlite._rows import SQLITE
 from lpe_nb.jobs.sqlite._sql_analytics import analytics
 from lpe_nb.jobs.sqlite._sql_changes import ChangeCursor, changed_since, data_version, is_current
 from lpe_nb.jobs.sqlite.schema import migrate
@@ -107,7 +105,7 @@ class SqliteJobStore(StoreMethods):
         """Transactions committed by the writer; group commit makes this fewer than the writes."""
         return self._group_commit.commits
 
-    # -- what StoreMethods runs: the SQL modules and row encoders of this backend ----------------------
+    # -- what StoreMethods runs: the SQL modules and row dialect of this backend ----------------------
 
     _jobs_sql = _sql_jobs
     _leases_sql = _sql_leases
@@ -116,18 +114,7 @@ class SqliteJobStore(StoreMethods):
     _workers_sql = _sql_workers
     _cache_sql = _sql_cache
     _schedules_sql = _sql_schedules
-
-    def _job_row(self, job: JobRecord) -> dict[str, Any]:
-        return job_to_row(job)
-
-    def _step_row(self, step: StepRecord) -> dict[str, Any]:
-        return step_to_row(step)
-
-    def _schedule_row(self, schedule: ScheduleRecord) -> dict[str, Any]:
-        return schedule_row(schedule, SQLITE)
-
-    def _progress_text(self, progress: Progress) -> str:
-        return progress_json(progress)
+    _dialect = SQLITE
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
