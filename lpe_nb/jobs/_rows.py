@@ -17,10 +17,12 @@ from typing import Any, Protocol
 
 from lpe_nb.jobs._store_common import USAGE_COLUMNS, WorkerRecord, usage_count
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord, dump_json
-from lpe_nb.jobs.recurrence import CatchUp, Recurrence, ScheduleRecord
+from lpe_nb.jobs.recurrence import CatchUp, FirePlan, Recurrence, ScheduleFire, ScheduleRecord
 
 __all__ = [
     "Dialect",
+    "fire_from_row",
+    "fired_schedule_params",
     "job_from_row",
     "job_row",
     "progress_json",
@@ -201,6 +203,23 @@ def schedule_from_row(row: Row, dialect: Dialect) -> ScheduleRecord:
         last_job_id=row["last_job_id"],
         fire_count=row["fire_count"],
     )
+
+
+def fire_from_row(row: Row) -> ScheduleFire:
+    return ScheduleFire(row["schedule_id"], row["slot"], row["job_id"], row["fired_at"])
+
+
+def fired_schedule_params(
+    schedule: ScheduleRecord, plan: FirePlan, job: JobRecord | None, now_iso: str
+) -> tuple[Any, ...]:
+    """The parameters of the update that moves a due schedule past ``plan`` (``job``: the one its slot
+    created, None if none): ``SET next_fire_at, updated_at, last_slot = COALESCE(?, last_slot),
+    last_job_id = COALESCE(?, last_job_id), fire_count = fire_count + ? WHERE id = ? AND next_fire_at = ?``
+    (the last: unchanged since it was read)."""
+    return (
+        plan.next_fire_at, now_iso, plan.slot if job is not None else None,
+        None if job is None else job.id, 0 if job is None else 1, schedule.id, schedule.next_fire_at,
+    )  # fmt: skip
 
 
 def worker_params(worker: WorkerRecord) -> tuple[Any, ...]:

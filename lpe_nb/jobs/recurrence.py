@@ -27,6 +27,7 @@ from lpe_nb.errors import InvalidInput
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, new_job_id, to_iso
 
 __all__ = [
+    "KEPT_FIRES",
     "MAX_INTERVAL_S",
     "MIN_INTERVAL_S",
     "ON_TIME_MAX_S",
@@ -174,6 +175,11 @@ def on_time_s(slot: datetime, following: datetime | None) -> float:
     if following is None:
         return ON_TIME_MAX_S
     return min(ON_TIME_MAX_S, (following - slot).total_seconds() / 2)
+
+
+# Fires kept per schedule (by every backend): the key only has to refuse a slot that could be due again,
+# and next_fire_at only moves forward past the last slot fired; the rest are the history GET shows.
+KEPT_FIRES = 1000
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,15 +12,14 @@ from datetime import datetime
 from typing import Any
 
 from lpe_nb.errors import ScheduleNotFound
-from lpe_nb.jobs._rows import schedule_from_row
+from lpe_nb.jobs._rows import fire_from_row, fired_schedule_params, schedule_from_row
 from lpe_nb.jobs.model import to_iso
 from lpe_nb.jobs.postgres._connection import Connection
 from lpe_nb.jobs.postgres._rows import POSTGRES, job_params
 from lpe_nb.jobs.postgres._sql_jobs import insert_job
-from lpe_nb.jobs.recurrence import FiredSlot, ScheduleFire, ScheduleRecord, plan_fire
+from lpe_nb.jobs.recurrence import KEPT_FIRES, FiredSlot, ScheduleFire, ScheduleRecord, plan_fire
 
 __all__ = [
-    "KEPT_FIRES",
     "delete_schedule",
     "fetch_schedule",
     "fire_due",
@@ -30,8 +29,6 @@ __all__ = [
     "next_fire_at",
     "set_paused",
 ]
-
-KEPT_FIRES = 1000  # fires kept per schedule, as SQLite's
 
 
 async def insert_schedule(conn: Connection, params: dict[str, Any]) -> None:
@@ -99,9 +96,7 @@ async def list_fires(conn: Connection, schedule_id: str, limit: int) -> list[Sch
         "SELECT * FROM schedule_fires WHERE schedule_id = %s ORDER BY slot DESC LIMIT %s",
         (schedule_id, limit),
     )
-    return [
-        ScheduleFire(r["schedule_id"], r["slot"], r["job_id"], r["fired_at"]) for r in await cur.fetchall()
-    ]
+    return [fire_from_row(r) for r in await cur.fetchall()]
 
 
 async def fire_due(conn: Connection, now: datetime, limit: int) -> list[FiredSlot]:
@@ -137,10 +132,7 @@ async def fire_due(conn: Connection, now: datetime, limit: int) -> list[FiredSlo
             "UPDATE schedules SET next_fire_at = %s, updated_at = %s, last_slot = COALESCE(%s, last_slot), "
             "last_job_id = COALESCE(%s, last_job_id), fire_count = fire_count + %s "
             "WHERE id = %s AND next_fire_at = %s",
-            (
-                plan.next_fire_at, now_iso, plan.slot if job is not None else None,
-                None if job is None else job.id, 0 if job is None else 1, schedule.id, schedule.next_fire_at,
-            ),
-        )  # fmt: skip
+            fired_schedule_params(schedule, plan, job, now_iso),
+        )
         fired.append(FiredSlot(schedule.id, plan.slot if job is not None else None, job, plan.missed))
     return fired

@@ -13,9 +13,10 @@ from datetime import datetime
 from typing import Any
 
 from lpe_nb.errors import ScheduleNotFound
-from lpe_nb.jobs._rows import schedule_from_row
+from lpe_nb.jobs._rows import fire_from_row, fired_schedule_params, schedule_from_row
 from lpe_nb.jobs.model import JobStatus, to_iso
 from lpe_nb.jobs.recurrence import (
+    KEPT_FIRES,
     FiredSlot,
     ScheduleFire,
     ScheduleRecord,
@@ -26,7 +27,6 @@ from lpe_nb.jobs.sqlite._sql_jobs import insert_row, record_transition
 
 __all__ = [
     "DUE_SCHEDULES_SQL",
-    "KEPT_FIRES",
     "NEXT_FIRE_SQL",
     "delete_schedule",
     "fetch_schedule",
@@ -47,9 +47,6 @@ NEXT_FIRE_SQL = (
     "SELECT next_fire_at FROM schedules INDEXED BY schedules_due "
     "WHERE paused = 0 AND next_fire_at IS NOT NULL ORDER BY next_fire_at LIMIT 1"
 )
-# Fires kept per schedule: the key only has to refuse a slot that could be due again, and next_fire_at
-# only moves forward past the last slot fired; the rest are the history GET shows.
-KEPT_FIRES = 1000
 
 
 def insert_schedule(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
@@ -97,7 +94,7 @@ def list_fires(conn: sqlite3.Connection, schedule_id: str, limit: int) -> list[S
     rows = conn.execute(
         "SELECT * FROM schedule_fires WHERE schedule_id = ? ORDER BY slot DESC LIMIT ?", (schedule_id, limit)
     ).fetchall()
-    return [ScheduleFire(r["schedule_id"], r["slot"], r["job_id"], r["fired_at"]) for r in rows]
+    return [fire_from_row(r) for r in rows]
 
 
 def fire_due(conn: sqlite3.Connection, now: datetime, limit: int) -> list[FiredSlot]:
@@ -127,15 +124,7 @@ def fire_due(conn: sqlite3.Connection, now: datetime, limit: int) -> list[FiredS
             "UPDATE schedules SET next_fire_at = ?, updated_at = ?, last_slot = COALESCE(?, last_slot), "
             "last_job_id = COALESCE(?, last_job_id), fire_count = fire_count + ? "
             "WHERE id = ? AND next_fire_at = ?",
-            (
-                plan.next_fire_at,
-                now_iso,
-                plan.slot if job is not None else None,
-                None if job is None else job.id,
-                0 if job is None else 1,
-                schedule.id,
-                schedule.next_fire_at,
-            ),
+            fired_schedule_params(schedule, plan, job, now_iso),
         )
         fired.append(FiredSlot(schedule.id, plan.slot if job is not None else None, job, plan.missed))
     return fired
