@@ -48,19 +48,19 @@ class JobRow:
 
     def __init__(self, dashboard: JobsDashboard, job_id: str) -> None:
         self.job_id = job_id
-        self.label = widgets.HTML(layout=widgets.Layout(width="34%"))
-        self.bar = widgets.FloatProgress(min=0.0, max=100.0, layout=widgets.Layout(width="16%"))
-        self.status = widgets.HTML(layout=widgets.Layout(width="15%"))  # "completed 100%" in full
+        self.label = widgets.HTML(layout=widgets.Layout(width="30%"))
+        self.bar = widgets.FloatProgress(min=0.0, max=100.0, layout=widgets.Layout(width="12%"))
+        self.status = widgets.HTML(layout=widgets.Layout(width="20%"))  # "pending, waiting for ..." cut
         self.cost = widgets.HTML(layout=widgets.Layout(width="6%"))  # what its steps cost so far
         self.cancel_button = widgets.Button(description="Cancel", icon="stop", layout=_button_layout())
         self.open_button = widgets.Button(description="Open", icon="folder-open", layout=_button_layout())
         # While the job is pending: its priority one up or down (the queue's order follows at once).
         self.priority = 0
         self.raise_button = widgets.Button(
-            icon="arrow-up", tooltip="Raise its priority", layout=_button_layout()
+            icon="arrow-up", tooltip="Raise its priority", layout=_button_layout("32px")
         )
         self.lower_button = widgets.Button(
-            icon="arrow-down", tooltip="Lower its priority", layout=_button_layout()
+            icon="arrow-down", tooltip="Lower its priority", layout=_button_layout("32px")
         )
         self.cancel_button.on_click(lambda _button: dashboard.cancel(job_id))
         self.open_button.on_click(lambda _button: dashboard.open_job(job_id))
@@ -369,5 +369,6 @@ def _priority_badge(priority: int) -> str:
     return f"<span title='priority' style='opacity: 0.7'>[{'+' if priority > 0 else ''}{priority}]</span> "
 
 
-def _button_layout() -> Any:
-    return widgets.Layout(width="auto")
+def _button_layout(width: str = "auto") -> Any:
+    # Never shrunk: the label, bar and status give way first, so "Cancel" and "Open" stay whole.
+    return widgets.Layout(width=width, flex="0 0 auto")
