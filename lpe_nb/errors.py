@@ -324,6 +324,10 @@ class LeaseLost(StoreError):
 
     code = "lease_lost"
 
+    @classmethod
+    def of(cls, job_id: str, owner: str) -> LeaseLost:
+        return cls(f"job {job_id} is no longer running under lease {owner}")
+
 
 class JobFailed(LpeError):
     """Raised when the result of a job that ended ``failed`` or ``cancelled`` is asked for."""

@@ -5,7 +5,10 @@ from __future__ import annotations
 from lpe_nb.jobs.model import JobRecord, JobStatus
 from lpe_nb.jobs.retry import attempts_used
 
-__all__ = ["recovery_of"]
+__all__ = ["REQUEUE_REASON", "recovery_of"]
+
+# The audit trail's reason when a running job goes back to pending at a graceful stop (``requeue``).
+REQUEUE_REASON = "the manager stopped; it resumes from its last finished step"
 
 
 def recovery_of(job: JobRecord, last_progress_attempt: int | None) -> tuple[JobStatus, str]:

@@ -138,4 +138,4 @@ async def complete_input(conn: Connection, job_id: str, owner: str, input_json: 
         (input_json, job_id, owner),
     )
     if cur.rowcount != 1:
-        raise LeaseLost(f"job {job_id} is no longer running under lease {owner}")
+        raise LeaseLost.of(job_id, owner)

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from lpe_nb.errors import LeaseLost
-from lpe_nb.jobs._recovery import recovery_of
+from lpe_nb.jobs._recovery import REQUEUE_REASON, recovery_of
 from lpe_nb.jobs._store_common import Recovered
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord
 from lpe_nb.jobs.postgres._connection import Connection
@@ -130,7 +130,7 @@ async def finish(
         (status.value, result_data, error_message, progress, now, now, seq, job_id, owner),
     )
     if cur.rowcount != 1:
-        raise _lease_lost(job_id, owner)
+        raise LeaseLost.of(job_id, owner)
     await record_transitions(conn, [(job_id, seq, now, JobStatus.RUNNING, status, owner, error_message)])
     return await end_dependents(conn, job_id, status, now=now)
 
@@ -144,9 +144,10 @@ async def requeue(conn: Connection, job_id: str, owner: str, *, now: str, seq: i
         (refund, now, seq, job_id, owner),
     )
     if cur.rowcount != 1:
-        raise _lease_lost(job_id, owner)
-    reason = "the manager stopped; it resumes from its last finished step"
-    await record_transitions(conn, [(job_id, seq, now, JobStatus.RUNNING, JobStatus.PENDING, owner, reason)])
+        raise LeaseLost.of(job_id, owner)
+    await record_transitions(
+        conn, [(job_id, seq, now, JobStatus.RUNNING, JobStatus.PENDING, owner, REQUEUE_REASON)]
+    )
 
 
 async def record_retry(conn: Connection, job_id: str, owner: str, *, now: str, seq: int, reason: str) -> int:
@@ -158,7 +159,7 @@ async def record_retry(conn: Connection, job_id: str, owner: str, *, now: str, s
     )
     row = await cur.fetchone()
     if row is None:
-        raise _lease_lost(job_id, owner)
+        raise LeaseLost.of(job_id, owner)
     await record_transitions(conn, [(job_id, seq, now, JobStatus.RUNNING, JobStatus.RUNNING, owner, reason)])
     return int(row["attempts"])
 
@@ -188,7 +189,7 @@ async def save_step(conn: Connection, params: dict[str, Any], owner: str) -> Non
         (params["job_id"], owner),
     )
     if await cur.fetchone() is None:
-        raise _lease_lost(params["job_id"], owner)
+        raise LeaseLost.of(params["job_id"], owner)
     cur = await conn.execute(
         "INSERT INTO job_steps (job_id, idx, name, input, output, usage, started_at, completed_at, "
         "duration_ms, attempt, model, cost_usd, prompt_tokens, completion_tokens, total_tokens, llm_calls, "
@@ -248,7 +249,3 @@ async def recover_orphans(conn: Connection, owner: str, *, now: str, only_expire
         if item.action is not JobStatus.PENDING:
             await end_dependents(conn, item.job.id, item.action, now=now)
     return recovered
-
-
-def _lease_lost(job_id: str, owner: str) -> LeaseLost:
-    return LeaseLost(f"job {job_id} is no longer running under lease {owner}")

@@ -138,4 +138,4 @@ def complete_input(conn: sqlite3.Connection, job_id: str, owner: str, input_json
         (input_json, job_id, owner),
     )
     if cursor.rowcount != 1:
-        raise LeaseLost(f"job {job_id} is no longer running under lease {owner}")
+        raise LeaseLost.of(job_id, owner)

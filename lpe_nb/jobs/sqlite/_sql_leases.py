@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lpe_nb.errors import LeaseLost
-from lpe_nb.jobs._recovery import recovery_of
+from lpe_nb.jobs._recovery import REQUEUE_REASON, recovery_of
 from lpe_nb.jobs._store_common import Recovered
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord
 from lpe_nb.jobs.sqlite._rows import USAGE_COLUMNS, progress_json, row_to_job
@@ -115,7 +115,7 @@ def finish(
         (status.value, result_data, error_message, progress, now, now, seq, job_id, owner),
     )
     if cursor.rowcount != 1:
-        raise _lease_lost(job_id, owner)
+        raise LeaseLost.of(job_id, owner)
     record_transition(conn, job_id, seq, now, JobStatus.RUNNING, status, owner, error_message)
     return end_dependents(conn, job_id, status, now=now)
 
@@ -129,9 +129,8 @@ def requeue(conn: sqlite3.Connection, job_id: str, owner: str, *, now: str, seq:
         (refund, now, seq, job_id, owner),
     )
     if cursor.rowcount != 1:
-        raise _lease_lost(job_id, owner)
-    reason = "the manager stopped; it resumes from its last finished step"
-    record_transition(conn, job_id, seq, now, JobStatus.RUNNING, JobStatus.PENDING, owner, reason)
+        raise LeaseLost.of(job_id, owner)
+    record_transition(conn, job_id, seq, now, JobStatus.RUNNING, JobStatus.PENDING, owner, REQUEUE_REASON)
 
 
 def record_retry(
@@ -147,7 +146,7 @@ def record_retry(
         )
     )
     if row is None:
-        raise _lease_lost(job_id, owner)
+        raise LeaseLost.of(job_id, owner)
     record_transition(conn, job_id, seq, now, JobStatus.RUNNING, JobStatus.RUNNING, owner, reason)
     return int(row["attempts"])
 
@@ -172,7 +171,7 @@ def save_step(conn: sqlite3.Connection, row: dict[str, Any], owner: str) -> None
         )
     )
     if owned is None:
-        raise _lease_lost(job_id, owner)
+        raise LeaseLost.of(job_id, owner)
     inserted = insert_row(conn, "job_steps", row, suffix=" ON CONFLICT (job_id, name) DO NOTHING")
     if inserted:  # a step saved twice is counted once
         conn.execute(
@@ -212,7 +211,3 @@ def recover_orphans(conn: sqlite3.Connection, owner: str, *, now: str, only_expi
                 end_dependents(conn, job.id, action, now=now)
             recovered.append(Recovered(row_to_job(row), action))
     return recovered
-
-
-def _lease_lost(job_id: str, owner: str) -> LeaseLost:
-    return LeaseLost(f"job {job_id} is no longer running under lease {owner}")
