@@ -11,7 +11,8 @@ I/O, so a value that is not JSON fails on the caller's side.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import statistics
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,9 +26,11 @@ __all__ = [
     "fired_schedule_params",
     "job_from_row",
     "job_row",
+    "median_seconds_by_name",
     "progress_json",
     "schedule_from_row",
     "schedule_row",
+    "status_counts",
     "step_from_row",
     "step_row",
     "worker_from_row",
@@ -239,3 +242,19 @@ def worker_from_row(row: Row, dialect: Dialect) -> WorkerRecord:
         concurrency=row["concurrency"], types=types, started_at=dialect.moment(row["started_at"]),
         last_seen=dialect.moment(row["last_seen"]),
     )  # fmt: skip
+
+
+def status_counts(rows: Iterable[Row]) -> dict[JobStatus, int]:
+    """``(status, n)`` rows as the count of each status, 0 for a status with none."""
+    counts = dict.fromkeys(JobStatus, 0)
+    for row in rows:
+        counts[JobStatus(row["status"])] = int(row["n"])
+    return counts
+
+
+def median_seconds_by_name(rows: Iterable[Row]) -> dict[str, float]:
+    """``(name, duration_ms)`` step rows as the median seconds of each step name."""
+    durations: dict[str, list[int]] = {}
+    for row in rows:
+        durations.setdefault(row["name"], []).append(row["duration_ms"])
+    return {name: statistics.median(ms) / 1000 for name, ms in durations.items()}

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Iterable
 from typing import Any
 
 from psycopg import sql
 
 from lpe_nb.errors import JobNotFound
+from lpe_nb.jobs._rows import median_seconds_by_name, status_counts
 from lpe_nb.jobs.model import JobRecord, JobStatus, StepRecord, to_iso
 from lpe_nb.jobs.postgres._connection import Connection
 from lpe_nb.jobs.postgres._rows import row_to_job, row_to_step
@@ -123,15 +123,12 @@ async def count_by_status(conn: Connection, username: str | None = None) -> dict
     """How many jobs there are in each status: the sums of a few counter rows (``job_counts``, kept by
     statement triggers), never a count of the history. One user's: a count of their entries in
     ``jobs_user_status_created``, so it grows with that user's history, not everyone's."""
-    counts = dict.fromkeys(JobStatus, 0)
     cur = await (
         conn.execute(COUNT_BY_STATUS_SQL)
         if username is None
         else conn.execute(COUNT_BY_USER_SQL, (username,))
     )
-    for row in await cur.fetchall():
-        counts[JobStatus(row["status"])] = int(row["n"])
-    return counts
+    return status_counts(await cur.fetchall())
 
 
 async def median_step_seconds(
@@ -145,7 +142,4 @@ async def median_step_seconds(
         "AND (%s::text IS NULL OR s.output -> 'llm' ->> 'model' = %s)",
         (job_type, last_jobs, model, model),
     )
-    durations: dict[str, list[int]] = {}
-    for row in await cur.fetchall():
-        durations.setdefault(row["name"], []).append(row["duration_ms"])
-    return {name: statistics.median(ms) / 1000 for name, ms in durations.items()}
+    return median_seconds_by_name(await cur.fetchall())

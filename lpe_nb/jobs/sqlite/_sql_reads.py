@@ -7,11 +7,11 @@ their own transactions.
 from __future__ import annotations
 
 import sqlite3
-import statistics
 from collections.abc import Iterable
 from typing import Any
 
 from lpe_nb.errors import JobNotFound
+from lpe_nb.jobs._rows import median_seconds_by_name, status_counts
 from lpe_nb.jobs.model import JobRecord, JobStatus, StepRecord
 from lpe_nb.jobs.sqlite._rows import row_to_job, row_to_step
 
@@ -141,15 +141,12 @@ def count_by_status(conn: sqlite3.Connection, username: str | None = None) -> di
     in the transactions that change the jobs (schema migration 2), not a count of the history. One user's:
     a count of their entries in ``jobs_user_status_created`` (no table row is read), so it grows with that
     user's history, not everyone's."""
-    counts = dict.fromkeys(JobStatus, 0)
     rows = (
         conn.execute(COUNT_BY_STATUS_SQL)
         if username is None
         else conn.execute(COUNT_BY_USER_SQL, (username,))
     )
-    for row in rows:
-        counts[JobStatus(row["status"])] = row["n"]
-    return counts
+    return status_counts(rows)
 
 
 def median_step_seconds(
@@ -167,7 +164,4 @@ def median_step_seconds(
     if model is not None:
         sql += " AND json_valid(s.output) AND json_extract(s.output, '$.llm.model') = ?"
         params.append(model)
-    durations: dict[str, list[int]] = {}
-    for row in conn.execute(sql, params):
-        durations.setdefault(row["name"], []).append(row["duration_ms"])
-    return {name: statistics.median(ms) / 1000 for name, ms in durations.items()}
+    return median_seconds_by_name(conn.execute(sql, params))
