@@ -11,7 +11,7 @@ here, and ``InvalidInput``, ``JobNotFound``, ``InvalidTransition``, ``JobFailed`
 """
 
 from lpe_nb.client._async_client import AsyncClient
-from lpe_nb.client._backend import Backend, ScheduleOptions
+from lpe_nb.client._backend import Backend, ScheduleOptions, SubmitOptions
 from lpe_nb.client._connect import aconnect, connect
 from lpe_nb.client._discovery import ServerTarget, discover
 from lpe_nb.client._display import set_notebook_renderer
@@ -57,6 +57,7 @@ __all__ = [
     "ServerTarget",
     "ServerUnreachable",
     "StepRecord",
+    "SubmitOptions",
     "TokenRefused",
     "aconnect",
     "connect",

@@ -14,6 +14,7 @@ from lpe_nb.jobs.store import CacheStats
 from lpe_nb.operations import JobTypeInfo
 from lpe_nb.operations.spec import merged_input
 
+from ._backend import SubmitOptions
 from ._base import BaseClient
 from ._chain import Parents, PipelineStep, parent_ids, pipeline_step
 from ._embedded import EmbeddedBackend
@@ -78,13 +79,9 @@ class AsyncClient(AsyncScheduling, BaseClient):
         job_id = await self.backend.submit(
             job_type,
             merged_input(input_data, fields),
-            max_attempts=max_attempts,
-            priority=priority,
-            run_at=run_at,
-            delay_s=delay_s,
-            cache=cache,
-            depends_on=parent_ids(depends_on),
-            inputs_from=inputs_from,
+            SubmitOptions(
+                max_attempts, priority, run_at, delay_s, cache, parent_ids(depends_on), inputs_from
+            ),
         )
         return await self.job(job_id)
 

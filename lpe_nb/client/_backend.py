@@ -13,7 +13,24 @@ from lpe_nb.jobs.recurrence import ScheduleFire, ScheduleRecord
 from lpe_nb.jobs.store import CacheStats
 from lpe_nb.operations import JobTypeInfo
 
-__all__ = ["Backend", "EventDeduper", "ScheduleOptions"]
+__all__ = ["NO_OPTIONS", "Backend", "EventDeduper", "ScheduleOptions", "SubmitOptions"]
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitOptions:
+    """What a new job gets beside its input, as ``client.submit(...)`` takes it (see
+    :meth:`~lpe_nb.client.AsyncClient.submit`); None leaves the engine's default."""
+
+    max_attempts: int | None = None
+    priority: int | None = None
+    run_at: datetime | None = None
+    delay_s: float | None = None
+    cache: bool | None = None
+    depends_on: list[str] | None = None
+    inputs_from: Mapping[str, str] | None = None
+
+
+NO_OPTIONS = SubmitOptions()
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,16 +59,9 @@ class Backend(Protocol):
         self,
         job_type: str,
         data: dict[str, Any],
-        *,
-        max_attempts: int | None = None,
-        priority: int | None = None,
-        run_at: datetime | None = None,
-        delay_s: float | None = None,
-        cache: bool | None = None,
-        depends_on: list[str] | None = None,
-        inputs_from: Mapping[str, str] | None = None,
+        options: SubmitOptions = NO_OPTIONS,
     ) -> str:
-        """Persist and queue a job (with its own ``max_attempts``, ``priority`` and start time, if given);
+        """Persist and queue a job (with its own ``options``: attempts, priority, start time, parents, cache);
         returns its id. Raises ``InvalidInput`` for bad input."""
         ...
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -17,7 +17,7 @@ from lpe_nb.jobs.analytics import Analytics
 from lpe_nb.jobs.store import CacheStats
 from lpe_nb.operations import JobTypeInfo
 
-from ._backend import EventDeduper
+from ._backend import NO_OPTIONS, EventDeduper, SubmitOptions
 from ._host import EngineHost
 from ._schedule_backends import EmbeddedSchedules
 
@@ -52,27 +52,20 @@ class EmbeddedBackend(EmbeddedSchedules):
         self,
         job_type: str,
         data: dict[str, Any],
-        *,
-        max_attempts: int | None = None,
-        priority: int | None = None,
-        run_at: datetime | None = None,
-        delay_s: float | None = None,
-        cache: bool | None = None,
-        depends_on: list[str] | None = None,
-        inputs_from: Mapping[str, str] | None = None,
+        options: SubmitOptions = NO_OPTIONS,
     ) -> str:
         manager = self.engine.manager
         return await self.host.thread.hop(
             manager.submit(
                 job_type,
                 data,
-                max_attempts=max_attempts,
-                priority=priority or 0,
-                run_at=run_at,
-                delay_s=delay_s,
-                cache=True if cache is None else cache,
-                depends_on=depends_on,
-                inputs_from=inputs_from,
+                max_attempts=options.max_attempts,
+                priority=options.priority or 0,
+                run_at=options.run_at,
+                delay_s=options.delay_s,
+                cache=True if options.cache is None else options.cache,
+                depends_on=options.depends_on,
+                inputs_from=options.inputs_from,
             )
         )
 

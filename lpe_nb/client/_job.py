@@ -18,7 +18,7 @@ from lpe_nb.errors import JobFailed, LpeError
 from lpe_nb.jobs import JobEvent, JobRecord, JobStatus, Progress, StepRecord
 from lpe_nb.operations.spec import merged_input
 
-from ._backend import Backend
+from ._backend import Backend, SubmitOptions
 from ._display import mimebundle
 from ._loop import LoopThread
 
@@ -137,9 +137,7 @@ class BaseJob:
         job_id = await self._backend.submit(
             job_type,
             merged_input(input_data, fields),
-            depends_on=[self.id],
-            inputs_from=own or None,
-            **options,
+            SubmitOptions(depends_on=[self.id], inputs_from=own or None, **options),
         )
         return await self._backend.get(job_id)
 

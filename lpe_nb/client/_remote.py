@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -21,7 +21,7 @@ from lpe_nb.jobs.analytics import Analytics
 from lpe_nb.jobs.store import CacheStats
 from lpe_nb.operations import JobTypeInfo
 
-from ._backend import EventDeduper
+from ._backend import NO_OPTIONS, EventDeduper, SubmitOptions
 from ._schedule_backends import RemoteSchedules
 from ._wire import error_from_body, event_from_frame, job_from_dict, step_from_dict
 
@@ -100,30 +100,19 @@ class RemoteBackend(RemoteSchedules):
         self,
         job_type: str,
         data: dict[str, Any],
-        *,
-        max_attempts: int | None = None,
-        priority: int | None = None,
-        run_at: datetime | None = None,
-        delay_s: float | None = None,
-        cache: bool | None = None,
-        depends_on: list[str] | None = None,
-        inputs_from: Mapping[str, str] | None = None,
+        options: SubmitOptions = NO_OPTIONS,
     ) -> str:
-        body: dict[str, Any] = {"type": job_type, "input": data}
-        if max_attempts is not None:
-            body["max_attempts"] = max_attempts
-        if priority is not None:
-            body["priority"] = priority
-        if run_at is not None:
-            body["run_at"] = run_at.isoformat()  # naive stays naive: the server refuses it, naming run_at
-        if delay_s is not None:
-            body["delay_s"] = delay_s
-        if cache is not None:
-            body["cache"] = cache
-        if depends_on is not None:
-            body["depends_on"] = depends_on
-        if inputs_from is not None:
-            body["inputs_from"] = dict(inputs_from)
+        given = {
+            "max_attempts": options.max_attempts,
+            "priority": options.priority,
+            # naive stays naive: the server refuses it, naming run_at
+            "run_at": None if options.run_at is None else options.run_at.isoformat(),
+            "delay_s": options.delay_s,
+            "cache": options.cache,
+            "depends_on": options.depends_on,
+            "inputs_from": None if options.inputs_from is None else dict(options.inputs_from),
+        }
+        body = {"type": job_type, "input": data, **{k: v for k, v in given.items() if v is not None}}
         reply = await self._request("POST", "jobs", body=body)
         job_id: str = reply["job_id"]
         return job_id
