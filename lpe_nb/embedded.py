@@ -31,7 +31,6 @@ from lpe_nb.llm import LLM, CachingLLM, LlmSettings, make_llm
 from lpe_nb.operations import (
     JOB_TYPES,
     Catalog,
-    CatalogStore,
     JobTypeInfo,
     JobTypes,
     Services,
@@ -134,8 +133,8 @@ async def open_engine(
         url = db_url if db_url is not None else os.environ.get(DB_URL_ENV, "").strip() or None
         async with open_store(path if url is None else url, synchronous=synchronous) as store:
             if isinstance(store, SqliteJobStore):
-                path = store.path  # the user catalog lives in the jobs' file (elsewhere: in db_path's)
-            catalog = await Catalog.load(CatalogStore(path))
+                path = store.path
+            catalog = await Catalog.load(store)  # the user catalog is in the job store, for every process
             if settings is None:
                 cache = CacheSettings.from_env()
                 settings = (

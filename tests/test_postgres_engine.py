@@ -1,6 +1,6 @@
 """The whole engine on a real PostgreSQL: a built-in job runs to completion through ``open_engine`` and
-through ``connect(db_url=...)``, the server extension's ``db_url`` reaches its engine, and the catalog stays
-in ``db_path``'s file. The LLM is the project's mock (no paid calls)."""
+through ``connect(db_url=...)``, the server extension's ``db_url`` reaches its engine, and the user catalog is
+in the database too (no SQLite file is made). The LLM is the project's mock (no paid calls)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ async def test_a_projection_runs_to_completion_on_postgres_from_its_first_step_t
         assert len(steps) >= 2 and all(step.attempt == 1 for step in steps)
         counts = await engine.manager.store.count_by_status()
         assert counts[JobStatus.COMPLETED] == 1
-    assert (tmp_path / "catalog.db").exists()  # the user catalog's file; the jobs are in PostgreSQL
+    assert not (tmp_path / "catalog.db").exists()  # the user catalog is in PostgreSQL with the jobs
 
 
 async def test_a_client_given_a_database_url_runs_jobs_there(postgres_url: str, tmp_path: Path) -> None:

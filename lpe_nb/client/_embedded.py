@@ -99,7 +99,8 @@ class EmbeddedBackend(EmbeddedSchedules):
         return await self.host.thread.hop(self.engine.manager.cache.clear())
 
     async def catalog(self) -> dict[str, Any]:
-        described: dict[str, Any] = self.engine.catalog.describe()
+        # read from the job store on the engine's loop: entries other processes saved count too
+        described: dict[str, Any] = await self.host.thread.hop(self.engine.catalog.listing())
         return described
 
     async def delete_catalog_entry(self, kind: str, name: str) -> None:

@@ -45,7 +45,7 @@ class EngineHost:
         :func:`~lpe_nb.embedded.open_engine`). Blocks while it starts: call it off any event loop.
 
         With a ``db_url`` option the database is that URL's (a PostgreSQL database, say; keyed by the URL
-        without its password), and ``db_path`` only says where the user catalog lives."""
+        without its password), and ``db_path`` is unused: the user catalog is in that database too."""
         db_url = options.get("db_url")
         key = open_store(db_url).location if db_url else str(resolve_db_path(db_path))
         with cls._lock:

@@ -177,6 +177,8 @@ class Dispatcher:
         try:
             operation = self.registry.get(job.type)
             policy = operation.retry or self.settings.retry
+            if operation.prepare is not None:
+                await operation.prepare()
             if job.inputs_from or (job.depends_on and operation.check is not None):
                 completed = await resolve_input(self.store, operation, job)  # from its parents' results
                 if completed != job.input_data:

@@ -22,7 +22,7 @@ from typing import Any
 
 from lpe_nb.errors import InvalidInput
 from lpe_nb.jobs._rows import Dialect, job_row, progress_json, schedule_row, step_row
-from lpe_nb.jobs._store_common import CacheStats, Recovered, WorkerRecord
+from lpe_nb.jobs._store_common import CacheStats, CatalogRow, Recovered, WorkerRecord
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord, check_transition, dump_json
 from lpe_nb.jobs.recurrence import FiredSlot, ScheduleFire, ScheduleRecord
 
@@ -39,6 +39,7 @@ class StoreMethods:
     _workers_sql: ModuleType
     _cache_sql: ModuleType
     _schedules_sql: ModuleType
+    _catalog_sql: ModuleType
     _dialect: Dialect  # how its driver takes and returns flags, JSON and timestamps
 
     async def _write(self, op: Callable[[Any], Any]) -> Any:
@@ -241,6 +242,24 @@ class StoreMethods:
 
     async def cache_stats(self) -> CacheStats:
         return await self._read(self._cache_sql.stats)
+
+    # -- the user catalog --------------------------------------------------------------------------------
+
+    async def catalog_revision(self) -> int:
+        return await self._read(self._catalog_sql.revision)
+
+    async def catalog_entries(self) -> list[CatalogRow]:
+        return await self._read(self._catalog_sql.entries)
+
+    async def save_catalog_entry(self, entry: CatalogRow) -> bool:
+        """Insert ``entry`` or replace its maker's own; False when the name is another user's."""
+        fields = dump_json(entry.fields, field_name="fields")  # before anything is queued
+        return await self._write(lambda conn: self._catalog_sql.save(conn, entry, fields))
+
+    async def delete_catalog_entry(
+        self, kind: str, name: str, *, username: str | None = None
+    ) -> CatalogRow | None:
+        return await self._write(lambda conn: self._catalog_sql.delete(conn, kind, name, username))
 
     # -- recurring schedules -----------------------------------------------------------------------------
 

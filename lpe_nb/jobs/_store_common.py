@@ -17,6 +17,7 @@ from lpe_nb.jobs.model import JobRecord, JobStatus
 __all__ = [
     "USAGE_COLUMNS",
     "CacheStats",
+    "CatalogRow",
     "JobChanges",
     "Recovered",
     "Synchronous",
@@ -93,6 +94,22 @@ class CacheStats:
 
     def to_dict(self) -> dict[str, object]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogRow:
+    """A user catalog entry as stored: a persona, namespace or style a configuration job saved.
+
+    ``fields`` is the entry's extra fields (JSON-ready); ``username`` is who made it (None: unknown, as for
+    entries made before issue 13).
+    """
+
+    kind: str
+    name: str
+    description: str
+    fields: dict[str, Any]
+    created_at: str
+    username: str | None = None
 
 
 def usage_count(usage: dict[str, Any], key: str) -> int:

@@ -300,6 +300,8 @@ class JobManager:
         Raises :class:`UnknownJobType` or :class:`InvalidInput`; a rejected job writes nothing.
         """
         operation = self.registry.get(job_type)
+        if operation.prepare is not None:
+            await operation.prepare()
         chain = await plan_chain(
             self.store,
             operation,

@@ -15,10 +15,11 @@ from lpe_nb.jobs.retry import RetryPolicy
 if TYPE_CHECKING:
     from lpe_nb.jobs.context import StepContext
 
-__all__ = ["InputCheck", "Operation", "OperationFn", "OperationRegistry"]
+__all__ = ["InputCheck", "InputPrepare", "Operation", "OperationFn", "OperationRegistry"]
 
 OperationFn = Callable[["StepContext", Any], Awaitable[Any]]
 InputCheck = Callable[[Any], Awaitable[None]]
+InputPrepare = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,7 @@ class Operation:
     retry: RetryPolicy | None = None  # this type's retry policy; None: the manager's setting
     # what it takes from a parent's result, by the parent's type: {type: {input field: result path}}
     inputs_from: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    prepare: InputPrepare | None = None
 
     def validate(self, input_data: Any) -> tuple[Any, Any]:
         """``(parsed, stored)``: what ``run`` will receive, and the input as stored (normalized JSON)."""
@@ -103,6 +105,7 @@ class OperationRegistry:
         timeout_s: float | None = None,
         retry: RetryPolicy | None = None,
         inputs_from: Mapping[str, Mapping[str, str]] | None = None,
+        prepare: InputPrepare | None = None,
         replace: bool = False,
     ) -> Operation:
         if not job_type or not job_type.replace("_", "").replace("-", "").isalnum():
@@ -120,6 +123,7 @@ class OperationRegistry:
             timeout_s,
             retry,
             dict(inputs_from or {}),
+            prepare,
         )
         self._operations[job_type] = operation
         return operation

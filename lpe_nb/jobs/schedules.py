@@ -90,6 +90,8 @@ class Schedules:
         now = self._clock()
         recurrence = Recurrence.checked(cron=cron, interval_s=interval_s, timezone_name=timezone, anchor=now)
         operation = self.registry.get(job_type)
+        if operation.prepare is not None:
+            await operation.prepare()
         try:
             parsed_input, stored_input = operation.validate(input_data)
             if operation.check is not None:

@@ -29,6 +29,7 @@ from urllib.parse import unquote, urlsplit
 from lpe_nb.errors import InvalidInput, LeaseLost
 from lpe_nb.jobs._store_common import (
     CacheStats,
+    CatalogRow,
     JobChanges,
     Recovered,
     Synchronous,
@@ -43,6 +44,7 @@ from lpe_nb.jobs.sqlite import SqliteJobStore
 
 __all__ = [
     "CacheStats",
+    "CatalogRow",
     "DispatchLock",
     "JobChanges",
     "JobStore",
@@ -493,6 +495,33 @@ class JobStore(Protocol):
 
     async def cache_stats(self) -> CacheStats:
         """How many entries, their total size and hits, the oldest and newest ``created_at``."""
+        ...
+
+    # -- the user catalog (table user_catalog) -------------------------------------------------------------
+    # Personas, namespaces and styles that configuration jobs save, one row per (kind, name), shared by
+    # every process on the database (a worker saves what a server lists). A few hundred rows at most: read
+    # whole, when the revision says they changed.
+
+    async def catalog_revision(self) -> int:
+        """A number that changes with every committed save or delete of an entry (a point read). Read it
+        *before* :meth:`catalog_entries`: the entries are then at least as new as it says."""
+        ...
+
+    async def catalog_entries(self) -> list[CatalogRow]:
+        """Every entry, oldest first (by ``created_at``, then kind and name)."""
+        ...
+
+    async def save_catalog_entry(self, entry: CatalogRow) -> bool:
+        """Insert ``entry``, or replace the entry of the same kind and name made by the same ``username``
+        (None matches None); committed when this returns. False, writing nothing, when that name is
+        another user's: one check-and-write, so two users saving one name at once cannot both win."""
+        ...
+
+    async def delete_catalog_entry(
+        self, kind: str, name: str, *, username: str | None = None
+    ) -> CatalogRow | None:
+        """Delete the entry (with ``username``, only if that user made it) and return it as it was; None
+        when there is no such entry (or it is another user's)."""
         ...
 
 

@@ -2,7 +2,7 @@
 maieutic (+ answers), configuration; each declared once as a :class:`JobSpec` in :data:`JOB_TYPES`.
 
 ``build_registry(llm, catalog, read_job=...)`` binds every declared type to the engine's services; the
-input models check catalog names against ``catalog`` at submit. Users declare their own types with
+input models check catalog names against ``catalog`` at submit (refreshed from the job store first). Users declare their own types with
 :func:`job_type` (see :mod:`lpe_nb.operations.spec`). Importing this package registers the mock LLM's
 responders for every step.
 """
@@ -12,8 +12,7 @@ from __future__ import annotations
 from lpe_nb.jobs import OperationRegistry
 from lpe_nb.llm import LLM
 from lpe_nb.operations import configuration, maieutic, multi_translation, projection, translation
-from lpe_nb.operations.catalog import DEFAULTS, KINDS, LANGUAGES, Catalog, CatalogEntry, Kind
-from lpe_nb.operations.catalog_store import CatalogStore
+from lpe_nb.operations.catalog import DEFAULTS, KINDS, LANGUAGES, Catalog, CatalogEntry, CatalogRows, Kind
 from lpe_nb.operations.inputs import (
     ConfigurationInput,
     MaieuticAnswerInput,
@@ -42,7 +41,7 @@ __all__ = [
     "LANGUAGES",
     "Catalog",
     "CatalogEntry",
-    "CatalogStore",
+    "CatalogRows",
     "ConfigurationInput",
     "FieldInfo",
     "JobReader",

@@ -1,8 +1,13 @@
 """The catalog of personas, namespaces and styles: built-in entries plus the user's own.
 
-A description goes into every prompt that uses the entry, so a name is never sent bare. The
-:class:`Catalog` holds an in-memory snapshot (built-ins + user entries loaded at start, updated when an
-entry is added) that input validation consults synchronously at submit.
+A description goes into every prompt that uses the entry, so a name is never sent bare. User entries live
+in the job store (table ``user_catalog``), shared by every process on the database: a configuration job
+run by a worker saves a persona that a server lists and another worker's projection uses. The
+:class:`Catalog` holds a snapshot (built-ins + user entries) that input validation consults synchronously;
+:meth:`Catalog.refresh` reads the entries again, and the engine does so before it validates an input that
+names entries (at submit and when the job starts), so a change made by any process is seen by the next
+submit. A refresh is one point read of the store's catalog revision; the entries are read again only
+after a change (``bench/catalog_refresh.py``).
 """
 
 from __future__ import annotations
@@ -10,10 +15,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from datetime import datetime, timezone
+from typing import Any, Literal, Protocol, get_args
 
 from lpe_nb.errors import InvalidInput
-from lpe_nb.operations.catalog_store import CatalogStore, StoredEntry
+from lpe_nb.jobs.model import to_iso
+from lpe_nb.jobs.store import CatalogRow
 
 __all__ = [
     "BUILTIN_ENTRIES",
@@ -23,6 +30,7 @@ __all__ = [
     "NAME_PATTERN",
     "Catalog",
     "CatalogEntry",
+    "CatalogRows",
     "Kind",
     "normalize_language",
 ]
@@ -45,6 +53,20 @@ def normalize_language(value: str) -> str:
     if normalized not in LANGUAGES:
         raise ValueError(f"unsupported language {value!r}; choose one of: {', '.join(LANGUAGES)}")
     return normalized
+
+
+class CatalogRows(Protocol):
+    """Where user entries are kept: the job store's catalog methods (:class:`lpe_nb.jobs.store.JobStore`)."""
+
+    async def catalog_revision(self) -> int: ...
+
+    async def catalog_entries(self) -> list[CatalogRow]: ...
+
+    async def save_catalog_entry(self, entry: CatalogRow) -> bool: ...
+
+    async def delete_catalog_entry(
+        self, kind: str, name: str, *, username: str | None = None
+    ) -> CatalogRow | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,24 +138,60 @@ class Catalog:
     Names are one namespace for everyone, so any job can name any entry and a worker resolves it without
     knowing who asks; each user entry records who made it, and :meth:`describe` and :meth:`remove` given a
     ``username`` show and delete only that user's (``jobs_per_user``, docs/users.md). An entry is never
-    replaced by another user's of the same name.
+    replaced by another user's of the same name: the store refuses it in the same statement that writes.
 
-    Reads are synchronous against the snapshot; :meth:`add` persists through the store (when there is
-    one) and then updates the snapshot. Not thread-safe: use it from one event loop.
+    Reads are synchronous against the snapshot, as fresh as the last :meth:`refresh` (or this catalog's
+    own :meth:`add` and :meth:`remove`); the async methods read or write the store first. Not thread-safe:
+    use it from one event loop.
     """
 
-    def __init__(self, store: CatalogStore | None = None, user_entries: Iterable[CatalogEntry] = ()) -> None:
+    def __init__(self, store: CatalogRows | None = None, user_entries: Iterable[CatalogEntry] = ()) -> None:
         self.store = store
-        self._entries: dict[Kind, dict[str, CatalogEntry]] = {kind: {} for kind in KINDS}
+        self._entries: dict[Kind, dict[str, CatalogEntry]] = {}
+        self._reset(user_entries)
+        # A read of the store applies only if nothing newer did meanwhile: each read and each write of
+        # this catalog takes a number, and the snapshot records the highest it holds.
+        self._taken = 0
+        self._held = 0
+        self._revision: int | None = None  # the store's catalog revision the snapshot is from (None: unknown)
+
+    @classmethod
+    async def load(cls, store: CatalogRows) -> Catalog:
+        """A catalog with every user entry saved in ``store``."""
+        catalog = cls(store)
+        await catalog.refresh()
+        return catalog
+
+    async def refresh(self) -> None:
+        """Bring the snapshot up to the store (every process's changes): one point read of the store's
+        catalog revision, and the entries only if it moved. Nothing without a store."""
+        if self.store is None:
+            return
+        number = self._take_number()
+        revision = await self.store.catalog_revision()  # before the rows: they are at least this new
+        if revision == self._revision:  # the snapshot is from that revision: nothing changed since
+            self._held = max(self._held, number)
+            return
+        rows = await self.store.catalog_entries()
+        if number > self._held:
+            self._held, self._revision = number, revision
+            self._reset(_from_stored(row) for row in rows)
+
+    def _wrote(self) -> None:
+        """After this catalog's own write: a read that started before it is stale, and the revision the
+        snapshot holds is no longer the store's (the next refresh reads the entries)."""
+        self._held, self._revision = self._take_number(), None
+
+    def _take_number(self) -> int:
+        self._taken += 1
+        return self._taken
+
+    def _reset(self, user_entries: Iterable[CatalogEntry]) -> None:
+        self._entries = {kind: {} for kind in KINDS}
         for entry in BUILTIN_ENTRIES:
             self._entries[entry.kind][entry.name] = entry
         for entry in user_entries:
             self._remember(entry)
-
-    @classmethod
-    async def load(cls, store: CatalogStore) -> Catalog:
-        """A catalog with every user entry saved in ``store``."""
-        return cls(store, [_from_stored(row) for row in await store.load()])
 
     def _remember(self, entry: CatalogEntry) -> None:
         current = self._entries[entry.kind].get(entry.name)
@@ -200,13 +258,16 @@ class Catalog:
         problems = self.problems(kind, name, description, username=username)
         if problems:
             raise InvalidInput(problems)
+        entry = CatalogEntry(kind, name, description.strip(), dict(fields), builtin=False, username=username)
         if self.store is not None:
-            stored = await self.store.save(kind, name, description.strip(), dict(fields), username=username)
-            entry = _from_stored(stored)
-        else:
-            entry = CatalogEntry(
-                kind, name, description.strip(), dict(fields), builtin=False, username=username
+            row = CatalogRow(
+                kind, name, entry.description, entry.fields, to_iso(datetime.now(timezone.utc)), username
             )
+            if not await self.store.save_catalog_entry(row):
+                await self.refresh()  # another process saved that name for another user meanwhile
+                raise InvalidInput(self.problems(kind, name, description, username=username))
+            entry = _from_stored(row)
+            self._wrote()
         self._remember(entry)
         return entry
 
@@ -218,24 +279,32 @@ class Catalog:
         Jobs that used the entry keep their results; new jobs can no longer name it.
         """
         normalized = name.strip().lower()
-        entry = self._entries[_check_kind(kind)].get(normalized)
-        if entry is not None and not _shown_to(entry, username):
-            entry = None
-        if entry is None:
+        if self.is_builtin(kind, normalized):
+            raise InvalidInput.field(
+                "name", f"{normalized!r} is a built-in {kind}; only added entries can be deleted"
+            )
+        entry = self._entries[kind].get(normalized)
+        if self.store is not None:
+            row = await self.store.delete_catalog_entry(kind, normalized, username=username)
+            entry = None if row is None else _from_stored(row)
+            if entry is None:
+                await self.refresh()  # for the message: the user's entries as they are now
+            else:
+                self._wrote()
+        if entry is None or not _shown_to(entry, username):
             users = sorted(
                 e.name for e in self._entries[kind].values() if not e.builtin and _shown_to(e, username)
             )
             raise InvalidInput.field(
                 "name", f"no {kind} {name!r} to delete; yours are: {', '.join(users) or 'none yet'}"
             )
-        if entry.builtin:
-            raise InvalidInput.field(
-                "name", f"{normalized!r} is a built-in {kind}; only added entries can be deleted"
-            )
-        if self.store is not None:
-            await self.store.delete(kind, normalized)
-        del self._entries[kind][normalized]
+        self._entries[kind].pop(normalized, None)
         return entry
+
+    async def listing(self, *, username: str | None = None) -> dict[str, Any]:
+        """:meth:`describe` after a :meth:`refresh`: what an API shows."""
+        await self.refresh()
+        return self.describe(username=username)
 
     def describe(self, *, username: str | None = None) -> dict[str, Any]:
         """JSON for an API: per kind, the entries in order (with ``username``, the built-ins and that user's
@@ -265,7 +334,7 @@ def _shown_to(entry: CatalogEntry, username: str | None) -> bool:
     return entry.builtin or username is None or entry.username == username
 
 
-def _from_stored(row: StoredEntry) -> CatalogEntry:
+def _from_stored(row: CatalogRow) -> CatalogEntry:
     return CatalogEntry(
         _check_kind(row.kind),
         row.name,

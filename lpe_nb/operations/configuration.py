@@ -1,7 +1,8 @@
 """The configuration job: a new persona, namespace or style generated from a brief and saved to the catalog.
 
 Steps: generate (LLM JSON), validate (name pattern, no clash with a built-in, bounded fields), save (to the
-user catalog table and the live catalog, so a projection submitted next accepts it). An invalid reply
+user catalog in the job store, which every process on the database reads, and to this process's
+snapshot, so a projection submitted next, here or elsewhere, accepts it). An invalid reply
 fails the job and saves nothing. The LLM call is the whole of the progress bar; the rest takes no time.
 """
 
@@ -51,6 +52,7 @@ def make_run(llm: LLM, catalog: Catalog) -> Callable[[StepContext, Configuration
         kind = data.attribute
         await ctx.plan(["generate"], model=llm.model)
         ctx.report("initializing")
+        await catalog.refresh()  # the names other processes have saved: the model is told they are taken
         existing = catalog.names(kind)
         ctx.report(f"generating the {kind}")
         entry = await json_step(

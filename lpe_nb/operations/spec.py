@@ -363,8 +363,11 @@ class JobTypes:
 
 def _register(registry: OperationRegistry, spec: JobSpec, services: Services) -> None:
     model = spec.input_model
+    prepare = None
     if model is not None and issubclass(model, OperationInput):
         model = bind_catalog(model, services.catalog)
+        if model.catalog_fields:  # names another process may have just added: read the catalog first
+            prepare = services.catalog.refresh
     run = spec.run if spec.run is not None else spec.make_run(services)  # type: ignore[misc]
     run = with_cache_scope(run, type_allows=spec.cache)
     registry.register(
@@ -378,6 +381,7 @@ def _register(registry: OperationRegistry, spec: JobSpec, services: Services) ->
         timeout_s=spec.timeout_s,
         retry=spec.retry,
         inputs_from=spec.inputs_from,
+        prepare=prepare,
         replace=True,
     )
 

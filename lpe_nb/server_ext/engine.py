@@ -63,7 +63,7 @@ class EngineConfig:
     users: UserSettings = field(default_factory=UserSettings)  # whose jobs each user sees
     job_modules: tuple[str, ...] = ()
     dispatch: DispatchMode = "auto"
-    db_url: str | None = None  # over db_path for the jobs (a PostgreSQL database); the catalog stays there
+    db_url: str | None = None  # over db_path for the jobs and the user catalog (a PostgreSQL database)
 
 
 class Socket(Protocol):

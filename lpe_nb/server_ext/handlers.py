@@ -505,7 +505,8 @@ class CatalogHandler(LpeApiHandler):
     @authorized
     async def get(self) -> None:
         engine, viewer = await self.engine.ready(), await self.viewer()
-        self.send_model(CatalogBody.model_validate(engine.catalog.describe(username=viewer.only)))
+        listing = await engine.catalog.listing(username=viewer.only)  # every process's entries
+        self.send_model(CatalogBody.model_validate(listing))
 
 
 class CatalogEntryHandler(LpeApiHandler):

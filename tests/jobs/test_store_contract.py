@@ -20,7 +20,7 @@ from lpe_nb.jobs import JobRecord, JobStatus, JobStore, LeaseLost, Progress, Ste
 from lpe_nb.jobs.analytics import AnalyticsRange
 from lpe_nb.jobs.model import to_iso
 from lpe_nb.jobs.recurrence import CatchUp, Recurrence, ScheduleFire, ScheduleRecord, new_schedule_id
-from lpe_nb.jobs.store import WorkerRecord
+from lpe_nb.jobs.store import CatalogRow, WorkerRecord
 from tests.jobs.records import EPOCH, at, make_job, make_step
 
 LEASE = at(60)  # a lease that outlives every `now` these tests pass, unless they mean it to expire
@@ -1372,3 +1372,93 @@ async def test_analytics_of_one_user_counts_only_their_jobs(store: JobStore) -> 
     assert (mine.totals.jobs, mine.totals.total_tokens, mine.groups[0].jobs) == (2, 20, 2)
     everyone = await store.analytics(AnalyticsRange(at(0), at(60), ()))
     assert everyone.totals.jobs == 3
+
+
+# -- the user catalog ---------------------------------------------------------------------------------------
+
+
+def catalog_row(name: str = "pirate", *, username: str | None = "alice", **overrides: Any) -> CatalogRow:
+    values: dict[str, Any] = {
+        "kind": "persona", "name": name, "description": "speaks of the sea",
+        "fields": {"tone": "salty", "nested": [1, "è"]}, "created_at": at(0), "username": username,
+    }  # fmt: skip
+    values.update(overrides)
+    return CatalogRow(**values)
+
+
+async def test_catalog_entries_read_back_exactly_oldest_first(store: JobStore) -> None:
+    assert await store.catalog_entries() == []
+    later = catalog_row("miner", username="bob", created_at=at(2), fields={})
+    first = catalog_row(created_at=at(1))
+    unknown = catalog_row("elder", kind="style", username=None, created_at=at(3))
+    for entry in (later, first, unknown):
+        assert await store.save_catalog_entry(entry) is True
+    assert await store.catalog_entries() == [first, later, unknown]
+
+
+async def test_a_catalog_entry_is_replaced_only_by_its_own_maker(store: JobStore) -> None:
+    await store.save_catalog_entry(catalog_row(created_at=at(1)))
+    theirs = catalog_row(username="bob", description="a landlubber", created_at=at(2))
+    assert await store.save_catalog_entry(theirs) is False
+    assert [e.description for e in await store.catalog_entries()] == ["speaks of the sea"]
+    mine = catalog_row(description="sings shanties", fields={}, created_at=at(3))
+    assert await store.save_catalog_entry(mine) is True
+    assert await store.catalog_entries() == [mine]
+    # an entry of an unknown maker (None) is replaced by another of no maker, not by a named user's
+    await store.save_catalog_entry(catalog_row("elder", username=None))
+    assert await store.save_catalog_entry(catalog_row("elder", username="alice")) is False
+    assert await store.save_catalog_entry(catalog_row("elder", username=None, description="x")) is True
+    # the same name of another kind is another entry
+    assert await store.save_catalog_entry(catalog_row(kind="style", username="bob")) is True
+
+
+async def test_concurrent_saves_of_one_name_by_two_users_let_exactly_one_win(store: JobStore) -> None:
+    results = await asyncio.gather(
+        *(store.save_catalog_entry(catalog_row(username=f"user{i}")) for i in range(8))
+    )
+    assert results.count(True) == 1
+    [kept] = await store.catalog_entries()
+    assert kept.username == f"user{results.index(True)}"
+
+
+async def test_a_catalog_entry_is_deleted_by_its_maker_or_without_a_user(store: JobStore) -> None:
+    pirate, miner = catalog_row(created_at=at(1)), catalog_row("miner", username="bob", created_at=at(2))
+    await store.save_catalog_entry(pirate)
+    await store.save_catalog_entry(miner)
+    assert await store.delete_catalog_entry("persona", "pirate", username="bob") is None  # alice's
+    assert await store.delete_catalog_entry("persona", "parrot") is None  # none such
+    assert await store.delete_catalog_entry("style", "pirate") is None  # another kind
+    assert await store.delete_catalog_entry("persona", "pirate", username="alice") == pirate
+    assert await store.delete_catalog_entry("persona", "miner") == miner  # no user: anyone's
+    assert await store.catalog_entries() == []
+
+
+async def test_a_catalog_entry_that_is_not_json_is_refused_before_any_write(store: JobStore) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        await store.save_catalog_entry(catalog_row(fields={"bad": float("nan")}))
+    assert "fields" in refused.value.fields
+    assert await store.catalog_entries() == []
+
+
+async def test_a_catalog_entry_saved_through_one_store_is_read_by_another_on_the_database(
+    store_url: str,
+) -> None:
+    async with open_store(store_url) as first, open_store(store_url) as second:
+        await first.save_catalog_entry(catalog_row())
+        assert [e.name for e in await second.catalog_entries()] == ["pirate"]
+        assert await second.delete_catalog_entry("persona", "pirate") is not None
+        assert await first.catalog_entries() == []
+
+
+async def test_the_catalog_revision_moves_with_each_change_and_only_then(store: JobStore) -> None:
+    seen = [await store.catalog_revision()]
+    await store.save_catalog_entry(catalog_row())
+    seen.append(await store.catalog_revision())
+    await store.save_catalog_entry(catalog_row(description="sings shanties"))  # a replacement
+    seen.append(await store.catalog_revision())
+    assert len(set(seen)) == 3
+    assert await store.save_catalog_entry(catalog_row(username="bob")) is False  # refused: no change
+    assert await store.delete_catalog_entry("persona", "parrot") is None
+    assert await store.catalog_revision() == seen[-1]
+    await store.delete_catalog_entry("persona", "pirate")
+    assert await store.catalog_revision() not in seen

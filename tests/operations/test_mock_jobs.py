@@ -115,7 +115,7 @@ async def test_configuration_saves_an_entry_that_a_projection_then_accepts(
     )
     name = job.result_data["entry"]["name"]
     assert name in engine.catalog.names("persona")
-    stored = await engine.catalog.store.load() if engine.catalog.store else []
+    stored = await engine.manager.store.catalog_entries()
     assert [e.name for e in stored] == [name]
     done, _ = await run_and_watch(engine.manager, "projection", {"narrative": NARRATIVE, "persona": name})
     assert done.status is JobStatus.COMPLETED and done.result_data["persona"] == name

@@ -134,7 +134,7 @@ async def test_invalid_generated_entry_fails_and_saves_nothing(
         server_engine.manager, "configuration", {"attribute": "persona", "brief": "a harsh critic"}
     )
     assert job.status is JobStatus.FAILED and "built-in" in (job.error_message or "")
-    assert server_engine.catalog.store is not None and await server_engine.catalog.store.load() == []
+    assert await server_engine.manager.store.catalog_entries() == []
 
 
 async def test_projection_stopped_in_step_four_resumes_there(

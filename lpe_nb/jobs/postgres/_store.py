@@ -28,6 +28,7 @@ from lpe_nb.jobs.analytics import Analytics, AnalyticsRange
 from lpe_nb.jobs.model import JobRecord, StepRecord
 from lpe_nb.jobs.postgres import (
     _sql_cache,
+    _sql_catalog,
     _sql_chains,
     _sql_jobs,
     _sql_leases,
@@ -124,6 +125,7 @@ class PgJobStore(StoreMethods):
     _workers_sql = _sql_workers
     _cache_sql = _sql_cache
     _schedules_sql = _sql_schedules
+    _catalog_sql = _sql_catalog
     _dialect = POSTGRES
 
     # -- lifecycle -------------------------------------------------------------------------------------

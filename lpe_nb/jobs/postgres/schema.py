@@ -263,6 +263,22 @@ MIGRATIONS: tuple[str, ...] = (
         FROM job_steps WHERE job_steps.job_id = jobs.id)
     WHERE id IN (SELECT job_id FROM job_steps);
     """,
+    # 4 (issue 13; SQLite's 12): the user catalog, shared by every process on the database (until now each
+    # machine kept its own in a SQLite file). A few hundred rows, read whole when the revision changed.
+    """
+    CREATE TABLE user_catalog (
+        kind        text NOT NULL,
+        name        text NOT NULL,
+        description text NOT NULL,
+        fields      json NOT NULL,
+        created_at  timestamptz NOT NULL,
+        username    text,
+        PRIMARY KEY (kind, name)
+    );
+    -- one row: a number each save or delete raises, so a process knows when to read the catalog again
+    CREATE TABLE user_catalog_revision (id integer PRIMARY KEY CHECK (id = 1), revision bigint NOT NULL);
+    INSERT INTO user_catalog_revision VALUES (1, 0);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -34,6 +34,7 @@ from lpe_nb.jobs.model import JobRecord, StepRecord
 from lpe_nb.jobs.relay import EventRelay
 from lpe_nb.jobs.sqlite import (
     _sql_cache,
+    _sql_catalog,
     _sql_chains,
     _sql_jobs,
     _sql_leases,
@@ -114,6 +115,7 @@ class SqliteJobStore(StoreMethods):
     _workers_sql = _sql_workers
     _cache_sql = _sql_cache
     _schedules_sql = _sql_schedules
+    _catalog_sql = _sql_catalog
     _dialect = SQLITE
 
     # -- lifecycle -------------------------------------------------------------------------------------

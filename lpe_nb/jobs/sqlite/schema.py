@@ -8,12 +8,43 @@ the only place that holds SQL.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
 from lpe_nb.errors import StoreError
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "migrate"]
 
-MIGRATIONS: tuple[str, ...] = (
+Migration = str | Callable[[sqlite3.Connection], None]
+"""A script of statements, or a function for a step plain SQL cannot say (run in the same transaction)."""
+
+_USER_CATALOG = """
+CREATE TABLE IF NOT EXISTS user_catalog (
+    kind        TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    description TEXT NOT NULL,
+    fields      TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    username    TEXT,
+    PRIMARY KEY (kind, name)
+);
+-- one row: a number each save or delete raises, so a process knows when to read the catalog again
+CREATE TABLE user_catalog_revision (id INTEGER PRIMARY KEY CHECK (id = 1), revision INTEGER NOT NULL);
+INSERT INTO user_catalog_revision VALUES (1, 0);
+"""
+
+
+def _adopt_user_catalog(conn: sqlite3.Connection) -> None:
+    """The user catalog joins the job store (issue 13). Until now the catalog's own code created the table
+    in this file on first use (without ``username`` before issue 13, adding it later): the table is kept
+    as it is, with its rows, and given the column if it lacks it."""
+    for statement in _statements(_USER_CATALOG):
+        conn.execute(statement)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(user_catalog)")}
+    if "username" not in columns:
+        conn.execute("ALTER TABLE user_catalog ADD COLUMN username TEXT")
+
+
+MIGRATIONS: tuple[Migration, ...] = (
     # 1: the seed's jobs table (same column names) plus what the engine needs; steps; transitions.
     """
     CREATE TABLE jobs (
@@ -252,6 +283,8 @@ MIGRATIONS: tuple[str, ...] = (
         FROM job_steps WHERE job_steps.job_id = jobs.id)
     WHERE id IN (SELECT job_id FROM job_steps);
     """,
+    # 12: the user catalog, until now a table the catalog kept in this file by itself (see the function).
+    _adopt_user_catalog,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -268,7 +301,11 @@ def migrate(conn: sqlite3.Connection) -> int:
                 f"({SCHEMA_VERSION}); upgrade lpe-nb or point it at another database file"
             )
         for number in range(version + 1, SCHEMA_VERSION + 1):
-            for statement in _statements(MIGRATIONS[number - 1]):
+            step = MIGRATIONS[number - 1]
+            if callable(step):
+                step(conn)
+                continue
+            for statement in _statements(step):
                 conn.execute(statement)
         # PRAGMA takes no bound parameters; the value is our own integer.
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
