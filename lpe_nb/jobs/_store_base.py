@@ -52,9 +52,11 @@ class StoreMethods:
 
     # -- writes of whole jobs ----------------------------------------------------------------------------
 
-    async def insert_job(self, job: JobRecord) -> None:
+    async def insert_job(self, job: JobRecord, *, delay_s: float | None = None) -> JobRecord:
+        """Persist a new job as given (``delay_s``: see the protocol; a backend on one machine ignores it)."""
         row = job_row(job, self._dialect)  # a job that is not JSON fails here, before anything is queued
         await self._write(lambda conn: self._jobs_sql.insert_job(conn, job, row))
+        return job
 
     async def request_cancel(self, job_id: str, *, now: str, actor: str) -> JobRecord:
         """Cancel a pending job at once; mark a running one ``cancel_requested`` for its runner to act on."""

@@ -341,7 +341,8 @@ class JobManager:
             cache=cache,
         )
         job = chain.apply(job)
-        await self.store.insert_job(job)
+        # a delay runs from the database's now where machines share it (PostgreSQL), as leases do
+        job = await self.store.insert_job(job, delay_s=delay_s if scheduled_at is not None else None)
         self.meter.job_submitted(job_type)
         self.events.publish(JobEvent.status_of(job))
         self._dispatcher.wake.set()

@@ -14,7 +14,9 @@ machines (PostgreSQL) times them on the database's clock, because machines' cloc
 takes a lease's *length* from the caller (``lease_until - now``, a difference that clock skew does not
 change), ends it at the database's ``now()`` plus that, and calls it expired when that moment is before the
 database's ``now()``; SQLite, on one machine, stores ``lease_until`` and compares it with the caller's
-``now``.
+``now``. A job's start time (``scheduled_at``) follows the same clock: PostgreSQL adds a submit's delay to
+its own ``now()`` (:meth:`JobStore.insert_job`) and releases a waiting job when its ``now()`` reaches the
+time.
 """
 
 from __future__ import annotations
@@ -137,9 +139,15 @@ class JobStore(Protocol):
 
     # -- writes of whole jobs ----------------------------------------------------------------------------
 
-    async def insert_job(self, job: JobRecord) -> None:
+    async def insert_job(self, job: JobRecord, *, delay_s: float | None = None) -> JobRecord:
         """Persist a new job exactly as given (its ``username``, who submitted it, never changes after) and
-        record its submission in the audit trail.
+        record its submission in the audit trail; returns the job as stored.
+
+        ``delay_s`` says that the job's ``scheduled_at`` is "``delay_s`` seconds from now" (a submit's
+        ``delay_s``, where ``run_at`` is an instant kept as given): a backend shared by machines (PostgreSQL)
+        stores its own ``now()`` plus ``delay_s``, on the clock that releases scheduled jobs and times leases,
+        and returns the job with that ``scheduled_at``; SQLite, on one machine, stores the caller's
+        ``scheduled_at``.
 
         Committed when this returns. A duplicate id is refused (with the backend's integrity error) and
         leaves the stored job as it was.
@@ -192,7 +200,8 @@ class JobStore(Protocol):
         self, owner: str, now: str, lease_until: str, limit: int, *, types: Collection[str] | None = None
     ) -> list[tuple[JobRecord, list[StepRecord]]]:
         """pending -> running for up to ``limit`` jobs, highest priority then oldest first, in that order;
-        a job whose ``scheduled_at`` is after ``now`` is not claimed (its ``scheduled_at`` is cleared once
+        a job whose ``scheduled_at`` is after ``now`` (PostgreSQL: after the database's ``now()``, the
+        clock of leases) is not claimed (its ``scheduled_at`` is cleared once
         it is due, and it then queues by priority and age like any other). With ``types``, only jobs of
         those types are claimed, in the same order (an empty collection claims nothing); the others stay
         pending, in their places, for a dispatcher that runs them.

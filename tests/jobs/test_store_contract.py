@@ -27,6 +27,7 @@ LEASE = at(60)  # a lease that outlives every `now` these tests pass, unless the
 # A lease that ends before it starts: expired at once, on SQLite (against the `now` a test passes) as on
 # PostgreSQL (against the database's clock, which is not the tests' EPOCH: see store.py's docstring).
 EXPIRED = at(0)
+FAR_AHEAD = at(30 * 365 * 86_400)  # a start time no clock reaches during a test (2055)
 
 
 async def insert_all(store: JobStore, *jobs: JobRecord) -> None:
@@ -121,7 +122,7 @@ async def test_one_failing_write_does_not_undo_concurrent_ones(store: JobStore) 
         return_exceptions=True,
     )  # fmt: skip
     assert isinstance(results[3], Exception)
-    assert [r for i, r in enumerate(results) if i != 3] == [None] * 6
+    assert [r for i, r in enumerate(results) if i != 3] == others  # each returned as stored
     for job in others:
         assert await store.get_job(job.id) == job
 
@@ -274,15 +275,28 @@ async def test_only_a_pending_job_can_be_reprioritised(store: JobStore) -> None:
         await store.set_priority("nope", 9, now=at(2))
 
 
-async def test_a_scheduled_job_is_claimed_only_once_it_is_due(store: JobStore) -> None:
-    later = make_job(created_at=at(0), scheduled_at=at(10), priority=5)
+async def test_a_scheduled_job_waits_until_it_is_due(store: JobStore) -> None:
+    """Due by the backend's clock (test_lease_clock.py): the caller's ``now`` on SQLite, the database's on
+    PostgreSQL. A time decades ahead is not due on either, nor is a time already past ever late."""
+    later = make_job(created_at=at(0), scheduled_at=FAR_AHEAD, priority=5)
     now = make_job(created_at=at(1))
     await insert_all(store, later, now)
-    assert (await store.get_job(later.id)).scheduled_at == at(10)
+    assert (await store.get_job(later.id)).scheduled_at == FAR_AHEAD
     assert [job.id for job, _ in await store.claim_pending("me", at(9), LEASE, 5)] == [now.id]
     assert (await store.get_job(later.id)).status is JobStatus.PENDING
-    [(claimed, _)] = await store.claim_pending("me", at(10), LEASE, 5)
-    assert (claimed.id, claimed.started_at) == (later.id, at(10))
+    assert await store.claim_pending("me", at(10), LEASE, 5) == []
+
+
+async def test_a_job_inserted_with_a_delay_is_returned_as_stored_and_waits(store: JobStore) -> None:
+    job = make_job(created_at=at(0), scheduled_at=at(3_600))  # the caller's now + 3600 s
+    stored = await store.insert_job(job, delay_s=3_600)
+    assert stored == await store.get_job(job.id)
+    assert stored.scheduled_at is not None and replace(stored, scheduled_at=None) == replace(
+        job, scheduled_at=None
+    )
+    assert await store.claim_pending("me", at(1), LEASE, 5) == []  # an hour away on either clock
+    plain = make_job(created_at=at(1))
+    assert await store.insert_job(plain) == plain == await store.get_job(plain.id)  # no delay: as given
 
 
 async def test_due_scheduled_jobs_queue_by_priority_then_age(store: JobStore) -> None:
@@ -835,14 +849,13 @@ async def test_dependents_of_lists_the_jobs_waiting_for_a_job_oldest_first(store
 
 async def test_a_released_dependent_with_a_start_time_still_waits_for_it(store: JobStore) -> None:
     parent = make_job()
-    child = waiting_job(parent, created_at=at(1), scheduled_at=at(100))
+    child = waiting_job(parent, created_at=at(1), scheduled_at=FAR_AHEAD)
     await insert_all(store, parent, child)
     [(running, _)] = await store.claim_pending("me", at(2), LEASE, 5)
     await store.finish(running, "me", JobStatus.COMPLETED, now=at(3), seq=5, progress=Progress())
     assert (await store.get_job(child.id)).waiting_on is None
     assert await store.claim_pending("me", at(50), LEASE, 5) == []  # released, but not due
-    [(claimed, _)] = await store.claim_pending("me", at(100), LEASE, 5)
-    assert claimed.id == child.id
+    assert (await store.get_job(child.id)).status is JobStatus.PENDING
 
 
 async def test_a_running_dependents_completed_input_is_stored_under_its_lease(store: JobStore) -> None:

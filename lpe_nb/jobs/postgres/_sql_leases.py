@@ -45,10 +45,11 @@ __all__ = [
 SEQ_GAP_AFTER_CRASH = 1_000_000  # as SQLite's: past any seq an event lost in a crash could have used
 
 # The due scheduled jobs join the queue (walking jobs_scheduled by time): the queue's partial index holds
-# only jobs without a time.
+# only jobs without a time. Due by the database's clock, as leases are: machines' clocks are not in step,
+# and a delay_s was added to the database's now() (PgJobStore.insert_job).
 DUE_SCHEDULED_SQL = (
     "UPDATE jobs SET scheduled_at = NULL WHERE id IN (SELECT id FROM jobs "
-    "WHERE status = 'pending' AND scheduled_at IS NOT NULL AND scheduled_at <= %(now)s::timestamptz "
+    "WHERE status = 'pending' AND scheduled_at IS NOT NULL AND scheduled_at <= now() "
     "FOR UPDATE SKIP LOCKED)"
 )
 # The claim walks jobs_pending_queue in order and stops after `limit` rows it could lock.
@@ -82,7 +83,7 @@ async def claim_pending(
 ) -> list[tuple[JobRecord, list[StepRecord]]]:
     """pending -> running for up to ``limit`` jobs, highest priority then oldest first, with their steps."""
     # The due scheduled jobs join the queue first (its partial index holds only jobs without a time).
-    await conn.execute(DUE_SCHEDULED_SQL, {"now": now})
+    await conn.execute(DUE_SCHEDULED_SQL)
     cur = await conn.execute(
         CLAIM_SQL,
         {

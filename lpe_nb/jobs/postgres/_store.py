@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable, Collection
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import psycopg
@@ -25,7 +26,7 @@ from lpe_nb.errors import InvalidInput, StoreError
 from lpe_nb.jobs._store_base import StoreMethods
 from lpe_nb.jobs._store_common import JobChanges, Synchronous
 from lpe_nb.jobs.analytics import Analytics, AnalyticsRange
-from lpe_nb.jobs.model import JobRecord, StepRecord
+from lpe_nb.jobs.model import JobRecord, StepRecord, to_iso
 from lpe_nb.jobs.postgres import (
     _sql_cache,
     _sql_catalog,
@@ -39,7 +40,7 @@ from lpe_nb.jobs.postgres import (
 from lpe_nb.jobs.postgres._connection import Connection, connect, describe_error, make_pool, redact
 from lpe_nb.jobs.postgres._lock import AdvisoryDispatchLock
 from lpe_nb.jobs.postgres._relay import PgEventRelay
-from lpe_nb.jobs.postgres._rows import POSTGRES
+from lpe_nb.jobs.postgres._rows import POSTGRES, job_params
 from lpe_nb.jobs.postgres._sql_analytics import analytics
 from lpe_nb.jobs.postgres._sql_changes import PgChangeCursor, changed_since
 from lpe_nb.jobs.postgres.schema import migrate
@@ -190,6 +191,25 @@ class PgJobStore(StoreMethods):
 
     async def _read(self, fn: Callable[[Connection], Awaitable[T]]) -> T:
         return await self._run(fn, transaction=False)
+
+    # -- writes of whole jobs ----------------------------------------------------------------------------
+
+    async def insert_job(self, job: JobRecord, *, delay_s: float | None = None) -> JobRecord:
+        """Persist a new job; with ``delay_s`` its ``scheduled_at`` is the database's ``now()`` plus that
+        (the clock that releases it and times leases, whatever the submitting machine's says)."""
+        if delay_s is None or job.scheduled_at is None:
+            return await super().insert_job(job)
+        params = job_params(job)  # a job that is not JSON fails here, before any I/O
+
+        async def insert(conn: Connection) -> JobRecord:
+            cur = await conn.execute("SELECT now() + make_interval(secs => %s) AS at", (delay_s,))
+            row = await cur.fetchone()
+            assert row is not None
+            timed = replace(job, scheduled_at=to_iso(row["at"]))
+            await _sql_jobs.insert_job(conn, timed, {**params, "scheduled_at": timed.scheduled_at})
+            return timed
+
+        return await self._write(insert)
 
     # -- writes of running jobs, under a lease -----------------------------------------------------------
 
