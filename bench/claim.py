@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench._common import write_results  # noqa: E402
 from lpe_nb.jobs.model import to_iso, utc_now  # noqa: E402
+from lpe_nb.jobs.sqlite._counts import WriterConnection  # noqa: E402
 from lpe_nb.jobs.sqlite._sql_leases import claim_pending  # noqa: E402
 from lpe_nb.jobs.sqlite.schema import migrate  # noqa: E402
 
@@ -47,7 +48,7 @@ NAIVE_QUEUE = (
 
 
 def _open(path: Path, *, waiting: int, naive: bool) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None)
+    conn = sqlite3.connect(path, isolation_level=None, factory=WriterConnection)  # as the store's writer
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from lpe_nb.jobs.sqlite._counts import WriterConnection
 from lpe_nb.jobs.sqlite._sql_leases import claim_pending
 from lpe_nb.jobs.sqlite.schema import migrate
 from tests.jobs.records import at
@@ -22,7 +23,7 @@ WAITING = 10_000
 
 @pytest.fixture
 def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
-    conn = sqlite3.connect(tmp_path / "jobs.db", isolation_level=None)
+    conn = sqlite3.connect(tmp_path / "jobs.db", isolation_level=None, factory=WriterConnection)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA foreign_keys = ON")
     migrate(conn)
@@ -109,7 +110,9 @@ def test_the_claim_walks_the_queue_index_past_no_blocked_job(conn: sqlite3.Conne
 def test_the_claim_costs_the_same_with_twenty_thousand_waiting_jobs_as_with_none(tmp_path: Path) -> None:
     costs = []
     for crowded in (False, True):
-        conn = sqlite3.connect(tmp_path / f"jobs-{crowded}.db", isolation_level=None)
+        conn = sqlite3.connect(
+            tmp_path / f"jobs-{crowded}.db", isolation_level=None, factory=WriterConnection
+        )
         conn.row_factory = sqlite3.Row
         migrate(conn)
         if crowded:

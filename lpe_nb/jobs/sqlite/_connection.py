@@ -11,8 +11,9 @@ from typing import TypeVar
 import aiosqlite
 
 from lpe_nb.jobs._store_common import Synchronous
+from lpe_nb.jobs.sqlite._counts import WriterConnection
 
-__all__ = ["connect", "hop"]
+__all__ = ["configure", "connect", "hop"]
 
 T = TypeVar("T")
 
@@ -22,7 +23,8 @@ async def connect(
 ) -> aiosqlite.Connection:
     """A connection to ``path`` in WAL mode with ``busy_timeout``, foreign keys on, and ``sqlite3.Row`` rows."""
     # isolation_level=None: we issue BEGIN IMMEDIATE / COMMIT ourselves.
-    conn = aiosqlite.connect(path, isolation_level=None)
+    # WriterConnection: a write notes its status moves on it, for the counters (see _counts).
+    conn = aiosqlite.connect(path, isolation_level=None, factory=WriterConnection)
     try:
         await conn
     except BaseException:
@@ -33,16 +35,17 @@ async def connect(
         raise
     try:
         conn.row_factory = sqlite3.Row
-        await hop(conn, _configure(busy_timeout_ms, synchronous, query_only))
+        await hop(conn, configure(busy_timeout_ms, synchronous, query_only))
     except BaseException:
         await conn.close()  # else its thread outlives the loop: a hang at exit, or a traceback
         raise
     return conn
 
 
-def _configure(
+def configure(
     busy_timeout_ms: int, synchronous: Synchronous, query_only: bool
 ) -> Callable[[sqlite3.Connection], None]:
+    """What sets a new connection's PRAGMAs (bench/sql_floor.py opens its own connections with it)."""
     pragmas = [
         f"busy_timeout = {int(busy_timeout_ms)}",
         "journal_mode = WAL",
@@ -51,11 +54,11 @@ def _configure(
         f"query_only = {'ON' if query_only else 'OFF'}",
     ]
 
-    def configure(raw: sqlite3.Connection) -> None:
+    def apply(raw: sqlite3.Connection) -> None:
         for pragma in pragmas:
             raw.execute(f"PRAGMA {pragma}").fetchall()
 
-    return configure
+    return apply
 
 
 async def hop(conn: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:

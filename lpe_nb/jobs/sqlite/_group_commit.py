@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from lpe_nb.errors import StoreError
+from lpe_nb.jobs.sqlite import _counts
 from lpe_nb.jobs.sqlite._connection import hop
 
 __all__ = ["GroupCommitWriter"]
@@ -120,14 +121,17 @@ def _run_batch(conn: sqlite3.Connection, batch: list[_Write]) -> list[tuple[bool
         try:
             outcomes: list[tuple[bool, Any]] = [(True, write.op(conn)) for write in batch]
         except Exception as exc:
+            _counts.discard_moves(conn)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             if len(batch) == 1:
                 return [(False, exc)]
             conn.execute("BEGIN IMMEDIATE")
             outcomes = _run_isolated(conn, batch)
+        _counts.apply_moves(conn)  # the status counters, once per transaction (see _counts)
         conn.execute("COMMIT")
     except BaseException:
+        _counts.discard_moves(conn)
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
@@ -139,10 +143,12 @@ def _run_isolated(conn: sqlite3.Connection, batch: list[_Write]) -> list[tuple[b
     outcomes: list[tuple[bool, Any]] = []
     for write in batch:
         conn.execute("SAVEPOINT op")
+        moves = _counts.snapshot(conn)
         try:
             outcomes.append((True, write.op(conn)))
         except Exception as exc:
             conn.execute("ROLLBACK TO op")
+            _counts.restore(conn, moves)
             outcomes.append((False, exc))
         conn.execute("RELEASE op")
     return outcomes

@@ -13,6 +13,7 @@ import sqlite3
 from lpe_nb.errors import InvalidInput, LeaseLost
 from lpe_nb.jobs.chains import waiting_progress
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress
+from lpe_nb.jobs.sqlite._counts import moved
 from lpe_nb.jobs.sqlite._rows import progress_json, row_to_job
 from lpe_nb.jobs.sqlite._sql_reads import first
 
@@ -57,13 +58,14 @@ def link_parents(conn: sqlite3.Connection, job: JobRecord, *, now: str) -> None:
     _set_waiting(conn, job.id, job.seq, now, set_seq=False)
 
 
-def end_dependents(conn: sqlite3.Connection, parent_id: str, status: JobStatus, *, now: str) -> int:
-    """``parent_id`` has just moved to the terminal ``status``: if it completed, its dependents that wait
-    for nothing else are released (they join the queue); else they are cancelled, and theirs in turn, each
-    with a reason naming the parent it waited for. Returns how many jobs depend on ``parent_id``."""
-    parent = first(conn.execute("SELECT title, dependents FROM jobs WHERE id = ?", (parent_id,)))
-    if parent is None or not parent["dependents"]:
+def end_dependents(conn: sqlite3.Connection, parent: sqlite3.Row, status: JobStatus, *, now: str) -> int:
+    """``parent`` (its row as the UPDATE that ended it returned it: ``id``, ``title`` and ``dependents`` at
+    least) has just moved to the terminal ``status``: if it completed, its dependents that wait for nothing
+    else are released (they join the queue); else they are cancelled, and theirs in turn, each with a
+    reason naming the parent it waited for. Returns how many jobs depend on the parent."""
+    if not parent["dependents"]:
         return 0
+    parent_id = parent["id"]
     if status is JobStatus.COMPLETED:
         for child in conn.execute(_PENDING_DEPENDENTS_SQL, (parent_id,)).fetchall():
             _set_waiting(conn, child["id"], int(child["seq"]) + 1, now, set_seq=True)
@@ -121,6 +123,7 @@ def _cancel_dependents(
             )
             if row is None:
                 continue
+            moved(conn, JobStatus.PENDING, JobStatus.CANCELLED)
             conn.execute(
                 "INSERT INTO job_transitions (job_id, seq, at, from_status, to_status, actor, reason) "
                 "VALUES (?, ?, ?, 'pending', 'cancelled', ?, ?)",

@@ -10,6 +10,7 @@ from typing import Any
 
 from lpe_nb.errors import InvalidTransition
 from lpe_nb.jobs.model import JobRecord, JobStatus, check_transition
+from lpe_nb.jobs.sqlite._counts import moved
 from lpe_nb.jobs.sqlite._rows import row_to_job
 from lpe_nb.jobs.sqlite._sql_chains import end_dependents, link_parents
 from lpe_nb.jobs.sqlite._sql_reads import fetch_job, first
@@ -68,6 +69,7 @@ def insert_row(conn: sqlite3.Connection, table: str, row: dict[str, Any], *, suf
 def insert_job(conn: sqlite3.Connection, job: JobRecord, row: dict[str, Any]) -> None:
     """Insert the new ``job``, already turned into its ``row``, and record its submission."""
     insert_row(conn, "jobs", row)
+    moved(conn, None, job.status)
     record_transition(conn, job.id, job.seq, job.created_at, None, job.status, "submit", None)
     if job.depends_on:
         link_parents(conn, job, now=job.created_at)
@@ -86,10 +88,11 @@ def request_cancel(conn: sqlite3.Connection, job_id: str, *, now: str, actor: st
                 (reason, now, now, job_id),
             )
         )
+        moved(conn, JobStatus.PENDING, JobStatus.CANCELLED)
         record_transition(
             conn, job_id, row["seq"], now, JobStatus.PENDING, JobStatus.CANCELLED, actor, reason
         )
-        end_dependents(conn, job_id, JobStatus.CANCELLED, now=now)
+        end_dependents(conn, row, JobStatus.CANCELLED, now=now)
     else:
         row = first(
             conn.execute(
@@ -121,13 +124,18 @@ def delete_job(conn: sqlite3.Connection, job_id: str) -> None:
     job = fetch_job(conn, job_id)
     if not job.is_terminal:
         raise _not_deletable(job)
-    conn.execute(f"DELETE FROM jobs WHERE id = ? AND status IN {_TERMINAL_SQL}", (job_id,))
+    cursor = conn.execute(f"DELETE FROM jobs WHERE id = ? AND status IN {_TERMINAL_SQL}", (job_id,))
+    moved(conn, job.status, None, cursor.rowcount)
 
 
 def purge_terminal(conn: sqlite3.Connection, completed_before: str, *, batch: int) -> int:
     """Delete at most ``batch`` terminal jobs that ended before ``completed_before``; returns how many."""
-    cursor = conn.execute(PURGE_TERMINAL_SQL, (completed_before, batch))
-    return int(cursor.rowcount)
+    statuses = [
+        row[0] for row in conn.execute(PURGE_TERMINAL_SQL + " RETURNING status", (completed_before, batch))
+    ]
+    for status in set(statuses):
+        moved(conn, JobStatus(status), None, statuses.count(status))
+    return len(statuses)
 
 
 def _not_deletable(job: JobRecord) -> Exception:

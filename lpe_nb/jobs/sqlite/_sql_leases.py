@@ -16,6 +16,7 @@ from lpe_nb.errors import LeaseLost
 from lpe_nb.jobs._recovery import REQUEUE_REASON, recovery_of
 from lpe_nb.jobs._store_common import Recovered
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord
+from lpe_nb.jobs.sqlite._counts import moved
 from lpe_nb.jobs.sqlite._rows import USAGE_COLUMNS, progress_json, row_to_job
 from lpe_nb.jobs.sqlite._sql_chains import end_dependents
 from lpe_nb.jobs.sqlite._sql_jobs import insert_row, record_transition
@@ -62,6 +63,7 @@ def claim_pending(
         (owner, lease_until, now, now, *(types or ()), limit),
     ).fetchall()
     jobs = sorted((row_to_job(r) for r in rows), key=lambda j: (-j.priority, j.created_at))
+    moved(conn, JobStatus.PENDING, JobStatus.RUNNING, len(jobs))
     for job in jobs:
         record_transition(conn, job.id, job.seq, now, JobStatus.PENDING, JobStatus.RUNNING, owner, None)
     # Only a job that started before this claim can have checkpoints to resume from.
@@ -108,16 +110,20 @@ def finish(
 ) -> int:
     """running -> ``status`` with its outcome (``progress`` and ``result_data`` already as JSON), and its
     dependents released or cancelled; returns how many jobs depend on it."""
-    cursor = conn.execute(
-        "UPDATE jobs SET status = ?, result_data = ?, error_message = ?, progress = ?, "
-        "completed_at = ?, updated_at = ?, seq = MAX(seq, ?), lease_owner = NULL, lease_expires_at = NULL "
-        "WHERE id = ? AND status = 'running' AND lease_owner = ?",
-        (status.value, result_data, error_message, progress, now, now, seq, job_id, owner),
+    # RETURNING what end_dependents needs: one statement, not an UPDATE and a SELECT of the same row.
+    row = first(
+        conn.execute(
+            "UPDATE jobs SET status = ?, result_data = ?, error_message = ?, progress = ?, completed_at = ?, "
+            "updated_at = ?, seq = MAX(seq, ?), lease_owner = NULL, lease_expires_at = NULL "
+            "WHERE id = ? AND status = 'running' AND lease_owner = ? RETURNING id, title, dependents",
+            (status.value, result_data, error_message, progress, now, now, seq, job_id, owner),
+        )
     )
-    if cursor.rowcount != 1:
+    if row is None:
         raise LeaseLost.of(job_id, owner)
+    moved(conn, JobStatus.RUNNING, status)
     record_transition(conn, job_id, seq, now, JobStatus.RUNNING, status, owner, error_message)
-    return end_dependents(conn, job_id, status, now=now)
+    return end_dependents(conn, row, status, now=now)
 
 
 def requeue(conn: sqlite3.Connection, job_id: str, owner: str, *, now: str, seq: int, refund: int) -> None:
@@ -130,6 +136,7 @@ def requeue(conn: sqlite3.Connection, job_id: str, owner: str, *, now: str, seq:
     )
     if cursor.rowcount != 1:
         raise LeaseLost.of(job_id, owner)
+    moved(conn, JobStatus.RUNNING, JobStatus.PENDING)
     record_transition(conn, job_id, seq, now, JobStatus.RUNNING, JobStatus.PENDING, owner, REQUEUE_REASON)
 
 
@@ -206,8 +213,9 @@ def recover_orphans(conn: sqlite3.Connection, owner: str, *, now: str, only_expi
              SEQ_GAP_AFTER_CRASH, action.value, now, job.id, job.lease_owner),
         ))  # fmt: skip
         if row is not None:
+            moved(conn, JobStatus.RUNNING, action)
             record_transition(conn, job.id, row["seq"], now, JobStatus.RUNNING, action, owner, reason)
             if action is not JobStatus.PENDING:
-                end_dependents(conn, job.id, action, now=now)
+                end_dependents(conn, row, action, now=now)
             recovered.append(Recovered(row_to_job(row), action))
     return recovered

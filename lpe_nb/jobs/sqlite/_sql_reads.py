@@ -137,8 +137,8 @@ def list_jobs(
 
 
 def count_by_status(conn: sqlite3.Connection, username: str | None = None) -> dict[JobStatus, int]:
-    """How many jobs there are in each status (0 for a status with none): five counters, kept by triggers
-    in the transactions that change the jobs (schema migration 2), not a count of the history. One user's:
+    """How many jobs there are in each status (0 for a status with none): five counters, kept by the writer
+    in the transactions that change the jobs (``_counts``), not a count of the history. One user's:
     a count of their entries in ``jobs_user_status_created`` (no table row is read), so it grows with that
     user's history, not everyone's."""
     rows = (

@@ -22,6 +22,7 @@ from lpe_nb.jobs.recurrence import (
     ScheduleRecord,
     plan_fire,
 )
+from lpe_nb.jobs.sqlite._counts import moved
 from lpe_nb.jobs.sqlite._rows import SQLITE, job_to_row
 from lpe_nb.jobs.sqlite._sql_jobs import insert_row, record_transition
 
@@ -60,8 +61,10 @@ def fetch_schedule(conn: sqlite3.Connection, schedule_id: str) -> ScheduleRecord
     return schedule_from_row(row, SQLITE)
 
 
-def list_schedules(conn: sqlite3.Connection, limit: int) -> list[ScheduleRecord]:
-    rows = conn.execute("SELECT * FROM schedules ORDER BY created_at, id LIMIT ?", (limit,)).fetchall()
+def list_schedules(conn: sqlite3.Connection, limit: int, username: str | None) -> list[ScheduleRecord]:
+    mine = "" if username is None else "WHERE username = ? "
+    params = (limit,) if username is None else (username, limit)
+    rows = conn.execute(f"SELECT * FROM schedules {mine}ORDER BY created_at, id LIMIT ?", params).fetchall()
     return [schedule_from_row(row, SQLITE) for row in rows]
 
 
@@ -114,6 +117,7 @@ def fire_due(conn: sqlite3.Connection, now: datetime, limit: int) -> list[FiredS
             )
             if claimed.rowcount == 1:
                 insert_row(conn, "jobs", job_to_row(job))
+                moved(conn, None, job.status)
                 record_transition(
                     conn, job.id, job.seq, now_iso, None, JobStatus.PENDING, f"schedule {schedule.id}", None
                 )
