@@ -15,6 +15,9 @@
 - ``POST {base_url}lpe-bench/stop``: every ticker finishes at its next tick, however long it was to run.
 - ``GET {base_url}lpe-bench/sockets``: ``{"open": n}``, the lpe WebSocket connections the server holds.
 - ``POST {base_url}lpe-bench/gc``: a full garbage collection, for diagnosis (the benches never call it).
+- ``GET {base_url}lpe-bench/gc-time``: the collections the garbage collector made since the server
+  started and the seconds they took, per generation (``gc.callbacks``): ``{"collections": [n0, n1, n2],
+  "seconds": [s0, s1, s2]}``; bench/server.py reports the share of each endpoint's samples.
 """
 
 from __future__ import annotations
@@ -60,6 +63,26 @@ async def ticker(ctx: StepContext, data: Any) -> dict[str, Any]:
     # replace (coalesce) the last tick in every queue that has not sent it yet.
     await asyncio.sleep(1 / hz)
     return {"ticks": ticks}
+
+
+class _GcClock:
+    """The collector's runs and time per generation, from ``gc.callbacks`` (installed at load)."""
+
+    def __init__(self) -> None:
+        self.collections = [0, 0, 0]
+        self.seconds = [0.0, 0.0, 0.0]
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        generation = info["generation"]
+        self.collections[generation] += 1
+        self.seconds[generation] += time.perf_counter() - self._started
+
+
+GC_CLOCK = _GcClock()
 
 
 class _BenchHandler(APIHandler):
@@ -146,11 +169,22 @@ class GcHandler(_BenchHandler):
         self.finish(json.dumps({"unreachable": found, "objects": len(objects), "types": types}))
 
 
+class GcTimeHandler(_BenchHandler):
+    """The garbage collector's runs and seconds per generation since the server started."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.finish(json.dumps({"collections": GC_CLOCK.collections, "seconds": GC_CLOCK.seconds}))
+
+
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     return [{"module": "bench._server_peer_ext"}]
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
+    if GC_CLOCK not in gc.callbacks:
+        gc.callbacks.append(GC_CLOCK)
     base_url = serverapp.web_app.settings["base_url"]
     serverapp.web_app.add_handlers(
         ".*$",
@@ -160,5 +194,6 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
             (url_path_join(base_url, "lpe-bench/stop"), StopHandler),
             (url_path_join(base_url, "lpe-bench/sockets"), SocketsHandler),
             (url_path_join(base_url, "lpe-bench/gc"), GcHandler),
+            (url_path_join(base_url, "lpe-bench/gc-time"), GcTimeHandler),
         ],
     )

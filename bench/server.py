@@ -8,7 +8,14 @@
     ``AsyncHTTPClient`` (one connection per request: that client does not keep connections alive, which
     costs both endpoints the same); the endpoints alternate in interleaved repeats and each sample starts
     with the job queue drained. ``submit_ratio`` = median projection rate / median ceiling rate. Every
-    projection submission must get 202 with a distinct job id.
+    projection submission must get 202 with a distinct job id, and the jobs must be in the database.
+    Also printed: the server process's CPU per request of each endpoint over the posting window (from
+    ``/proc``; with ``--run-jobs here`` it includes the share of the jobs' own work done meanwhile).
+    ``--run-jobs`` says where the submitted jobs run, to tell the submit path from the jobs' work:
+    ``here`` (the default, the acceptance figure): the server's own engine, on its event loop;
+    ``never``: nowhere (``dispatch = 'never'``; the jobs stay pending): the submit path alone;
+    ``worker``: a headless ``python -m lpe_nb worker`` process on the same database, the server with
+    ``dispatch = 'never'`` (docs/workers.md).
 
 (b) WebSocket fan-out: a fresh server (its job ``concurrency`` raised so all tickers run at once) runs
     ``ticker`` jobs (registered into the lpe engine's operation registry by the peer extension) that
@@ -19,7 +26,7 @@
     many reports reached the clients (the rest were coalesced by the server's per-connection queues).
 
     python bench/server.py [--requests 1000] [--concurrency 32] [--repeats 5]
-                           [--ws-jobs 50] [--ws-per-job 2] [--hz 20] [--ws-seconds 5]
+                           [--run-jobs here|never|worker] [--submit-only] [--ws-jobs 50] [--ws-per-job 2] [--hz 20] [--ws-seconds 5]
 
 Prints the figures and, last, ``submit_ratio=<x> ws_p99_ms=<y>``; writes ``bench/results/server.json``.
 
@@ -174,17 +181,60 @@ async def _wait_ready(server: Server, process: subprocess.Popen[bytes]) -> None:
 
 # -- (a) submissions ---------------------------------------------------------------------------------------
 
+RUN_JOBS = ("here", "never", "worker")
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
-async def _drain(client: AsyncHTTPClient, server: Server) -> None:
-    """Wait until no job is pending or running, so each sample starts from an idle server."""
+
+def _process_cpu_s(pid: int) -> float:
+    """User plus system CPU seconds of a process (all its threads), from ``/proc``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+@contextlib.contextmanager
+def headless_worker(db_path: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -m lpe_nb worker`` on ``db_path`` with the mock LLM (zero latency); always stopped."""
+    env = {**os.environ, "LPE_LLM_PROVIDER": "mock", "LPE_MOCK_LATENCY_S": "0"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lpe_nb", "worker", f"--db-path={db_path}"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield process
+    finally:
+        _stop(process)
+
+
+async def _drain(client: AsyncHTTPClient, server: Server, *, pending: bool = True) -> None:
+    """Wait until no job is running (nor, with ``pending``, waiting), so each sample starts from an idle
+    server. Running jobs are counted in the database: a headless worker's too."""
     deadline = time.monotonic() + DRAIN_TIMEOUT_S
     while time.monotonic() < deadline:
         response = await client.fetch(server.url + "lpe/api/status", headers=server.headers)
         status = json.loads(response.body)
-        if status["running"] == 0 and status["counts"].get("pending", 0) == 0:
+        counts = status["counts"]
+        busy = status["running"] + counts.get("running", 0) + (counts.get("pending", 0) if pending else 0)
+        if busy == 0:
             return
         await asyncio.sleep(0.05)
     raise TimeoutError(f"projection jobs did not drain within {DRAIN_TIMEOUT_S:g} s")
+
+
+async def _gc_seconds(client: AsyncHTTPClient, server: Server) -> list[float]:
+    """Seconds the server's garbage collector has spent per generation (the peer extension's clock)."""
+    response = await client.fetch(server.url + "lpe-bench/gc-time", headers=server.headers)
+    seconds: list[float] = json.loads(response.body)["seconds"]
+    return seconds
+
+
+async def _stored_jobs(client: AsyncHTTPClient, server: Server) -> int:
+    """How many jobs the database holds (every status), read through the server."""
+    response = await client.fetch(server.url + "lpe/api/status", headers=server.headers)
+    return sum(json.loads(response.body)["counts"].values())
 
 
 async def _post_many(
@@ -212,33 +262,47 @@ async def _post_many(
     return requests / elapsed, answers
 
 
-async def submissions(server: Server, requests: int, concurrency: int, repeats: int) -> dict[str, Any]:
+async def submissions(
+    server: Server, requests: int, concurrency: int, repeats: int, run_jobs: str = "here"
+) -> dict[str, Any]:
     client = AsyncHTTPClient(max_clients=concurrency)
     paths = {"ceiling": "lpe-bench/ceiling", "projection": "lpe/api/projection/create"}
     samples: dict[str, list[float]] = {name: [] for name in paths}
+    cpu_us: dict[str, list[float]] = {name: [] for name in paths}
+    gc_us: dict[str, list[float]] = {name: [] for name in paths}
     job_ids: list[str] = []
+    drain_pending = run_jobs != "never"  # with no dispatcher the jobs stay pending
     for name in paths:  # warm-up: the engine's first use, imports, connections
         _, answers = await _post_many(client, server, paths[name], 2 * concurrency, concurrency)
         assert all(code == 202 for code, _ in answers), answers[:3]
+    stored_before = await _stored_jobs(client, server)
     for repeat in range(repeats):
         order = list(paths) if repeat % 2 == 0 else list(reversed(paths))
         for name in order:
-            await _drain(client, server)
+            await _drain(client, server, pending=drain_pending)
+            gc_before, cpu_before = await _gc_seconds(client, server), _process_cpu_s(server.pid)
             rate, answers = await _post_many(client, server, paths[name], requests, concurrency)
+            cpu_us[name].append((_process_cpu_s(server.pid) - cpu_before) / requests * 1e6)
+            gc_us[name].append((sum(await _gc_seconds(client, server)) - sum(gc_before)) / requests * 1e6)
             bad = [(code, body[:200]) for code, body in answers if code != 202]
             assert not bad, f"{name}: {len(bad)} answers were not 202, e.g. {bad[:3]}"
             if name == "projection":
                 job_ids.extend(json.loads(body)["job_id"] for _, body in answers)
             samples[name].append(rate)
-    await _drain(client, server)
+    await _drain(client, server, pending=drain_pending)
     assert len(set(job_ids)) == len(job_ids) == requests * repeats, "duplicate or missing job ids"
+    stored = await _stored_jobs(client, server) - stored_before
+    assert stored == len(job_ids), f"{len(job_ids)} jobs answered 202, {stored} in the database"
     rates = {name: median(values) for name, values in samples.items()}
     return {
         "requests": requests,
         "concurrency": concurrency,
         "repeats": repeats,
+        "run_jobs": run_jobs,
         "per_s": {name: round(rate, 1) for name, rate in rates.items()},
         "samples": {name: [round(v, 1) for v in values] for name, values in samples.items()},
+        "server_cpu_us_per_request": {name: round(median(values)) for name, values in cpu_us.items()},
+        "server_gc_us_per_request": {name: round(median(values)) for name, values in gc_us.items()},
         "projection_jobs_checked": len(job_ids),
         "submit_ratio": round(rates["projection"] / rates["ceiling"], 3),
     }
@@ -347,6 +411,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--run-jobs",
+        choices=RUN_JOBS,
+        default="here",
+        help="where (a)'s jobs run: the server's engine (here), nowhere (never), a headless worker process",
+    )
+    parser.add_argument("--submit-only", action="store_true", help="(a) only, no WebSocket fan-out")
     parser.add_argument("--ws-jobs", type=int, default=50)
     parser.add_argument("--ws-per-job", type=int, default=2)
     parser.add_argument("--hz", type=float, default=20.0)
@@ -367,8 +438,20 @@ def main() -> None:
         return
 
     with tempfile.TemporaryDirectory(prefix="lpe-bench-server-") as tmp:
-        with jupyter_server(Path(tmp), "submit") as server:  # the extension's default job concurrency
-            submit = asyncio.run(submissions(server, args.requests, args.concurrency, args.repeats))
+        dispatch = {} if args.run_jobs == "here" else {"dispatch": "never"}
+        # the extension's default job concurrency (a worker's default is the same, 8)
+        with jupyter_server(Path(tmp), "submit", **dispatch) as server, contextlib.ExitStack() as stack:
+            if args.run_jobs == "worker":
+                work = Path(tmp) / "submit"
+                stack.enter_context(headless_worker(work / "jobs.db", work / "worker.log"))
+            submit = asyncio.run(
+                submissions(server, args.requests, args.concurrency, args.repeats, args.run_jobs)
+            )
+        if args.submit_only:
+            write_results(f"server_submit_{args.run_jobs}", {"submissions": submit})
+            _print_submissions(args, submit)
+            print(f"submit_ratio={submit['submit_ratio']:.3f}")
+            return
         with jupyter_server(Path(tmp), "ws", concurrency=args.ws_jobs + 8) as server:
             ws = asyncio.run(
                 fan_out(
@@ -382,14 +465,8 @@ def main() -> None:
             )
 
     write_results("server", {"submissions": submit, "websocket": ws})
-    rates, lat = submit["per_s"], ws["latency_ms"]
-    print(
-        f"(a) submissions: requests={args.requests} concurrency={args.concurrency} repeats={args.repeats}"
-        " (medians, requests/s)"
-    )
-    print(f"    ceiling (bare APIHandler, 202)   {rates['ceiling']:8.1f}")
-    print(f"    POST lpe/api/projection/create  {rates['projection']:8.1f}")
-    print(f"    ratio {submit['submit_ratio']:.3f} (target >= 0.5)")
+    lat = ws["latency_ms"]
+    _print_submissions(args, submit)
     print(
         f"(b) WebSocket fan-out: {ws['connections']} connections on {ws['jobs']} jobs at {ws['hz']:g} Hz"
         f" for {ws['seconds']:g} s, {'staggered' if ws['staggered'] else 'aligned'} ticks"
@@ -403,6 +480,22 @@ def main() -> None:
         f"  max {lat['max']:.3f} (target p99 <= 10)"
     )
     print(f"submit_ratio={submit['submit_ratio']:.3f} ws_p99_ms={lat['p99']:.3f}")
+
+
+def _print_submissions(args: argparse.Namespace, submit: dict[str, Any]) -> None:
+    rates, cpu = submit["per_s"], submit["server_cpu_us_per_request"]
+    gc_us = submit["server_gc_us_per_request"]
+    print(
+        f"(a) submissions: requests={args.requests} concurrency={args.concurrency} repeats={args.repeats}"
+        f" jobs run: {submit['run_jobs']} (medians: requests/s; server CPU per request, of which in"
+        " garbage collection)"
+    )
+    for name, label in (
+        ("ceiling", "ceiling (bare APIHandler, 202)  "),
+        ("projection", "POST lpe/api/projection/create "),
+    ):
+        print(f"    {label} {rates[name]:8.1f}   {cpu[name]:5d} us  {gc_us[name]:5d} us")
+    print(f"    ratio {submit['submit_ratio']:.3f} (target >= 0.7)")
 
 
 def run_bad_readers(args: argparse.Namespace) -> None:

@@ -38,7 +38,14 @@ from lpe_nb.server_ext.quotas import QuotaSettings
 from lpe_nb.server_ext.users import UserSettings
 from lpe_nb.server_ext.ws import WS_PATH, JobsWebSocket
 
-__all__ = ["ACTIVITY_SETTING", "LIFECYCLE_SCHEMA_ID", "SERVER_TOKEN_ENV", "SERVER_URL_ENV", "LpeExtensionApp"]
+__all__ = [
+    "ACTIVITY_SETTING",
+    "LIFECYCLE_SCHEMA_ID",
+    "SERVER_TOKEN_ENV",
+    "SERVER_URL_ENV",
+    "LpeExtensionApp",
+    "freeze_heap_once",
+]
 
 LIFECYCLE_SCHEMA_ID = "https://lpe-nb.org/events/job-lifecycle"
 LIFECYCLE_SCHEMA_PATH = Path(__file__).parent / "events" / "job-lifecycle.yaml"
@@ -48,6 +55,7 @@ ACTIVITY_SETTING = "lpe_last_activity"  # ServerApp.last_activity() reads every 
 _DISPATCH_MODES: dict[str, DispatchMode] = {"auto": "auto", "always": True, "never": False}
 
 
+log = logging.getLogger(__name__)  # the server's handlers and level once started (_log_to_server)
 _heap_frozen = False
 
 
@@ -305,7 +313,7 @@ class LpeExtensionApp(ExtensionApp):
         if self.gc_freeze:
             frozen = freeze_heap_once()
             if frozen:
-                self.log.debug("lpe_nb: %d objects out of the garbage collector's full passes", frozen)
+                log.debug("lpe_nb: %d objects out of the garbage collector's full passes", frozen)
         if self.engine is not None:
             try:
                 await self.engine.start()

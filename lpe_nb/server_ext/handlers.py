@@ -184,103 +184,85 @@ class LpeApiHandler(APIHandler):
                 raise InvalidInput.field(name, f"must be at most {MAX_FILTER_CHARS} characters")
         return values
 
-    def wait_seconds(self, body: dict[str, Any]) -> float | None:
-        """The optional ``wait`` (seconds, 0..60), from the body (taken out of it) or the query."""
-        wait_s: float | None = self._submit_option(body, "wait", float)
-        return wait_s
+    def submit_options(self, body: dict[str, Any]) -> WaitRequest:
+        """The submit options (:class:`WaitRequest`'s fields: ``wait``, ``max_attempts``, ``priority``,
+        ``run_at``, ``delay_s``, ``cache``) from the body (taken out of it), else from the query, validated
+        together in one pass. A query value is checked even when the body has its own, which wins."""
+        options = self.query_options()
+        options.update({name: body.pop(name) for name in _SUBMIT_OPTIONS if name in body})
+        return validate_request(WaitRequest, options) if options else _NO_OPTIONS
 
-    def max_attempts(self, body: dict[str, Any]) -> int | None:
-        """The optional ``max_attempts`` (1..100), from the body (taken out of it) or the query."""
-        attempts: int | None = self._submit_option(body, "max_attempts", int)
-        return attempts
-
-    def priority(self, body: dict[str, Any]) -> int | None:
-        """The optional ``priority`` (MIN_PRIORITY..MAX_PRIORITY), from the body (taken out of it) or the
-        query."""
-        priority: int | None = self._submit_option(body, "priority", int)
-        return priority
-
-    def use_cache(self, body: dict[str, Any]) -> dict[str, bool]:
-        """The optional ``cache`` (false: none of the job's LLM calls is answered from the result cache),
-        from the body (taken out of it) or the query, as a ``submit`` keyword argument (none if not given)."""
-        cache: bool | None = self._submit_option(body, "cache", _query_boolean)
-        return {} if cache is None else {"cache": cache}
-
-    def schedule(self, body: dict[str, Any]) -> dict[str, Any]:
-        """The optional ``run_at`` (ISO 8601 with an offset) and ``delay_s``, from the body (taken out of
-        it) or the query, as ``submit`` keyword arguments."""
-        return {
-            "run_at": self._submit_option(body, "run_at", str),
-            "delay_s": self._submit_option(body, "delay_s", float),
-            **self.use_cache(body),
-            **self.chain(body),
-        }
-
-    def chain(self, body: dict[str, Any]) -> dict[str, Any]:
-        """The optional ``depends_on`` and ``inputs_from`` (body only), taken out of the body, as ``submit``
-        keyword arguments (docs/chains.md)."""
-        names = ("depends_on", "inputs_from")
-        options: dict[str, Any] = {name: body.pop(name) for name in names if name in body}
-        request = validate_request(ChainRequest, options)
-        return {"depends_on": request.depends_on, "inputs_from": request.inputs_from}
-
-    def _submit_option(self, body: dict[str, Any], name: str, parse: Callable[[str], Any]) -> Any:
-        """A field of :class:`WaitRequest` from the body (taken out of it), else from the query. A query
-        value is checked even when the body has one (a bad request is refused, not half read), and may be
-        given once."""
-        values = self.get_query_arguments(name)
-        if len(values) > 1:
-            raise InvalidInput.field(name, "is given more than once in the query")
-        from_query = None
-        if values:
+    def query_options(self, names: tuple[str, ...] | None = None) -> dict[str, Any]:
+        """The submit options given in the query (all of them, or those ``names``), parsed and checked:
+        a bad one is refused even if the body gives its own (a request is refused, not half read), and
+        each may be given once."""
+        if not self.request.query_arguments:  # the common case: nothing to look for
+            return {}
+        options: dict[str, Any] = {}
+        for name in names or _SUBMIT_OPTIONS:
+            values = self.get_query_arguments(name)
+            if not values:
+                continue
+            if len(values) > 1:
+                raise InvalidInput.field(name, "is given more than once in the query")
+            parse = _SUBMIT_OPTIONS[name]
             try:
-                from_query = parse(values[0].strip())
+                options[name] = parse(values[0].strip())
             except ValueError:
                 expected = "true or false" if parse is _query_boolean else "a number"
                 raise InvalidInput.field(name, f"must be {expected}, not {values[0][:40]!r}") from None
-            validate_request(WaitRequest, {name: from_query})
-        raw = body.pop(name) if name in body else from_query
-        return getattr(validate_request(WaitRequest, {name: raw}), name)
+        if options:
+            validate_request(WaitRequest, options)
+        return options
+
+    def chain(self, body: dict[str, Any]) -> ChainRequest | None:
+        """The optional ``depends_on`` and ``inputs_from`` (body only), taken out of the body (docs/chains.md);
+        None when neither is given."""
+        options = {name: body.pop(name) for name in _CHAIN_OPTIONS if name in body}
+        return validate_request(ChainRequest, options) if options else None
 
     async def submit(
         self,
         job_type: str,
         input_data: dict[str, Any],
-        wait_s: float | None,
-        max_attempts: int | None = None,
-        priority: int | None = None,
-        schedule: dict[str, Any] | None = None,
+        options: WaitRequest | SubmitRequest,
+        chain: ChainRequest | SubmitRequest | None = None,
     ) -> None:
         """Submit and answer 202 ``{job_id, status}`` once persisted, or 200 with the job if it finished
-        within ``wait_s``."""
-        manager = await self.manager()
-        identity = identity_of(self)  # quotas are per Jupyter user, and the job is theirs
-        parents_of = (await self.viewer()).only  # another user's job is no parent of one's own
+        within ``options.wait``. The 202 is built from the id alone: the job was stored ``pending``, so
+        its row is not read back."""
+        manager, viewer = await self.manager(), await self.viewer()
+        identity = viewer.username  # quotas are per Jupyter user (identity_of), and the job is theirs
+        keywords: dict[str, Any] = {} if options.cache is None else {"cache": options.cache}
+        if chain is not None:  # another user's job is no parent of one's own
+            keywords |= {"depends_on": chain.depends_on, "inputs_from": chain.inputs_from}
+            keywords["parents_of"] = viewer.only
         job_id = await self.engine.quotas.submit(
             identity,
             lambda: manager.submit(
                 job_type,
                 input_data,
-                max_attempts=max_attempts,
-                priority=priority or 0,
+                max_attempts=options.max_attempts,
+                priority=options.priority or 0,
+                run_at=options.run_at,
+                delay_s=options.delay_s,
                 username=identity,
-                parents_of=parents_of,
-                **(schedule or {}),
+                **keywords,
             ),
         )
         self.engine.remember_type(job_id, job_type)
         self.set_header("Location", f"{self.base_url}lpe/api/jobs/{job_id}")
-        if wait_s:
+        if options.wait:
             try:
-                await manager.wait(job_id, timeout_s=wait_s)
+                await manager.wait(job_id, timeout_s=options.wait)
             except TimeoutError:
                 pass
             else:
                 job, steps = await manager.get_with_steps(job_id)
                 self.send_model(JobWithStepsBody.of_steps(job, steps))
                 return
-        job = await manager.get(job_id)
-        self.send_model(SubmittedBody(job_id=job_id, status=job.status), status=202)
+        # SubmittedBody's shape, encoded once
+        self.send_json({"job_id": job_id, "status": JobStatus.PENDING.value}, status=202)
 
     # -- output ----------------------------------------------------------------------------------------
 
@@ -348,6 +330,19 @@ def _query_boolean(text: str) -> bool:
     raise ValueError(text)
 
 
+# WaitRequest's fields, and how each is read from a query string
+_SUBMIT_OPTIONS: dict[str, Callable[[str], Any]] = {
+    "wait": float,
+    "max_attempts": int,
+    "priority": int,
+    "run_at": str,
+    "delay_s": float,
+    "cache": _query_boolean,
+}
+_CHAIN_OPTIONS = ("depends_on", "inputs_from")
+_NO_OPTIONS = WaitRequest()
+
+
 def _json_type(value: Any) -> str:
     if isinstance(value, list):
         return "an array"
@@ -390,19 +385,11 @@ class JobsHandler(LpeApiHandler):
     async def post(self) -> None:
         """Submit a job of any type: ``{"type": ..., "input": {...}, "wait": seconds}``."""
         body = self.json_object()
-        # the query's are checked even when the body has its own, which wins
-        body.setdefault("wait", self.wait_seconds({}))
-        body.setdefault("max_attempts", self.max_attempts({}))
-        body.setdefault("priority", self.priority({}))
-        for name, value in self.schedule({}).items():
+        for name, value in self.query_options().items():  # checked even when the body's own wins
             body.setdefault(name, value)
         request = validate_request(SubmitRequest, body)
-        schedule: dict[str, Any] = {"run_at": request.run_at, "delay_s": request.delay_s}
-        schedule |= {"depends_on": request.depends_on, "inputs_from": request.inputs_from}
-        schedule |= {} if request.cache is None else {"cache": request.cache}
-        await self.submit(
-            request.type, request.input, request.wait, request.max_attempts, request.priority, schedule
-        )
+        chained = request.depends_on is not None or request.inputs_from is not None
+        await self.submit(request.type, request.input, request, request if chained else None)
 
 
 class JobHandler(LpeApiHandler):
@@ -442,7 +429,8 @@ class CancelHandler(LpeApiHandler):
         ``cancelled`` at its next await; if another process runs it, that one sees the request within ~0.15 s)."""
         job_id = checked_job_id(job_id)
         body = self.json_object(required=False)
-        body.setdefault("wait", self.wait_seconds({}))  # the query's is checked even if the body has one
+        for name, value in self.query_options(("wait",)).items():  # checked even if the body has one
+            body.setdefault(name, value)
         wait_s = validate_request(CancelRequest, body).wait
         manager, viewer = await self.manager(), await self.viewer()
         job = await manager.cancel(job_id, username=viewer.only)
@@ -484,10 +472,8 @@ class CreateJobHandler(LpeApiHandler):
     @authorized
     async def post(self) -> None:
         body = self.json_object()
-        wait_s = self.wait_seconds(body)
-        await self.submit(
-            self.job_type, body, wait_s, self.max_attempts(body), self.priority(body), self.schedule(body)
-        )
+        options = self.submit_options(body)
+        await self.submit(self.job_type, body, options, self.chain(body))
 
 
 class JobTypesHandler(LpeApiHandler):

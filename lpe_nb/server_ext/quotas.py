@@ -8,11 +8,14 @@ have at most
 ``Retry-After``) and nothing is queued. The defaults are far beyond what one person does by accident; 0
 turns a quota off.
 
-The counts are this server's, in memory: a job counts as pending from its submission through this
+The counts are this server's, in memory, and small: the last minute's submissions as at most 60 counts
+of one second each per identity (not one entry per submission), the pending jobs as a count per identity
+and the owner of each pending job. A job counts as pending from its submission through this
 server until the job bus says it left ``pending`` (started or cancelled). Jobs submitted before a restart
 or by another process on the same database are not counted, and if the events of some jobs are lost (the
 engine's watcher fell behind) their users' pending counts are forgotten rather than kept too high: a quota
-may let a user through after such a loss, it never refuses one wrongly.
+may let a user through after such a loss, it never refuses one wrongly. Likewise the minute is counted
+in whole seconds: a submission leaves it up to a second early, never late.
 
 Not thread-safe: used on the server's event loop.
 """
@@ -63,8 +66,8 @@ class Quotas:
     def __init__(self, settings: QuotaSettings, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self._clock = clock
-        self._submits: dict[str, deque[float]] = {}  # identity -> monotonic times, oldest first
-        self._pending: dict[str, set[str]] = {}  # identity -> ids of its jobs not yet started
+        self._submits: dict[str, _Minute] = {}  # identity -> its submissions in the last minute
+        self._pending: dict[str, int] = {}  # identity -> how many of its jobs have not started
         self._reserved: dict[str, int] = {}  # identity -> submissions in flight (admitted, not yet stored)
         self._owner: dict[str, str] = {}  # job id -> identity, for the jobs in _pending
 
@@ -82,32 +85,31 @@ class Quotas:
             if not self._reserved[identity]:
                 del self._reserved[identity]
         if self.settings.max_pending_jobs:
-            self._pending.setdefault(identity, set()).add(job_id)
+            self._pending[identity] = self._pending.get(identity, 0) + 1
             self._owner[job_id] = identity
         return job_id
 
     def _admit(self, identity: str) -> None:
         now = self._clock()
-        submits = self._recent_submits(identity, now)
         per_minute = self.settings.max_submits_per_minute
-        if per_minute and len(submits) >= per_minute:
-            retry_after_s = max(1.0, math.ceil(submits[-per_minute] + WINDOW_S - now))
+        submits = self._recent_submits(identity, now) if per_minute else None
+        if submits is not None and submits.total >= per_minute:
+            retry_after_s = max(1.0, math.ceil(submits.room_at(per_minute) + WINDOW_S - now))
             raise QuotaExceeded(identity, "max_submits_per_minute_per_user", per_minute, retry_after_s)
         max_pending = self.settings.max_pending_jobs
         if max_pending and self.pending_jobs(identity) >= max_pending:
             raise QuotaExceeded(identity, "max_pending_jobs_per_user", max_pending, PENDING_RETRY_AFTER_S)
         if per_minute:
-            self._submits.setdefault(identity, deque()).append(now)
+            if submits is None:
+                submits = self._submits[identity] = _Minute()
+            submits.add(now)
         self._reserved[identity] = self._reserved.get(identity, 0) + 1
 
-    def _recent_submits(self, identity: str, now: float) -> deque[float]:
+    def _recent_submits(self, identity: str, now: float) -> _Minute | None:
         submits = self._submits.get(identity)
-        if submits is None:
-            return deque()
-        while submits and submits[0] <= now - WINDOW_S:
-            submits.popleft()
-        if not submits:
+        if submits is not None and not submits.expire(now):
             del self._submits[identity]
+            return None
         return submits
 
     def observe(self, event: JobEvent) -> None:
@@ -116,9 +118,10 @@ class Quotas:
             return
         identity = self._owner.pop(event.job_id, None)
         if identity is not None:
-            jobs = self._pending[identity]
-            jobs.discard(event.job_id)
-            if not jobs:
+            left = self._pending[identity] - 1
+            if left:
+                self._pending[identity] = left
+            else:
                 del self._pending[identity]
 
     def events_lost(self) -> None:
@@ -128,17 +131,55 @@ class Quotas:
 
     def pending_jobs(self, identity: str) -> int:
         """Jobs of ``identity`` submitted here and not yet started, with those being submitted now."""
-        return len(self._pending.get(identity, ())) + self._reserved.get(identity, 0)
+        return self._pending.get(identity, 0) + self._reserved.get(identity, 0)
 
     def usage(self, identity: str) -> dict[str, Any]:
         """The limits and how much of them ``identity`` uses, as ``api/status`` shows them."""
+        submits = self._recent_submits(identity, self._clock())
         return {
             "identity": identity,
             "max_pending_jobs_per_user": self.settings.max_pending_jobs,
             "max_submits_per_minute_per_user": self.settings.max_submits_per_minute,
             "pending_jobs": self.pending_jobs(identity),
-            "submits_last_minute": len(self._recent_submits(identity, self._clock())),
+            "submits_last_minute": 0 if submits is None else submits.total,
         }
+
+
+class _Minute:
+    """One identity's submissions in the last :data:`WINDOW_S` seconds, as counts per whole second
+    (``[second, count]``, oldest first): at most 60 entries however fast it submits. A second's count
+    leaves the window once that second is a minute old, up to a second before its last submission's."""
+
+    __slots__ = ("seconds", "total")
+
+    def __init__(self) -> None:
+        self.seconds: deque[list[int]] = deque()
+        self.total = 0
+
+    def add(self, now: float) -> None:
+        second = math.floor(now)
+        if self.seconds and self.seconds[-1][0] == second:
+            self.seconds[-1][1] += 1
+        else:
+            self.seconds.append([second, 1])
+        self.total += 1
+
+    def expire(self, now: float) -> int:
+        """Drop the seconds that left the window; the submissions left in it."""
+        seconds = self.seconds
+        while seconds and seconds[0][0] <= now - WINDOW_S:
+            self.total -= seconds.popleft()[1]
+        return self.total
+
+    def room_at(self, limit: int) -> float:
+        """The second whose leaving the window brings the count under ``limit`` (a submission may then
+        come in); ``total >= limit`` is assumed."""
+        excess = self.total - limit + 1
+        for second, count in self.seconds:
+            excess -= count
+            if excess <= 0:
+                return float(second)
+        raise AssertionError("room_at with the count under the limit")
 
 
 def identity_of(handler: Any) -> str:

@@ -171,6 +171,43 @@ async def test_the_minute_slides_and_retry_after_is_when_the_oldest_leaves_it() 
     assert quotas.usage("ana")["submits_last_minute"] == 2
 
 
+async def test_the_minute_is_counted_in_whole_seconds_whatever_the_rate() -> None:
+    clock = Clock()
+    quotas = Quotas(QuotaSettings(max_pending_jobs=0, max_submits_per_minute=100_000), clock=clock)
+    ids = iter(range(1_000_000))
+
+    async def new_job() -> str:
+        return f"job-{next(ids)}"
+
+    for _ in range(90):  # 90 s at 500 submissions a second
+        for _ in range(500):
+            await quotas.submit("ana", new_job)
+            clock.now += 0.002
+    submits = quotas._submits["ana"]
+    assert len(submits.seconds) <= 61  # one count per second of the window, not one entry per submission
+    assert 59 * 500 <= quotas.usage("ana")["submits_last_minute"] <= 60 * 500
+    clock.now += 61
+    assert quotas.usage("ana")["submits_last_minute"] == 0
+    assert "ana" not in quotas._submits  # an identity that went quiet holds nothing
+
+
+async def test_a_second_leaves_the_minute_at_most_a_second_early_never_late() -> None:
+    clock = Clock()
+    quotas = Quotas(QuotaSettings(max_pending_jobs=0, max_submits_per_minute=1), clock=clock)
+
+    async def new_job() -> str:
+        return "job"
+
+    clock.now = 1000.75
+    await quotas.submit("ana", new_job)
+    clock.now = 1059.5  # 58.75 s later: still in the minute
+    with pytest.raises(QuotaExceeded) as refused:
+        await quotas.submit("ana", new_job)
+    assert refused.value.retry_after_s == 1  # its second (1000) leaves the minute at 1060
+    clock.now = 1060.0  # 59.25 s after it: the whole second 1000 has left
+    await quotas.submit("ana", new_job)
+
+
 async def test_a_job_counts_as_pending_until_an_event_says_it_left_the_queue() -> None:
     quotas = Quotas(QuotaSettings(max_pending_jobs=2, max_submits_per_minute=0))
     for job_id in ("a", "b"):
