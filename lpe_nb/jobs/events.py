@@ -3,8 +3,11 @@
 Publishing never waits: each subscriber has its own queue. Progress for a job is coalesced to the latest
 value while it waits to be read (a slow reader loses intermediate progress, never a status event), and a
 reader that falls more than ``max_pending`` status events behind is closed as *overflowed* rather than
-buffered forever. Every event carries the job's sequence number ``seq``; a subscription delivers each job's
-events in increasing ``seq`` order and skips anything older than what it has already delivered.
+buffered forever. A reader that cannot pass on what it has right now (a WebSocket whose socket is full) can
+also have the bytes published meanwhile metered (:meth:`Subscription.meter_bytes`), and the subscription
+closed as overflowed once they pass a limit. Every event carries the job's sequence number ``seq``; a
+subscription delivers each job's events in increasing ``seq`` order and skips anything older than what it
+has already delivered.
 
 Not thread-safe: publish and read on the event loop that owns the bus.
 """
@@ -117,12 +120,17 @@ class Subscription:
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
     _closed: asyncio.Event = field(default_factory=asyncio.Event)
     _overflowed: bool = False
+    overflowed_by: Literal["events", "bytes"] | None = None  # which bound closed it
+    metered_bytes: int = 0  # see meter_bytes
+    _byte_limit: int | None = None  # metering when not None
 
     # -- what the bus and the manager call -------------------------------------------------------------
 
     def offer(self, event: JobEvent) -> None:
         """Queue an event without ever blocking; coalesce progress, close on overflow."""
         if self._closed.is_set():
+            return
+        if self._byte_limit is not None and not self._meter(event):
             return
         if event.kind == "progress":
             slot = self._open_slots.get(event.job_id)
@@ -138,17 +146,47 @@ class Subscription:
             self._open_slots.pop(event.job_id, None)
             self._items.append(event)
         if len(self._items) > self.max_pending:
-            self._overflowed = True
-            self.close()
+            self._overflow("events")
         self._ready.set()
 
     def offer_snapshot(self, events: Iterable[JobEvent]) -> None:
         """Put the current state of a job in front of anything queued for it, and release what was held
         back for it (what the snapshot already covers is then skipped by its ``seq``)."""
         for event in reversed(list(events)):
+            if self._byte_limit is not None and not self._meter(event):
+                return
             self._items.appendleft(event)
             self._awaiting_snapshot.discard(event.job_id)
         self._ready.set()
+
+    def meter_bytes(self, limit: int) -> None:
+        """Count the bytes of every frame offered from now on in :attr:`metered_bytes`, progress that later
+        progress supersedes included, and close as overflowed by ``"bytes"`` once they pass ``limit``.
+
+        For a reader stuck passing on what it has (a socket that takes nothing): how much was published for
+        it meanwhile says how far behind it fell, however much coalescing keeps queued. A reader that keeps
+        up is never metered, so a burst it reads is never counted (see :meth:`stop_metering`)."""
+        self._byte_limit = limit
+        self.metered_bytes = 0
+
+    def stop_metering(self) -> None:
+        """The reader passed on what it had: what it was metered for no longer counts."""
+        self._byte_limit = None
+        self.metered_bytes = 0
+
+    def _meter(self, event: JobEvent) -> bool:
+        """Count ``event``'s bytes; False if that passed the limit (the subscription is closed then)."""
+        assert self._byte_limit is not None
+        self.metered_bytes += len(event.to_frame())  # encoded once for every subscriber (to_frame)
+        if self.metered_bytes > self._byte_limit:
+            self._overflow("bytes")
+            return False
+        return True
+
+    def _overflow(self, bound: Literal["events", "bytes"]) -> None:
+        self._overflowed = True
+        self.overflowed_by = bound
+        self.close()
 
     # -- what readers call -----------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from lpe_nb.jobs import DispatchMode, JobEvent, JobManager, JobStatus, ManagerSe
 from lpe_nb.jobs.events import SubscriptionClosed
 from lpe_nb.jobs.store import Synchronous
 from lpe_nb.llm import LlmSettings
+from lpe_nb.server_ext._memory import TrimAfterClosing
 from lpe_nb.server_ext.quotas import Quotas, QuotaSettings
 from lpe_nb.server_ext.users import UserSettings
 
@@ -108,6 +109,7 @@ class ServerEngine:
         self._stopped = False
         self._failure: tuple[LpeError, float] | None = None  # why the last open failed, and when
         self.sockets: set[Socket] = set()
+        self.trim_after_closing = TrimAfterClosing()  # the memory a crowd of closed sockets leaves
         self.quotas = Quotas(config.quotas)  # kept up to date by the watcher
         self._types: dict[str, str] = {}
 
@@ -169,6 +171,7 @@ class ServerEngine:
             with contextlib.suppress(Exception):  # a socket that is already gone has nothing to close
                 socket.close(1001, "server shutting down")
         self.sockets.clear()
+        self.trim_after_closing.close()
         if self._watcher is not None:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -11,18 +11,28 @@ for a client is bounded three ways; past any bound the client is closed with 100
 which, at once:
 
 - *bytes*: the kernel's send buffer is capped at :data:`KERNEL_SEND_BUFFER_BYTES` (an autotuned one grows
-  to megabytes: 300 clients that never read held 189.5 MiB that way, issue 15), and what it has not taken
-  waits in Tornado's stream buffer, checked against ``ws_max_unsent_bytes`` at every write, events and
-  replies alike (a client can ask for pongs and errors without reading them);
-- *events*: an event frame is written only once the previous ones have left, so the stream buffer holds
-  at most one event frame; meanwhile the subscription coalesces progress, and a reader more than
+  to megabytes: 300 clients that never read held 189.5 MiB that way, issue 15). Once it is full, a
+  client's *unsent bytes* are what waits in Tornado's stream buffer plus every frame published for the
+  client since, whether still queued in its subscription or already superseded there by later progress
+  (:meth:`Subscription.meter_bytes`); past ``ws_max_unsent_bytes`` the client is dropped as the event that
+  passes it is published. A reader that stopped is so dropped after about ``ws_max_unsent_bytes`` of its
+  jobs' output (0.4 s for 50 jobs streaming at 20 Hz), where the time bound below takes 10 s; a slow
+  reader is metered only while its socket is full, and from zero again each time the socket takes what
+  waited, so a burst it reads is never held against it. Replies count too, checked at every write (a
+  client can ask for pongs and errors without reading them);
+- *events*: frames are written only once the previous ones have left, so the stream buffer holds at most
+  one write; meanwhile the subscription coalesces progress, and a reader more than
   ``ws_max_queued_events`` status events behind overflows it;
-- *time*: that wait for the socket to drain ends after ``ws_send_timeout_s``.
+- *time*: that wait for the socket to drain ends after ``ws_send_timeout_s`` (for a quiet stream, whose
+  bytes would take long to pass the budget).
 
 Why not let event frames pile up in the stream buffer up to the byte budget: each write Tornado has not
-flushed holds a task and a future, so 300 readers that stopped kept ~100 each, +85 MiB that the
-allocator did not give back after they were dropped (``bench/server.py --bad-readers 300``), where
-waiting keeps them at one, and lets a slow reader get the latest progress instead of a stale backlog.
+flushed holds a future, so 300 readers that stopped kept ~100 each, +85 MiB that the allocator did not
+give back after they were dropped (``bench/server.py --bad-readers 300``), where waiting keeps them at
+one, and lets a slow reader get the latest progress instead of a stale backlog. What is ready when the
+socket can take it goes out in one write of up to :data:`WRITE_BATCH_BYTES`: one syscall and one future
+for a watch's snapshot, not one per frame (filling 300 new sockets frame by frame kept the loop busy for
+4 s, issue 15).
 
 Each event is encoded once for all its subscribers (:meth:`JobEvent.to_frame`). Like the kernel socket,
 authentication happens in ``get`` and the server's pings keep the connection alive; unlike it, the Origin
@@ -36,6 +46,8 @@ import asyncio
 import contextlib
 import json
 import socket
+import struct
+from collections.abc import Iterator
 from typing import Any
 
 from jupyter_core.utils import ensure_async
@@ -48,18 +60,22 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from lpe_nb._bounded_json import loads_bounded
 from lpe_nb.errors import InvalidInput, LpeError
-from lpe_nb.jobs import Subscription, SubscriptionClosed
+from lpe_nb.jobs import JobEvent, Subscription, SubscriptionClosed
 from lpe_nb.server_ext.engine import ServerEngine
 from lpe_nb.server_ext.handlers import AUTH_RESOURCE, ENGINE_SETTING
 from lpe_nb.server_ext.users import Viewer, viewer_of
 
-__all__ = ["KERNEL_SEND_BUFFER_BYTES", "TOO_SLOW", "WS_PATH", "JobsWebSocket"]
+__all__ = ["KERNEL_SEND_BUFFER_BYTES", "TOO_SLOW", "WRITE_BATCH_BYTES", "WS_PATH", "JobsWebSocket"]
 
 WS_PATH = "lpe/ws"
 TOO_SLOW = 1008  # policy violation: the client does not read what it asked for
 # Linux doubles what is asked for: 64 KiB in flight, ~640 KB/s at 100 ms of round trip, plenty for job
 # events (a slower link gets coalesced progress); a client that stops reading fills it at once.
 KERNEL_SEND_BUFFER_BYTES = 32 * 1024
+# Frames ready together go out in one write of about this much (a frame is never split): a watch's
+# snapshot in one syscall, and less than the kernel's buffer, so a batch rarely waits in Tornado's.
+WRITE_BATCH_BYTES = 16 * 1024
+_FIN_TEXT = 0x81  # FIN bit and the text opcode
 _MAX_FRAME_BYTES = 64 * 1024
 _MAX_JOB_ID_CHARS = 64
 _RECONNECT = "reconnect and watch again"
@@ -121,6 +137,7 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
 
     def on_close(self) -> None:
         self.engine.sockets.discard(self)
+        self.engine.trim_after_closing.closed()  # after a crowd, what it held goes back to the system
         # jupyter_server stops its keep-alive pings only at the next one, up to 30 s later, and until then
         # they keep this handler alive with what it holds: 15 s after 300 clients watching 50 jobs were
         # dropped, 76 handlers still held 3,800 queued events (bench/server.py --bad-readers). Stop them now.
@@ -172,7 +189,12 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
 
     @property
     def unsent_bytes(self) -> int:
-        """Bytes written to this client that Tornado still holds because the kernel has not taken them."""
+        """What this client has not taken (see the module doc): the bytes Tornado holds because the kernel
+        has not taken them, plus, while the pump waits for the socket, those published for it since."""
+        sub = self._sub
+        return self._stream_unsent() + (0 if sub is None else sub.metered_bytes)
+
+    def _stream_unsent(self) -> int:
         stream = getattr(self.ws_connection, "stream", None)
         # Tornado has no public measure of its write buffer; its own bound (max_write_buffer_size) raises
         # from inside write(), for pings and the close frame too, so the budget is checked here instead.
@@ -186,38 +208,48 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, KERNEL_SEND_BUFFER_BYTES)
 
-    def _send(self, frame: bytes) -> asyncio.Future[None] | None:
-        """Queue ``frame`` (UTF-8 JSON) for the client; None if it is gone or was just closed for being
-        over its byte budget."""
+    def _send(self, frames: list[bytes]) -> asyncio.Future[None] | None:
+        """Queue ``frames`` (UTF-8 JSON each) for the client; None if it is gone or was just closed for
+        being over its byte budget."""
         if self._dropped is not None:
             return None
         unsent, limit = self.unsent_bytes, self.engine.config.ws_max_unsent_bytes
-        if unsent and unsent + len(frame) > limit:
+        if unsent and unsent + sum(map(len, frames)) > limit:
             self._drop(f"{unsent} bytes unsent, the limit is {limit}")
             return None
         try:
-            write = self._write_text(frame)
+            write = self._write_frames(frames)
         except (WebSocketClosedError, StreamClosedError):
             return None
         write.add_done_callback(_ignore_closed)
         return write
 
-    def _write_text(self, frame: bytes) -> asyncio.Future[None]:
-        """Write ``frame`` as one text frame; its future is done once the kernel has taken it.
+    def _write_frames(self, frames: list[bytes]) -> asyncio.Future[None]:
+        """Write ``frames`` as text frames in one stream write; its future is done once the kernel has
+        taken them all.
 
-        Tornado's ``write_message`` wraps every write in a task, only to turn ``StreamClosedError`` into
-        ``WebSocketClosedError``: with 300 clients that stopped reading, those tasks were a tenth of the
-        server's CPU and most of its garbage (``bench/server.py --bad-readers``). So the frame goes to the
-        protocol's own writer, and its stream future is returned; the callers take either error as "gone".
-        Compressed connections (never negotiated here) keep Tornado's path.
+        Tornado writes one frame per ``write_message``, each wrapped in a task only to turn
+        ``StreamClosedError`` into ``WebSocketClosedError``, and each a syscall and a future of the stream:
+        a tenth of the server's CPU with 300 clients that stopped reading, most of it with 300 that connect
+        at once (``bench/server.py --bad-readers``). So the frames are framed here (RFC 6455: a server's
+        text frame is 0x81, the length, the payload unmasked) and go to the protocol's stream together; the
+        callers take either error as "gone". A connection Tornado compresses or masks (never here: no
+        extension is negotiated, and a server does not mask) keeps Tornado's path, a frame at a time.
         """
         protocol = self.ws_connection
         if protocol is None or protocol.is_closing():
             raise WebSocketClosedError()
-        write_frame = getattr(protocol, "_write_frame", None)
-        if write_frame is None or getattr(protocol, "_compressor", None) is not None:
-            return self.write_message(frame)  # bytes: a text frame, not encoded again
-        future: asyncio.Future[None] = write_frame(True, 0x1, frame)
+        stream = getattr(protocol, "stream", None)
+        if (
+            stream is None
+            or getattr(protocol, "_compressor", None) is not None
+            or getattr(protocol, "mask_outgoing", True)
+        ):
+            writes = [self.write_message(frame) for frame in frames]  # bytes: not encoded again
+            for write in writes[:-1]:
+                write.add_done_callback(_ignore_closed)
+            return writes[-1]
+        future: asyncio.Future[None] = stream.write(b"".join(_framed(frames)))
         return future
 
     def _drop(self, why: str) -> None:
@@ -231,19 +263,26 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
     async def _pump_events(self, sub: Subscription) -> None:
         """Move events from the subscription to the socket, in order, within the bounds of the module doc."""
         config = self.engine.config
+        budget = config.ws_max_unsent_bytes
         ended = asyncio.create_task(sub.wait_closed(), name="lpe-ws-sub-ended")
+        stuck = 0  # what the kernel had not taken when the pump last began to wait for it
         try:
             while True:
-                event = await sub.get()
-                if event.seq <= self._since.get(event.job_id, 0):
-                    continue  # the client has it already (``since``)
-                write = self._send(event.to_frame())
+                frames = self._frames_ready(await sub.get(), sub)
+                if not frames:
+                    continue  # the client has them already (``since``)
+                write = self._send(frames)
                 if write is None:
                     return
-                if self.unsent_bytes:  # the kernel's buffer is full: let the subscription coalesce
+                stuck = self._stream_unsent()
+                if stuck:  # the kernel's buffer is full: coalesce, and meter what is published meanwhile
+                    sub.meter_bytes(budget - stuck)
                     await self._drained(write, sub, ended, config.ws_send_timeout_s)
+                    sub.stop_metering()
         except SubscriptionClosed as closed:
-            if closed.overflowed:
+            if closed.overflowed and sub.overflowed_by == "bytes":
+                self._drop(f"{stuck + sub.metered_bytes} bytes unsent, the limit is {budget}")
+            elif closed.overflowed:
                 self._drop(f"more than {sub.max_pending} status events waited to be sent")
         except TimeoutError:
             self._drop(f"what was sent did not leave within {config.ws_send_timeout_s:g} s")
@@ -251,6 +290,22 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
             pass
         finally:
             ended.cancel()
+
+    def _frames_ready(self, first: JobEvent, sub: Subscription) -> list[bytes]:
+        """``first`` and the events queued behind it, up to :data:`WRITE_BATCH_BYTES`, as frames; without
+        those the client has already (``since``)."""
+        frames: list[bytes] = []
+        size = 0
+        event: JobEvent | None = first
+        while event is not None:
+            if event.seq > self._since.get(event.job_id, 0):
+                frame = event.to_frame()
+                frames.append(frame)
+                size += len(frame)
+                if size >= WRITE_BATCH_BYTES:
+                    break
+            event = sub.get_nowait()
+        return frames
 
     async def _drained(
         self, write: asyncio.Future[None], sub: Subscription, ended: asyncio.Task[None], timeout_s: float
@@ -276,7 +331,20 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
 
     def _send_nowait(self, frame: dict[str, Any]) -> None:
         # Replies are small, but a client can ask for many without reading them: the byte budget holds.
-        self._send(json.dumps(frame, default=str).encode())
+        self._send([json.dumps(frame, default=str).encode()])
+
+
+def _framed(payloads: list[bytes]) -> Iterator[bytes]:
+    """Each payload as an unmasked, unfragmented text frame (RFC 6455 5.2): header, then payload."""
+    for payload in payloads:
+        size = len(payload)
+        if size < 126:
+            yield bytes((_FIN_TEXT, size))
+        elif size <= 0xFFFF:
+            yield struct.pack("!BBH", _FIN_TEXT, 126, size)
+        else:
+            yield struct.pack("!BBQ", _FIN_TEXT, 127, size)
+        yield payload
 
 
 def _ignore_closed(future: asyncio.Future[None]) -> None:

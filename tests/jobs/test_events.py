@@ -102,6 +102,38 @@ async def test_a_reader_too_far_behind_is_dropped_and_told_so() -> None:
         await sub.get(timeout_s=1)
 
 
+async def test_a_metered_reader_is_dropped_once_what_was_published_passes_the_limit() -> None:
+    """Metered bytes count superseded progress too: the queue stays one slot, the count keeps growing."""
+    bus = EventBus()
+    sub = bus.subscribe(["a"])
+    frame_bytes = len(progress("a", 10, 10).to_frame())  # each within a few bytes of it
+    sub.meter_bytes(frame_bytes * 21 // 2)  # room for 10 frames, not 11
+    for seq in range(1, 11):
+        bus.publish(progress("a", seq, seq))
+    assert sub.pending == 1 and sub.metered_bytes > 9 * frame_bytes and not sub.closed
+    bus.publish(progress("a", 11, 11))
+    assert sub.closed and sub.overflowed and sub.overflowed_by == "bytes"
+    assert not bus.has_watchers("a") and sub.pending == 0
+    with pytest.raises(SubscriptionClosed) as closed:
+        await sub.get(timeout_s=1)
+    assert closed.value.overflowed
+
+
+async def test_a_reader_that_passed_on_what_it_had_is_metered_from_zero_again() -> None:
+    bus = EventBus()
+    sub = bus.subscribe(["a"])
+    limit = 3 * len(progress("a", 1, 0).to_frame())
+    for round_ in range(20):  # 20 limits' worth in all, never 3 within one metering
+        sub.meter_bytes(limit)
+        bus.publish(progress("a", 2 * round_ + 1, round_))
+        bus.publish(progress("a", 2 * round_ + 2, round_))
+        sub.stop_metering()
+        assert (await sub.get(timeout_s=1)).seq == 2 * round_ + 2
+    assert not sub.closed and sub.metered_bytes == 0
+    bus.publish(status("a", 100, JobStatus.COMPLETED))  # not metered: nothing counted
+    assert sub.metered_bytes == 0 and not sub.closed
+
+
 async def test_wait_closed_returns_once_the_owner_closes_or_the_reader_overflows() -> None:
     bus = EventBus(max_pending=1)
     owned, slow = bus.subscribe(["a"]), bus.subscribe(["b"])

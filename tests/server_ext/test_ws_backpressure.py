@@ -1,8 +1,8 @@
 """A WebSocket client that stops reading is dropped with 1008; the job and the other clients carry on.
 
 What the server holds for a client is bounded by bytes, events and time (see ``lpe_nb.server_ext.ws``); the
-bytes are checked at every write the server makes to the slow client (``unsent``), and each bound has its
-own reason in the close frame.
+bytes count what Tornado holds and, once the kernel's buffer is full, every frame published for the client
+since; each bound has its own reason in the close frame.
 
 The slow client is a bare TCP socket with a tiny receive buffer that does the WebSocket handshake by hand
 and then stops reading, so the server's writes to it really back up (in the kernel, then in Tornado). It
@@ -11,13 +11,16 @@ dropped, while a well-behaved Tornado client watches the same job and reads ever
 
 The ways to be dropped get their tests:
 
+- a client that never reads again while its job streams is closed as soon as what was published for it
+  since its socket filled passes ``ws_max_unsent_bytes``, long before the send timeout;
 - a client that asks for more than it reads (pings, here) is closed as soon as its unsent bytes would pass
   ``ws_max_unsent_bytes``;
-
-- a write that does not reach the socket within ``ws_send_timeout_s``: a client that never reads again is
-  closed with 1008, Tornado tears the connection down, and the socket sees EOF (or a reset);
+- a write that does not reach the socket within ``ws_send_timeout_s`` (a budget too large to be reached
+  first): a client that never reads again is closed with 1008, Tornado tears the connection down, and the
+  socket sees EOF (or a reset);
 - the subscription overflowing because the client fell more than ``max_pending`` status events behind,
-  with a send timeout far longer than the test so that only the overflow can explain the close: the client
+  with a send timeout far longer than the test and a byte budget out of reach, so that only the overflow
+  can explain the close: the client
   reads again afterwards and gets the close frame, 1008;
 - the same overflow while the client never reads again, so the pump is stuck in a write: it gives the write
   up as the subscription closes and closes with 1008 at once, not after the send timeout; Tornado then
@@ -50,7 +53,7 @@ from traitlets.config import Config
 
 from lpe_nb.jobs import JobManager, JobStatus, StepContext, Subscription
 from lpe_nb.server_ext.engine import ServerEngine
-from lpe_nb.server_ext.ws import KERNEL_SEND_BUFFER_BYTES, JobsWebSocket
+from lpe_nb.server_ext.ws import KERNEL_SEND_BUFFER_BYTES, WRITE_BATCH_BYTES, JobsWebSocket
 from tests.server_ext.conftest import Api, read_frame
 
 SEND_TIMEOUT_S = 2.0  # short, so the timeout test is quick; long enough for the good client never to miss it
@@ -65,6 +68,11 @@ FLOOD_BATCH = 50  # held jobs per round in the overflow test: two live status ev
 TOO_SLOW = 1008
 BUDGET_BYTES = 256 * 1024  # the default ws_max_unsent_bytes
 SMALL_BUDGET_BYTES = 16 * 1024
+FAR_BUDGET_BYTES = 1 << 30  # a budget the time test cannot reach
+FRAME_BYTES = len(CHUNK) + 200  # a burst progress frame, about
+# What a client that never reads can take before its socket is full: the server's kernel buffer (Linux
+# doubles what is asked), the client's tiny receive window, and one write waiting in Tornado's buffer.
+SOCKET_FILL_BYTES = 2 * KERNEL_SEND_BUFFER_BYTES + 16 * 1024 + WRITE_BATCH_BYTES + FRAME_BYTES
 TOO_SLOW_BY_TIME = (
     f"too slow: what was sent did not leave within {SEND_TIMEOUT_S:g} s; reconnect and watch again"
 )
@@ -154,21 +162,22 @@ Unsent = dict[JobsWebSocket, list[int]]
 
 @pytest.fixture
 def unsent(monkeypatch: pytest.MonkeyPatch) -> Unsent:
-    """Per handler, its unsent bytes after each frame the server wrote to it (events and replies)."""
+    """Per handler, the bytes Tornado held for it after each write the server made to it (events and
+    replies)."""
     seen: Unsent = defaultdict(list)
-    original = JobsWebSocket._write_text
+    original = JobsWebSocket._write_frames
 
-    def spy(self: JobsWebSocket, frame: bytes) -> Any:
-        write = original(self, frame)
-        seen[self].append(self.unsent_bytes)
+    def spy(self: JobsWebSocket, frames: list[bytes]) -> Any:
+        write = original(self, frames)
+        seen[self].append(self._stream_unsent())
         return write
 
-    monkeypatch.setattr(JobsWebSocket, "_write_text", spy)
+    monkeypatch.setattr(JobsWebSocket, "_write_frames", spy)
     return seen
 
 
 def assert_within_budget(unsent: Unsent, handler: JobsWebSocket, budget: int) -> None:
-    """The server never held more than ``budget`` unsent bytes for ``handler`` (and it did hold some)."""
+    """Tornado never held more than ``budget`` unsent bytes for ``handler`` (and it did hold some)."""
     peaks = unsent[handler]
     assert peaks, "the server wrote nothing to the slow client"
     assert 0 < max(peaks) <= budget, (max(peaks), budget)
@@ -466,7 +475,42 @@ async def stop_following(good: WebSocketClientConnection, following: asyncio.Tas
 # -- the tests ----------------------------------------------------------------------------------------
 
 
-async def test_a_client_that_never_reads_again_is_dropped_within_its_byte_budget_after_the_send_timeout(
+@pytest.mark.parametrize("ws_send_timeout_s", [NEVER_S])
+async def test_a_client_that_never_reads_again_is_closed_once_its_unsent_bytes_pass_the_budget(
+    api: Api, engine: ServerEngine, burst: Burst, closes: Closes, unsent: Unsent, stalled: Stalled
+) -> None:
+    """The byte bound of issue 15: what was published for the client since its socket filled counts, so a
+    reader that stopped is closed about ``ws_max_unsent_bytes`` of output later, not after the send timeout
+    (out of reach here); the good client gets every status meanwhile."""
+    loop = asyncio.get_running_loop()
+    handler = stalled.handler
+    await eventually(lambda: bool(closes_of(closes, handler)), "the server to close the slow client")
+    closed_after_s, emitted_at_close = loop.time() - stalled.stalled_at, burst.emitted
+    [(code, reason)] = closes_of(closes, handler)
+    assert code == TOO_SLOW
+    match = TOO_SLOW_BY_BYTES.fullmatch(reason or "")
+    assert match is not None, reason
+    held, limit = int(match.group(1)), int(match.group(2))
+    assert limit == BUDGET_BYTES < held <= BUDGET_BYTES + FRAME_BYTES  # closed by the frame that passed it
+    # Closed as the budget was passed: the job's output since the stall is what fills a socket plus the
+    # budget (with a frame of slack each side), where the send timeout would have let it stream for 60 s.
+    streamed = (emitted_at_close - stalled.emitted_at_stall) * FRAME_BYTES
+    assert streamed <= SOCKET_FILL_BYTES + BUDGET_BYTES + 2 * FRAME_BYTES, (streamed, held)
+    assert closed_after_s < NEVER_S / 4
+    # Tornado held one write at most: the rest was metered, not buffered.
+    assert_within_budget(unsent, handler, WRITE_BATCH_BYTES + FRAME_BYTES)
+    await eventually(
+        lambda: handler not in engine.sockets, "the handler to close", CLOSE_HANDSHAKE_S + DEADLINE_S
+    )
+    burst.stop.set()
+    assert not stalled.following.done() or stalled.following.exception() is None
+    await stalled.slow.read_to_eof(loop.time() + DEADLINE_S)
+    await assert_the_rest_carried_on(api, stalled)
+    print(f"stall -> close(1008): {closed_after_s:.3f} s, {streamed} bytes streamed, {held} unsent")
+
+
+@pytest.mark.parametrize("ws_max_unsent_bytes", [FAR_BUDGET_BYTES])
+async def test_a_client_that_never_reads_again_is_dropped_after_the_send_timeout(
     api: Api, engine: ServerEngine, burst: Burst, closes: Closes, unsent: Unsent, stalled: Stalled
 ) -> None:
     loop = asyncio.get_running_loop()
@@ -479,8 +523,8 @@ async def test_a_client_that_never_reads_again_is_dropped_within_its_byte_budget
     burst.stop.set()
     # Closed by its pump with 1008, once: not by a ping timeout, not by the client.
     assert closes_of(closes, handler) == [(TOO_SLOW, TOO_SLOW_BY_TIME)]
-    # Meanwhile the server held at most its budget for it, however much the job streamed (32 KB a frame).
-    assert_within_budget(unsent, handler, BUDGET_BYTES)
+    # Meanwhile Tornado held one write at most, however much the job streamed (32 KB a frame).
+    assert_within_budget(unsent, handler, WRITE_BATCH_BYTES + FRAME_BYTES)
     assert not stalled.following.done()  # the good client is still there
     # The server's end is really closed: what was still in the kernel arrives, then EOF.
     backlog = await stalled.slow.read_to_eof(loop.time() + DEADLINE_S)
@@ -496,6 +540,7 @@ async def test_a_client_that_never_reads_again_is_dropped_within_its_byte_budget
     assert len([tick for tick in ticks if emitted_at_stall < tick <= emitted_at_drop]) > 50, sorted(ticks)
 
 
+@pytest.mark.parametrize("ws_max_unsent_bytes", [FAR_BUDGET_BYTES])
 @pytest.mark.parametrize("ws_send_timeout_s", [NEVER_S])
 @pytest.mark.usefixtures("overflowed_at")
 async def test_a_client_that_falls_too_many_status_events_behind_is_closed_with_1008(
@@ -523,6 +568,7 @@ async def test_a_client_that_falls_too_many_status_events_behind_is_closed_with_
     assert closed_after_s < NEVER_S / 2  # so the overflow closed it, not the send timeout
 
 
+@pytest.mark.parametrize("ws_max_unsent_bytes", [FAR_BUDGET_BYTES])
 @pytest.mark.parametrize("ws_send_timeout_s", [NEVER_S])
 async def test_an_overflow_closes_a_client_stuck_in_a_write_at_once_not_after_the_send_timeout(
     api: Api, engine: ServerEngine, burst: Burst, closes: Closes, stalled: Stalled, overflowed_at: float
