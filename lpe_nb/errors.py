@@ -235,8 +235,8 @@ class ScheduleNotFound(LpeError, LookupError):
 
 
 class AdminOnly(LpeError, PermissionError):
-    """``route`` covers every user's jobs (analytics, the result cache, metrics, recurring schedules), and the
-    server limits this user to their own (``jobs_per_user``): only an admin may use it (docs/users.md)."""
+    """``route`` covers every user's jobs (the result cache, the metrics), and the server limits this user
+    to their own (``jobs_per_user``): only an admin may use it (docs/users.md)."""
 
     code = "admin_only"
     http_status = 403

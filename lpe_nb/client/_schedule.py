@@ -46,6 +46,7 @@ def schedule_from_dict(data: dict[str, Any]) -> ScheduleRecord:
         last_slot=data.get("last_slot"),
         last_job_id=data.get("last_job_id"),
         fire_count=int(data.get("fire_count", 0)),
+        username=data.get("username"),
     )
 
 

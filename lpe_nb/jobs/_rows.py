@@ -185,6 +185,7 @@ def schedule_row(schedule: ScheduleRecord, dialect: Dialect) -> dict[str, Any]:
         "last_slot": schedule.last_slot,
         "last_job_id": schedule.last_job_id,
         "fire_count": schedule.fire_count,
+        "username": schedule.username,
     }
 
 
@@ -205,6 +206,7 @@ def schedule_from_row(row: Row, dialect: Dialect) -> ScheduleRecord:
         last_slot=row["last_slot"],
         last_job_id=row["last_job_id"],
         fire_count=row["fire_count"],
+        username=row["username"],
     )
 
 

@@ -272,8 +272,8 @@ class StoreMethods:
     async def get_schedule(self, schedule_id: str) -> ScheduleRecord:
         return await self._read(lambda conn: self._schedules_sql.fetch_schedule(conn, schedule_id))
 
-    async def list_schedules(self, *, limit: int = 500) -> list[ScheduleRecord]:
-        return await self._read(lambda conn: self._schedules_sql.list_schedules(conn, limit))
+    async def list_schedules(self, *, limit: int = 500, username: str | None = None) -> list[ScheduleRecord]:
+        return await self._read(lambda conn: self._schedules_sql.list_schedules(conn, limit, username))
 
     async def set_schedule_paused(self, schedule_id: str, paused: bool, *, now: datetime) -> ScheduleRecord:
         return await self._write(lambda conn: self._schedules_sql.set_paused(conn, schedule_id, paused, now))

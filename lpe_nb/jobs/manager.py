@@ -113,7 +113,7 @@ class JobManager:
         )
         self.schedules = Schedules(
             store, self.registry, self.settings, self.events, clock=clock,
-            wake_dispatcher=self._dispatcher.wake.set,
+            wake_dispatcher=self._dispatcher.wake.set, local_username=self.local_username,
         )  # fmt: skip  # recurring schedules: any manager manages them, the dispatching one fires them
         self._changes = ChangeFeed(
             store,

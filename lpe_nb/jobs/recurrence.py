@@ -211,6 +211,7 @@ class ScheduleRecord:
     last_slot: str | None = None
     last_job_id: str | None = None
     fire_count: int = 0
+    username: str | None = None  # who made it (the jobs it fires are theirs); None: unknown
 
     @property
     def cron(self) -> str | None:
@@ -240,7 +241,8 @@ class ScheduleRecord:
 
     def job_for(self, slot: str, now: str) -> JobRecord:
         """The pending job that firing ``slot`` at ``now`` creates: the schedule's type, input, title,
-        priority and attempts; its description names the schedule and the slot."""
+        priority and attempts, submitted by the schedule's maker; its description names the schedule and
+        the slot."""
         return JobRecord(
             id=new_job_id(),
             type=self.job_type,
@@ -254,6 +256,7 @@ class ScheduleRecord:
             priority=self.priority,
             max_attempts=self.max_attempts,
             seq=1,
+            username=self.username,
         )
 
     def resumed(self, now: datetime) -> ScheduleRecord:

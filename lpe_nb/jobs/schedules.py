@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from lpe_nb._aio import wake_or_timeout
-from lpe_nb.errors import InvalidInput, LpeError
+from lpe_nb.errors import InvalidInput, LpeError, ScheduleNotFound
 from lpe_nb.jobs.events import EventBus, JobEvent
 from lpe_nb.jobs.model import check_priority, to_iso
 from lpe_nb.jobs.recurrence import (
@@ -54,8 +54,10 @@ class Schedules:
         *,
         clock: Callable[[], datetime],
         wake_dispatcher: Callable[[], None],
+        local_username: str | None = None,
     ) -> None:
         self.store = store
+        self.local_username = local_username  # whose schedules a create without a username makes
         self.registry = registry
         self.settings = settings
         self.events = events
@@ -78,11 +80,14 @@ class Schedules:
         title: str | None = None,
         priority: int = 0,
         max_attempts: int | None = None,
+        username: str | None = None,
     ) -> ScheduleRecord:
         """A new schedule that submits a ``job_type`` job with ``input_data`` at each slot: every
         ``interval_s`` seconds from now, or each match of ``cron`` (5 fields, or 6 with the seconds first)
         in ``timezone`` (an IANA name). ``catch_up``: after downtime, ``"skip"`` the missed slots or run
-        ``"once"``. The input is validated now, as at submit.
+        ``"once"``. The input is validated now, as at submit. ``username`` is who makes it (None: this
+        process's user, as for a job): the jobs it fires are theirs, and the methods below given a
+        ``username`` show and change only that user's schedules.
 
         Raises :class:`UnknownJobType`, or :class:`InvalidInput` naming the field (``input.<name>``,
         ``cron``, ``interval_s``, ``timezone``, ``catch_up``, ``priority``, ``max_attempts``).
@@ -125,42 +130,60 @@ class Schedules:
             next_fire_at=None if first is None else to_iso(first),
             priority=priority,
             max_attempts=attempts,
+            username=self.local_username if username is None else username,
         )
         await self.store.insert_schedule(schedule)
         self.wake()
         return schedule
 
-    async def get(self, schedule_id: str) -> ScheduleRecord:
+    # ``username`` below: the schedule must be that user's, else ScheduleNotFound, the same as for an id
+    # that does not exist (as for jobs). None: any schedule (an admin, an embedded engine).
+
+    async def get(self, schedule_id: str, *, username: str | None = None) -> ScheduleRecord:
         """The schedule; raises :class:`ScheduleNotFound`."""
-        return await self.store.get_schedule(schedule_id)
+        schedule = await self.store.get_schedule(schedule_id)
+        if username is not None and schedule.username != username:
+            raise ScheduleNotFound(schedule_id)
+        return schedule
 
-    async def list(self) -> builtins.list[ScheduleRecord]:
-        """Every schedule, oldest first."""
-        return await self.store.list_schedules()
+    async def list(self, *, username: str | None = None) -> builtins.list[ScheduleRecord]:
+        """Every schedule (with ``username``, that user's), oldest first."""
+        return await self.store.list_schedules(username=username)
 
-    async def pause(self, schedule_id: str) -> ScheduleRecord:
+    async def pause(self, schedule_id: str, *, username: str | None = None) -> ScheduleRecord:
         """Stop firing it until :meth:`resume`; idempotent. Raises :class:`ScheduleNotFound`."""
+        await self._check_owner(schedule_id, username)
         schedule = await self.store.set_schedule_paused(schedule_id, True, now=self._clock())
         self.wake()
         return schedule
 
-    async def resume(self, schedule_id: str) -> ScheduleRecord:
+    async def resume(self, schedule_id: str, *, username: str | None = None) -> ScheduleRecord:
         """Fire it again from the next slot to come (the slots that passed while it was paused are not
         caught up); idempotent. Raises :class:`ScheduleNotFound`."""
+        await self._check_owner(schedule_id, username)
         schedule = await self.store.set_schedule_paused(schedule_id, False, now=self._clock())
         self.wake()
         return schedule
 
-    async def delete(self, schedule_id: str) -> None:
+    async def delete(self, schedule_id: str, *, username: str | None = None) -> None:
         """Delete it (the jobs it created stay). Raises :class:`ScheduleNotFound`."""
+        await self._check_owner(schedule_id, username)
         await self.store.delete_schedule(schedule_id)
         self.wake()
 
-    async def fires(self, schedule_id: str, limit: int = 20) -> builtins.list[ScheduleFire]:
+    async def fires(
+        self, schedule_id: str, limit: int = 20, *, username: str | None = None
+    ) -> builtins.list[ScheduleFire]:
         """Its latest fires (slot, job id, when), newest first. Raises :class:`ScheduleNotFound`."""
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
             raise InvalidInput.field("limit", f"must be an integer from 1 to 1000, not {limit!r}")
+        await self._check_owner(schedule_id, username)
         return await self.store.list_schedule_fires(schedule_id, limit=limit)
+
+    async def _check_owner(self, schedule_id: str, username: str | None) -> None:
+        # A schedule's maker never changes, so checking before the change (another transaction) is safe.
+        if username is not None:
+            await self.get(schedule_id, username=username)
 
     # -- firing (the dispatching manager) --------------------------------------------------------------
 

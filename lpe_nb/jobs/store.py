@@ -425,7 +425,8 @@ class JobStore(Protocol):
     # -- recurring schedules -------------------------------------------------------------------------------
 
     async def insert_schedule(self, schedule: ScheduleRecord) -> None:
-        """Persist a new recurring schedule exactly as given (its ``next_fire_at`` already computed).
+        """Persist a new recurring schedule exactly as given (its ``next_fire_at`` already computed; its
+        ``username``, who made it and whose the jobs it fires are, never changes after).
 
         A duplicate id is refused (the backend's integrity error). An input that is not JSON raises
         :class:`~lpe_nb.errors.InvalidInput` naming ``input`` before anything is written.
@@ -436,8 +437,9 @@ class JobStore(Protocol):
         """The schedule as last committed; raises :class:`~lpe_nb.errors.ScheduleNotFound`."""
         ...
 
-    async def list_schedules(self, *, limit: int = 500) -> list[ScheduleRecord]:
-        """Up to ``limit`` schedules, oldest first (by ``created_at``, then ``id``)."""
+    async def list_schedules(self, *, limit: int = 500, username: str | None = None) -> list[ScheduleRecord]:
+        """Up to ``limit`` schedules (with ``username``, only those that user made), oldest first (by
+        ``created_at``, then ``id``)."""
         ...
 
     async def set_schedule_paused(self, schedule_id: str, paused: bool, *, now: datetime) -> ScheduleRecord:

@@ -591,20 +591,20 @@ class OpenApiHandler(LpeApiHandler):
 
 
 class SchedulesHandler(LpeApiHandler):
-    admin_route = "lpe/api/schedules"
-
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        """Every recurring schedule, oldest first, with its next fire times."""
-        schedules = await (await self.manager()).schedules.list()
+        """Every recurring schedule the viewer may see (with jobs_per_user, their own), oldest first."""
+        viewer = await self.viewer()
+        schedules = await (await self.manager()).schedules.list(username=viewer.only)
         self.send_model(SchedulesBody(schedules=[ScheduleBody.of(schedule) for schedule in schedules]))
 
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        """Create a schedule: 201 with it (its URL in ``Location``); 400 naming the field at fault."""
+        """Create a schedule, the viewer's: 201 with it (its URL in ``Location``); 400 naming the field."""
         request = validate_request(ScheduleRequest, self.json_object())
+        viewer = await self.viewer()
         schedule = await (await self.manager()).schedules.create(
             request.job_type,
             request.input,
@@ -615,19 +615,20 @@ class SchedulesHandler(LpeApiHandler):
             title=request.title,
             priority=request.priority or 0,
             max_attempts=request.max_attempts,
+            username=viewer.username,
         )
         self.set_header("Location", f"{self.base_url}lpe/api/schedules/{schedule.id}")
         self.send_model(ScheduleBody.of(schedule), status=201)
 
 
 class ScheduleHandler(LpeApiHandler):
-    admin_route = "lpe/api/schedules"
+    # With jobs_per_user another user's schedule is a 404 schedule_not_found, as a job is.
 
     @web.authenticated
     @authorized
     async def get(self, schedule_id: str) -> None:
-        schedules = (await self.manager()).schedules
-        schedule = await schedules.get(checked_schedule_id(schedule_id))
+        schedules, viewer = (await self.manager()).schedules, await self.viewer()
+        schedule = await schedules.get(checked_schedule_id(schedule_id), username=viewer.only)
         fires = await schedules.fires(schedule.id, limit=_RECENT_FIRES)
         self.send_model(
             ScheduleWithFiresBody.model_validate(
@@ -641,14 +642,15 @@ class ScheduleHandler(LpeApiHandler):
         """``{paused: true}`` pauses it, ``{paused: false}`` resumes it: 200 with the schedule."""
         schedule_id = checked_schedule_id(schedule_id)
         request = validate_request(SchedulePatchRequest, self.json_object())
-        schedules = (await self.manager()).schedules
+        schedules, viewer = (await self.manager()).schedules, await self.viewer()
         change = schedules.pause if request.paused else schedules.resume
-        self.send_model(ScheduleBody.of(await change(schedule_id)))
+        self.send_model(ScheduleBody.of(await change(schedule_id, username=viewer.only)))
 
     @web.authenticated
     @authorized
     async def delete(self, schedule_id: str) -> None:
-        await (await self.manager()).schedules.delete(checked_schedule_id(schedule_id))
+        viewer = await self.viewer()
+        await (await self.manager()).schedules.delete(checked_schedule_id(schedule_id), username=viewer.only)
         self.set_status(204)
         self.finish()
 

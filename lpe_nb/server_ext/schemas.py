@@ -692,6 +692,9 @@ class ScheduleBody(_Reply):
     last_slot: str | None = Field(description="the last slot it fired")
     last_job_id: str | None = Field(description="the job that slot created")
     fire_count: int = Field(description="slots fired so far")
+    username: str | None = Field(
+        None, description="who made it; the jobs it fires are theirs (null: unknown, made before issue 13)"
+    )
 
     @classmethod
     def of(cls, schedule: ScheduleRecord) -> ScheduleBody:

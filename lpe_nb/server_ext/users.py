@@ -7,8 +7,8 @@ see is the extension's ``jobs_per_user`` setting:
 - off (the default, a single-user server): everyone who can use the server is one person, with several
   identities (the shared token, each browser session); everyone sees and acts on every job, as before.
 - on (one database shared by many users, e.g. every server of a JupyterHub): a user lists, reads,
-  re-prioritises, cancels, deletes and watches only their own jobs, and sees and deletes only their own
-  catalog entries. Someone else's job is a 404 ``job_not_found``, word for word what an id that does not
+  re-prioritises, cancels, deletes and watches only their own jobs, sees and deletes only their own
+  catalog entries, and lists and manages only their own recurring schedules. Someone else's job is a 404 ``job_not_found``, word for word what an id that does not
   exist gets, so nobody learns another user's job ids. Admins see and act on every job: the names in
   ``admin_users``, and, with ``authorizer_admins``, whoever the server's authorizer allows the request's
   action (``read`` for a GET and a WebSocket watch, ``write`` for the others) on the resource

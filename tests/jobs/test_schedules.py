@@ -198,3 +198,25 @@ async def test_a_schedules_input_is_validated_by_its_job_type_at_creation(manage
     made = await manager.schedules.create("strict", {"narrative": "once upon a time"}, interval_s=60)
     assert made.input_data == {"narrative": "once upon a time", "turns": 3}
     assert [s.id for s in await manager.schedules.list()] == [made.id]
+
+
+async def test_a_users_schedules_are_theirs_to_see_and_change(manager: JobManager) -> None:
+    """``username`` on a read or change: another user's schedule is not found, as a job is."""
+    mine = await manager.schedules.create("noop", {"n": 1}, interval_s=3600, username="alice")
+    local = await manager.schedules.create("noop", {"n": 2}, interval_s=3600)
+    assert (mine.username, local.username) == ("alice", manager.local_username)
+    assert [s.id for s in await manager.schedules.list(username="alice")] == [mine.id]
+    assert {s.id for s in await manager.schedules.list()} == {mine.id, local.id}
+    for change in (
+        manager.schedules.get(mine.id, username="bob"),
+        manager.schedules.pause(mine.id, username="bob"),
+        manager.schedules.resume(mine.id, username="bob"),
+        manager.schedules.fires(mine.id, username="bob"),
+        manager.schedules.delete(mine.id, username="bob"),
+    ):
+        with pytest.raises(ScheduleNotFound):
+            await change
+    assert (await manager.schedules.get(mine.id, username="alice")).paused is False
+    assert (await manager.schedules.pause(mine.id, username="alice")).paused is True
+    await manager.schedules.delete(mine.id, username="alice")
+    assert [s.id for s in await manager.schedules.list()] == [local.id]

@@ -1038,6 +1038,22 @@ async def test_a_schedule_reads_back_exactly_and_lists_oldest_first(store: JobSt
         await store.get_schedule("sch_nope")
 
 
+async def test_a_schedule_records_its_maker_whose_the_jobs_it_fires_are(store: JobStore) -> None:
+    alices = replace(make_schedule(), username="alice")
+    bobs = replace(make_schedule(), username="bob", created_at=at(1))
+    unknown = replace(make_schedule(), created_at=at(2))
+    for schedule in (alices, bobs, unknown):
+        await store.insert_schedule(schedule)
+    assert await store.get_schedule(alices.id) == alices
+    assert [s.id for s in await store.list_schedules(username="alice")] == [alices.id]
+    assert [s.id for s in await store.list_schedules(username="carol")] == []
+    assert [s.id for s in await store.list_schedules()] == [alices.id, bobs.id, unknown.id]
+    fired = {f.schedule_id: f.job for f in await store.fire_due_schedules(moment(10.2))}
+    assert {fired[s.id].username for s in (alices, bobs, unknown) if fired[s.id]} == {"alice", "bob", None}
+    job = fired[alices.id]
+    assert job is not None and (await store.get_job(job.id)).username == "alice"
+
+
 async def test_a_due_slot_fires_once_with_its_job_and_the_next_fire_time_moves_on(store: JobStore) -> None:
     schedule = make_schedule()
     await store.insert_schedule(schedule)

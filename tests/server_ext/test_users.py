@@ -265,12 +265,56 @@ async def test_another_users_job_is_no_parent_of_ones_own(server: Server) -> Non
 
 
 async def test_routes_over_everyones_jobs_are_for_admins(server: Server) -> None:
-    for path in ("lpe/api/schedules", "lpe/api/cache", "lpe/api/metrics"):
+    for path in ("lpe/api/cache", "lpe/api/metrics"):
         code, reply = await server.call("alice", "GET", path)
         assert (code, reply["error"]) == (403, "admin_only"), (path, reply)
         assert path in reply["message"]
         code, reply = await server.call("root", "GET", path)
         assert code == 200, (path, reply)
+
+
+async def test_a_user_sees_and_manages_only_their_own_schedules(server: Server) -> None:
+    made: dict[str, str] = {}
+    for user in ("alice", "bob"):
+        body = {"job_type": "projection", "input": {"narrative": NARRATIVE}, "interval_s": 3600}
+        code, reply = await server.call(user, "POST", "lpe/api/schedules", body)
+        assert (code, reply["username"]) == (201, user), reply
+        made[user] = reply["id"]
+
+    async def listed(user: str) -> set[str]:
+        code, reply = await server.call(user, "GET", "lpe/api/schedules")
+        assert code == 200, reply
+        return {schedule["id"] for schedule in reply["schedules"]}
+
+    assert await listed("alice") == {made["alice"]}
+    assert await listed("bob") == {made["bob"]}
+    assert set(made.values()) <= await listed("root")  # an admin: everyone's
+    assert set(made.values()) <= await listed("carol")  # may read everyone's, by the authorizer
+
+    alices = f"lpe/api/schedules/{made['alice']}"
+    missing = "lpe/api/schedules/" + made["alice"][:-4] + "0000"
+    for user, method, body in [
+        ("bob", "GET", None),
+        ("bob", "PATCH", {"paused": True}),
+        ("bob", "DELETE", None),
+        ("carol", "PATCH", {"paused": True}),  # reading everyone's is not changing them
+    ]:
+        code, reply = await server.call(user, method, alices, body)
+        nothing_code, nothing = await server.call(user, method, missing, body)
+        assert (code, reply["error"]) == (nothing_code, nothing["error"]) == (404, "schedule_not_found")
+        assert reply["message"].replace(made["alice"], "?") == nothing["message"].replace(
+            missing.rsplit("/", 1)[1], "?"
+        )  # word for word what an id that does not exist gets
+    code, reply = await server.call("alice", "GET", alices)
+    assert (code, reply["paused"]) == (200, False), reply  # untouched by the refused changes
+    code, reply = await server.call("carol", "GET", alices)
+    assert code == 200, reply
+
+    code, reply = await server.call("alice", "PATCH", alices, {"paused": True})
+    assert (code, reply["paused"]) == (200, True), reply
+    assert (await server.call("alice", "DELETE", alices))[0] == 204
+    assert (await server.call("root", "DELETE", f"lpe/api/schedules/{made['bob']}"))[0] == 204
+    assert await listed("bob") == set()
 
 
 def test_a_server_token_that_names_a_user_is_that_users(tmp_path: Path) -> None:

@@ -35,9 +35,10 @@ async def insert_schedule(conn: Connection, params: dict[str, Any]) -> None:
     await conn.execute(
         "INSERT INTO schedules (id, job_type, input_data, title, priority, max_attempts, cron, interval_s, "
         "timezone, anchor, catch_up, paused, created_at, updated_at, next_fire_at, last_slot, last_job_id, "
-        "fire_count) VALUES (%(id)s, %(job_type)s, %(input_data)s::json, %(title)s, %(priority)s, "
+        "fire_count, username) VALUES (%(id)s, %(job_type)s, %(input_data)s::json, %(title)s, %(priority)s, "
         "%(max_attempts)s, %(cron)s, %(interval_s)s, %(timezone)s, %(anchor)s, %(catch_up)s, %(paused)s, "
-        "%(created_at)s, %(updated_at)s, %(next_fire_at)s, %(last_slot)s, %(last_job_id)s, %(fire_count)s)",
+        "%(created_at)s, %(updated_at)s, %(next_fire_at)s, %(last_slot)s, %(last_job_id)s, %(fire_count)s, "
+        "%(username)s)",
         params,
     )
 
@@ -50,8 +51,13 @@ async def fetch_schedule(conn: Connection, schedule_id: str) -> ScheduleRecord:
     return schedule_from_row(row, POSTGRES)
 
 
-async def list_schedules(conn: Connection, limit: int) -> list[ScheduleRecord]:
-    cur = await conn.execute("SELECT * FROM schedules ORDER BY created_at, id LIMIT %s", (limit,))
+async def list_schedules(conn: Connection, limit: int, username: str | None) -> list[ScheduleRecord]:
+    if username is None:
+        cur = await conn.execute("SELECT * FROM schedules ORDER BY created_at, id LIMIT %s", (limit,))
+    else:  # a user's few schedules: no index (the table is a handful of rows per user)
+        cur = await conn.execute(
+            "SELECT * FROM schedules WHERE username = %s ORDER BY created_at, id LIMIT %s", (username, limit)
+        )
     return [schedule_from_row(row, POSTGRES) for row in await cur.fetchall()]
 
 

@@ -279,6 +279,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE user_catalog_revision (id integer PRIMARY KEY CHECK (id = 1), revision bigint NOT NULL);
     INSERT INTO user_catalog_revision VALUES (1, 0);
     """,
+    # 5 (issue 13; SQLite's migration of the same name): who made each schedule; the jobs it fires are
+    # theirs, and with jobs_per_user a user lists and manages only their own.
+    """
+    ALTER TABLE schedules ADD COLUMN username text;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -61,8 +61,10 @@ def fetch_schedule(conn: sqlite3.Connection, schedule_id: str) -> ScheduleRecord
     return schedule_from_row(row, SQLITE)
 
 
-def list_schedules(conn: sqlite3.Connection, limit: int) -> list[ScheduleRecord]:
-    rows = conn.execute("SELECT * FROM schedules ORDER BY created_at, id LIMIT ?", (limit,)).fetchall()
+def list_schedules(conn: sqlite3.Connection, limit: int, username: str | None) -> list[ScheduleRecord]:
+    mine = "" if username is None else "WHERE username = ? "
+    params = (limit,) if username is None else (username, limit)
+    rows = conn.execute(f"SELECT * FROM schedules {mine}ORDER BY created_at, id LIMIT ?", params).fetchall()
     return [schedule_from_row(row, SQLITE) for row in rows]
 
 

@@ -299,6 +299,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         FROM (SELECT 'pending' AS status UNION ALL SELECT 'running' UNION ALL SELECT 'completed'
               UNION ALL SELECT 'failed' UNION ALL SELECT 'cancelled') AS s;
     """,
+    # (issue 13): who made each schedule; the jobs it fires are theirs, and with jobs_per_user a user lists
+    # and manages only their own (docs/users.md). A user's few schedules are read without an index.
+    """
+    ALTER TABLE schedules ADD COLUMN username TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
