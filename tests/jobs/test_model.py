@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from lpe_nb.errors import InvalidInput, InvalidTransition
 from lpe_nb.jobs import JobRecord, JobStatus, Progress, check_transition
-from lpe_nb.jobs.model import dump_json
+from lpe_nb.jobs.model import dump_json, new_job_id
 
 LEGAL = {
     ("pending", "running"), ("pending", "cancelled"), ("running", "completed"), ("running", "failed"),
@@ -47,3 +49,16 @@ def test_dump_json_names_the_field() -> None:
     with pytest.raises(InvalidInput) as info:
         dump_json({"x": {1, 2}}, field_name="input_data")
     assert list(info.value.fields) == ["input_data"]
+
+
+def test_job_ids_are_uuid7_ordered_by_time_and_distinct() -> None:
+    # Time-ordered ids keep a new job's index and audit-trail entries together (issue 16).
+    first = new_job_id()
+    millis = uuid.UUID(first).int >> 80
+    while uuid.UUID(new_job_id()).int >> 80 == millis:  # on to the next millisecond
+        pass
+    later = [new_job_id() for _ in range(2000)]  # ids of a later millisecond sort after it
+    assert all(uuid.UUID(i).version == 7 and uuid.UUID(i).variant == uuid.RFC_4122 for i in (first, *later))
+    assert all(first < i for i in later)
+    assert len(set(later)) == len(later)
+    assert {len(i) for i in later} == {36}  # the same text form as before
