@@ -255,6 +255,7 @@ class Catalog:
         Raises :class:`InvalidInput` for a bad name, a clash with a built-in or another user's entry, or
         an empty description (:meth:`problems`).
         """
+        await self.refresh()  # the names as every process left them (a point read when unchanged)
         problems = self.problems(kind, name, description, username=username)
         if problems:
             raise InvalidInput(problems)
@@ -265,7 +266,10 @@ class Catalog:
             )
             if not await self.store.save_catalog_entry(row):
                 await self.refresh()  # another process saved that name for another user meanwhile
-                raise InvalidInput(self.problems(kind, name, description, username=username))
+                raise InvalidInput(
+                    self.problems(kind, name, description, username=username)
+                    or {"name": f"{name!r} is another user's {kind}; choose another name"}
+                )
             entry = _from_stored(row)
             self._wrote()
         self._remember(entry)

@@ -79,7 +79,8 @@ async def test_an_entry_is_never_replaced_by_another_users_of_that_name(store: J
 async def test_a_stale_snapshot_cannot_take_a_name_another_process_just_saved(store: JobStore) -> None:
     here, elsewhere = await Catalog.load(store), await Catalog.load(store)
     await elsewhere.add("style", "terse", "few words", {}, username="alice")
-    assert "terse" not in here.names("style")  # not read yet: the store itself refuses the clash
+    assert "terse" not in here.names("style")  # not read yet: add reads the store before it checks
+    # (two saves racing past that check are settled by the store: test_store_contract.py)
     with pytest.raises(InvalidInput) as refused:
         await here.add("style", "terse", "many words", {}, username="bob")
     assert refused.value.fields == {"name": "'terse' is another user's style; choose another name"}
