@@ -15,6 +15,10 @@
 - ``POST {base_url}lpe-bench/stop``: every ticker finishes at its next tick, however long it was to run.
 - ``GET {base_url}lpe-bench/sockets``: ``{"open": n}``, the lpe WebSocket connections the server holds.
 - ``POST {base_url}lpe-bench/gc``: a full garbage collection, for diagnosis (the benches never call it).
+- ``POST {base_url}lpe-bench/worker-thread``: starts (once) a job engine on an event loop of its own, in
+  a thread of this server's process (``lpe_nb.worker.run_worker``, mock LLM, zero latency), on the
+  database ``{"db_path": ...}``; with the lpe extension's ``dispatch = 'never'`` it runs the jobs the
+  server takes: what an engine on its own loop thread would cost the server (the GIL is shared).
 - ``GET {base_url}lpe-bench/gc-time``: the collections the garbage collector made since the server
   started and the seconds they took, per generation (``gc.callbacks``): ``{"collections": [n0, n1, n2],
   "seconds": [s0, s1, s2]}``; bench/server.py reports the share of each endpoint's samples.
@@ -26,6 +30,8 @@ import asyncio
 import collections
 import gc
 import json
+import os
+import threading
 import time
 import uuid
 from typing import Any
@@ -38,6 +44,7 @@ from tornado import web
 from lpe_nb.jobs import StepContext
 from lpe_nb.server_ext.engine import ServerEngine
 from lpe_nb.server_ext.handlers import AUTH_RESOURCE, ENGINE_SETTING
+from lpe_nb.worker import WorkerOptions, run_worker
 
 TICKER = "ticker"
 _STOPPED: set[str] = set()  # "stop" once lpe-bench/stop was called (a set: no event loop needed to import)
@@ -169,6 +176,38 @@ class GcHandler(_BenchHandler):
         self.finish(json.dumps({"unreachable": found, "objects": len(objects), "types": types}))
 
 
+_WORKER_THREADS: list[threading.Thread] = []
+
+
+def _run_worker_thread(db_path: str, started: threading.Event) -> None:
+    async def main() -> None:
+        stop = asyncio.Event()  # never set: the thread lives as long as the server (a daemon)
+        started.set()
+        await run_worker(WorkerOptions(db_path=db_path), stop)
+
+    asyncio.run(main())
+
+
+class WorkerThreadHandler(_BenchHandler):
+    """Start a job engine on a loop thread of its own in this process (once); 202."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        body = self.body_object()
+        if not _WORKER_THREADS:
+            os.environ.update({"LPE_LLM_PROVIDER": "mock", "LPE_MOCK_LATENCY_S": "0"})  # the worker's LLM
+            started = threading.Event()
+            thread = threading.Thread(
+                target=_run_worker_thread, args=(str(body["db_path"]), started), daemon=True
+            )
+            thread.start()
+            _WORKER_THREADS.append(thread)
+            await asyncio.get_running_loop().run_in_executor(None, started.wait, 30.0)
+        self.set_status(202)
+        self.finish(json.dumps({"threads": len(_WORKER_THREADS)}))
+
+
 class GcTimeHandler(_BenchHandler):
     """The garbage collector's runs and seconds per generation since the server started."""
 
@@ -195,5 +234,6 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
             (url_path_join(base_url, "lpe-bench/sockets"), SocketsHandler),
             (url_path_join(base_url, "lpe-bench/gc"), GcHandler),
             (url_path_join(base_url, "lpe-bench/gc-time"), GcTimeHandler),
+            (url_path_join(base_url, "lpe-bench/worker-thread"), WorkerThreadHandler),
         ],
     )

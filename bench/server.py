@@ -15,7 +15,10 @@
     ``here`` (the default, the acceptance figure): the server's own engine, on its event loop;
     ``never``: nowhere (``dispatch = 'never'``; the jobs stay pending): the submit path alone;
     ``worker``: a headless ``python -m lpe_nb worker`` process on the same database, the server with
-    ``dispatch = 'never'`` (docs/workers.md).
+    ``dispatch = 'never'`` (docs/workers.md); ``thread``: the same worker on a loop thread of its own
+    inside the server's process (the peer extension's ``lpe-bench/worker-thread``): what an engine on
+    its own loop thread would cost the server, the GIL shared (events still reach the server through
+    the database, as a peer's do, where an in-process engine would hand them over directly).
 
 (b) WebSocket fan-out: a fresh server (its job ``concurrency`` raised so all tickers run at once) runs
     ``ticker`` jobs (registered into the lpe engine's operation registry by the peer extension) that
@@ -26,7 +29,8 @@
     many reports reached the clients (the rest were coalesced by the server's per-connection queues).
 
     python bench/server.py [--requests 1000] [--concurrency 32] [--repeats 5]
-                           [--run-jobs here|never|worker] [--submit-only] [--ws-jobs 50] [--ws-per-job 2] [--hz 20] [--ws-seconds 5]
+                           [--run-jobs here|never|worker|thread] [--submit-only]
+                           [--ws-jobs 50] [--ws-per-job 2] [--hz 20] [--ws-seconds 5]
 
 Prints the figures and, last, ``submit_ratio=<x> ws_p99_ms=<y>``; writes ``bench/results/server.json``.
 
@@ -181,7 +185,7 @@ async def _wait_ready(server: Server, process: subprocess.Popen[bytes]) -> None:
 
 # -- (a) submissions ---------------------------------------------------------------------------------------
 
-RUN_JOBS = ("here", "never", "worker")
+RUN_JOBS = ("here", "never", "worker", "thread")
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -222,6 +226,17 @@ async def _drain(client: AsyncHTTPClient, server: Server, *, pending: bool = Tru
             return
         await asyncio.sleep(0.05)
     raise TimeoutError(f"projection jobs did not drain within {DRAIN_TIMEOUT_S:g} s")
+
+
+async def _post_json(server: Server, path: str, body: dict[str, Any]) -> Any:
+    response = await AsyncHTTPClient().fetch(
+        server.url + path,
+        method="POST",
+        headers={**server.headers, "Content-Type": "application/json"},
+        body=json.dumps(body),
+        request_timeout=REQUEST_TIMEOUT_S,
+    )
+    return json.loads(response.body)
 
 
 async def _gc_seconds(client: AsyncHTTPClient, server: Server) -> list[float]:
@@ -415,7 +430,8 @@ def main() -> None:
         "--run-jobs",
         choices=RUN_JOBS,
         default="here",
-        help="where (a)'s jobs run: the server's engine (here), nowhere (never), a headless worker process",
+        help="where (a)'s jobs run: the server's engine (here), nowhere (never), a headless worker "
+        "process (worker), an engine on a loop thread of its own in the server's process (thread)",
     )
     parser.add_argument("--submit-only", action="store_true", help="(a) only, no WebSocket fan-out")
     parser.add_argument("--ws-jobs", type=int, default=50)
@@ -441,9 +457,11 @@ def main() -> None:
         dispatch = {} if args.run_jobs == "here" else {"dispatch": "never"}
         # the extension's default job concurrency (a worker's default is the same, 8)
         with jupyter_server(Path(tmp), "submit", **dispatch) as server, contextlib.ExitStack() as stack:
+            work = Path(tmp) / "submit"
             if args.run_jobs == "worker":
-                work = Path(tmp) / "submit"
                 stack.enter_context(headless_worker(work / "jobs.db", work / "worker.log"))
+            elif args.run_jobs == "thread":
+                asyncio.run(_post_json(server, "lpe-bench/worker-thread", {"db_path": str(work / "jobs.db")}))
             submit = asyncio.run(
                 submissions(server, args.requests, args.concurrency, args.repeats, args.run_jobs)
             )
