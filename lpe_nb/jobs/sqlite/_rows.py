@@ -7,7 +7,7 @@ import json
 import sqlite3
 from typing import Any
 
-from lpe_nb.jobs._rows import Dialect, job_from_row, job_row, progress_json, step_from_row
+from lpe_nb.jobs._rows import Dialect, Row, job_from_row, job_row, progress_json, step_from_row
 from lpe_nb.jobs._rows import step_row as step_to_row
 from lpe_nb.jobs._store_common import USAGE_COLUMNS
 from lpe_nb.jobs.model import JobRecord, StepRecord
@@ -38,7 +38,8 @@ def job_to_row(job: JobRecord) -> dict[str, Any]:
     return job_row(job, SQLITE)
 
 
-def row_to_job(row: sqlite3.Row) -> JobRecord:
+def row_to_job(row: Row) -> JobRecord:
+    """The job in ``row``: a ``sqlite3.Row``, or a dict of its columns."""
     return job_from_row(row, SQLITE)
 
 

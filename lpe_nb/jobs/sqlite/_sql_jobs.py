@@ -5,6 +5,7 @@ Plain functions of a ``sqlite3.Connection``, each run by the writer inside its g
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from typing import Any
 
@@ -60,10 +61,14 @@ def record_transition(
 def insert_row(conn: sqlite3.Connection, table: str, row: dict[str, Any], *, suffix: str = "") -> bool:
     """``INSERT INTO table`` the ``row`` (column name to value), with ``suffix`` (e.g. ``ON CONFLICT``);
     whether a row was inserted (not with ``ON CONFLICT ... DO NOTHING`` on a duplicate)."""
-    columns = ", ".join(row)
-    marks = ", ".join("?" for _ in row)
-    cursor = conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks}){suffix}", tuple(row.values()))
+    cursor = conn.execute(_insert_sql(table, tuple(row), suffix), tuple(row.values()))
     return cursor.rowcount == 1
+
+
+@functools.lru_cache(maxsize=32)
+def _insert_sql(table: str, columns: tuple[str, ...], suffix: str) -> str:
+    # The same few column lists every time: the statement text once each, not per inserted job.
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}){suffix}"
 
 
 def insert_job(conn: sqlite3.Connection, job: JobRecord, row: dict[str, Any]) -> None:

@@ -58,10 +58,14 @@ def claim_pending(
     )
     # INDEXED BY: without statistics the planner picks the status index and sorts every pending
     # row; the partial queue index reads exactly `limit` entries in order.
-    rows = conn.execute(
+    cursor = conn.execute(
         claim_sql(None if types is None else len(types)),
         (owner, lease_until, now, now, *(types or ()), limit),
-    ).fetchall()
+    )
+    # Each row as a dict: a sqlite3.Row finds a column by name by comparing it with each of the 30-odd
+    # names in turn, and a job reads every one.
+    names = [column[0] for column in cursor.description]
+    rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     jobs = sorted((row_to_job(r) for r in rows), key=lambda j: (-j.priority, j.created_at))
     moved(conn, JobStatus.PENDING, JobStatus.RUNNING, len(jobs))
     for job in jobs:
