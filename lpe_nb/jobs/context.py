@@ -18,6 +18,7 @@ from typing import Any, Protocol, TypeVar
 
 from lpe_nb.errors import InvalidInput, JobInterrupted
 from lpe_nb.jobs._timings import StepPlan
+from lpe_nb.jobs.events import JobEvent
 from lpe_nb.jobs.model import JobRecord, Progress, StepRecord, to_iso
 
 __all__ = ["JobInterrupted", "RunState", "StepContext"]
@@ -35,6 +36,9 @@ class RunState:
     progress: Progress
     published_seq: int = 0  # the last sequence number subscribers have been sent
     live_progress: Progress | None = None  # the last progress sent, streamed text included
+    # the snapshot last sent to a watcher, for (job, published_seq, progress): 300 clients watching at
+    # once share its events and their frames (issue 15)
+    snapshot: tuple[JobRecord, int, Progress, tuple[JobEvent, ...]] | None = None
     finished: dict[str, StepRecord] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
     in_operation: bool = False

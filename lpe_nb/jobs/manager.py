@@ -534,12 +534,18 @@ class JobManager:
             # published_seq, not seq: a number handed out for an event not yet sent must not be
             # covered by the snapshot, or that event would be skipped as already seen.
             job, seq, progress = run.job, run.published_seq, run.live_progress or run.progress
+            shared = run.snapshot
+            if shared is not None and shared[0] is job and shared[1] == seq and shared[2] is progress:
+                return list(shared[3])  # the same events (and frames, encoded once) for every watcher
         else:
             seq = max(job.seq, job.progress.seq)
             progress = job.progress
         status = JobEvent.status_of(job, seq=seq, snapshot=True)
         latest = JobEvent.progress_of(job_id, replace(progress, seq=seq), snapshot=True)
-        return [latest, status] if job.is_terminal else [status, latest]
+        events = [latest, status] if job.is_terminal else [status, latest]
+        if run is not None:
+            run.snapshot = (job, seq, progress, tuple(events))
+        return events
 
     async def wait(self, job_id: str, timeout_s: float | None = None) -> JobRecord:
         """Wait until the job is finished and return it; ``TimeoutError`` after ``timeout_s``.

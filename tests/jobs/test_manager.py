@@ -576,3 +576,26 @@ async def test_bad_schedules_are_refused_naming_the_field(
         await manager.submit("noop", **options)  # type: ignore[arg-type]
     assert list(info.value.fields) == [field]
     assert count_rows(db_path) == 0
+
+
+async def test_watchers_of_a_running_job_share_one_snapshot_until_the_job_moves_on(
+    db_path: Path, probe: Probe
+) -> None:
+    """300 clients watching at once must not encode 300 snapshots (issue 15): the same events, so their
+    frames are encoded once; a job that moved on gets a fresh one."""
+    async with JobManager.open(db_path, registry=build_registry(probe), settings=FAST) as manager:
+        job_id = await manager.submit("gated", {"name": "watched"})
+        await probe.until(lambda: probe.in_flight == 1)  # running, its "waiting" progress reported
+        first, second, late = (manager.events.subscribe(()) for _ in range(3))
+        await manager.watch(first, job_id)
+        await manager.watch(second, job_id)
+        seen = [[sub.get_nowait(), sub.get_nowait()] for sub in (first, second)]
+        assert [e.kind if e else None for e in seen[0]] == ["status", "progress"]
+        assert all(a is b for a, b in zip(*seen, strict=True))
+        probe.release.set()
+        await manager.wait(job_id, timeout_s=10)
+        await manager.watch(late, job_id)
+        fresh = [late.get_nowait(), late.get_nowait()]
+        assert [e.status for e in fresh if e and e.kind == "status"] == [JobStatus.COMPLETED]
+        for sub in (first, second, late):
+            sub.close()
