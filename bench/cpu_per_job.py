@@ -2,6 +2,7 @@
 what an index or the old counter triggers of the jobs table cost (the same run with the schema changed).
 
     python bench/cpu_per_job.py [--jobs 2000] [--repeats 3] [--concurrency 8]
+    python bench/cpu_per_job.py --profile 12   # cProfile's top 12 entries per thread instead
 
 CPU time (``time.process_time`` for the process, ``time.thread_time`` inside the loop for its thread) is
 far less inflated by a busy machine than wall time. Each variant runs on a fresh database; variants are
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import pstats
 import sqlite3
 import sys
 import tempfile
@@ -94,12 +97,67 @@ def _prepare(path: Path, drops: tuple[str, ...]) -> None:
             conn.execute(statement)
 
 
+def profile(jobs: int, concurrency: int, top: int) -> dict[str, list[tuple[float, float, str]]]:
+    """cProfile of one run on the shipped schema: the loop thread's and the writer thread's top entries by
+    own time, as (µs per job, calls per job, function); profiling inflates every Python call, so read
+    them as shares, not as costs."""
+    writer_profile, loop_profile = cProfile.Profile(), cProfile.Profile()
+    run_batch = _group_commit._run_batch
+
+    def profiled(conn: sqlite3.Connection, batch: list[Any]) -> list[tuple[bool, Any]]:
+        writer_profile.enable()
+        try:
+            return run_batch(conn, batch)
+        finally:
+            writer_profile.disable()
+
+    _group_commit._run_batch = profiled
+    try:
+        with tempfile.TemporaryDirectory(prefix="lpe-bench-cpu-") as tmp:
+            path = Path(tmp) / "jobs.db"
+            _prepare(path, ())
+            loop_profile.enable()
+            asyncio.run(_run(path, jobs, concurrency))
+            loop_profile.disable()
+    finally:
+        _group_commit._run_batch = run_batch
+    # What the loop does while it has nothing to do (the hand-off of a transaction to the SQLite thread,
+    # SimpleQueue.put_nowait, stays: it is where the loop waits for the GIL while that thread runs Python).
+    idle = (
+        "select.epoll",
+        "selectors.py",
+        "base_events.py:_run_once",
+        "'run' of '_contextvars",
+        "events.py:_run",
+    )
+    tops = {}
+    for thread, prof in (("loop", loop_profile), ("writer", writer_profile)):
+        entries = []
+        for (file, _line, function), (_cc, calls, own, _cum, _callers) in pstats.Stats(prof).stats.items():  # type: ignore[attr-defined]
+            name = function if file == "~" else f"{Path(file).name}:{function}"
+            if thread == "loop" and (any(word in name for word in idle) or name.startswith("cpu_per_job")):
+                continue  # waiting for I/O, and this script's own loop
+            entries.append((own / jobs * 1e6, calls / jobs, name))
+        entries.sort(reverse=True)
+        tops[thread] = entries[:top]
+        print(f"{thread} thread, top entries by own time (profiled µs per job, calls per job):")
+        for us, calls, name in entries[:top]:
+            print(f"  {us:6.1f} µs  {calls:5.2f}  {name}")
+    return tops
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=ManagerSettings().concurrency)
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="N", help="print the top N entries per thread"
+    )
     args = parser.parse_args()
+    if args.profile:
+        profile(args.jobs, args.concurrency, args.profile)
+        return
     samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in VARIANTS}
     for repeat in range(args.repeats):  # interleaved, alternating the order
         names = list(VARIANTS) if repeat % 2 == 0 else list(reversed(VARIANTS))
