@@ -13,6 +13,14 @@ cancel to its ``cancelled`` status arriving here is ``cancel_ms`` (relayed by NO
 LLM call interrupted, the outcome committed and relayed back).
 
     python bench/scaleout.py [--db-url postgresql://...] [--jobs 64] [--concurrency 8] [--delay-s 1.0]
+                             [--stages]
+
+``--stages`` also times each relayed progress event's way through the relay, stage by stage (wall clock,
+one machine): reported -> queued for the worker's publisher -> its NOTIFY sent -> NOTIFY returned ->
+received by this process's listener -> delivered on its bus -> read by the subscriber here; it prints each
+stage's p50/p99 and what the slowest 1 % spent where, with the garbage collector's pauses. The workers then
+run as ``bench/_traced_worker.py`` (the same worker, its relay traced); without the
+flag nothing is traced.
 
 Without ``--db-url`` (or ``$LPE_DB_URL``) it starts a throwaway PostgreSQL (``initdb`` + ``pg_ctl`` on a
 free loopback port, as the tests do) and stops it at the end. Targets (issue 13): scale_2 >= 1.8,
@@ -40,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._common import write_results  # noqa: E402
+from bench._relay_stages import StageTrace  # noqa: E402
 from lpe_nb.embedded import Engine, open_engine  # noqa: E402
 from lpe_nb.jobs import JobStatus  # noqa: E402
 from lpe_nb.jobs.events import Subscription  # noqa: E402
@@ -83,7 +92,9 @@ def database(url: str | None) -> Iterator[str]:
         yield server.url
 
 
-def start_workers(count: int, url: str, base_url: str, concurrency: int) -> list[subprocess.Popen[bytes]]:
+def start_workers(
+    count: int, url: str, base_url: str, concurrency: int, trace: StageTrace | None = None
+) -> list[subprocess.Popen[bytes]]:
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -94,10 +105,14 @@ def start_workers(count: int, url: str, base_url: str, concurrency: int) -> list
         "LPE_LLM_MAX_RETRIES": "0",
         "LPE_LLM_CACHE": "0",  # every job's calls are made: what is measured is the scale-out
     }
-    command = [sys.executable, "-m", "lpe_nb", "worker", "--db-url", url, "--types", "translation"]
+    arguments = ["worker", "--db-url", url, "--types", "translation", "--concurrency", str(concurrency)]
     return [
         subprocess.Popen(
-            [*command, "--concurrency", str(concurrency), "--shutdown-grace", "1"],
+            [
+                *([sys.executable, "-m", "lpe_nb"] if trace is None else trace.worker_command()),
+                *arguments,
+                *("--shutdown-grace", "1"),
+            ],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -131,16 +146,23 @@ def latency_ms(timestamp: str) -> float | None:
     return (time.time() - sent) * 1000.0
 
 
-async def until_terminal(sub: Subscription, ids: set[str], latencies: list[float]) -> dict[str, float]:
-    """Read ``sub`` until every job of ``ids`` ended; when each ended (monotonic)."""
+async def until_terminal(
+    sub: Subscription, submitted: asyncio.Future[list[str]], latencies: list[float], trace: StageTrace | None
+) -> dict[str, float]:
+    """Read ``sub`` until every job ``submitted`` gives ended; when each ended (monotonic). It reads while
+    the jobs are still being submitted: the first jobs run (and report) before the last is queued, and
+    their events are timed as they arrive, not once this process is done submitting."""
     ended: dict[str, float] = {}
-    while not ids <= ended.keys():
+    # A job ends seconds after its submit returned, so the last terminal event comes after ``submitted``.
+    while not (submitted.done() and set(submitted.result()) <= ended.keys()):
         event = await sub.get(timeout_s=120)
         if event.progress is not None and not event.snapshot:
             latency = latency_ms(event.progress.timestamp)
             if latency is not None:
                 latencies.append(latency)
-        if event.is_terminal and event.job_id in ids:
+                if trace is not None:
+                    trace.read(event)
+        if event.is_terminal:
             ended[event.job_id] = time.monotonic()
     return ended
 
@@ -152,9 +174,9 @@ def children_cpu_s() -> float:
 
 
 async def makespan(
-    url: str, base_url: str, workers: int, jobs: int, concurrency: int
+    url: str, base_url: str, workers: int, jobs: int, concurrency: int, trace: StageTrace | None
 ) -> tuple[float, list[float]]:
-    processes = start_workers(workers, url, base_url, concurrency)
+    processes = start_workers(workers, url, base_url, concurrency, trace)
     try:
         async with open_engine(db_url=url, dispatch=False, llm=MockLLM()) as engine:
             await wait_for_workers(engine, workers)
@@ -165,8 +187,10 @@ async def makespan(
                     engine.submit("translation", text=f"{TEXT} ({i})", intermediate_language="french")
                     for i in range(jobs)
                 )
-                ids = set(await asyncio.gather(*submits))
-                ended = await until_terminal(sub, ids, latencies)
+                submitted = asyncio.ensure_future(asyncio.gather(*submits))
+                ended = await until_terminal(sub, submitted, latencies, trace)
+                ids = set(submitted.result())
+                ended = {job_id: ended[job_id] for job_id in ids}
             statuses = [(await engine.manager.get(job_id)).status for job_id in ids]
             if any(status is not JobStatus.COMPLETED for status in statuses):
                 raise RuntimeError(f"not every job completed: {statuses}")
@@ -204,6 +228,9 @@ async def cancels(url: str, base_url: str, count: int, concurrency: int) -> list
 
 async def main(args: argparse.Namespace) -> str:
     load_before = os.getloadavg()[0]
+    trace = StageTrace() if args.stages else None
+    if trace is not None:
+        trace.install()
     with llm_server(args.delay_s) as base_url, database(args.db_url) as server_url:
         spans: dict[int, float] = {}
         cpu_ms_per_job: dict[int, float] = {}
@@ -213,7 +240,9 @@ async def main(args: argparse.Namespace) -> str:
             url = create_schema(server_url, schema)
             cpu_before = children_cpu_s()
             try:
-                spans[workers], seen = await makespan(url, base_url, workers, args.jobs, args.concurrency)
+                spans[workers], seen = await makespan(
+                    url, base_url, workers, args.jobs, args.concurrency, trace
+                )
                 latencies += seen
             finally:
                 drop_schema(server_url, schema)
@@ -240,6 +269,9 @@ async def main(args: argparse.Namespace) -> str:
         "cancel_p50_ms": round(percentile(cancel_ms, 50), 1), "cancel_p95_ms": round(percentile(cancel_ms, 95), 1),
         "load_average_1min": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
     }  # fmt: skip
+    if trace is not None:
+        trace.uninstall()
+        print("\n".join(trace.report()))
     path = write_results("scaleout", figures)
     print(f"events relayed: {len(latencies)}, p50 {figures['event_p50_ms']} ms; cancels: p50 "
           f"{figures['cancel_p50_ms']} ms; load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}; "
@@ -257,4 +289,5 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=8, help="jobs per worker at once")
     parser.add_argument("--delay-s", type=float, default=1.0)
     parser.add_argument("--cancels", type=int, default=20)
+    parser.add_argument("--stages", action="store_true", help="time each relayed event's stages")
     print(asyncio.run(main(parser.parse_args())))

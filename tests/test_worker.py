@@ -193,3 +193,21 @@ def test_a_stopped_worker_hands_its_job_back_and_the_next_resumes_it_from_its_la
         assert asked[prompt] == 1
     assert len(llm.requests) == 5  # 4 steps, and the call the stop interrupted made again
     assert asked[asked_before_stop[2]] == 2
+
+
+def test_a_started_worker_keeps_its_start_up_objects_out_of_full_collections(
+    tmp_path: Path, llm: FakeOpenAIServer
+) -> None:
+    """A full collection would walk all the worker loaded at start and hold its loop, and with it the
+    progress its jobs report to other processes (docs/benchmarks.md, scale-out)."""
+    froze = "start-up objects out of the garbage collector's full passes"
+    worker = Worker(tmp_path / "jobs.db", llm.base_url, tmp_path / "worker.log", "--types", "translation")
+    try:
+        line = until(
+            lambda: next((line for line in worker.log().splitlines() if froze in line), None),
+            "the worker to start",
+        )
+        assert worker.stop() == 0, worker.log()
+    finally:
+        worker.stop(signal.SIGKILL)
+    assert int(line.split("lpe_nb.worker: ")[1].split()[0]) > 10_000  # its imports, LLM client and store

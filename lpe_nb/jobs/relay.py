@@ -20,7 +20,7 @@ once it listens again, and the manager re-reads the jobs it watches. This module
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from lpe_nb.jobs.events import JobEvent
@@ -33,6 +33,7 @@ __all__ = [
     "WATCH_TTL_S",
     "EventRelay",
     "RelayHandler",
+    "RelayTrace",
     "decode_event",
     "encode_event",
     "encode_watch",
@@ -42,6 +43,13 @@ MAX_PAYLOAD_BYTES = 7900  # PostgreSQL refuses a NOTIFY payload of 8000 bytes or
 STREAM_TAIL_CHARS = 3000  # streamed text crosses processes as its tail: what a live view shows anyway
 WATCH_REFRESH_S = 5.0  # a process says again which jobs it watches this often...
 WATCH_TTL_S = 3 * WATCH_REFRESH_S  # ...and a job counts as watched elsewhere until this long after
+
+
+RelayTrace = Callable[[str, str], None]
+"""``(stage, payload)``: called as an event's payload passes each stage of a relay (``queued``, ``sending``,
+``sent`` in the publishing process; ``received``, ``delivered`` in a listening one), for a benchmark to
+time the stages (``bench/scaleout.py --stages``, set by ``trace_stages`` of the backend). Unset in
+production: each stage then costs one ``is None`` test."""
 
 
 class RelayHandler(Protocol):

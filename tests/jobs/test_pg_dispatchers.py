@@ -16,6 +16,7 @@ from lpe_nb.jobs import JobEvent, JobManager, JobStatus, ManagerSettings, Operat
 from lpe_nb.jobs.events import Subscription
 from lpe_nb.jobs.model import Progress, to_iso, utc_now
 from lpe_nb.jobs.postgres import PgJobStore
+from lpe_nb.jobs.postgres._relay import trace_stages
 from lpe_nb.jobs.relay import MAX_PAYLOAD_BYTES, decode_event, encode_event
 from tests.jobs.conftest import FAST
 from tests.jobs.ops import Probe, build_registry
@@ -216,3 +217,41 @@ async def test_a_listener_that_lost_its_connection_listens_again_and_resyncs_its
             seen = await events_until(sub, lambda e: e.is_terminal, timeout_s=15)
     assert seen[-1].status is JobStatus.COMPLETED and seen[-1].result_data == {"steps": 2}
     assert runner.running_job_ids == []
+
+
+async def test_a_traced_relay_reports_each_stage_of_an_event_in_order_and_nothing_once_untraced(
+    postgres_url: str,
+) -> None:
+    """The hook ``bench/scaleout.py --stages`` times the relay with (off unless set)."""
+    probe, gates = Probe(), [asyncio.Event()]
+    registry = stepwise_registry(probe, gates)
+    stages: list[tuple[str, str]] = []
+    gates[0].set()
+    async with (
+        manager_on(postgres_url, registry) as runner,
+        manager_on(postgres_url, registry, dispatch=False) as watcher,
+    ):
+        with watcher.events.subscribe(None) as sub:
+            trace_stages(lambda stage, payload: stages.append((stage, payload)))
+            try:
+                traced = await watcher.submit("stepwise", {"steps": 1})
+                await events_until(sub, lambda e: e.job_id == traced and e.is_terminal)
+            finally:
+                trace_stages(None)
+            untraced = await watcher.submit("stepwise", {"steps": 1})
+            await events_until(sub, lambda e: e.job_id == untraced and e.is_terminal)
+        assert runner.running_job_ids == []
+    reported = [
+        payload
+        for stage, payload in stages
+        if stage == "queued" and (decoded := decode_event(payload)) is not None
+        and decoded[1].progress is not None and decoded[1].progress.current_step == "step 1"
+    ]  # fmt: skip
+    assert len(reported) == 1
+    order = [stage for stage, payload in stages if payload == reported[0]]
+    assert order[:2] == ["queued", "sending"]  # in the runner's relay
+    # Then it is sent (the runner's loop sees the statement return) and, maybe before that, both listeners
+    # receive it; only the watcher's (another process's event) puts it on its bus.
+    assert sorted(order[2:]) == ["delivered", "received", "received", "sent"]
+    assert order.index("delivered") > order.index("received")
+    assert not [payload for _, payload in stages if untraced in payload]

@@ -351,3 +351,34 @@ class TestConcurrencyAndCancellation:
         assert call in done
         assert call.cancelled()
         await fake_openai.wait_until(lambda s: s.aborted_count == 1, timeout_s=5)
+
+
+_FIRST_CALL_IMPORTS = """
+import asyncio, sys
+from lpe_nb.llm import LlmSettings, OpenAICompatibleLLM
+
+async def main() -> None:
+    llm = OpenAICompatibleLLM(LlmSettings(provider="openai", model="m", base_url=sys.argv[1], api_key="sk"))
+    before = set(sys.modules)
+    await llm.complete([{"role": "user", "content": "hi"}])
+    await llm.complete([{"role": "user", "content": "hi"}], json_schema={"type": "object"})
+    # asyncio's thread pool (its first name lookup) aside: a worker's store has long loaded it
+    print(sorted(m for m in set(sys.modules) - before if not m.startswith("concurrent.futures")))
+    await llm.aclose()
+
+asyncio.run(main())
+"""
+
+
+def test_a_new_client_has_loaded_what_its_first_calls_import(fake_openai: FakeOpenAIServer) -> None:
+    """The SDK imports its chat resources and more on the first call (~40 ms of CPU in the event loop,
+    in the middle of a worker's first jobs); the client loads them when it is made. In a fresh process:
+    this one has loaded them long ago."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _FIRST_CALL_IMPORTS, fake_openai.base_url],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert done.stdout.strip() == "[]", done.stdout

@@ -32,9 +32,16 @@ import psycopg
 from lpe_nb.errors import StoreError
 from lpe_nb.jobs.events import JobEvent
 from lpe_nb.jobs.postgres._connection import Connection, connect, redact
-from lpe_nb.jobs.relay import WATCH_REFRESH_S, RelayHandler, decode_event, encode_event, encode_watch
+from lpe_nb.jobs.relay import (
+    WATCH_REFRESH_S,
+    RelayHandler,
+    RelayTrace,
+    decode_event,
+    encode_event,
+    encode_watch,
+)
 
-__all__ = ["CHANNELS", "PgEventRelay"]
+__all__ = ["CHANNELS", "PgEventRelay", "trace_stages"]
 
 log = logging.getLogger("lpe_nb.jobs.manager")  # the manager's logger
 
@@ -42,6 +49,14 @@ EVENTS, CANCEL, JOBS, WATCH = "lpe_events", "lpe_cancel", "lpe_jobs", "lpe_watch
 CHANNELS = (EVENTS, CANCEL, JOBS, WATCH)
 _BATCH = 500  # notifications per statement at most
 _SEND_SQL = "SELECT pg_notify(c, p) FROM unnest(%s::text[], %s::text[]) AS t (c, p)"
+_trace: RelayTrace | None = None
+
+
+def trace_stages(hook: RelayTrace | None) -> None:
+    """Have every relay of this process call ``hook`` at each stage of its event payloads (a benchmark's
+    timing, :data:`~lpe_nb.jobs.relay.RelayTrace`); None: stop."""
+    global _trace
+    _trace = hook
 
 
 class PgEventRelay:
@@ -123,7 +138,10 @@ class PgEventRelay:
     def publish(self, event: JobEvent) -> None:
         if event.snapshot:
             return  # a snapshot is one reader's view, not news
-        self._queue(EVENTS, encode_event(event, self.origin))
+        payload = encode_event(event, self.origin)
+        self._queue(EVENTS, payload)
+        if _trace is not None:
+            _trace("queued", payload)
 
     def cancel(self, job_id: str) -> None:
         self._queue(CANCEL, job_id)
@@ -151,6 +169,7 @@ class PgEventRelay:
 
     async def _send(self, batch: list[tuple[str, str]]) -> None:
         channels, payloads = [c for c, _ in batch], [p for _, p in batch]
+        self._trace_batch("sending", batch)
         for attempt in (1, 2):
             try:
                 if self._publisher is None or self._publisher.closed:
@@ -158,12 +177,20 @@ class PgEventRelay:
                 await self._publisher.execute(_SEND_SQL, (channels, payloads))
                 self.sent += len(batch)
                 self.batches += 1
+                self._trace_batch("sent", batch)
                 return
             except (psycopg.Error, StoreError) as exc:
                 self._publisher = None
                 if attempt == 2:  # at most once: the listeners' resync and the change feed repair it
                     log.warning("job events not relayed to other processes (%d lost): %s", len(batch), exc)
                     await asyncio.sleep(self.reconnect_s)
+
+    def _trace_batch(self, stage: str, batch: list[tuple[str, str]]) -> None:
+        trace = _trace
+        if trace is not None:
+            for channel, payload in batch:
+                if channel == EVENTS:
+                    trace(stage, payload)
 
     async def _watch_loop(self) -> None:
         assert self._handler is not None
@@ -202,9 +229,14 @@ class PgEventRelay:
         handler = self._handler
         assert handler is not None
         if channel == EVENTS:
+            trace = _trace
+            if trace is not None:
+                trace("received", payload)
             decoded = decode_event(payload)
             if decoded is not None and decoded[0] != self.origin:
                 handler.event(decoded[1], has_result=decoded[2])
+                if trace is not None:
+                    trace("delivered", payload)  # on this process's bus, offered to its subscribers
         elif channel == CANCEL:
             handler.cancel(payload)
         elif channel == JOBS:
