@@ -33,6 +33,9 @@
                            [--ws-jobs 50] [--ws-per-job 2] [--hz 20] [--ws-seconds 5]
 
 Prints the figures and, last, ``submit_ratio=<x> ws_p99_ms=<y>``; writes ``bench/results/server.json``.
+With ``--py-spy DIR`` (py-spy installed) each sample of (a) is also recorded by ``py-spy record --gil`` at
+250 Hz into DIR (raw collapsed stacks, one file per sample), and the functions that take most of each
+endpoint's time while holding the GIL are printed, in µs per request (inclusive).
 
 (c) With ``--bad-readers N`` (and only then, instead of (a) and (b)): N WebSocket clients that never read,
     against 50 jobs streaming to good clients (``bench/_bad_readers.py``): the server's RSS at baseline,
@@ -44,10 +47,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -277,8 +282,64 @@ async def _post_many(
     return requests / elapsed, answers
 
 
+PY_SPY_HZ = 250
+
+
+@contextlib.contextmanager
+def _py_spy(pid: int, out: Path | None) -> Iterator[None]:
+    """``py-spy record`` of ``pid`` (GIL holder only, raw collapsed stacks) into ``out`` while inside."""
+    if out is None:
+        yield
+        return
+    command = ["py-spy", "record", "-p", str(pid), "-r", str(PY_SPY_HZ), "-f", "raw", "-o", str(out)]
+    process = subprocess.Popen(
+        [*command, "--gil", "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        yield
+    finally:
+        process.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        process.wait(timeout=30)
+
+
+# the frames every sample of the server's loop is under: they say nothing about where the time goes
+_OUTER_FRAMES = {
+    "_run_module_as_main (<frozen runpy>)",
+    "_run_code (<frozen runpy>)",
+    "<module> (jupyter_server/__main__.py)",
+    "launch_instance (jupyter_core/application.py)",
+    "launch_instance (traitlets/config/application.py)",
+    "start (jupyter_server/serverapp.py)",
+    "start_ioloop (jupyter_server/serverapp.py)",
+    "start (tornado/platform/asyncio.py)",
+    "run_forever (asyncio/base_events.py)",
+    "_run_once (asyncio/base_events.py)",
+    "_run (asyncio/events.py)",
+}
+
+
+def _top_frames(files: list[Path], requests: int, count: int = 25) -> list[tuple[str, float]]:
+    """The functions (inclusive, once per stack) with the most samples, as µs per request."""
+    per_function: collections.Counter[str] = collections.Counter()
+    for path in files:
+        for line in path.read_text().splitlines():
+            stack, _, samples = line.rpartition(" ")
+            if not samples.isdigit():
+                continue
+            functions = {frame.rsplit(":", 1)[0] + ")" for frame in stack.split(";")} - _OUTER_FRAMES
+            for function in functions:
+                per_function[function] += int(samples)
+    scale = 1e6 / PY_SPY_HZ / requests
+    return [(name, round(n * scale, 1)) for name, n in per_function.most_common(count)]
+
+
 async def submissions(
-    server: Server, requests: int, concurrency: int, repeats: int, run_jobs: str = "here"
+    server: Server,
+    requests: int,
+    concurrency: int,
+    repeats: int,
+    run_jobs: str = "here",
+    py_spy: Path | None = None,
 ) -> dict[str, Any]:
     client = AsyncHTTPClient(max_clients=concurrency)
     paths = {"ceiling": "lpe-bench/ceiling", "projection": "lpe/api/projection/create"}
@@ -295,9 +356,11 @@ async def submissions(
         order = list(paths) if repeat % 2 == 0 else list(reversed(paths))
         for name in order:
             await _drain(client, server, pending=drain_pending)
-            gc_before, cpu_before = await _gc_seconds(client, server), _process_cpu_s(server.pid)
-            rate, answers = await _post_many(client, server, paths[name], requests, concurrency)
-            cpu_us[name].append((_process_cpu_s(server.pid) - cpu_before) / requests * 1e6)
+            profile = None if py_spy is None else py_spy / f"{name}-{repeat}.txt"
+            with _py_spy(server.pid, profile):
+                gc_before, cpu_before = await _gc_seconds(client, server), _process_cpu_s(server.pid)
+                rate, answers = await _post_many(client, server, paths[name], requests, concurrency)
+                cpu_us[name].append((_process_cpu_s(server.pid) - cpu_before) / requests * 1e6)
             gc_us[name].append((sum(await _gc_seconds(client, server)) - sum(gc_before)) / requests * 1e6)
             bad = [(code, body[:200]) for code, body in answers if code != 202]
             assert not bad, f"{name}: {len(bad)} answers were not 202, e.g. {bad[:3]}"
@@ -440,6 +503,7 @@ def main() -> None:
         "process (worker), an engine on a loop thread of its own in the server's process (thread)",
     )
     parser.add_argument("--submit-only", action="store_true", help="(a) only, no WebSocket fan-out")
+    parser.add_argument("--py-spy", type=Path, help="record (a)'s samples with py-spy into this directory")
     parser.add_argument("--ws-jobs", type=int, default=50)
     parser.add_argument("--ws-per-job", type=int, default=2)
     parser.add_argument("--hz", type=float, default=20.0)
@@ -459,6 +523,8 @@ def main() -> None:
         run_bad_readers(args)
         return
 
+    if args.py_spy is not None:
+        args.py_spy.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="lpe-bench-server-") as tmp:
         dispatch = {} if args.run_jobs == "here" else {"dispatch": "never"}
         # the extension's default job concurrency (a worker's default is the same, 8)
@@ -469,8 +535,13 @@ def main() -> None:
             elif args.run_jobs == "thread":
                 asyncio.run(_post_json(server, "lpe-bench/worker-thread", {"db_path": str(work / "jobs.db")}))
             submit = asyncio.run(
-                submissions(server, args.requests, args.concurrency, args.repeats, args.run_jobs)
+                submissions(server, args.requests, args.concurrency, args.repeats, args.run_jobs, args.py_spy)
             )
+        if args.py_spy is not None:
+            submit["py_spy_us_per_request"] = {
+                name: _top_frames(sorted(args.py_spy.glob(f"{name}-*.txt")), args.requests * args.repeats)
+                for name in ("ceiling", "projection")
+            }
         if args.submit_only:
             write_results(f"server_submit_{args.run_jobs}", {"submissions": submit})
             _print_submissions(args, submit)
@@ -514,6 +585,10 @@ def _print_submissions(args: argparse.Namespace, submit: dict[str, Any]) -> None
         f" jobs run: {submit['run_jobs']} (medians: requests/s; server CPU per request, of which in"
         " garbage collection, mean)"
     )
+    for name, top in submit.get("py_spy_us_per_request", {}).items():
+        print(f"    py-spy, {name}: us per request holding the GIL (inclusive)")
+        for function, us in top:
+            print(f"      {us:8.1f}  {function}")
     for name, label in (
         ("ceiling", "ceiling (bare APIHandler, 202)  "),
         ("projection", "POST lpe/api/projection/create "),
