@@ -266,6 +266,7 @@ class Dispatcher:
         self, run: RunState, status: JobStatus, *, result: Any = None, error: str | None = None
     ) -> JobRecord:
         progress = run.progress
+        now = self._now_iso()  # one instant for the 100 % report and the outcome
         if status is JobStatus.COMPLETED:
             total = max(progress.total_steps, progress.completed_steps, 1)
             progress = Progress(
@@ -274,7 +275,7 @@ class Dispatcher:
                 completed_steps=total,
                 percentage=100.0,
                 details=None,
-                timestamp=self._now_iso(),
+                timestamp=now,
                 seq=run.next_seq(),
             )
         try:
@@ -282,7 +283,7 @@ class Dispatcher:
                 run.job,
                 run.owner,
                 status,
-                now=self._now_iso(),
+                now=now,
                 seq=run.next_seq(),
                 progress=progress,
                 result_data=result,
