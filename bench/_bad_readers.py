@@ -263,15 +263,18 @@ async def _reading_flood(server: Server, job_ids: list[str], readers: int, *, ho
     """``readers`` clients that watch every job and read everything for ``hold_s``, then close."""
     url = server.url.replace("http://", "ws://") + "lpe/ws"
 
-    async def connect() -> Any:
-        conn = await websocket_connect(HTTPRequest(url, headers=server.headers))
-        for job_id in job_ids:
-            await conn.write_message(json.dumps({"type": "watch", "job_id": job_id}))
-        return conn
+    reading: list[asyncio.Task[None]] = []
 
     async def read(conn: Any) -> None:
         while await conn.read_message() is not None:
             pass
+
+    async def connect() -> Any:
+        conn = await websocket_connect(HTTPRequest(url, headers=server.headers))
+        reading.append(asyncio.create_task(read(conn)))  # at once: a client that waited would be a bad one
+        for job_id in job_ids:
+            await conn.write_message(json.dumps({"type": "watch", "job_id": job_id}))
+        return conn
 
     gate = asyncio.Semaphore(50)
 
@@ -280,7 +283,6 @@ async def _reading_flood(server: Server, job_ids: list[str], readers: int, *, ho
             return await connect()
 
     conns = await asyncio.gather(*(one() for _ in range(readers)))
-    reading = [asyncio.create_task(read(conn)) for conn in conns]
     await asyncio.sleep(hold_s)
     for conn in conns:
         conn.close()

@@ -123,6 +123,7 @@ class Subscription:
     overflowed_by: Literal["events", "bytes"] | None = None  # which bound closed it
     metered_bytes: int = 0  # see meter_bytes
     _byte_limit: int | None = None  # metering when not None
+    _renew_limit: Callable[[], int | None] | None = None
 
     # -- what the bus and the manager call -------------------------------------------------------------
 
@@ -159,28 +160,36 @@ class Subscription:
             self._awaiting_snapshot.discard(event.job_id)
         self._ready.set()
 
-    def meter_bytes(self, limit: int) -> None:
+    def meter_bytes(self, limit: int, *, renew: Callable[[], int | None] | None = None) -> None:
         """Count the bytes of every frame offered from now on in :attr:`metered_bytes`, progress that later
-        progress supersedes included, and close as overflowed by ``"bytes"`` once they pass ``limit``.
+        progress supersedes included; once they pass ``limit``, ``renew()`` may return a new limit to
+        count against from zero (the reader passed something on meanwhile), else (None, or no ``renew``)
+        the subscription closes as overflowed by ``"bytes"``.
 
         For a reader stuck passing on what it has (a socket that takes nothing): how much was published for
         it meanwhile says how far behind it fell, however much coalescing keeps queued. A reader that keeps
         up is never metered, so a burst it reads is never counted (see :meth:`stop_metering`)."""
-        self._byte_limit = limit
+        self._byte_limit, self._renew_limit = limit, renew
         self.metered_bytes = 0
 
     def stop_metering(self) -> None:
-        """The reader passed on what it had: what it was metered for no longer counts."""
-        self._byte_limit = None
+        """The reader passed on what it had: what it was metered for no longer counts (unless it closed
+        the subscription: then :attr:`metered_bytes` stays, for the reader to say how far behind it was)."""
+        if self.overflowed_by == "bytes":
+            return
+        self._byte_limit, self._renew_limit = None, None
         self.metered_bytes = 0
 
     def _meter(self, event: JobEvent) -> bool:
-        """Count ``event``'s bytes; False if that passed the limit (the subscription is closed then)."""
+        """Count ``event``'s bytes; False if that passed the limit for good (the subscription is closed)."""
         assert self._byte_limit is not None
         self.metered_bytes += len(event.to_frame())  # encoded once for every subscriber (to_frame)
         if self.metered_bytes > self._byte_limit:
-            self._overflow("bytes")
-            return False
+            limit = None if self._renew_limit is None else self._renew_limit()
+            if limit is None:
+                self._overflow("bytes")
+                return False
+            self._byte_limit, self.metered_bytes = limit, 0
         return True
 
     def _overflow(self, bound: Literal["events", "bytes"]) -> None:

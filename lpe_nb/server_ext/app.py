@@ -120,8 +120,9 @@ class LpeExtensionApp(ExtensionApp):
     ).tag(config=True)
     ws_max_unsent_bytes = Int(
         256 * 1024,
-        help="Bytes of frames a WebSocket client may leave unread on the server before it is dropped "
-        "(1008); the kernel's socket buffer comes on top, capped at 64 KiB.",
+        help="Bytes a WebSocket client may fall behind before it is dropped (1008): once its socket is "
+        "full, what waits for it plus every frame published for it since, superseded progress included "
+        "(the kernel's socket buffer, capped at 64 KiB, comes on top).",
     ).tag(config=True)
     ws_max_queued_events = Int(
         256, help="Status events a WebSocket client may fall behind before it is dropped (1008)."

@@ -15,24 +15,24 @@ which, at once:
   client's *unsent bytes* are what waits in Tornado's stream buffer plus every frame published for the
   client since, whether still queued in its subscription or already superseded there by later progress
   (:meth:`Subscription.meter_bytes`); past ``ws_max_unsent_bytes`` the client is dropped as the event that
-  passes it is published. A reader that stopped is so dropped after about ``ws_max_unsent_bytes`` of its
-  jobs' output (0.4 s for 50 jobs streaming at 20 Hz), where the time bound below takes 10 s; a slow
-  reader is metered only while its socket is full, and from zero again each time the socket takes what
-  waited, so a burst it reads is never held against it. Replies count too, checked at every write (a
-  client can ask for pongs and errors without reading them);
+  passes it is published, unless its socket took some bytes meanwhile (the client's end acknowledged
+  some: ``SIOCOUTQ`` on Linux), which starts the count again. So a
+  reader that stopped is dropped after about ``ws_max_unsent_bytes`` of its jobs' output (0.3 s for 50
+  jobs streaming at 20 Hz), where the time bound below takes 10 s, while a slow reader is not as long as
+  it takes something before that much more is published, and gets coalesced progress. Replies count
+  too, checked at every write (a client can ask for pongs and errors without reading them);
 - *events*: frames are written only once the previous ones have left, so the stream buffer holds at most
   one write; meanwhile the subscription coalesces progress, and a reader more than
   ``ws_max_queued_events`` status events behind overflows it;
-- *time*: that wait for the socket to drain ends after ``ws_send_timeout_s`` (for a quiet stream, whose
-  bytes would take long to pass the budget).
+- *time*: that wait for the socket ends after ``ws_send_timeout_s`` in which it took no byte (a quiet
+  stream's bytes would take long to pass the budget).
 
 Why not let event frames pile up in the stream buffer up to the byte budget: each write Tornado has not
 flushed holds a future, so 300 readers that stopped kept ~100 each, +85 MiB that the allocator did not
 give back after they were dropped (``bench/server.py --bad-readers 300``), where waiting keeps them at
 one, and lets a slow reader get the latest progress instead of a stale backlog. What is ready when the
 socket can take it goes out in one write of up to :data:`WRITE_BATCH_BYTES`: one syscall and one future
-for a watch's snapshot, not one per frame (filling 300 new sockets frame by frame kept the loop busy for
-4 s, issue 15).
+for a watch's snapshot, not one per frame (300 new sockets take ~200 KB each before they are full).
 
 Each event is encoded once for all its subscribers (:meth:`JobEvent.to_frame`). Like the kernel socket,
 authentication happens in ``get`` and the server's pings keep the connection alive; unlike it, the Origin
@@ -49,6 +49,14 @@ import socket
 import struct
 from collections.abc import Iterator
 from typing import Any
+
+try:  # Linux: what the kernel still holds for a client (JobsWebSocket._kernel_queued)
+    import fcntl
+    import termios
+
+    _SIOCOUTQ: int | None = termios.TIOCOUTQ  # the same request number for a TCP socket
+except (ImportError, AttributeError):  # not Linux: Tornado's buffer alone tells
+    _SIOCOUTQ = None
 
 from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import ws_authenticated
@@ -91,6 +99,8 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
     _since: dict[str, int]
     _dropped: str | None = None  # why the server closed the connection for being too slow
     _viewer: Viewer | None = None  # whose jobs this connection may watch, fixed at the upgrade
+    _stuck_bytes = 0  # what Tornado held when the pump began to wait for the socket, or last saw it take
+    _stuck_queued = 0  # the same for the kernel's send queue
 
     @property
     def engine(self) -> ServerEngine:
@@ -265,7 +275,6 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         config = self.engine.config
         budget = config.ws_max_unsent_bytes
         ended = asyncio.create_task(sub.wait_closed(), name="lpe-ws-sub-ended")
-        stuck = 0  # what the kernel had not taken when the pump last began to wait for it
         try:
             while True:
                 frames = self._frames_ready(await sub.get(), sub)
@@ -274,14 +283,16 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
                 write = self._send(frames)
                 if write is None:
                     return
-                stuck = self._stream_unsent()
-                if stuck:  # the kernel's buffer is full: coalesce, and meter what is published meanwhile
-                    sub.meter_bytes(budget - stuck)
-                    await self._drained(write, sub, ended, config.ws_send_timeout_s)
+                self._stuck_bytes = self._stream_unsent()
+                if self._stuck_bytes:  # the kernel's buffer is full: coalesce, meter what comes meanwhile
+                    self._stuck_queued = self._kernel_queued() or 0
+                    sub.meter_bytes(budget - self._stuck_bytes, renew=self._renewed_byte_limit)
+                    await self._drained_or_stuck(write, sub, ended, config.ws_send_timeout_s)
                     sub.stop_metering()
         except SubscriptionClosed as closed:
             if closed.overflowed and sub.overflowed_by == "bytes":
-                self._drop(f"{stuck + sub.metered_bytes} bytes unsent, the limit is {budget}")
+                unsent = self._stuck_bytes + sub.metered_bytes
+                self._drop(f"{unsent} bytes unsent, the limit is {budget}")
             elif closed.overflowed:
                 self._drop(f"more than {sub.max_pending} status events waited to be sent")
         except TimeoutError:
@@ -306,6 +317,46 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
                     break
             event = sub.get_nowait()
         return frames
+
+    def _took_some(self) -> bool:
+        """Whether the socket took bytes since the pump began to wait (or since last asked): the client's
+        end acknowledged some (it read, or its kernel had room), or Tornado's buffer shrank."""
+        held, queued = self._stream_unsent(), self._kernel_queued()
+        took = held < self._stuck_bytes or (queued is not None and queued < self._stuck_queued)
+        self._stuck_bytes, self._stuck_queued = held, queued or 0
+        return took
+
+    def _kernel_queued(self) -> int | None:
+        """Bytes in the kernel's send queue that the client has not acknowledged (Linux ``SIOCOUTQ``),
+        None where that cannot be asked. It falls as soon as the client reads a little, where Tornado's
+        buffer moves only once the kernel's is a third empty (too coarse for a slow reader)."""
+        stream = getattr(self.ws_connection, "stream", None)
+        sock = getattr(stream, "socket", None)
+        if _SIOCOUTQ is None or not isinstance(sock, socket.socket):
+            return None
+        try:
+            queued: int = struct.unpack("i", fcntl.ioctl(sock.fileno(), _SIOCOUTQ, b"\0" * 4))[0]
+        except OSError:  # closed meanwhile
+            return None
+        return queued
+
+    def _renewed_byte_limit(self) -> int | None:
+        """The subscription's bytes passed the budget: a new limit if the socket took some meanwhile (a slow
+        reader, not a stopped one: count afresh from what Tornado still holds), None to drop the client."""
+        return self.engine.config.ws_max_unsent_bytes - self._stuck_bytes if self._took_some() else None
+
+    async def _drained_or_stuck(
+        self, write: asyncio.Future[None], sub: Subscription, ended: asyncio.Task[None], timeout_s: float
+    ) -> None:
+        """:meth:`_drained`, the timeout counted afresh while the socket takes some bytes in each
+        ``timeout_s``: a slow link needs more than one period for a batch, a stopped reader takes nothing."""
+        while True:
+            try:
+                await self._drained(write, sub, ended, timeout_s)
+                return
+            except TimeoutError:
+                if not self._took_some():
+                    raise
 
     async def _drained(
         self, write: asyncio.Future[None], sub: Subscription, ended: asyncio.Task[None], timeout_s: float

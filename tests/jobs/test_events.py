@@ -119,6 +119,24 @@ async def test_a_metered_reader_is_dropped_once_what_was_published_passes_the_li
     assert closed.value.overflowed
 
 
+async def test_a_metered_reader_that_passed_some_on_is_renewed_one_that_did_not_is_dropped() -> None:
+    bus = EventBus()
+    sub = bus.subscribe(["a"])
+    frame_bytes = len(progress("a", 10, 10).to_frame())
+    renewals: list[int | None] = [5 * frame_bytes, None]  # it took some once, then nothing
+
+    def renew() -> int | None:
+        return renewals.pop(0)
+
+    sub.meter_bytes(frame_bytes * 3 // 2, renew=renew)
+    for seq in range(1, 3):  # the second passes the first limit: renewed, counted from zero
+        bus.publish(progress("a", seq, seq))
+    assert not sub.closed and sub.metered_bytes == 0 and renewals == [None]
+    for seq in range(3, 9):  # the sixth passes the new limit: nothing taken meanwhile, dropped
+        bus.publish(progress("a", seq, seq))
+    assert sub.closed and sub.overflowed_by == "bytes" and renewals == []
+
+
 async def test_a_reader_that_passed_on_what_it_had_is_metered_from_zero_again() -> None:
     bus = EventBus()
     sub = bus.subscribe(["a"])
