@@ -9,6 +9,9 @@ while a dependent links to them, so a parent cannot finish between the check and
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from lpe_nb.errors import InvalidInput, LeaseLost
 from lpe_nb.jobs.chains import waiting_progress
 from lpe_nb.jobs.model import JobRecord, JobStatus, Progress
@@ -53,12 +56,16 @@ async def link_parents(conn: Connection, job: JobRecord, *, now: str) -> None:
     await _set_waiting(conn, job.id, job.seq, now, set_seq=False)
 
 
-async def end_dependents(conn: Connection, parent_id: str, status: JobStatus, *, now: str) -> int:
+async def end_dependents(
+    conn: Connection, parent_id: str, status: JobStatus, *, now: str, parent: Mapping[str, Any] | None = None
+) -> int:
     """``parent_id`` has just moved to the terminal ``status``: if it completed, its dependents that wait
     for nothing else are released (they join the queue); else they are cancelled, and theirs in turn, each
-    with a reason naming the parent it waited for. Returns how many jobs depend on ``parent_id``."""
-    cur = await conn.execute("SELECT title, dependents FROM jobs WHERE id = %s", (parent_id,))
-    parent = await cur.fetchone()
+    with a reason naming the parent it waited for. Returns how many jobs depend on ``parent_id``.
+    ``parent``: its ``title`` and ``dependents`` if the caller has read them already."""
+    if parent is None:
+        cur = await conn.execute("SELECT title, dependents FROM jobs WHERE id = %s", (parent_id,))
+        parent = await cur.fetchone()
     if parent is None or not parent["dependents"]:
         return 0
     if status is JobStatus.COMPLETED:

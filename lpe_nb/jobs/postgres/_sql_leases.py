@@ -109,6 +109,18 @@ async def renew_leases(conn: Connection, owner: str, lease_s: float) -> set[str]
     return {r["id"] for r in await cur.fetchall() if r["cancel_requested"]}
 
 
+_FINISH_SQL = (
+    "WITH done AS (UPDATE jobs SET status = %(status)s, result_data = %(result)s::json, "
+    "error_message = %(error)s, progress = %(progress)s::json, completed_at = %(now)s::timestamptz, "
+    "updated_at = %(now)s::timestamptz, seq = GREATEST(seq, %(seq)s), lease_owner = NULL, "
+    "lease_expires_at = NULL WHERE id = %(id)s AND status = 'running' AND lease_owner = %(owner)s "
+    "RETURNING id, title, dependents), "
+    "audit AS (INSERT INTO job_transitions (job_id, seq, at, from_status, to_status, actor, reason) "
+    "SELECT id, %(seq)s, %(now)s::timestamptz, 'running', %(status)s, %(owner)s, %(error)s FROM done) "
+    "SELECT title, dependents FROM done"
+)
+
+
 async def finish(
     conn: Connection,
     job_id: str,
@@ -122,18 +134,21 @@ async def finish(
     error_message: str | None,
 ) -> int:
     """running -> ``status`` with its outcome (``progress`` and ``result_data`` already as JSON), and its
-    dependents released or cancelled; returns how many jobs depend on it."""
+    dependents released or cancelled; returns how many jobs depend on it.
+
+    The move, its audit row and the dependents' count are one statement: one round trip where three were,
+    in the transaction whose commit the job's last events wait for (they are published after it)."""
     cur = await conn.execute(
-        "UPDATE jobs SET status = %s, result_data = %s::json, error_message = %s, progress = %s::json, "
-        "completed_at = %s::timestamptz, updated_at = %s::timestamptz, seq = GREATEST(seq, %s), "
-        "lease_owner = NULL, lease_expires_at = NULL "
-        "WHERE id = %s AND status = 'running' AND lease_owner = %s",
-        (status.value, result_data, error_message, progress, now, now, seq, job_id, owner),
-    )
-    if cur.rowcount != 1:
+        _FINISH_SQL,
+        {
+            "status": status.value, "result": result_data, "error": error_message, "progress": progress,
+            "now": now, "seq": seq, "id": job_id, "owner": owner,
+        },
+    )  # fmt: skip
+    parent = await cur.fetchone()
+    if parent is None:
         raise LeaseLost.of(job_id, owner)
-    await record_transitions(conn, [(job_id, seq, now, JobStatus.RUNNING, status, owner, error_message)])
-    return await end_dependents(conn, job_id, status, now=now)
+    return await end_dependents(conn, job_id, status, now=now, parent=parent)
 
 
 async def requeue(conn: Connection, job_id: str, owner: str, *, now: str, seq: int, refund: int) -> None:
