@@ -518,13 +518,6 @@ def main() -> None:
     parser.add_argument("--good-clients", type=int, default=10)
     parser.add_argument("--phase-s", type=float, default=10.0)
     parser.add_argument("--control", action="store_true", help="(c) with clients that read everything")
-    parser.add_argument(
-        "--bad-watches",
-        type=int,
-        default=None,
-        help="(c) jobs each bad client watches (default all; 0: "
-        "the handshakes alone, the clients close themselves after the control's hold)",
-    )
     args = parser.parse_args()
     if args.bad_readers:
         run_bad_readers(args)
