@@ -79,6 +79,7 @@ class StageTrace:
     directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="lpe-relay-stages-")))
     local: list[tuple[str, float, str]] = field(default_factory=list)  # this process's relay
     got: dict[Key, tuple[float, float]] = field(default_factory=dict)  # key -> (reported, read)
+    steps: dict[Key, str] = field(default_factory=dict)  # key -> the progress's current step
     gc_pauses: list[tuple[float, float, int]] = field(default_factory=list)
     slow: list[tuple[float, float, str, float]] = field(default_factory=list)
     workers: int = 0
@@ -110,6 +111,7 @@ class StageTrace:
         """The subscriber read ``event`` (one the bench counts)."""
         assert event.progress is not None
         self.got[(event.job_id, event.seq)] = (_timestamp(event.progress.timestamp), time.time())
+        self.steps[(event.job_id, event.seq)] = event.progress.current_step
 
     def report(self) -> list[str]:
         """Per-stage p50/p99/max, and where the slowest 1 % of the events spent their time."""
@@ -132,7 +134,8 @@ class StageTrace:
             worker_slow[index] = [tuple(p) for p in data["slow"]]
             for stage, moment, job_id, seq in data["stages"]:
                 key = (job_id, seq)
-                if key in moments:
+                # A worker's listener receives (and delivers) the events too: only the bench's count here.
+                if key in moments and stage in ("queued", "sending", "sent"):
                     moments[key].setdefault(stage, moment)
                     origin[key] = index
         for stage, moment, payload in self.local:
@@ -144,9 +147,10 @@ class StageTrace:
                 moments[key].setdefault(stage, moment)
         complete = {k: m for k, m in moments.items() if all(s in m for s in STAGES)}
         early = sum(1 for m in complete.values() if m["got"] < m["delivered"])
+        earlier = sum(1 for m in complete.values() if m["got"] < m["received"])
         lines = [
-            f"relay stages of {len(complete)} of {len(moments)} progress events (ms; {early} read before "
-            "their notification arrived, from the change feed's poll of the saved progress):"
+            f"relay stages of {len(complete)} of {len(moments)} progress events (ms; read by the subscriber "
+            f"before this process's relay put them on its bus: {early}, before it received them: {earlier})"
         ]
         spans: dict[str, list[float]] = {}
         for m in complete.values():
@@ -186,7 +190,7 @@ class StageTrace:
                     default=m["report"],
                 )
                 lines.append(
-                    f"    +{m['report'] - first:5.1f}s "
+                    f"    +{m['report'] - first:5.1f}s {self.steps.get(key, '?')[:12]:<12} "
                     + " ".join(
                         f"{stage} {(m[stage] - m[prev]) * 1000:.1f}"
                         for prev, stage in itertools.pairwise(STAGES)
