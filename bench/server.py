@@ -518,6 +518,13 @@ def main() -> None:
     parser.add_argument("--good-clients", type=int, default=10)
     parser.add_argument("--phase-s", type=float, default=10.0)
     parser.add_argument("--control", action="store_true", help="(c) with clients that read everything")
+    parser.add_argument(
+        "--bad-watches",
+        type=int,
+        default=None,
+        help="(c) jobs each bad client watches (default all; 0: "
+        "the handshakes alone, the clients close themselves after the control's hold)",
+    )
     args = parser.parse_args()
     if args.bad_readers:
         run_bad_readers(args)
@@ -614,13 +621,15 @@ def run_bad_readers(args: argparse.Namespace) -> None:
                 good=args.good_clients,
                 phase_s=args.phase_s,
                 reading=args.control,
+                watches=args.bad_watches,
             )
         )
-    write_results("server_readers_control" if args.control else "server_bad_readers", figures)
+    name = "server_readers_control" if args.control else "server_bad_readers"
+    write_results(name + ("_handshakes" if args.bad_watches == 0 else ""), figures)
     phases = figures["phases"]
     print(
         f"(c) {figures['readers']} WebSocket clients that {'read everything (control)' if args.control else 'never read'}"
-        f", each watching all {figures['jobs']} jobs"
+        f", each watching {figures['watches']} of the {figures['jobs']} jobs"
         f" (progress at {figures['hz']:g} Hz, {figures['pad_bytes']} B of text each); "
         f"{figures['good_clients']} good clients read everything"
     )
