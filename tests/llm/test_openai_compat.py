@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -374,9 +376,6 @@ def test_a_new_client_has_loaded_what_its_first_calls_import(fake_openai: FakeOp
     """The SDK imports its chat resources and more on the first call (~40 ms of CPU in the event loop,
     in the middle of a worker's first jobs); the client loads them when it is made. In a fresh process:
     this one has loaded them long ago."""
-    import subprocess
-    import sys
-
     done = subprocess.run(
         [sys.executable, "-c", _FIRST_CALL_IMPORTS, fake_openai.base_url],
         capture_output=True, text=True, timeout=60, check=True,
