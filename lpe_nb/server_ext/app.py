@@ -108,7 +108,9 @@ class LpeExtensionApp(ExtensionApp):
         30.0, help="How often running jobs mark the server active, so idle culling spares it."
     ).tag(config=True)
     ws_send_timeout_s = Float(
-        10.0, help="A WebSocket client that does not take a frame within this many seconds is dropped."
+        10.0,
+        help="A WebSocket client whose socket takes no byte for this many seconds while the server has "
+        "frames for it is dropped (1008).",
     ).tag(config=True)
     max_pending_jobs_per_user = Int(
         10_000,
