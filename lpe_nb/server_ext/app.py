@@ -121,7 +121,7 @@ class LpeExtensionApp(ExtensionApp):
         30_000, help="Jobs one user may submit in any 60 s; more get 429 with Retry-After (0: no limit)."
     ).tag(config=True)
     ws_max_unsent_bytes = Int(
-        256 * 1024,
+        1024 * 1024,
         help="Bytes a WebSocket client may fall behind before it is dropped (1008): once its socket is "
         "full, what waits for it plus every frame published for it since, superseded progress included "
         "(the kernel's socket buffer, capped at 64 KiB, comes on top).",

@@ -57,7 +57,7 @@ class EngineConfig:
     max_body_bytes: int = 1_000_000
     activity_interval_s: float = 30.0
     ws_send_timeout_s: float = 10.0
-    ws_max_unsent_bytes: int = 256 * 1024
+    ws_max_unsent_bytes: int = 1024 * 1024
     ws_max_queued_events: int = 256
     ws_max_watches: int = 1000
     quotas: QuotaSettings = field(default_factory=QuotaSettings)

@@ -17,9 +17,11 @@ which, at once:
   (:meth:`Subscription.meter_bytes`); past ``ws_max_unsent_bytes`` the client is dropped as the event that
   passes it is published, unless its socket took some bytes meanwhile (the client's end acknowledged
   some: ``SIOCOUTQ`` on Linux), which starts the count again. So a
-  reader that stopped is dropped after about ``ws_max_unsent_bytes`` of its jobs' output (0.4 s of 50
+  reader that stopped is dropped after about ``ws_max_unsent_bytes`` of its jobs' output (1.5 s of 50
   jobs streaming 512 B at 20 Hz), where the time bound below takes 10 s, while a slow reader is not as long as
-  it takes something before that much more is published, and gets coalesced progress. Replies count
+  it takes something before that much more is published, and gets coalesced progress (the default of
+  1 MiB rather than 256 KiB so that a reader that pauses for a second, a browser tab or a busy kernel, is
+  not dropped: what is superseded is counted, not held, so a bigger budget costs no memory). Replies count
   too, checked at every write (a client can ask for pongs and errors without reading them);
 - *events*: frames are written only once the previous ones have left, so the stream buffer holds at most
   one write; meanwhile the subscription coalesces progress, and a reader more than
