@@ -105,17 +105,19 @@ class StoreMethods:
         check_transition(job.id, JobStatus.RUNNING, status)
         result_json = None if result_data is None else dump_json(result_data, field_name="result_data")
         progress_text = progress_json(progress)
-        dependents = await self._write(
-            lambda conn: self._leases_sql.finish(
-                conn, job.id, owner, status, now=now, seq=seq, progress=progress_text,
-                result_data=result_json, error_message=error_message,
-            )
+        dependents = await self._write_finish(
+            job.id, owner, status, now=now, seq=seq, progress=progress_text, result_data=result_json,
+            error_message=error_message,
         )  # fmt: skip
         return replace(
             job, status=status, result_data=result_data, error_message=error_message, progress=progress,
             completed_at=now, updated_at=now, seq=seq, lease_owner=None, lease_expires_at=None,
             dependents=dependents,
         )  # fmt: skip
+
+    async def _write_finish(self, job_id: str, owner: str, status: JobStatus, **outcome: Any) -> int:
+        """The finish's SQL in one write (``outcome``: its keyword arguments); how many jobs depend on it."""
+        return await self._write(lambda conn: self._leases_sql.finish(conn, job_id, owner, status, **outcome))
 
     async def requeue(
         self, job: JobRecord, owner: str, *, now: str, seq: int, refund_attempt: bool

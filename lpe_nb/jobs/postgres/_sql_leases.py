@@ -33,6 +33,7 @@ __all__ = [
     "SEQ_GAP_AFTER_CRASH",
     "claim_pending",
     "finish",
+    "finish_childless",
     "lease_seconds",
     "record_retry",
     "recover_orphans",
@@ -114,11 +115,49 @@ _FINISH_SQL = (
     "error_message = %(error)s, progress = %(progress)s::json, completed_at = %(now)s::timestamptz, "
     "updated_at = %(now)s::timestamptz, seq = GREATEST(seq, %(seq)s), lease_owner = NULL, "
     "lease_expires_at = NULL WHERE id = %(id)s AND status = 'running' AND lease_owner = %(owner)s "
-    "RETURNING id, title, dependents), "
+    "{only_childless}RETURNING id, title, dependents), "
     "audit AS (INSERT INTO job_transitions (job_id, seq, at, from_status, to_status, actor, reason) "
     "SELECT id, %(seq)s, %(now)s::timestamptz, 'running', %(status)s, %(owner)s, %(error)s FROM done) "
     "SELECT title, dependents FROM done"
 )
+_FINISH_IN_TRANSACTION_SQL = _FINISH_SQL.format(only_childless="")
+# Only a job no other depends on: it is then finished whole by this one statement (its own transaction).
+_FINISH_CHILDLESS_SQL = _FINISH_SQL.format(only_childless="AND dependents = 0 ")
+
+
+def _finish_params(
+    job_id: str, owner: str, status: JobStatus, now: str, seq: int, progress: str,
+    result_data: str | None, error_message: str | None,
+) -> dict[str, Any]:  # fmt: skip
+    return {
+        "status": status.value, "result": result_data, "error": error_message, "progress": progress,
+        "now": now, "seq": seq, "id": job_id, "owner": owner,
+    }  # fmt: skip
+
+
+async def finish_childless(
+    conn: Connection,
+    job_id: str,
+    owner: str,
+    status: JobStatus,
+    *,
+    now: str,
+    seq: int,
+    progress: str,
+    result_data: str | None,
+    error_message: str | None,
+) -> bool:
+    """:func:`finish` in autocommit, as one statement (one round trip, where BEGIN, the statement and
+    COMMIT were three), if ``owner`` holds the lease and no job depends on ``job_id``; False (nothing
+    changed) otherwise, for :func:`finish` in a transaction to do, or to report the lost lease.
+
+    A dependent linking itself meanwhile holds the job's row ``FOR SHARE`` until its commit; this UPDATE
+    waits for it and then sees ``dependents`` above 0, so no dependent misses its parent's outcome."""
+    cur = await conn.execute(
+        _FINISH_CHILDLESS_SQL,
+        _finish_params(job_id, owner, status, now, seq, progress, result_data, error_message),
+    )
+    return await cur.fetchone() is not None
 
 
 async def finish(
@@ -136,15 +175,12 @@ async def finish(
     """running -> ``status`` with its outcome (``progress`` and ``result_data`` already as JSON), and its
     dependents released or cancelled; returns how many jobs depend on it.
 
-    The move, its audit row and the dependents' count are one statement: one round trip where three were,
-    in the transaction whose commit the job's last events wait for (they are published after it)."""
+    The move, its audit row and the dependents' count are one statement, in the transaction that releases
+    or cancels the dependents too (a job without any takes :func:`finish_childless` first)."""
     cur = await conn.execute(
-        _FINISH_SQL,
-        {
-            "status": status.value, "result": result_data, "error": error_message, "progress": progress,
-            "now": now, "seq": seq, "id": job_id, "owner": owner,
-        },
-    )  # fmt: skip
+        _FINISH_IN_TRANSACTION_SQL,
+        _finish_params(job_id, owner, status, now, seq, progress, result_data, error_message),
+    )
     parent = await cur.fetchone()
     if parent is None:
         raise LeaseLost.of(job_id, owner)
