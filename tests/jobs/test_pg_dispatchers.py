@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import replace
 from datetime import timedelta
 
@@ -255,3 +255,49 @@ async def test_a_traced_relay_reports_each_stage_of_an_event_in_order_and_nothin
     assert sorted(order[2:]) == ["delivered", "received", "received", "sent"]
     assert order.index("delivered") > order.index("received")
     assert not [payload for _, payload in stages if untraced in payload]
+
+
+async def test_a_notification_leaves_while_the_publishing_loop_is_busy(postgres_url: str) -> None:
+    # The publisher has a thread of its own: a worker's loop handling a burst does not hold an event back.
+    import psycopg
+
+    from lpe_nb.jobs.postgres._connection import libpq_url
+    from lpe_nb.jobs.postgres._relay import EVENTS, PgEventRelay
+
+    heard: list[float] = []
+    listening = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def listen() -> None:  # a plain connection on a thread: it hears while the test's loop is blocked
+        with psycopg.connect(libpq_url(postgres_url), autocommit=True) as conn:
+            conn.execute(f"LISTEN {EVENTS}")
+            loop.call_soon_threadsafe(listening.set)
+            for _ in conn.notifies(timeout=30, stop_after=1):
+                heard.append(time.monotonic())
+
+    listener = asyncio.create_task(asyncio.to_thread(listen))
+    await listening.wait()
+    relay = PgEventRelay(postgres_url, "busy-worker")
+    await relay.start(_NoHandler())
+    try:
+        event = JobEvent(kind="status", job_id="job-1", seq=1, status=JobStatus.RUNNING)
+        relay.publish(event)
+        time.sleep(1.0)  # noqa: ASYNC251 (the loop made busy on purpose, for a whole second)
+        unblocked = time.monotonic()
+        await listener
+    finally:
+        await relay.stop()
+    assert len(heard) == 1 and heard[0] < unblocked, (heard, unblocked)
+
+
+class _NoHandler:
+    """A relay's manager that wants nothing from the other processes."""
+
+    def event(self, event: JobEvent, *, has_result: bool) -> None: ...
+    def cancel(self, job_id: str) -> None: ...
+    def queued(self, job_type: str) -> None: ...
+    def watched(self, job_ids: Iterable[str]) -> None: ...
+    def local_watches(self) -> list[str]:
+        return []
+
+    async def resync(self) -> None: ...

@@ -3,7 +3,8 @@
 Two dedicated connections per process, outside the store's pool:
 
 - the *publisher* sends everything queued since its last send in one statement
-  (``SELECT pg_notify(c, p) FROM unnest(...)``), in order, with ``synchronous_commit = off``. It is never
+  (``SELECT pg_notify(c, p) FROM unnest(...)``), in order, with ``synchronous_commit = off``, from a thread
+  of its own (:mod:`lpe_nb.jobs.postgres._publisher`: a busy loop does not hold a notification back). It is never
   called inside a state change's transaction: a NOTIFY there takes a cluster-wide lock until the commit
   and serialises every committer (measured in ``SCALEOUT.md``); the manager publishes only after the
   store call returned, so every notification follows its commit;
@@ -24,7 +25,6 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import deque
 from collections.abc import Iterable
 
 import psycopg
@@ -32,6 +32,7 @@ import psycopg
 from lpe_nb.errors import StoreError
 from lpe_nb.jobs.events import JobEvent
 from lpe_nb.jobs.postgres._connection import Connection, connect, redact
+from lpe_nb.jobs.postgres._publisher import Notification, NotifyPublisher
 from lpe_nb.jobs.relay import (
     WATCH_REFRESH_S,
     RelayHandler,
@@ -47,8 +48,6 @@ log = logging.getLogger("lpe_nb.jobs.manager")  # the manager's logger
 
 EVENTS, CANCEL, JOBS, WATCH = "lpe_events", "lpe_cancel", "lpe_jobs", "lpe_watch"
 CHANNELS = (EVENTS, CANCEL, JOBS, WATCH)
-_BATCH = 500  # notifications per statement at most
-_SEND_SQL = "SELECT pg_notify(c, p) FROM unnest(%s::text[], %s::text[]) AS t (c, p)"
 _trace: RelayTrace | None = None
 
 
@@ -68,13 +67,17 @@ class PgEventRelay:
         self.reconnect_s = reconnect_s
         self._handler: RelayHandler | None = None
         self._listener: Connection | None = None
-        self._publisher: Connection | None = None
-        self._outbox: deque[tuple[str, str]] = deque()
-        self._pending = asyncio.Event()
-        self._drained = asyncio.Event()  # set whenever the publisher has sent everything queued
+        self._publisher = NotifyPublisher(url, reconnect_s=reconnect_s, on_batch=_trace_batch)
         self._tasks: list[asyncio.Task[None]] = []
-        self.sent = 0  # notifications sent, for tests and benchmarks
-        self.batches = 0
+
+    @property
+    def sent(self) -> int:
+        """Notifications sent, for tests and benchmarks."""
+        return self._publisher.sent
+
+    @property
+    def batches(self) -> int:
+        return self._publisher.batches
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -83,37 +86,28 @@ class PgEventRelay:
         self._handler = handler
         try:
             self._listener = await self._listen()
-            self._publisher = await self._connect_publisher()
+            await self._publisher.start()
         except BaseException:
-            await self._close_connections()
+            await self._close_listener()
             raise
         self._tasks = [
             asyncio.create_task(self._listen_loop(), name="lpe-relay-listen"),
-            asyncio.create_task(self._publish_loop(), name="lpe-relay-publish"),
             asyncio.create_task(self._watch_loop(), name="lpe-relay-watch"),
         ]
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
-        publish = [t for t in tasks if t.get_name() == "lpe-relay-publish"]
         for task in tasks:
-            if task not in publish:
-                task.cancel()
-        if publish and self._outbox:  # what this process said last (its requeues) still goes out
-            self._pending.set()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._drained.wait(), 2.0)
-        for task in publish:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self._close_connections()
+        await self._publisher.stop()  # what this process said last (its requeues) still goes out
+        await self._close_listener()
 
-    async def _close_connections(self) -> None:
-        for conn in (self._listener, self._publisher):
-            if conn is not None:
-                with contextlib.suppress(psycopg.Error):
-                    await conn.close()
-        self._listener = self._publisher = None
+    async def _close_listener(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(psycopg.Error):
+                await self._listener.close()
+        self._listener = None
 
     async def _listen(self) -> Connection:
         try:
@@ -122,15 +116,6 @@ class PgEventRelay:
                 await conn.execute(f"LISTEN {channel}")  # our own constant names, not input
         except psycopg.Error as exc:
             raise StoreError(f"cannot listen for job events on {redact(self.url)}: {exc}") from exc
-        return conn
-
-    async def _connect_publisher(self) -> Connection:
-        try:
-            conn = await connect(self.url)
-            # A lost notification is repaired by the listeners' resync; a commit need not wait for the disk.
-            await conn.execute("SET synchronous_commit = off")
-        except psycopg.Error as exc:
-            raise StoreError(f"cannot publish job events on {redact(self.url)}: {exc}") from exc
         return conn
 
     # -- outgoing --------------------------------------------------------------------------------------
@@ -154,43 +139,7 @@ class PgEventRelay:
             self._queue(WATCH, payload)
 
     def _queue(self, channel: str, payload: str) -> None:
-        self._outbox.append((channel, payload))
-        self._drained.clear()
-        self._pending.set()
-
-    async def _publish_loop(self) -> None:
-        while True:
-            await self._pending.wait()
-            self._pending.clear()
-            while self._outbox:
-                batch = [self._outbox.popleft() for _ in range(min(_BATCH, len(self._outbox)))]
-                await self._send(batch)
-            self._drained.set()
-
-    async def _send(self, batch: list[tuple[str, str]]) -> None:
-        channels, payloads = [c for c, _ in batch], [p for _, p in batch]
-        self._trace_batch("sending", batch)
-        for attempt in (1, 2):
-            try:
-                if self._publisher is None or self._publisher.closed:
-                    self._publisher = await self._connect_publisher()
-                await self._publisher.execute(_SEND_SQL, (channels, payloads))
-                self.sent += len(batch)
-                self.batches += 1
-                self._trace_batch("sent", batch)
-                return
-            except (psycopg.Error, StoreError) as exc:
-                self._publisher = None
-                if attempt == 2:  # at most once: the listeners' resync and the change feed repair it
-                    log.warning("job events not relayed to other processes (%d lost): %s", len(batch), exc)
-                    await asyncio.sleep(self.reconnect_s)
-
-    def _trace_batch(self, stage: str, batch: list[tuple[str, str]]) -> None:
-        trace = _trace
-        if trace is not None:
-            for channel, payload in batch:
-                if channel == EVENTS:
-                    trace(stage, payload)
+        self._publisher.put(channel, payload)
 
     async def _watch_loop(self) -> None:
         assert self._handler is not None
@@ -248,3 +197,11 @@ class PgEventRelay:
                 return
             if isinstance(message, dict) and message.get("o") != self.origin:
                 handler.watched(str(job_id) for job_id in message.get("w", ()))
+
+
+def _trace_batch(stage: str, batch: list[Notification]) -> None:
+    trace = _trace
+    if trace is not None:
+        for channel, payload in batch:
+            if channel == EVENTS:
+                trace(stage, payload)
