@@ -17,19 +17,19 @@ server with ``dispatch = 'never'``: it submits and watches, and the worker runs 
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import signal
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
+from lpe_nb._heap import freeze_start_up_heap
 from lpe_nb.embedded import open_engine
 from lpe_nb.errors import InvalidInput
 from lpe_nb.jobs import ManagerSettings
 from lpe_nb.operations import JOB_TYPES, load_job_modules
 
-__all__ = ["WorkerOptions", "claim_types", "freeze_start_up_objects", "run_worker", "serve"]
+__all__ = ["WorkerOptions", "claim_types", "run_worker", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ async def run_worker(options: WorkerOptions, stop: asyncio.Event) -> None:
         options.db_path, db_url=options.db_url, settings=settings, dispatch="auto", kind="worker"
     ) as engine:
         manager = engine.manager
-        frozen = freeze_start_up_objects()
+        frozen = freeze_start_up_heap()
         log.info("%d start-up objects out of the garbage collector's full passes", frozen)
         types = ", ".join(settings.claim_types or ())
         log.info(
@@ -118,18 +118,6 @@ async def run_worker(options: WorkerOptions, stop: asyncio.Event) -> None:
             settings.shutdown_grace_s,
         )
     log.info("lpe-nb worker %s stopped", manager.owner)
-
-
-def freeze_start_up_objects() -> int:
-    """Keep what the start-up made (modules, the LLM client, the store, its connections: it lives as long
-    as the process) out of the garbage collector's full passes. Each such pass walked all of it, some
-    120,000 objects and 50-60 ms of CPU, holding the event loop and with it the progress a job had just
-    reported on its way to the other processes (the relayed event p99, ``docs/benchmarks.md``); a pass
-    now walks what came after. Returns how many objects are frozen (the server does the same, its
-    ``gc_freeze``)."""
-    gc.collect()  # the start-up's garbage goes now, not frozen with the rest
-    gc.freeze()
-    return gc.get_freeze_count()
 
 
 def serve(options: WorkerOptions) -> None:

@@ -12,7 +12,6 @@ environment only, so it never lands in a config file.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 from datetime import datetime, timezone
@@ -22,6 +21,7 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode
 
+from lpe_nb._heap import freeze_start_up_heap
 from lpe_nb._server_file import read_note, remove_note, write_note
 from lpe_nb.embedded import DB_URL_ENV
 from lpe_nb.errors import InvalidInput, LpeError
@@ -44,7 +44,6 @@ __all__ = [
     "SERVER_TOKEN_ENV",
     "SERVER_URL_ENV",
     "LpeExtensionApp",
-    "freeze_heap_once",
 ]
 
 LIFECYCLE_SCHEMA_ID = "https://lpe-nb.org/events/job-lifecycle"
@@ -56,25 +55,6 @@ _DISPATCH_MODES: dict[str, DispatchMode] = {"auto": "auto", "always": True, "nev
 
 
 log = logging.getLogger(__name__)  # the server's handlers and level once started (_log_to_server)
-_heap_frozen = False
-
-
-def freeze_heap_once() -> int:
-    """``gc.freeze()`` the first time in this process; how many objects it froze (0 after that).
-
-    A full collection walks every tracked object: in a Jupyter server that is mostly what it loaded at
-    start, which lives as long as the process. Each request that awaits leaves objects that survive the
-    young collections, so full ones come every few thousand submissions, each pausing the loop for the
-    whole walk (bench/server.py prints the collector's time per request). Frozen, the walk is what came
-    after. Once per process: the server's start is the moment; a second server in the same process (a
-    test suite) adds nothing by freezing again.
-    """
-    global _heap_frozen
-    if _heap_frozen:
-        return 0
-    _heap_frozen = True
-    gc.freeze()
-    return gc.get_freeze_count()
 
 
 class LpeExtensionApp(ExtensionApp):
@@ -314,7 +294,7 @@ class LpeExtensionApp(ExtensionApp):
         """Start dispatching on the server's loop, resuming jobs a previous server left unfinished."""
         self._export_for_kernels(serverapp)  # the bound port may differ from the configured one
         if self.gc_freeze:
-            frozen = freeze_heap_once()
+            frozen = freeze_start_up_heap()
             if frozen:
                 log.debug("lpe_nb: %d objects out of the garbage collector's full passes", frozen)
         if self.engine is not None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lpe_nb.server_ext import app
+from lpe_nb import _heap
 from tests.jupyter_process import JupyterProcess
 
 pytestmark = pytest.mark.slow
@@ -36,9 +36,9 @@ def test_the_server_freezes_its_start_heap_unless_told_not_to(tmp_path: Path, fr
 
 def test_the_heap_is_frozen_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
-    monkeypatch.setattr(app, "_heap_frozen", False)
+    monkeypatch.setattr(_heap, "_frozen", False)
     monkeypatch.setattr(gc, "freeze", lambda: calls.append(1))  # not this test process's heap
     monkeypatch.setattr(gc, "get_freeze_count", lambda: 123)
-    assert app.freeze_heap_once() == 123
-    assert app.freeze_heap_once() == 0
+    assert _heap.freeze_start_up_heap() == 123
+    assert _heap.freeze_start_up_heap() == 0
     assert calls == [1]
