@@ -119,8 +119,7 @@ class Subscription:
     _awaiting_snapshot: set[str] = field(default_factory=set)  # watched, their state not yet queued
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
     _closed: asyncio.Event = field(default_factory=asyncio.Event)
-    _overflowed: bool = False
-    overflowed_by: Literal["events", "bytes"] | None = None  # which bound closed it
+    overflowed_by: Literal["events", "bytes"] | None = None  # which bound closed it, if one did
     metered_bytes: int = 0  # see meter_bytes
     _byte_limit: int | None = None  # metering when not None
     _renew_limit: Callable[[], int | None] | None = None
@@ -193,7 +192,6 @@ class Subscription:
         return True
 
     def _overflow(self, bound: Literal["events", "bytes"]) -> None:
-        self._overflowed = True
         self.overflowed_by = bound
         self.close()
 
@@ -243,7 +241,7 @@ class Subscription:
             self._remember_delivered(event.job_id, event.seq)
             return event
         if self._closed.is_set():
-            raise SubscriptionClosed(self._overflowed)
+            raise SubscriptionClosed(self.overflowed)
         return None
 
     def _remember_delivered(self, job_id: str, seq: int) -> None:
@@ -288,7 +286,7 @@ class Subscription:
 
     @property
     def overflowed(self) -> bool:
-        return self._overflowed
+        return self.overflowed_by is not None
 
     async def wait_closed(self) -> None:
         """Return once the subscription is closed, by its owner or by an overflow (see :attr:`overflowed`)."""
@@ -298,7 +296,7 @@ class Subscription:
         if self._closed.is_set():
             return
         self._closed.set()
-        if self._overflowed:
+        if self.overflowed:
             self._items.clear()  # free the backlog now; the reader learns it was dropped
             self._open_slots.clear()
         self.bus._remove(self)
