@@ -178,7 +178,7 @@ class Dispatcher:
             operation = self.registry.get(job.type)
             policy = operation.retry or self.settings.retry
             if operation.prepare is not None:
-                await operation.prepare()
+                await operation.prepare(job.input_data)
             if job.inputs_from or (job.depends_on and operation.check is not None):
                 completed = await resolve_input(self.store, operation, job)  # from its parents' results
                 if completed != job.input_data:

@@ -316,16 +316,24 @@ class EventBus:
         self.max_pending = max_pending
         self._by_job: dict[str, set[Subscription]] = {}
         self._all_jobs: set[Subscription] = set()
+        self._all_statuses: set[Subscription] = set()  # every job's status events, no progress
         # Called with each event this process publishes (not with those it relays from others): how the
         # events of a shared database reach the other processes (lpe_nb.jobs.relay).
         self.on_publish: Callable[[JobEvent], None] | None = None
 
     def subscribe(
-        self, job_ids: Iterable[str] | None = None, *, max_pending: int | None = None
+        self,
+        job_ids: Iterable[str] | None = None,
+        *,
+        max_pending: int | None = None,
+        statuses_only: bool = False,
     ) -> Subscription:
+        """A subscription to ``job_ids``' events, or to every job's when None; with ``statuses_only``
+        (every job's only), their status events without the progress, which is then not even built for
+        a job nobody else watches (:meth:`wants_progress`)."""
         sub = Subscription(self, None if job_ids is None else set(job_ids), max_pending or self.max_pending)
         if sub.job_ids is None:
-            self._all_jobs.add(sub)
+            (self._all_statuses if statuses_only else self._all_jobs).add(sub)
         else:
             for job_id in sub.job_ids:
                 self._index(sub, job_id)
@@ -339,8 +347,14 @@ class EventBus:
 
     def publish_remote(self, event: JobEvent) -> None:
         """Deliver an event another process published; it is not passed to :attr:`on_publish` again."""
-        for sub in (*self._by_job.get(event.job_id, ()), *self._all_jobs):
+        statuses = self._all_statuses if event.kind == "status" else ()
+        for sub in (*self._by_job.get(event.job_id, ()), *self._all_jobs, *statuses):
             sub.offer(event)
+
+    def wants_progress(self, job_id: str) -> bool:
+        """Whether a progress event of ``job_id`` would reach anyone: a subscription that names it or
+        takes every job's progress, or :attr:`on_publish`. When not, the publisher need not build it."""
+        return bool(self._all_jobs) or self.on_publish is not None or bool(self._by_job.get(job_id))
 
     def watched_job_ids(self) -> list[str]:
         """The jobs a subscription names (subscriptions to all jobs do not count)."""
@@ -352,7 +366,8 @@ class EventBus:
 
     @property
     def subscriber_count(self) -> int:
-        return len(self._all_jobs) + len({s for subs in self._by_job.values() for s in subs})
+        named = {s for subs in self._by_job.values() for s in subs}
+        return len(self._all_jobs) + len(self._all_statuses) + len(named)
 
     def _index(self, sub: Subscription, job_id: str) -> None:
         self._by_job.setdefault(job_id, set()).add(sub)
@@ -366,5 +381,6 @@ class EventBus:
 
     def _remove(self, sub: Subscription) -> None:
         self._all_jobs.discard(sub)
+        self._all_statuses.discard(sub)
         for job_id in list(sub.job_ids or ()):
             self._unindex(sub, job_id)

@@ -301,7 +301,7 @@ class JobManager:
         """
         operation = self.registry.get(job_type)
         if operation.prepare is not None:
-            await operation.prepare()
+            await operation.prepare(input_data)
         chain = await plan_chain(
             self.store,
             operation,
@@ -577,7 +577,8 @@ class JobManager:
             run.progress_dirty = True
         run.published_seq = progress.seq
         run.live_progress = progress
-        self.events.publish(JobEvent.progress_of(run.job.id, progress))
+        if self.events.wants_progress(run.job.id):  # an event built for nobody is work for nothing
+            self.events.publish(JobEvent.progress_of(run.job.id, progress))
 
     def is_watched(self, job_id: str) -> bool:
         return self.events.has_watchers(job_id) or (self._link is not None and self._link.is_watched(job_id))

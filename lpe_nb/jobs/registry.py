@@ -19,7 +19,9 @@ __all__ = ["InputCheck", "InputPrepare", "Operation", "OperationFn", "OperationR
 
 OperationFn = Callable[["StepContext", Any], Awaitable[Any]]
 InputCheck = Callable[[Any], Awaitable[None]]
-InputPrepare = Callable[[], Awaitable[None]]
+InputPrepare = Callable[[Any], Awaitable[None]]
+"""Awaited with a job's input (as submitted, or as stored when it starts) before it is validated or parsed:
+what the validators consult is brought up to date first (the catalog, for the inputs that name its entries)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,7 +96,7 @@ class Schedules:
         recurrence = Recurrence.checked(cron=cron, interval_s=interval_s, timezone_name=timezone, anchor=now)
         operation = self.registry.get(job_type)
         if operation.prepare is not None:
-            await operation.prepare()
+            await operation.prepare(input_data)
         try:
             parsed_input, stored_input = operation.validate(input_data)
             if operation.check is not None:

@@ -5,8 +5,8 @@ in the job store (table ``user_catalog``), shared by every process on the databa
 run by a worker saves a persona that a server lists and another worker's projection uses. The
 :class:`Catalog` holds a snapshot (built-ins + user entries) that input validation consults synchronously;
 :meth:`Catalog.refresh` reads the entries again, and the engine does so before it validates an input that
-names entries (at submit and when the job starts), so a change made by any process is seen by the next
-submit. A refresh is one point read of the store's catalog revision; the entries are read again only
+names user entries (at submit and when the job starts), so a change made by any process is seen by the
+next submit; an input naming only built-ins needs no read (nothing can shadow or remove them). A refresh is one point read of the store's catalog revision; the entries are read again only
 after a change (``bench/catalog_refresh.py``).
 """
 
@@ -177,6 +177,14 @@ class Catalog:
             self._held, self._revision = number, revision
             self._reset(_from_stored(row) for row in rows)
 
+    async def refresh_unless_builtin(self, names: Iterable[tuple[Kind, Any]]) -> None:
+        """:meth:`refresh`, unless every ``(kind, name)`` names a built-in entry (in any case, with spaces
+        around, as the input models take names): a built-in is in every snapshot and no user entry can
+        shadow or remove it, so the store has nothing to add, and an input naming only built-ins (the
+        common submit) costs no read."""
+        if not all(_is_builtin_name(kind, name) for kind, name in names):
+            await self.refresh()
+
     def _wrote(self) -> None:
         """After this catalog's own write: a read that started before it is stale, and the revision the
         snapshot holds is no longer the store's (the next refresh reads the entries)."""
@@ -325,6 +333,15 @@ class Catalog:
             "defaults": dict(DEFAULTS),
             "languages": list(LANGUAGES),
         }
+
+
+_BUILTIN_NAMES: dict[str, frozenset[str]] = {
+    kind: frozenset(entry.name for entry in BUILTIN_ENTRIES if entry.kind == kind) for kind in KINDS
+}
+
+
+def _is_builtin_name(kind: str, name: Any) -> bool:
+    return isinstance(name, str) and name.strip().lower() in _BUILTIN_NAMES.get(kind, frozenset())
 
 
 def _check_kind(kind: str) -> Kind:

@@ -35,6 +35,7 @@ from pydantic import BaseModel
 
 from lpe_nb.errors import InvalidInput, UnknownJobType
 from lpe_nb.jobs import OperationFn, OperationRegistry
+from lpe_nb.jobs.registry import InputPrepare
 from lpe_nb.jobs.retry import RetryPolicy
 from lpe_nb.operations._cache_scope import with_cache_scope
 from lpe_nb.operations.inputs import OperationInput, bind_catalog
@@ -367,7 +368,7 @@ def _register(registry: OperationRegistry, spec: JobSpec, services: Services) ->
     if model is not None and issubclass(model, OperationInput):
         model = bind_catalog(model, services.catalog)
         if model.catalog_fields:  # names another process may have just added: read the catalog first
-            prepare = services.catalog.refresh
+            prepare = _catalog_prepare(model, services.catalog)
     run = spec.run if spec.run is not None else spec.make_run(services)  # type: ignore[misc]
     run = with_cache_scope(run, type_allows=spec.cache)
     registry.register(
@@ -384,6 +385,21 @@ def _register(registry: OperationRegistry, spec: JobSpec, services: Services) ->
         prepare=prepare,
         replace=True,
     )
+
+
+def _catalog_prepare(model: type[OperationInput], catalog: Catalog) -> InputPrepare:
+    """Refresh ``catalog`` before an input of ``model`` is validated, unless every catalog name it gives
+    (or defaults to) is a built-in's (:meth:`Catalog.refresh_unless_builtin`)."""
+    fields = model.catalog_fields
+    defaults = {name: model.model_fields[name].default for name in fields}
+
+    async def prepare(input_data: Any) -> None:
+        given = input_data if isinstance(input_data, Mapping) else {}
+        await catalog.refresh_unless_builtin(
+            [(kind, given.get(name, defaults[name])) for name, kind in fields.items()]
+        )
+
+    return prepare
 
 
 def merged_input(input_data: Mapping[str, Any] | None, fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,9 +1,9 @@
 """The job engine as the server extension runs it: :func:`lpe_nb.embedded.open_engine`, owned by the server.
 
 The extension app builds one :class:`ServerEngine` per server and the handlers reach it through
-``web_app.settings``. Besides owning the engine, it runs one *watcher* task subscribed to every job: it
-marks the server active on each event (and on a timer while jobs run, since one LLM call can outlast the
-idle culler's patience), emits the lifecycle events on the server's event bus, and tells the per-user
+``web_app.settings``. Besides owning the engine, it runs one *watcher* task subscribed to every job's status
+events (not their progress, which is then built only for jobs someone watches): it marks the server
+active on each (and on a timer while jobs run, since one LLM call can outlast the idle culler's patience), emits the lifecycle events on the server's event bus, and tells the per-user
 :class:`~lpe_nb.server_ext.quotas.Quotas` which jobs have left the queue.
 
 Several servers (and CLIs, and kernels) may share one database: one process dispatches, the others are
@@ -209,7 +209,8 @@ class ServerEngine:
 
     async def _watch_jobs(self, manager: JobManager) -> None:
         while True:
-            sub = manager.events.subscribe(None, max_pending=_WATCHER_MAX_PENDING)
+            # status events only: what it acts on; a job's progress is then built only for its watchers
+            sub = manager.events.subscribe(None, max_pending=_WATCHER_MAX_PENDING, statuses_only=True)
             try:
                 while True:
                     try:

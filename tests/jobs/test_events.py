@@ -217,3 +217,28 @@ async def test_an_event_is_encoded_once_for_all_its_subscribers() -> None:
     assert replace(events[0], seq=2).to_frame() != frames[0]  # a changed copy is encoded anew
     fresh = replace(status("a", 1, JobStatus.COMPLETED), result_data={"text": "naïve"})
     assert events[0] == fresh  # the cached frame is not part of the value
+
+
+async def test_a_statuses_only_reader_gets_every_jobs_status_and_no_progress() -> None:
+    bus = EventBus()
+    statuses = bus.subscribe(None, statuses_only=True)
+    assert not bus.wants_progress("a")  # nobody would receive a progress event of "a"
+    bus.publish(status("a", 1, JobStatus.RUNNING))
+    bus.publish(progress("a", 2, 50.0))
+    bus.publish(status("b", 1, JobStatus.RUNNING))
+    bus.publish(status("a", 3, JobStatus.COMPLETED))
+    received = [await statuses.get(timeout_s=1) for _ in range(3)]
+    assert [(e.job_id, e.kind, e.seq) for e in received] == [
+        ("a", "status", 1),
+        ("b", "status", 1),
+        ("a", "status", 3),
+    ]
+    assert statuses.get_nowait() is None
+    watcher = bus.subscribe(["a"])
+    assert bus.wants_progress("a") and not bus.wants_progress("b")
+    everything = bus.subscribe(None)
+    assert bus.wants_progress("b")
+    everything.close()
+    watcher.close()
+    statuses.close()
+    assert bus.subscriber_count == 0

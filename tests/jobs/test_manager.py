@@ -16,7 +16,7 @@ from lpe_nb.errors import (
     JobNotFound,
     UnknownJobType,
 )
-from lpe_nb.jobs import JobManager, JobStatus, check_transition, open_store
+from lpe_nb.jobs import JobEvent, JobManager, JobStatus, check_transition, open_store
 from lpe_nb.jobs.model import to_iso
 from tests.jobs.conftest import FAST
 from tests.jobs.ops import Probe, build_registry
@@ -599,3 +599,27 @@ async def test_watchers_of_a_running_job_share_one_snapshot_until_the_job_moves_
         assert [e.status for e in fresh if e and e.kind == "status"] == [JobStatus.COMPLETED]
         for sub in (first, second, late):
             sub.close()
+
+
+async def test_progress_is_built_only_for_jobs_someone_takes_progress_of(
+    manager: JobManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader of every job's statuses (the Jupyter server's lifecycle watcher) makes no job's progress
+    an event: nobody would read it (issue 16); a watcher of the job gets it, and the progress is kept."""
+    published: list[tuple[str, str]] = []
+    publish = manager.events.publish
+
+    def recording(event: JobEvent) -> None:
+        published.append((event.job_id, event.kind))
+        publish(event)
+
+    monkeypatch.setattr(manager.events, "publish", recording)
+    with manager.events.subscribe(None, statuses_only=True) as statuses:
+        unwatched = await manager.submit("reports", {"reports": 20})
+        while not (event := await statuses.get(timeout_s=10)).is_terminal or event.job_id != unwatched:
+            pass
+        job = await manager.wait(await manager.submit("reports", {"reports": 20}), timeout_s=10)
+    assert (unwatched, "progress") not in published
+    assert (unwatched, "status") in published
+    assert (await manager.get(unwatched)).progress.current_step == "completed"
+    assert published.count((job.id, "progress")) >= 2  # wait() watches: its reports and the 100 %

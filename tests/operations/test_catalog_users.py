@@ -197,3 +197,34 @@ async def test_every_process_on_the_database_sees_the_others_catalog_changes(db_
         with pytest.raises(InvalidInput) as refused:
             await worker.submit("projection", {"narrative": NARRATIVE, "persona": name})
         assert f"unknown persona {name!r}" in refused.value.fields["persona"]
+
+
+async def test_an_input_naming_only_built_ins_reads_no_catalog_and_one_naming_a_user_entry_does(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Built-ins are in every snapshot and nothing can shadow or remove them: a submit (and a job start)
+    naming only them needs no read of the store's catalog (issue 16); a user entry another process saved a
+    moment ago is still seen at submit and at start."""
+    store = engine.manager.store
+    reads: list[str] = []
+    read_revision = store.catalog_revision
+
+    async def counted() -> int:
+        reads.append("revision")
+        return await read_revision()
+
+    monkeypatch.setattr(store, "catalog_revision", counted)
+    built_in = {"narrative": NARRATIVE, "persona": " Critic ", "style": "poetic"}  # namespace: the default
+    job = await engine.manager.wait(await engine.submit("projection", built_in), timeout_s=30)
+    assert job.status is JobStatus.COMPLETED, job.error_message
+    assert reads == []  # neither the submit nor the job's start read the catalog
+
+    elsewhere = await Catalog.load(store)  # another process on the database
+    await elsewhere.add("persona", "pirate", "speaks of the sea", {}, username="alice")
+    reads.clear()
+    job = await engine.manager.wait(
+        await engine.submit("projection", {"narrative": NARRATIVE, "persona": "pirate"}), timeout_s=30
+    )
+    assert job.status is JobStatus.COMPLETED, job.error_message
+    assert job.input_data["persona"] == "pirate"
+    assert len(reads) == 2  # at submit and at start
