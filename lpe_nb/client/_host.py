@@ -14,10 +14,9 @@ import os
 import threading
 from typing import Any, ClassVar
 
+from lpe_nb._loop_thread import LoopThread
 from lpe_nb.embedded import Engine, open_engine, resolve_db_path
 from lpe_nb.jobs.store import open_store
-
-from ._loop import LoopThread
 
 __all__ = ["EngineHost"]
 

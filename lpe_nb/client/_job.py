@@ -14,13 +14,13 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from lpe_nb._aio import with_timeout
+from lpe_nb._loop_thread import LoopThread
 from lpe_nb.errors import JobFailed, LpeError
 from lpe_nb.jobs import JobEvent, JobRecord, JobStatus, Progress, StepRecord
 from lpe_nb.operations.spec import merged_input
 
 from ._backend import Backend, SubmitOptions
 from ._display import mimebundle
-from ._loop import LoopThread
 
 __all__ = ["AsyncJob", "BaseJob", "Job", "JobList", "summary"]
 

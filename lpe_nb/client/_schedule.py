@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from lpe_nb._loop_thread import LoopThread
 from lpe_nb.jobs.recurrence import CatchUp, Recurrence, ScheduleFire, ScheduleRecord
 from lpe_nb.operations.spec import merged_input
 
 from ._backend import Backend, ScheduleOptions
-from ._loop import LoopThread
 
 __all__ = [
     "AsyncSchedule",

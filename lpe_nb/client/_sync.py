@@ -15,6 +15,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
 
+from lpe_nb._loop_thread import LoopThread
 from lpe_nb.errors import LpeError
 from lpe_nb.jobs.analytics import Analytics
 from lpe_nb.jobs.store import CacheStats
@@ -24,7 +25,6 @@ from ._async_client import AsyncClient
 from ._base import BaseClient
 from ._chain import Parents, PipelineStep
 from ._job import AsyncJob, Job, JobList
-from ._loop import LoopThread
 from ._schedule import Scheduling
 
 __all__ = ["Client"]

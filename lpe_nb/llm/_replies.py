@@ -47,14 +47,11 @@ class StreamAssembler:
 
     def __init__(self) -> None:
         self.parts: list[str] = []
+        self.chars = 0  # kept as parts arrive: a long reply has thousands of deltas
         self.usage = Usage()
         self.finish_reason: str | None = None
         self._saw_choice = False
         self._refusal: list[str] = []
-
-    @property
-    def chars(self) -> int:
-        return sum(len(part) for part in self.parts)
 
     def add(self, chunk: Any) -> str | None:
         """Take one chunk; returns the text delta it carries for the first choice, if any."""
@@ -73,6 +70,7 @@ class StreamAssembler:
                 self._refusal.append(refusal)
             if choice.delta.content:
                 self.parts.append(choice.delta.content)
+                self.chars += len(choice.delta.content)
                 delta_text = choice.delta.content
         return delta_text
 

@@ -19,7 +19,10 @@ What this module adds to the openai SDK:
 - openai errors translated into :class:`LlmUnavailable` / :class:`LlmError` with messages that name the
   endpoint, the model and the likely fix, and carry them as details.
 
-An instance belongs to one event loop (its HTTP connection pool and semaphore do).
+The HTTP exchange and the reading of the reply run on the process's LLM transport thread
+(:mod:`lpe_nb.llm._transport`), off the caller's event loop; everything else (rate limit, semaphore,
+retries, metrics, ``on_delta``) runs on the caller's loop. An instance belongs to one caller's loop (its
+semaphore does); its HTTP connection pool belongs to the transport.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from openai.types.chat.completion_create_params import ResponseFormat
 
 from lpe_nb.errors import LlmBadResponse, LlmError, LlmRefused, LlmUnavailable
 from lpe_nb.llm._replies import BadReply, StreamAssembler, text_of_response
+from lpe_nb.llm._transport import Relay, on_transport
 from lpe_nb.llm.base import Completion, DeltaCallback, Message, Usage
 from lpe_nb.llm.config import LlmSettings
 from lpe_nb.llm.pricing import PriceTable
@@ -106,6 +110,7 @@ class OpenAICompatibleLLM:
             max_retries=0,  # ours: every request is counted, checked and goes through the rate limit
         )
         _load_deferred_modules(self._client)
+        self._used = False  # whether the client has been used on the transport loop
         self._semaphore = asyncio.Semaphore(settings.max_concurrency)
         self.prices = PriceTable(settings.prices)
         self._json_mode: JsonMode = "json_schema"
@@ -201,7 +206,10 @@ class OpenAICompatibleLLM:
         return max(backoff, retry_after or 0.0)
 
     async def aclose(self) -> None:
-        await self._client.close()
+        if self._used:  # its connections belong to the transport loop
+            await on_transport(self._client.close())
+        else:
+            await self._client.close()
 
     async def _complete_adapting(
         self,
@@ -270,6 +278,13 @@ class OpenAICompatibleLLM:
     async def _create(
         self, messages: Sequence[Message], json_schema: Mapping[str, Any] | None, json_mode: JsonMode
     ) -> Completion:
+        self._used = True
+        return self._completion(*await on_transport(self._create_there(messages, json_schema, json_mode)))
+
+    async def _create_there(
+        self, messages: Sequence[Message], json_schema: Mapping[str, Any] | None, json_mode: JsonMode
+    ) -> tuple[str, Usage]:
+        """On the transport loop: the request, and its reply read and checked."""
         response = await self._client.chat.completions.create(
             model=self.model,
             messages=_wire_messages(messages, json_schema, json_mode),
@@ -278,7 +293,7 @@ class OpenAICompatibleLLM:
             response_format=_response_format(json_schema, json_mode),
             stream=False,
         )
-        return self._completion(*text_of_response(response))
+        return text_of_response(response)
 
     async def _stream(
         self,
@@ -289,6 +304,28 @@ class OpenAICompatibleLLM:
         on_delta: DeltaCallback,
         call: _CallState,
     ) -> Completion:
+        def receive(sent: tuple[str, bool, int]) -> None:  # on the caller's loop, in order
+            delta, first, chars = sent
+            if first and call.streamed_chars:
+                on_delta("")  # a retry after a broken stream: the reply starts over
+            on_delta(delta)
+            call.streamed_chars = chars
+
+        self._used = True
+        relay: Relay[tuple[str, bool, int]] = Relay(receive)
+        exchange = self._stream_there(messages, json_schema, json_mode, stream_usage, relay)
+        return self._completion(*await relay.run(exchange))
+
+    async def _stream_there(
+        self,
+        messages: Sequence[Message],
+        json_schema: Mapping[str, Any] | None,
+        json_mode: JsonMode,
+        stream_usage: bool,
+        relay: Relay[tuple[str, bool, int]],
+    ) -> tuple[str, Usage]:
+        """On the transport loop: the streamed request, each delta sent to ``relay`` with whether it is the
+        reply's first and the characters so far, and the whole reply checked."""
         stream = await self._client.chat.completions.create(
             model=self.model,
             messages=_wire_messages(messages, json_schema, json_mode),
@@ -299,18 +336,15 @@ class OpenAICompatibleLLM:
             stream_options={"include_usage": True} if stream_usage else openai.omit,
         )
         reply = StreamAssembler()
-        async with stream:  # closes the response even when cancelled or on_delta raises
+        async with stream:  # closes the response even when cancelled
             try:
                 async for chunk in stream:
                     delta = reply.add(chunk)
                     if delta is not None:
-                        if call.streamed_chars and not reply.parts[:-1]:
-                            on_delta("")  # a retry after a broken stream: the reply starts over
-                        on_delta(delta)
-                        call.streamed_chars = reply.chars
+                        relay.send((delta, len(reply.parts) == 1, reply.chars))
             except openai.APIConnectionError as exc:  # includes timeouts: a stream that stalled
                 raise _StreamBroken(exc, chars=reply.chars) from exc
-        return self._completion(*reply.result())
+        return reply.result()
 
     def _completion(self, text: str, usage: Usage) -> Completion:
         # priced now, at the rules in force: a later change of price does not rewrite stored costs

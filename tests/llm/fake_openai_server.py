@@ -290,6 +290,12 @@ class FakeOpenAIServer:
             return self._connection_count
 
     @property
+    def in_flight(self) -> int:
+        """Completion requests being answered now (a request whose client hung up is no longer)."""
+        with self._changed:
+            return self._in_flight
+
+    @property
     def max_in_flight(self) -> int:
         """The most completion requests that were being answered at the same time."""
         with self._changed:

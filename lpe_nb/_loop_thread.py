@@ -1,7 +1,8 @@
 """:class:`LoopThread`: one daemon thread running one private event loop, and hops onto it.
 
-The sync client and the embedded engine's host each own one. The caller's loop (a Jupyter kernel's,
-say) is never used, patched or re-entered: work is handed over with ``run_coroutine_threadsafe``.
+The sync client and the embedded engine's host each own one; the LLM transport
+(:mod:`lpe_nb.llm._transport`) is one per process. The caller's loop (a Jupyter kernel's, say) is never
+used, patched or re-entered: work is handed over with ``run_coroutine_threadsafe``.
 """
 
 from __future__ import annotations
