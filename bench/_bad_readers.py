@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import re
@@ -33,6 +34,7 @@ import struct
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
 POLL_INTERVAL_S = 0.05
 REQUEST_TIMEOUT_S = 30.0
 DROP_DEADLINE_S = 120.0
+PROFILE_S = 3.0  # how much of the flood's start ``profile`` records: the first second or two is what is slow
 CONTROL_HOLD_S = 20.0  # about as long as the server held clients that never read, before the byte bound
 _TOO_SLOW = "closing a WebSocket client: too slow: "
 
@@ -148,9 +151,11 @@ class Phase:
 
     name: str
     get_jobs_ms: list[float] = field(default_factory=list)
+    get_jobs_at_s: list[float] = field(default_factory=list)  # when each began, from the phase's start
     rss: list[int] = field(default_factory=list)
     ws_latency_ms: list[float] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
+    started_unix: float = field(default_factory=time.time)  # to line up with the server's own records
     ended: float = 0.0
 
     def summary(self) -> dict[str, Any]:
@@ -162,6 +167,12 @@ class Phase:
                 "p99": round(percentile(self.get_jobs_ms, 0.99), 2),
                 "max": round(max(self.get_jobs_ms), 2),
             },
+            # which requests were slow, and when: (seconds into the phase, ms)
+            "get_jobs_slowest": [
+                (round(at, 2), round(ms, 1))
+                for ms, at in sorted(zip(self.get_jobs_ms, self.get_jobs_at_s, strict=True), reverse=True)[:5]
+            ],
+            "started_unix": round(self.started_unix, 3),
             "rss_mib": {
                 "median": round(statistics.median(self.rss) / 2**20, 1),
                 "max": round(max(self.rss) / 2**20, 1),
@@ -193,10 +204,13 @@ class Run:
         """GET lpe/api/jobs at 20 Hz, sequentially, recording each latency in the current phase."""
         url, headers = self.server.url + "lpe/api/jobs", self.server.headers
         while True:
-            started = time.perf_counter()
+            started, phase = time.perf_counter(), self.phase
+            at_s = time.monotonic() - phase.started
             response = await self.client.fetch(url, headers=headers, request_timeout=REQUEST_TIMEOUT_S)
             assert response.code == 200
-            self.phase.get_jobs_ms.append((time.perf_counter() - started) * 1000)
+            # a request that spans two phases counts in the one it began in
+            phase.get_jobs_ms.append((time.perf_counter() - started) * 1000)
+            phase.get_jobs_at_s.append(at_s)
             await asyncio.sleep(max(0.0, 0.05 - (time.perf_counter() - started)))
 
     async def sample_rss(self) -> None:
@@ -302,7 +316,10 @@ async def bad_readers(
     phase_s: float,
     reading: bool = False,
     watches: int | None = None,
+    profile: Callable[[], AbstractContextManager[None]] | None = None,
 ) -> dict[str, Any]:
+    """The three phases (module doc); ``profile`` (a py-spy recording, say) is entered just before the
+    bad clients come and left :data:`PROFILE_S` after."""
     run = Run(server)
     watches = jobs if watches is None else watches
     client = AsyncHTTPClient()
@@ -326,12 +343,18 @@ async def bad_readers(
         run.begin("baseline")
         await asyncio.sleep(phase_s)
 
+        profiling = contextlib.ExitStack()
+        if profile is not None:
+            profiling.enter_context(profile())
+            await asyncio.sleep(0.3)  # py-spy attaching
         during = run.begin("during")
-        if reading:  # the control: as many clients, reading everything, closed by themselves
-            await _reading_flood(server, job_ids, readers, hold_s=CONTROL_HOLD_S)
-        else:
-            bad = await _open_all(lambda: RawReader.connect(server, job_ids[:watches]), readers)
-        connected_s = time.monotonic() - during.started
+        with profiling:
+            if reading:  # the control: as many clients, reading everything, closed by themselves
+                await _reading_flood(server, job_ids, readers, hold_s=CONTROL_HOLD_S)
+            else:
+                bad = await _open_all(lambda: RawReader.connect(server, job_ids[:watches]), readers)
+            connected_s = time.monotonic() - during.started
+            await asyncio.sleep(max(0.0, PROFILE_S - connected_s) if profile is not None else 0.0)
         if bad and not watches:  # nothing is sent to them, so nothing drops them: the handshakes alone
             await asyncio.sleep(CONTROL_HOLD_S)
             for reader in bad:

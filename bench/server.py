@@ -9,6 +9,8 @@
     costs both endpoints the same); the endpoints alternate in interleaved repeats and each sample starts
     with the job queue drained. ``submit_ratio`` = median projection rate / median ceiling rate. Every
     projection submission must get 202 with a distinct job id, and the jobs must be in the database.
+    Beside it, end to end: a sample's projection jobs per second from its first POST until every job it
+    posted has run to its end (the posting window plus the drain after it; not with ``--run-jobs never``).
     Also printed: the server process's CPU per request of each endpoint over the posting window (from
     ``/proc``; with ``--run-jobs here`` it includes the share of the jobs' own work done meanwhile).
     ``--run-jobs`` says where the submitted jobs run, to tell the submit path from the jobs' work:
@@ -69,7 +71,7 @@ sys.path.insert(0, str(ROOT))
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest  # noqa: E402
 from tornado.websocket import websocket_connect  # noqa: E402
 
-from bench._bad_readers import bad_readers  # noqa: E402
+from bench._bad_readers import PROFILE_S, bad_readers  # noqa: E402
 from bench._common import median, write_results  # noqa: E402
 
 NARRATIVE = "Mara left the harbour town of Velden at dawn, carrying her father's compass and a debt."
@@ -344,6 +346,7 @@ async def submissions(
     client = AsyncHTTPClient(max_clients=concurrency)
     paths = {"ceiling": "lpe-bench/ceiling", "projection": "lpe/api/projection/create"}
     samples: dict[str, list[float]] = {name: [] for name in paths}
+    end_to_end: list[float] = []  # projection jobs per second, posted and run to their end
     cpu_us: dict[str, list[float]] = {name: [] for name in paths}
     gc_us: dict[str, list[float]] = {name: [] for name in paths}
     job_ids: list[str] = []
@@ -362,6 +365,10 @@ async def submissions(
                 rate, answers = await _post_many(client, server, paths[name], requests, concurrency)
                 cpu_us[name].append((_process_cpu_s(server.pid) - cpu_before) / requests * 1e6)
             gc_us[name].append((sum(await _gc_seconds(client, server)) - sum(gc_before)) / requests * 1e6)
+            if name == "projection" and drain_pending:  # the jobs posted in the window, run to their end
+                posted_s, drain_started = requests / rate, time.perf_counter()
+                await _drain(client, server)
+                end_to_end.append(requests / (posted_s + time.perf_counter() - drain_started))
             bad = [(code, body[:200]) for code, body in answers if code != 202]
             assert not bad, f"{name}: {len(bad)} answers were not 202, e.g. {bad[:3]}"
             if name == "projection":
@@ -388,6 +395,8 @@ async def submissions(
         # other processes' load moves it far less than the rates
         "cpu_ratio": round(median(cpu_us["ceiling"]) / median(cpu_us["projection"]), 3),
         "projection_jobs_checked": len(job_ids),
+        # posting a sample's jobs and running every one of them (None: --run-jobs never, they never run)
+        "end_to_end_jobs_per_s": round(median(end_to_end), 1) if end_to_end else None,
         "submit_ratio": round(rates["projection"] / rates["ceiling"], 3),
     }
 
@@ -503,7 +512,12 @@ def main() -> None:
         "process (worker), an engine on a loop thread of its own in the server's process (thread)",
     )
     parser.add_argument("--submit-only", action="store_true", help="(a) only, no WebSocket fan-out")
-    parser.add_argument("--py-spy", type=Path, help="record (a)'s samples with py-spy into this directory")
+    parser.add_argument(
+        "--py-spy",
+        type=Path,
+        help="record (a)'s samples with py-spy into this directory; with --bad-readers, the flood's first "
+        "seconds into this file",
+    )
     parser.add_argument("--ws-jobs", type=int, default=50)
     parser.add_argument("--ws-per-job", type=int, default=2)
     parser.add_argument("--hz", type=float, default=20.0)
@@ -604,6 +618,11 @@ def _print_submissions(args: argparse.Namespace, submit: dict[str, Any]) -> None
     print(
         f"    ratio {submit['submit_ratio']:.3f} (target >= 0.7); server CPU ratio {submit['cpu_ratio']:.3f}"
     )
+    if submit["end_to_end_jobs_per_s"] is not None:
+        print(
+            f"    end to end (a sample's jobs posted and run to their end): {submit['end_to_end_jobs_per_s']:.1f}"
+            " jobs/s"
+        )
 
 
 def run_bad_readers(args: argparse.Namespace) -> None:
@@ -622,6 +641,7 @@ def run_bad_readers(args: argparse.Namespace) -> None:
                 phase_s=args.phase_s,
                 reading=args.control,
                 watches=args.bad_watches,
+                profile=None if args.py_spy is None else lambda: _py_spy(server.pid, args.py_spy),
             )
         )
     name = "server_readers_control" if args.control else "server_bad_readers"
@@ -646,7 +666,13 @@ def run_bad_readers(args: argparse.Namespace) -> None:
         f" s after the first connected; the server's reasons: {figures['server_close_reasons']}; close frames"
         f" they got: {figures['bad_close_frames']}"
     )
+    slowest = ", ".join(f"{ms:g} ms at +{at:g} s" for at, ms in phases["during"]["get_jobs_slowest"])
+    print(f"    slowest GET jobs during (from the phase's start): {slowest}")
     print(f"    good clients saw every job completed: {figures['good_clients_saw_every_job_completed']}")
+    if args.py_spy is not None:
+        print(f"    py-spy, the flood's first {PROFILE_S:g} s: ms holding the GIL (inclusive)")
+        for function, ms in _top_frames([args.py_spy], 1000, count=40):  # 1000: in ms
+            print(f"      {ms:8.1f}  {function}")
     print(
         f"    RSS after / baseline {figures['rss_after_vs_baseline']:.3f} (target <= 1.10); GET jobs p99 during"
         f" {figures['get_jobs_p99_during_ms']:.1f} ms (target < 50), "

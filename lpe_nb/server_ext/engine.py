@@ -34,6 +34,7 @@ from lpe_nb.jobs.events import SubscriptionClosed
 from lpe_nb.jobs.store import Synchronous
 from lpe_nb.llm import LlmSettings
 from lpe_nb.server_ext._memory import TrimAfterClosing
+from lpe_nb.server_ext._turns import WebSocketTurns
 from lpe_nb.server_ext.quotas import Quotas, QuotaSettings
 from lpe_nb.server_ext.users import UserSettings
 
@@ -110,6 +111,7 @@ class ServerEngine:
         self._failure: tuple[LpeError, float] | None = None  # why the last open failed, and when
         self.sockets: set[Socket] = set()
         self.trim_after_closing = TrimAfterClosing()  # the memory a crowd of closed sockets leaves
+        self.ws_turns = WebSocketTurns()  # how much of a crowd's work one loop iteration does
         self.quotas = Quotas(config.quotas)  # kept up to date by the watcher
         self._types: dict[str, str] = {}
 

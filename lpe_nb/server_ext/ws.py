@@ -119,6 +119,13 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
     def skip_check_origin(self) -> bool:
         return False
 
+    async def prepare(self, *args: Any, **kwargs: Any) -> None:
+        """Jupyter's authentication, in turn: a crowd connecting at once is let in a few per loop iteration
+        (:class:`~lpe_nb.server_ext._turns.WebSocketTurns`), so the requests of others are not queued
+        behind all their handshakes."""
+        await self.engine.ws_turns.upgrades.turn()
+        await super().prepare(*args, **kwargs)
+
     @ws_authenticated
     async def get(self, *args: Any, **kwargs: Any) -> None:
         """Authorize, then upgrade (Tornado checks the origin during the upgrade)."""
@@ -174,6 +181,7 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         if kind == "ping":
             self._send_nowait({"type": "pong"})
         elif kind == "watch":
+            await self.engine.ws_turns.watches.turn()
             await self._watch(job_id, frame.get("since"))
         else:  # unwatch
             if self._sub is not None:
@@ -279,7 +287,9 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         ended = asyncio.create_task(sub.wait_closed(), name="lpe-ws-sub-ended")
         try:
             while True:
-                frames = self._frames_ready(await sub.get(), sub)
+                first = await sub.get()
+                await self.engine.ws_turns.writes.turn()  # what comes meanwhile goes in the same write
+                frames = self._frames_ready(first, sub)
                 if not frames:
                     continue  # the client has them already (``since``)
                 write = self._send(frames)

@@ -1,0 +1,158 @@
+"""A crowd of WebSocket clients connecting and watching at once is let in a few per loop iteration.
+
+Issue 15: 300 clients connecting together, each watching 50 jobs, made iterations of 40-100 ms of their
+handshakes, watch commands and writes, and a ``GET lpe/api/jobs`` meanwhile waited for several of them.
+Here a crowd connects at once from a thread with blocking sockets (so the requests, then the watch
+commands, reach the server together, as a real crowd's do), with the server's turnstiles made small;
+upgrades (``open``), watch commands (``_watch``) and writes (``_write_frames``) are counted per loop
+iteration by a callback that re-schedules itself. Nothing is timed: the bounds are counts, each twice the
+turnstile's (work let in during one iteration may end in the next), where without the turnstiles the whole
+crowd's upgrades land in one iteration and one watch and one write per client in each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import socket
+import struct
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from lpe_nb.server_ext._turns import WebSocketTurns
+from lpe_nb.server_ext.engine import ServerEngine
+from lpe_nb.server_ext.ws import JobsWebSocket
+from tests.server_ext.conftest import INPUTS, Api
+from tests.server_ext.test_turns import IterationClock
+
+CLIENTS = 24
+JOBS = 6
+TURNS = {"upgrades": 2, "watches": 4, "writes": 4}
+DEADLINE_S = 30.0
+
+
+def _masked(payload: bytes) -> bytes:
+    mask = os.urandom(4)
+    header = struct.pack(">BB", 0x81, 0x80 | len(payload))  # payloads under 126 bytes here
+    return header + mask + bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+
+
+def _read_exactly(sock: socket.socket, buffer: bytearray, size: int) -> None:
+    while len(buffer) < size:
+        chunk = sock.recv(1 << 16)
+        assert chunk, "the server closed the connection"
+        buffer += chunk
+
+
+def _text_frames(sock: socket.socket, buffer: bytearray, count: int) -> list[dict[str, Any]]:
+    """The next ``count`` server frames (unmasked, unfragmented), parsed."""
+    frames = []
+    for _ in range(count):
+        _read_exactly(sock, buffer, 2)
+        size, start = buffer[1] & 0x7F, 2
+        if size == 126:
+            _read_exactly(sock, buffer, 4)
+            (size,), start = struct.unpack(">H", buffer[2:4]), 4
+        elif size == 127:
+            _read_exactly(sock, buffer, 10)
+            (size,), start = struct.unpack(">Q", buffer[2:10]), 10
+        _read_exactly(sock, buffer, start + size)
+        frames.append(json.loads(bytes(buffer[start : start + size])))
+        del buffer[: start + size]
+    return frames
+
+
+def crowd(port: int, path: str, headers: dict[str, str], job_ids: list[str]) -> list[list[dict[str, Any]]]:
+    """``CLIENTS`` connections, every request sent before any answer is read, then every client's watch
+    commands at once; each client's frames, two per job (its final state)."""
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=DEADLINE_S) for _ in range(CLIENTS)]
+    try:
+        for sock in socks:
+            key = base64.b64encode(os.urandom(16)).decode()
+            request = [
+                f"GET {path} HTTP/1.1",
+                f"Host: 127.0.0.1:{port}",
+                "Upgrade: websocket",
+                "Connection: Upgrade",
+                f"Sec-WebSocket-Key: {key}",
+                "Sec-WebSocket-Version: 13",
+                *(f"{name}: {value}" for name, value in headers.items()),
+            ]
+            sock.sendall(("\r\n".join(request) + "\r\n\r\n").encode())
+        buffers = []
+        for sock in socks:
+            response = bytearray()
+            while b"\r\n\r\n" not in response:
+                chunk = sock.recv(4096)
+                assert chunk, f"the server closed the connection during the handshake: {bytes(response)!r}"
+                response += chunk
+            head, _, rest = bytes(response).partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 101"), head
+            buffers.append(bytearray(rest))
+        watches = b"".join(_masked(json.dumps({"type": "watch", "job_id": j}).encode()) for j in job_ids)
+        for sock in socks:
+            sock.sendall(watches)
+        return [
+            _text_frames(sock, buffer, 2 * len(job_ids)) for sock, buffer in zip(socks, buffers, strict=True)
+        ]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def count_calls(monkeypatch: pytest.MonkeyPatch, name: str, clock: IterationClock) -> Counter[int]:
+    """How many calls of ``JobsWebSocket.<name>`` each loop iteration made."""
+    per_iteration: Counter[int] = Counter()
+    original: Callable[..., Any] = getattr(JobsWebSocket, name)
+
+    def spy(self: JobsWebSocket, *args: Any, **kwargs: Any) -> Any:
+        per_iteration[clock.now] += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(JobsWebSocket, name, spy)
+    return per_iteration
+
+
+async def test_a_crowd_connecting_and_watching_at_once_is_let_in_a_few_per_loop_iteration(
+    api: Api,
+    engine: ServerEngine,
+    monkeypatch: pytest.MonkeyPatch,
+    http_server_client: Any,  # makes the server listen on jp_http_port
+    jp_http_port: int,
+    jp_base_url: str,
+    jp_auth_header: dict[str, str],
+) -> None:
+    job_ids = []
+    for _ in range(JOBS):
+        code, job = await api("POST", "projection/create", body={**INPUTS["projection/create"], "wait": 30})
+        assert code == 200, job
+        job_ids.append(job["id"])
+    engine.ws_turns = WebSocketTurns(**TURNS)
+    clock = IterationClock()
+    upgrades = count_calls(monkeypatch, "open", clock)
+    watches = count_calls(monkeypatch, "_watch", clock)
+    writes = count_calls(monkeypatch, "_write_frames", clock)
+    clock.start()
+    try:
+        received = await asyncio.wait_for(
+            asyncio.to_thread(crowd, jp_http_port, f"{jp_base_url}lpe/ws", jp_auth_header, job_ids),
+            DEADLINE_S,
+        )
+    finally:
+        clock.stop()
+    for frames in received:  # every client got every job's final state
+        assert sorted((f["job_id"], f["type"]) for f in frames) == sorted(
+            (job_id, kind) for job_id in job_ids for kind in ("progress", "status")
+        )
+        assert {f["status"] for f in frames if f["type"] == "status"} == {"completed"}
+    assert sum(upgrades.values()) == CLIENTS
+    assert sum(watches.values()) == CLIENTS * JOBS
+    assert max(upgrades.values()) <= 2 * TURNS["upgrades"], upgrades
+    assert max(watches.values()) <= 2 * TURNS["watches"], watches
+    assert max(writes.values()) <= 2 * TURNS["writes"], writes
+    assert engine.ws_turns.upgrades.delayed and engine.ws_turns.watches.delayed  # the crowd did wait
