@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -93,3 +94,40 @@ async def test_a_write_after_stop_is_refused(conn: aiosqlite.Connection) -> None
     await writer.stop()
     with pytest.raises(StoreError, match="not open"):
         await writer.submit(_insert(1))
+
+
+async def test_the_authors_of_a_big_transaction_resume_a_few_per_loop_iteration(
+    conn: aiosqlite.Connection,
+) -> None:
+    """Each author goes on with its job when its write commits; 150 of them in one iteration held a
+    Jupyter server's loop ~35 ms (issue 16), so they resume over several iterations, in order."""
+    loop = asyncio.get_running_loop()
+    iteration = 0
+    ticker: asyncio.Handle | None = None
+
+    def count_iterations() -> None:  # a callback that re-queues itself runs once per iteration
+        nonlocal iteration, ticker
+        iteration += 1
+        ticker = loop.call_soon(count_iterations)
+
+    resumed_in: list[tuple[int, int]] = []  # (iteration, key), as the authors resume
+
+    async def author(k: int) -> None:
+        await writer.submit(_insert(k))
+        resumed_in.append((iteration, k))
+
+    writer = GroupCommitWriter(Path("w.db"))
+    writer.start(conn, max_batch=1000)
+    count_iterations()
+    try:
+        await asyncio.gather(*(author(k) for k in range(150)))
+    finally:
+        assert ticker is not None
+        ticker.cancel()
+        await writer.stop()
+
+    assert writer.commits == 1  # one transaction still
+    per_iteration = Counter(i for i, _ in resumed_in)
+    assert max(per_iteration.values()) <= 32, per_iteration
+    assert [k for _, k in resumed_in] == list(range(150))  # in the order they wrote
+    assert await _keys(conn) == list(range(150))
