@@ -4,8 +4,8 @@ The openai SDK spends ~0.4 ms of CPU on each reply (httpx/h11 parsing, JSON, pyd
 caller's loop, a batch whose replies arrive together spends it all in one loop iteration: 200 replies
 hold a Jupyter server's loop for ~100 ms, and every kernel message, save and page load waits behind them.
 Here that work runs on a loop of its own, and the caller's loop only resumes the call when the reply is
-whole and checked. The thread still shares the GIL, but the interpreter hands the GIL over every
-``sys.getswitchinterval()`` (5 ms), so the caller's loop waits at most that long per turn, not a batch.
+whole and checked. The thread still shares the GIL: it pauses after every few milliseconds of CPU
+(:func:`give_way`), so that the caller's loop waits for the GIL about that long per turn, not a batch.
 
 The thread starts on first use (daemon, named ``lpe-llm-transport``), a child made by ``os.fork`` starts
 its own (the parent's thread does not exist there), and the loop is stopped at interpreter exit, its
@@ -21,6 +21,7 @@ import concurrent.futures
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
@@ -32,6 +33,9 @@ T = TypeVar("T")
 Item = TypeVar("Item")
 THREAD_NAME = "lpe-llm-transport"
 _STOP_WAIT_S = 2.0
+_BUSY_S = 0.004  # the transport's CPU between two pauses (give_way)
+_PAUSE_S = 0.0005
+_cpu_at_pause = 0.0  # the transport thread's CPU time at its last pause; only that thread uses it
 
 _lock = threading.Lock()
 _transport: _Transport | None = None
@@ -64,7 +68,7 @@ class _Transport:
         with self._lock:
             inbox, self._inbox = self._inbox, []
         for coro, future in inbox:
-            _chain(self.thread.loop.create_task(coro), future)
+            _chain(self.thread.loop.create_task(_giving_way(coro)), future)
 
     def stop(self) -> None:
         """Cancel every exchange (a request in flight is aborted) and stop the thread."""
@@ -77,6 +81,30 @@ class _Transport:
         with contextlib.suppress(Exception):  # at exit, a request that will not end is not worth a hang
             asyncio.run_coroutine_threadsafe(_cancel_all(), self.thread.loop).result(timeout=_STOP_WAIT_S * 2)
             self.thread.stop()
+
+
+async def _giving_way(coro: Coroutine[Any, Any, T]) -> T:
+    give_way()
+    try:
+        return await coro
+    finally:
+        give_way()
+
+
+def give_way() -> None:
+    """On the transport thread, between two pieces of work: once it has spent ``_BUSY_S`` of CPU since it
+    last did, sleep ``_PAUSE_S`` with the GIL released, so that a caller's loop waiting for the GIL gets it.
+
+    The interpreter's own hand-over every 5 ms is not enough here: a thread that waits for the GIL asks for
+    it only after 5 ms without the GIL changing hands, and the transport's socket calls each release and
+    retake it far more often than that, so a waiting loop can be kept out for hundreds of milliseconds in a
+    wave of replies (CPython's convoy effect, bpo-7946; measured: 300-800 ms).
+    """
+    global _cpu_at_pause
+    now = time.thread_time()
+    if now - _cpu_at_pause >= _BUSY_S:
+        time.sleep(_PAUSE_S)
+        _cpu_at_pause = time.thread_time()
 
 
 def _chain(task: asyncio.Task[T], future: concurrent.futures.Future[T]) -> None:
@@ -142,6 +170,7 @@ class Relay(Generic[Item]):
 
     def send(self, item: Item) -> None:
         """From the transport loop: pass ``item`` on."""
+        give_way()
         with self._lock:
             self._pending.append(item)
             if len(self._pending) > 1:
