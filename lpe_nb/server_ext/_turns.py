@@ -76,10 +76,14 @@ class Turnstile:
 class WebSocketTurns:
     """The turnstiles of one server's WebSocket clients (``lpe_nb.server_ext.ws``): how many upgrades
     (Jupyter's authentication, the handshake, the subscription), watch commands (a snapshot each) and
-    writes of frames to sockets one loop iteration does at most. Each is a fraction of a millisecond, so an
-    iteration holds a few milliseconds of a crowd's work, however large the crowd."""
+    writes of frames to sockets one loop iteration does at most, however large the crowd. Measured in the
+    flood of ``bench/server.py --bad-readers 300``: an upgrade is about 0.5 ms, a watch command with its
+    frame 50 us, a write 25 us, so the defaults hold an iteration to about 4 ms of the crowd's work (twice
+    these let ``GET lpe/api/jobs`` p99 during the flood at 70-126 ms where these gave 53-87, on the same
+    loaded machine); Tornado's accepting and parsing of the new connections come on top, not bounded here.
+    """
 
-    def __init__(self, *, upgrades: int = 8, watches: int = 64, writes: int = 64) -> None:
+    def __init__(self, *, upgrades: int = 4, watches: int = 32, writes: int = 32) -> None:
         self.upgrades = Turnstile(upgrades)
         self.watches = Turnstile(watches)
         self.writes = Turnstile(writes)

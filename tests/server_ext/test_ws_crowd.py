@@ -2,9 +2,9 @@
 
 Issue 15: 300 clients connecting together, each watching 50 jobs, made iterations of 40-100 ms of their
 handshakes, watch commands and writes, and a ``GET lpe/api/jobs`` meanwhile waited for several of them.
-Here a crowd connects at once from a thread with blocking sockets (so the requests, then the watch
-commands, reach the server together, as a real crowd's do), with the server's turnstiles made small;
-upgrades (``open``), watch commands (``_watch``) and writes (``_write_frames``) are counted per loop
+Here a crowd connects at once (what it sends is sent from the loop's own thread, so the requests, then
+the watch commands, reach the server together, as a real crowd's do), with the server's turnstiles made
+small; upgrades (``open``), watch commands (``_watch``) and writes (``_write_frames``) are counted per loop
 iteration by a callback that re-schedules itself. Nothing is timed: the bounds are counts, each twice the
 turnstile's (work let in during one iteration may end in the next), where without the turnstiles the whole
 crowd's upgrades land in one iteration and one watch and one write per client in each.
@@ -42,37 +42,17 @@ def _masked(payload: bytes) -> bytes:
     return header + mask + bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
 
 
-def _read_exactly(sock: socket.socket, buffer: bytearray, size: int) -> None:
-    while len(buffer) < size:
-        chunk = sock.recv(1 << 16)
-        assert chunk, "the server closed the connection"
-        buffer += chunk
+class Crowd:
+    """``CLIENTS`` raw WebSocket clients. What they send is sent synchronously, from the loop's own thread,
+    so all of it is waiting in the server's sockets before the server runs again: the requests (then the
+    watch commands) reach it as one crowd, whatever the machine's load."""
 
-
-def _text_frames(sock: socket.socket, buffer: bytearray, count: int) -> list[dict[str, Any]]:
-    """The next ``count`` server frames (unmasked, unfragmented), parsed."""
-    frames = []
-    for _ in range(count):
-        _read_exactly(sock, buffer, 2)
-        size, start = buffer[1] & 0x7F, 2
-        if size == 126:
-            _read_exactly(sock, buffer, 4)
-            (size,), start = struct.unpack(">H", buffer[2:4]), 4
-        elif size == 127:
-            _read_exactly(sock, buffer, 10)
-            (size,), start = struct.unpack(">Q", buffer[2:10]), 10
-        _read_exactly(sock, buffer, start + size)
-        frames.append(json.loads(bytes(buffer[start : start + size])))
-        del buffer[: start + size]
-    return frames
-
-
-def crowd(port: int, path: str, headers: dict[str, str], job_ids: list[str]) -> list[list[dict[str, Any]]]:
-    """``CLIENTS`` connections, every request sent before any answer is read, then every client's watch
-    commands at once; each client's frames, two per job (its final state)."""
-    socks = [socket.create_connection(("127.0.0.1", port), timeout=DEADLINE_S) for _ in range(CLIENTS)]
-    try:
-        for sock in socks:
+    def __init__(self, port: int, path: str, headers: dict[str, str]) -> None:
+        self.socks: list[socket.socket] = []
+        self.buffers = [bytearray() for _ in range(CLIENTS)]
+        for _ in range(CLIENTS):  # connected in the kernel's backlog: the server accepts them later
+            sock = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE_S)
+            self.socks.append(sock)
             key = base64.b64encode(os.urandom(16)).decode()
             request = [
                 f"GET {path} HTTP/1.1",
@@ -84,25 +64,61 @@ def crowd(port: int, path: str, headers: dict[str, str], job_ids: list[str]) -> 
                 *(f"{name}: {value}" for name, value in headers.items()),
             ]
             sock.sendall(("\r\n".join(request) + "\r\n\r\n").encode())
-        buffers = []
-        for sock in socks:
-            response = bytearray()
-            while b"\r\n\r\n" not in response:
-                chunk = sock.recv(4096)
-                assert chunk, f"the server closed the connection during the handshake: {bytes(response)!r}"
-                response += chunk
-            head, _, rest = bytes(response).partition(b"\r\n\r\n")
+        for sock in self.socks:
+            sock.setblocking(False)
+
+    async def _fill(self, index: int, done: Callable[[bytearray], bool]) -> None:
+        loop = asyncio.get_running_loop()
+        while not done(self.buffers[index]):
+            chunk = await loop.sock_recv(self.socks[index], 1 << 16)
+            assert chunk, "the server closed the connection"
+            self.buffers[index] += chunk
+
+    async def upgraded(self) -> None:
+        for index in range(CLIENTS):
+            await self._fill(index, lambda buffer: b"\r\n\r\n" in buffer)
+            head, _, rest = bytes(self.buffers[index]).partition(b"\r\n\r\n")
             assert head.startswith(b"HTTP/1.1 101"), head
-            buffers.append(bytearray(rest))
-        watches = b"".join(_masked(json.dumps({"type": "watch", "job_id": j}).encode()) for j in job_ids)
-        for sock in socks:
-            sock.sendall(watches)
-        return [
-            _text_frames(sock, buffer, 2 * len(job_ids)) for sock, buffer in zip(socks, buffers, strict=True)
-        ]
-    finally:
-        for sock in socks:
+            self.buffers[index] = bytearray(rest)
+
+    def watch(self, job_ids: list[str]) -> None:
+        commands = b"".join(_masked(json.dumps({"type": "watch", "job_id": j}).encode()) for j in job_ids)
+        for sock in self.socks:
+            sock.setblocking(True)
+            sock.sendall(commands)
+            sock.setblocking(False)
+
+    async def frames(self, index: int, count: int) -> list[dict[str, Any]]:
+        """The next ``count`` server frames of client ``index`` (unmasked, unfragmented), parsed."""
+        frames = []
+        for _ in range(count):
+            buffer = self.buffers[index]
+            await self._fill(index, lambda b: len(b) >= 2 and len(b) >= _frame_end(b))
+            start, end = _frame_start(buffer), _frame_end(buffer)
+            frames.append(json.loads(bytes(buffer[start:end])))
+            del buffer[:end]
+        return frames
+
+    def close(self) -> None:
+        for sock in self.socks:
             sock.close()
+
+
+def _frame_start(buffer: bytearray) -> int:
+    size = buffer[1] & 0x7F
+    return 2 if size < 126 else 4 if size == 126 else 10
+
+
+def _frame_end(buffer: bytearray) -> int:
+    """Where the frame at the start of ``buffer`` ends (past the buffer while its header is incomplete)."""
+    size, start = buffer[1] & 0x7F, _frame_start(buffer)
+    if len(buffer) < start:
+        return start + 1
+    if size == 126:
+        (size,) = struct.unpack(">H", buffer[2:4])
+    elif size == 127:
+        (size,) = struct.unpack(">Q", buffer[2:10])
+    return start + size
 
 
 def count_calls(monkeypatch: pytest.MonkeyPatch, name: str, clock: IterationClock) -> Counter[int]:
@@ -138,12 +154,15 @@ async def test_a_crowd_connecting_and_watching_at_once_is_let_in_a_few_per_loop_
     watches = count_calls(monkeypatch, "_watch", clock)
     writes = count_calls(monkeypatch, "_write_frames", clock)
     clock.start()
+    crowd = Crowd(jp_http_port, f"{jp_base_url}lpe/ws", jp_auth_header)
     try:
-        received = await asyncio.wait_for(
-            asyncio.to_thread(crowd, jp_http_port, f"{jp_base_url}lpe/ws", jp_auth_header, job_ids),
-            DEADLINE_S,
-        )
+        await asyncio.wait_for(crowd.upgraded(), DEADLINE_S)
+        crowd.watch(job_ids)
+        received = [
+            await asyncio.wait_for(crowd.frames(index, 2 * JOBS), DEADLINE_S) for index in range(CLIENTS)
+        ]
     finally:
+        crowd.close()
         clock.stop()
     for frames in received:  # every client got every job's final state
         assert sorted((f["job_id"], f["type"]) for f in frames) == sorted(
