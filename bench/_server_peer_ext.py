@@ -22,6 +22,9 @@
 - ``GET {base_url}lpe-bench/gc-time``: the collections the garbage collector made since the server
   started and the seconds they took, per generation (``gc.callbacks``): ``{"collections": [n0, n1, n2],
   "seconds": [s0, s1, s2]}``; bench/server.py reports the share of each endpoint's samples.
+
+With ``LPE_BENCH_LOOP_TRACE=<file>`` in its environment it also traces the server's event loop into that
+file (``bench/_loop_trace.py``; ``bench/server.py --bad-readers N --loop-trace FILE``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import os
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -224,6 +228,10 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
 def _load_jupyter_server_extension(serverapp: Any) -> None:
     if GC_CLOCK not in gc.callbacks:
         gc.callbacks.append(GC_CLOCK)
+    if trace := os.environ.get("LPE_BENCH_LOOP_TRACE"):  # bench/server.py --loop-trace
+        from bench._loop_trace import install
+
+        install(Path(trace))
     base_url = serverapp.web_app.settings["base_url"]
     serverapp.web_app.add_handlers(
         ".*$",

@@ -42,7 +42,10 @@ endpoint's time while holding the GIL are printed, in µs per request (inclusive
 (c) With ``--bad-readers N`` (and only then, instead of (a) and (b)): N WebSocket clients that never read,
     against 50 jobs streaming to good clients (``bench/_bad_readers.py``): the server's RSS at baseline,
     during and after, and ``GET lpe/api/jobs`` p99 meanwhile; last ``rss_after_vs_baseline=<x>
-    get_jobs_p99_during_ms=<y>``; writes ``bench/results/server_bad_readers.json``.
+    get_jobs_p99_during_ms=<y>``; writes ``bench/results/server_bad_readers.json``. Also printed: the five
+    slowest ``GET lpe/api/jobs`` of the flood and when each began. ``--loop-trace FILE``: the server's event
+    loop traced iteration by iteration (``bench/_loop_trace.py``) and the flood's first 4 s summarised;
+    ``--py-spy FILE``: ``py-spy record --gil`` over its first 3 s, the functions that took most of it.
 """
 
 from __future__ import annotations
@@ -533,6 +536,12 @@ def main() -> None:
     parser.add_argument("--phase-s", type=float, default=10.0)
     parser.add_argument("--control", action="store_true", help="(c) with clients that read everything")
     parser.add_argument(
+        "--loop-trace",
+        type=Path,
+        help="(c): trace the server's event loop into this file (bench/_loop_trace.py) and summarise the "
+        "flood's first seconds",
+    )
+    parser.add_argument(
         "--bad-watches",
         type=int,
         default=None,
@@ -626,6 +635,9 @@ def _print_submissions(args: argparse.Namespace, submit: dict[str, Any]) -> None
 
 
 def run_bad_readers(args: argparse.Namespace) -> None:
+    if args.loop_trace is not None:
+        args.loop_trace.unlink(missing_ok=True)
+        os.environ["LPE_BENCH_LOOP_TRACE"] = str(args.loop_trace.resolve())  # the server inherits it
     with (
         tempfile.TemporaryDirectory(prefix="lpe-bench-server-") as tmp,
         jupyter_server(Path(tmp), "bad", concurrency=args.bad_jobs + 8) as server,
@@ -669,6 +681,8 @@ def run_bad_readers(args: argparse.Namespace) -> None:
     slowest = ", ".join(f"{ms:g} ms at +{at:g} s" for at, ms in phases["during"]["get_jobs_slowest"])
     print(f"    slowest GET jobs during (from the phase's start): {slowest}")
     print(f"    good clients saw every job completed: {figures['good_clients_saw_every_job_completed']}")
+    if args.loop_trace is not None:
+        _print_loop_trace(args.loop_trace, phases["during"]["started_unix"])
     if args.py_spy is not None:
         print(f"    py-spy, the flood's first {PROFILE_S:g} s: ms holding the GIL (inclusive)")
         for function, ms in _top_frames([args.py_spy], 1000, count=40):  # 1000: in ms
@@ -681,6 +695,22 @@ def run_bad_readers(args: argparse.Namespace) -> None:
     print(
         f"rss_after_vs_baseline={figures['rss_after_vs_baseline']:.3f}"
         f" get_jobs_p99_during_ms={figures['get_jobs_p99_during_ms']:.1f}"
+    )
+
+
+def _print_loop_trace(path: Path, started_unix: float, seconds: float = 4.0) -> None:
+    from bench._loop_trace import summary
+
+    trace = summary(path, started_unix, seconds)
+    print(f"    the server's loop, the flood's first {seconds:g} s (bench/_loop_trace.py, {path}):")
+    print(
+        f"      ms in iterations of 5 ms or more, per {trace['bucket_s']:g} s: {trace['long_iterations_ms']}"
+    )
+    print(f"      the longest iteration of each, ms: {trace['longest_iteration_ms']}")
+    print(f"      what took those iterations, ms: {trace['top_kinds_ms']}")
+    print(f"      the longest GC pauses (s into the flood, ms, generation): {trace['gc_ms']}")
+    print(
+        f"      the slowest SQLite thread hops (s, ms, function, [queue, run, back] ms): {trace['slowest_hops']}"
     )
 
 
