@@ -29,11 +29,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import importlib
 import json
 import logging
-import math
 import random
 import time
 from collections.abc import Mapping, Sequence
@@ -44,7 +42,8 @@ import openai
 from openai.types.chat import ChatCompletionMessageParam
 from openai.types.chat.completion_create_params import ResponseFormat
 
-from lpe_nb.errors import LlmBadResponse, LlmError, LlmRefused, LlmUnavailable
+from lpe_nb.errors import LlmError
+from lpe_nb.llm._openai_errors import StreamBroken, request_outcome, translate_error
 from lpe_nb.llm._replies import BadReply, StreamAssembler, text_of_response
 from lpe_nb.llm._transport import Relay, on_transport
 from lpe_nb.llm.base import Completion, DeltaCallback, Message, Usage
@@ -61,7 +60,6 @@ log = logging.getLogger(__name__)
 JsonMode = Literal["json_schema", "json_object", "none"]
 _JSON_MODES: tuple[JsonMode, ...] = ("json_schema", "json_object", "none")
 _JSON_COMPLAINTS = ("response_format", "json_schema", "json_object")
-_DETAIL_CHARS = 300
 _BACKOFF_MAX_S = 8.0  # a call's longest wait between its own retries
 CALL_RETRY_AFTER_MAX_S = 20.0
 """The longest ``Retry-After`` one call waits for; a longer one fails the call, and the job's retry policy
@@ -76,16 +74,6 @@ class _CallState:
     faults: int = 0
     streamed_chars: int = 0  # text passed to on_delta by the latest request that streamed any
     meter: Meter = field(default_factory=current_meter)  # the running job's engine's (docs/metrics.md)
-
-
-class _StreamBroken(Exception):
-    """A stream that started but ended (``stalled`` or not) before its reply was whole."""
-
-    def __init__(self, cause: openai.APIConnectionError, *, chars: int) -> None:
-        self.cause = cause
-        self.stalled = isinstance(cause, openai.APITimeoutError)
-        self.chars = chars
-        super().__init__(str(cause))
 
 
 class OpenAICompatibleLLM:
@@ -161,7 +149,7 @@ class OpenAICompatibleLLM:
                 try:
                     completion = await self._complete_adapting(messages, json_schema, on_delta, call)
                     break
-                except (openai.OpenAIError, json.JSONDecodeError, BadReply, _StreamBroken) as exc:
+                except (openai.OpenAIError, json.JSONDecodeError, BadReply, StreamBroken) as exc:
                     error = self._translate(exc, call.requests)
                     delay_s = self._retry_delay_s(error, call)
                     if delay_s is None:
@@ -343,7 +331,7 @@ class OpenAICompatibleLLM:
                     if delta is not None:
                         relay.send((delta, len(reply.parts) == 1, reply.chars))
             except openai.APIConnectionError as exc:  # includes timeouts: a stream that stalled
-                raise _StreamBroken(exc, chars=reply.chars) from exc
+                raise StreamBroken(exc, chars=reply.chars) from exc
         return reply.result()
 
     def _completion(self, text: str, usage: Usage) -> Completion:
@@ -353,82 +341,10 @@ class OpenAICompatibleLLM:
         )
         return Completion(text=text, usage=usage, provider=self.provider, model=self.model, cost_usd=cost_usd)
 
-    def _where(self) -> str:
-        return f"LLM endpoint {self.base_url} (model {self.model!r})"
-
     def _translate(self, exc: BaseException, requests: int) -> LlmError:
-        """One readable lpe-nb error per failure; the caller chains the original with ``from``."""
-        where = self._where()
-        after = f"after {requests} request{'' if requests == 1 else 's'}"
-        context: dict[str, Any] = {"endpoint": self.base_url, "model": self.model, "requests": requests}
-        if isinstance(exc, BadReply):
-            if exc.refused:
-                return LlmRefused(
-                    f"{where} {exc.problem} ({after}); rephrase the input, or use another model",
-                    **context,
-                )
-            return LlmBadResponse(f"{where} {exc.problem} ({after})", **context)
-        if isinstance(exc, _StreamBroken):
-            how = "stalled" if exc.stalled else "was cut off"
-            wait = f" (no data for {self._settings.timeout_s:g} s)" if exc.stalled else ""
-            return LlmUnavailable(
-                f"{where}: the streamed reply {how} mid-answer{wait} after {exc.chars} characters "
-                f"({after}); check the server, or raise LPE_LLM_TIMEOUT for slow models",
-                **context,
-            )
-        if isinstance(exc, json.JSONDecodeError):
-            return LlmBadResponse(
-                f"{where} sent a reply that is not valid JSON ({exc.msg} at character {exc.pos}) ({after})",
-                **context,
-            )
-        if isinstance(exc, openai.APITimeoutError):
-            return LlmUnavailable(
-                f"{where} timed out after {self._settings.timeout_s:g} s ({after}); "
-                "raise LPE_LLM_TIMEOUT for slow models, or check that the server is up",
-                **context,
-            )
-        if isinstance(exc, openai.APIConnectionError):
-            cause = exc.__cause__ or exc.__context__
-            reason = str(cause) if cause is not None and str(cause) else exc.message
-            return LlmUnavailable(
-                f"{where} could not be reached or hung up ({after}: {reason}); "
-                "check LPE_LLM_BASE_URL and that the server is running",
-                **context,
-            )
-        if isinstance(exc, openai.APIStatusError):
-            status = exc.status_code
-            detail = f"HTTP {status} {_detail(exc)}"
-            context |= {"status": status, "retry_after_s": _retry_after_s(exc.response.headers)}
-            if status == 429:
-                return LlmUnavailable(
-                    f"{where} is rate limiting requests ({detail}, {after}); try again later, or set "
-                    "LPE_LLM_RPM to stay under the endpoint's limit",
-                    **context,
-                )
-            if status >= 500 or status == 408:
-                return LlmUnavailable(f"{where} failed ({detail}, {after})", **context)
-            if status == 401:
-                return LlmError(
-                    f"{where} rejected the API key ({detail}); set OPENAI_API_KEY (or LPE_LLM_API_KEY) "
-                    "to a valid key for this endpoint",
-                    **context,
-                )
-            if status == 403:
-                return LlmError(f"{where} refused access ({detail}); check the key's permissions", **context)
-            if status == 404:
-                return LlmError(
-                    f"{where} does not know this model or path ({detail}); check LPE_LLM_MODEL, and that "
-                    "LPE_LLM_BASE_URL ends in /v1 where the server expects it",
-                    **context,
-                )
-            return LlmError(f"{where} rejected the request ({detail})", **context)
-        if isinstance(exc, openai.APIResponseValidationError):
-            return LlmBadResponse(
-                f"{where} sent a reply that is not a chat completion ({exc.message}) ({after})", **context
-            )
-        if isinstance(exc, openai.APIError):
-            return LlmError(f"{where} reported an error: {exc.message}", **context)
-        return LlmError(f"{where}: {exc}", **context)
+        return translate_error(
+            exc, requests, endpoint=self.base_url, model=self.model, timeout_s=self._settings.timeout_s
+        )
 
 
 def _load_deferred_modules(client: openai.AsyncOpenAI) -> None:
@@ -439,28 +355,6 @@ def _load_deferred_modules(client: openai.AsyncOpenAI) -> None:
     for name in ("anyio._backends._asyncio", "jiter"):  # private names: a later SDK may not have them
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
-
-
-def request_outcome(error: BaseException) -> str:
-    """What went wrong with one request, as the ``outcome`` label of ``lpe_llm_requests_total``."""
-    if isinstance(error, asyncio.CancelledError):
-        return "cancelled"
-    if isinstance(error, _StreamBroken):
-        return "stream_stalled" if error.stalled else "stream_cut"
-    if isinstance(error, openai.APITimeoutError):
-        return "timeout"
-    if isinstance(error, openai.APIConnectionError):
-        return "unreachable"
-    if isinstance(error, openai.APIStatusError):
-        status = error.status_code
-        if status == 429:
-            return "rate_limited"
-        return "server_error" if status >= 500 or status == 408 else "rejected"
-    if isinstance(error, BadReply):
-        return "refused" if error.refused else "bad_response"
-    if isinstance(error, (json.JSONDecodeError, openai.APIResponseValidationError)):
-        return "bad_response"
-    return "error"
 
 
 def _wire_messages(
@@ -508,35 +402,3 @@ def _schema_name(title: str) -> str:
     """OpenAI allows ``[a-zA-Z0-9_-]{1,64}`` as a response format name."""
     cleaned = "".join(c if c.isalnum() or c in "_-" else "_" for c in title)[:64]
     return cleaned or "reply"
-
-
-def _detail(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, Mapping) and body.get("message"):
-        text = str(body["message"])
-    elif isinstance(body, str) and body.strip():
-        text = body.strip()
-    else:
-        text = exc.response.reason_phrase or exc.message
-    return text if len(text) <= _DETAIL_CHARS else text[:_DETAIL_CHARS] + "…"
-
-
-def _retry_after_s(headers: Any) -> float | None:
-    """The wait a response asks for: ``retry-after-ms``, ``retry-after`` in seconds or as an HTTP date."""
-    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) / divisor
-        except ValueError:
-            continue
-        return seconds if math.isfinite(seconds) and seconds >= 0 else None
-    value = headers.get("retry-after")
-    if value:
-        try:
-            moment = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        return max(0.0, moment.timestamp() - time.time())
-    return None
