@@ -136,7 +136,7 @@ class Dispatcher:
         )
         for job, steps in claimed:
             run = RunState(
-                job, self.owner, seq=job.seq, progress=job.progress, published_seq=job.seq,
+                job, self.owner, seq=job.seq, reported=job.progress, published_seq=job.seq,
                 finished={s.name: s for s in steps},
             )  # fmt: skip
             self.runs[job.id] = run
@@ -265,10 +265,10 @@ class Dispatcher:
     async def _finish(
         self, run: RunState, status: JobStatus, *, result: Any = None, error: str | None = None
     ) -> JobRecord:
-        progress = run.progress
         now = self._now_iso()  # one instant for the 100 % report and the outcome
         if status is JobStatus.COMPLETED:
-            total = max(progress.total_steps, progress.completed_steps, 1)
+            reported = run.reported  # its numbers only: a last report not built yet never needs to be
+            total = max(reported.total_steps, reported.completed_steps, 1)
             progress = Progress(
                 current_step="completed",
                 total_steps=total,
@@ -278,6 +278,8 @@ class Dispatcher:
                 timestamp=now,
                 seq=run.next_seq(),
             )
+        else:
+            progress = run.progress
         try:
             job = await self.store.finish(
                 run.job,

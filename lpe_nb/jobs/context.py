@@ -1,18 +1,20 @@
 """StepContext: what a running operation sees of the engine.
 
-An operation reports progress (published at once, persisted throttled), streams partial text, and runs its
-work as named steps: each finished step is persisted before the next starts, and on a resumed job a step
-that already finished returns its stored output instead of running again. An operation that plans its
-steps (:meth:`StepContext.plan`) gets progress weighted by how long each step is expected to take, and a
-time-left estimate in every report's details.
+An operation reports progress (published at once to whoever watches the job, persisted throttled; a
+report nobody takes at once is built only if it is read before the next one replaces it), streams partial
+text, and runs its work as named steps: each finished step is persisted before the next starts, and on a
+resumed job a step that already finished returns its stored output instead of running again. An operation
+that plans its steps (:meth:`StepContext.plan`) gets progress weighted by how long each step is expected to
+take, and a time-left estimate in every report's details.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -33,7 +35,9 @@ class RunState:
     job: JobRecord
     owner: str
     seq: int  # the last sequence number handed out
-    progress: Progress
+    # The latest progress reported, whose numbers (step, counts, percentage, seq) are always current; a
+    # report nobody takes at once keeps its details and timestamp unbuilt until `progress` is read.
+    reported: Progress
     published_seq: int = 0  # the last sequence number subscribers have been sent
     live_progress: Progress | None = None  # the last progress sent, streamed text included
     # the snapshot last sent to a watcher, for (job, published_seq, progress): 300 clients watching at
@@ -45,10 +49,49 @@ class RunState:
     slot_released: bool = False
     cancel_requested: bool = False
     progress_dirty: bool = False
+    _unbuilt: Callable[[], Progress] | None = None  # builds `reported` in full
 
     def next_seq(self) -> int:
         self.seq += 1
         return self.seq
+
+    @property
+    def progress(self) -> Progress:
+        """The latest progress reported, built in full (the first read of a deferred report builds it)."""
+        build = self._unbuilt
+        if build is not None:
+            self._unbuilt = None
+            self.reported = build()
+        return self.reported
+
+    @progress.setter
+    def progress(self, progress: Progress) -> None:
+        self.reported, self._unbuilt = progress, None
+
+    def defer_progress(self, numbers: Progress, build: Callable[[], Progress]) -> None:
+        """Make ``numbers`` the latest progress, with ``build()`` (the same numbers, its details and
+        timestamp) run only if it is read before the next report replaces it (issue 16: most reports of an
+        unwatched job are superseded before the throttled save reads one)."""
+        self.reported, self._unbuilt = numbers, build
+
+    def progress_builder(self) -> Callable[[], Progress]:
+        """What builds the latest progress, now or later (for a report derived from it)."""
+        build = self._unbuilt
+        if build is not None:
+            return build
+        progress = self.reported
+        return lambda: progress
+
+
+@dataclass(frozen=True, slots=True)
+class _Moment:
+    """What a report's details depend on, taken when it is made, so that they can be built later."""
+
+    finished_count: int  # run.finished only grows, in order: its first entries then
+    running: tuple[str, float] | None  # the step under way and when it began (monotonic)
+    running_hits: int  # cache hits of that step so far
+    monotonic: float
+    wall: datetime
 
 
 class ContextHost(Protocol):
@@ -62,6 +105,8 @@ class ContextHost(Protocol):
     def now(self) -> datetime: ...
 
     def publish_progress(self, run: RunState, progress: Progress, *, persist: bool) -> None: ...
+
+    def report_progress(self, run: RunState, numbers: Progress, build: Callable[[], Progress]) -> None: ...
 
     def is_watched(self, job_id: str) -> bool: ...
 
@@ -153,6 +198,7 @@ class StepContext:
         Without a :meth:`plan`, ``completed_steps`` and ``total_steps`` are required and give the percentage.
         """
         plan = self._plan
+        step_index = None
         if plan is None:
             if completed_steps is None or total_steps is None:
                 raise TypeError("report() needs completed_steps and total_steps when no steps are planned")
@@ -162,35 +208,54 @@ class StepContext:
             completed_steps = len(done) if completed_steps is None else completed_steps
             total_steps = len(plan.steps) if total_steps is None else total_steps
             percentage = plan.percentage(done)
-            details = self._with_estimate(details, plan, step_index=min(len(done) + 1, len(plan.steps)))
-        details = self._with_cache_hits(details)
-        previous = self._run.progress
-        progress = Progress(
+            step_index = min(len(done) + 1, len(plan.steps))
+        previous = self._run.reported
+        numbers = Progress(
             current_step=current_step,
             total_steps=total_steps,
             completed_steps=max(completed_steps, previous.completed_steps)
             if total_steps == previous.total_steps
             else completed_steps,
             percentage=max(previous.percentage, percentage),
-            details=details,
-            timestamp=to_iso(self._host.now()),
             seq=self._run.next_seq(),
         )
-        self._host.publish_progress(self._run, progress, persist=True)
+        moment = self._moment()
+        if isinstance(details, dict):
+            details = dict(details)  # as given now, whatever the operation does with its dict later
 
-    def _with_estimate(self, details: Any, plan: StepPlan, *, step_index: int | None = None) -> Any:
+        def build() -> Progress:
+            built = details
+            if plan is not None:
+                built = self._with_estimate(built, plan, moment, step_index=step_index)
+            return _with(numbers, self._with_cache_hits(built, moment), moment)
+
+        self._host.report_progress(self._run, numbers, build)
+
+    def _moment(self) -> _Moment:
+        running = self._running
+        # the running step's hits, not yet among the finished steps' usage
+        hits = self._step_usage.get("cache_hits", 0) if running is not None else 0
+        return _Moment(len(self._run.finished), running, hits, time.monotonic(), self._host.now())
+
+    def _finished_at(self, moment: _Moment) -> list[StepRecord]:
+        """The steps that had finished at ``moment``."""
+        return list(itertools.islice(self._run.finished.values(), moment.finished_count))
+
+    def _with_estimate(
+        self, details: Any, plan: StepPlan, moment: _Moment, *, step_index: int | None = None
+    ) -> Any:
         """``details`` with the plan's step numbering (unless the operation gave its own) and the time left
-        now; details that are not a mapping are left as they are."""
+        at ``moment``; details that are not a mapping are left as they are."""
         if details is not None and not isinstance(details, Mapping):
             return details
         merged: dict[str, Any] = dict(details or {})
         if step_index is not None:
             merged.setdefault("index", step_index)
             merged.setdefault("of", len(plan.steps))
-        finished = {name: step.duration_ms / 1000 for name, step in self._run.finished.items()}
+        finished = {step.name: step.duration_ms / 1000 for step in self._finished_at(moment)}
         running = None
-        if self._running is not None:
-            running = (self._running[0], time.monotonic() - self._running[1])
+        if moment.running is not None:
+            running = (moment.running[0], moment.monotonic - moment.running[1])
         merged.update(plan.estimate(finished, running).as_details())
         return merged
 
@@ -229,11 +294,10 @@ class StepContext:
         base = self._run.progress
         details = dict(base.details) if isinstance(base.details, Mapping) else {"step": base.details}
         details["partial_text"] = partial_text
+        moment = self._moment()
         if self._plan is not None:  # the time left moves on while the text streams
-            details = self._with_estimate(details, self._plan)
-        progress = replace(
-            base, details=details, timestamp=to_iso(self._host.now()), seq=self._run.next_seq()
-        )
+            details = self._with_estimate(details, self._plan, moment)
+        progress = _with(base, details, moment, seq=self._run.next_seq())
         self._host.publish_progress(self._run, progress, persist=False)
 
     def add_usage(
@@ -254,19 +318,22 @@ class StepContext:
         the job's hits so far), and in every later report."""
         self.add_usage({"cache_hits": 1} if cached else {"llm_calls": 1})
         if cached:
-            base = self._run.progress
-            progress = replace(
-                base,
-                details=self._with_cache_hits(base.details),
-                timestamp=to_iso(self._host.now()),
-                seq=self._run.next_seq(),
-            )
-            self._host.publish_progress(self._run, progress, persist=True)
+            base = self._run.progress_builder()
+            numbers = _with(self._run.reported, None, None, seq=self._run.next_seq())
+            moment = self._moment()
 
-    def _with_cache_hits(self, details: Any) -> Any:
-        """``details`` with the job's cache hits so far, if any (details that are not a mapping stay)."""
-        running = self._step_usage if self._running is not None else {}  # not yet among the finished
-        hits = self.usage.get("cache_hits", 0) + running.get("cache_hits", 0)
+            def build() -> Progress:
+                previous = base()
+                return _with(numbers, self._with_cache_hits(previous.details, moment), moment)
+
+            self._host.report_progress(self._run, numbers, build)
+
+    def _with_cache_hits(self, details: Any, moment: _Moment) -> Any:
+        """``details`` with the job's cache hits at ``moment``, if any (details that are not a mapping
+        stay)."""
+        hits = moment.running_hits + sum(
+            step.usage.get("cache_hits", 0) for step in self._finished_at(moment)
+        )
         if not hits or (details is not None and not isinstance(details, Mapping)):
             return details
         return {**(details or {}), "cache_hits": hits}
@@ -326,3 +393,17 @@ class StepContext:
         for action in actions:
             await action()
         return output
+
+
+def _with(numbers: Progress, details: Any, moment: _Moment | None, *, seq: int | None = None) -> Progress:
+    """``numbers`` with ``details``, the timestamp of ``moment`` (none: the same) and ``seq`` (none: the
+    same); built directly: ``dataclasses.replace`` reads every field by name first."""
+    return Progress(
+        current_step=numbers.current_step,
+        total_steps=numbers.total_steps,
+        completed_steps=numbers.completed_steps,
+        percentage=numbers.percentage,
+        details=details,
+        timestamp=numbers.timestamp if moment is None else to_iso(moment.wall),
+        seq=numbers.seq if seq is None else seq,
+    )

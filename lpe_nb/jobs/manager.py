@@ -580,13 +580,27 @@ class JobManager:
         if self.events.wants_progress(run.job.id):  # an event built for nobody is work for nothing
             self.events.publish(JobEvent.progress_of(run.job.id, progress))
 
+    def report_progress(self, run: RunState, numbers: Progress, build: Callable[[], Progress]) -> None:
+        """A persisted report: built and published now if someone takes this job's progress; else only
+        its ``numbers`` now, and ``build()`` when the progress is next read (a save, a snapshot, a read of
+        the job), if another report has not replaced it by then."""
+        if self.events.wants_progress(run.job.id):
+            self.publish_progress(run, build(), persist=True)
+            return
+        run.defer_progress(numbers, build)
+        run.progress_dirty = True
+        run.published_seq = numbers.seq
+        run.live_progress = None  # the reported progress is the latest (any streamed text is older)
+
     def is_watched(self, job_id: str) -> bool:
         return self.events.has_watchers(job_id) or (self._link is not None and self._link.is_watched(job_id))
 
     async def save_step(self, run: RunState, record: StepRecord) -> None:
         await self.store.save_step(record, run.owner)
         if record.cost_usd is not None and record.name not in run.finished:  # as the store adds it up
-            run.job = replace(run.job, cost_usd=(run.job.cost_usd or 0.0) + record.cost_usd)
+            cost = (run.job.cost_usd or 0.0) + record.cost_usd
+            if cost != run.job.cost_usd:  # a priced step of 0 USD (the mock, a local server): no copy
+                run.job = replace(run.job, cost_usd=cost)
         self.step_timings.step_finished(run.job.type)
         self.meter.step_finished(
             run.job.type, record.name, record.duration_ms / 1000, record.usage, record.cost_usd

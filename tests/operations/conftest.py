@@ -4,7 +4,7 @@ against the loopback fake server."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,11 +96,16 @@ def every_report(manager: JobManager) -> Iterator[list[Progress]]:
             reports.append(progress)
         publish(run, progress, persist=persist)
 
+    def built_now(run: RunState, numbers: Progress, build: Callable[[], Progress]) -> None:
+        recording(run, build(), persist=True)  # a report nobody watches is otherwise built only when read
+
     manager.publish_progress = recording  # type: ignore[method-assign]
+    manager.report_progress = built_now  # type: ignore[method-assign]
     try:
         yield reports
     finally:
-        del manager.publish_progress  # the class's method again
+        del manager.publish_progress  # the class's methods again
+        del manager.report_progress
 
 
 def progress_labels(events: list[JobEvent]) -> list[str]:
