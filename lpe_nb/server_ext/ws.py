@@ -129,6 +129,11 @@ class JobsWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         (:class:`~lpe_nb.server_ext._turns.WebSocketTurns`), so the requests of others are not queued
         behind all their handshakes."""
         await self.engine.ws_turns.upgrades.turn()
+        stream = getattr(self.request.connection, "stream", None)
+        if stream is not None and stream.closed():
+            # It left while it waited: Tornado has called on_close already and would not again, so an
+            # upgrade now would leave its subscription and pump behind.
+            raise web.Finish()
         await super().prepare(*args, **kwargs)
 
     @ws_authenticated

@@ -175,3 +175,40 @@ async def test_a_crowd_connecting_and_watching_at_once_is_let_in_a_few_per_loop_
     assert max(watches.values()) <= 2 * TURNS["watches"], watches
     assert max(writes.values()) <= 2 * TURNS["writes"], writes
     assert engine.ws_turns.upgrades.delayed and engine.ws_turns.watches.delayed  # the crowd did wait
+
+
+async def test_clients_that_leave_while_waiting_for_their_turn_leave_nothing_behind(
+    engine: ServerEngine,
+    http_server_client: Any,
+    jp_http_port: int,
+    jp_base_url: str,
+    jp_auth_header: dict[str, str],
+) -> None:
+    """Tornado calls ``on_close`` once, when the client leaves, even while the handler waits for its turn;
+    an upgrade after that would keep a subscription and a pump for nobody."""
+    engine.ws_turns = WebSocketTurns(upgrades=1)
+    turns = engine.ws_turns.upgrades
+    crowd = Crowd(jp_http_port, f"{jp_base_url}lpe/ws", jp_auth_header)
+    crowd.close()  # every request sent, then gone before the server read any
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEADLINE_S
+    while turns.passed < CLIENTS:  # each waits for its turn, one per loop iteration
+        assert loop.time() < deadline, f"{turns.passed} of {CLIENTS} had their turn"
+        await asyncio.sleep(0)
+    await iterations(10)  # the last one's upgrade, had it gone on, is done well within that
+    assert not engine.sockets
+
+
+async def iterations(count: int) -> None:
+    """Return after ``count`` more loop iterations."""
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+
+    def tick(left: int) -> None:
+        if left:
+            loop.call_soon(tick, left - 1)
+        else:
+            done.set_result(None)
+
+    loop.call_soon(tick, count)
+    await done
