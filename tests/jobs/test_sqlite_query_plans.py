@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 
 from lpe_nb.jobs import JobStatus, open_store
+from lpe_nb.jobs.sqlite._rows import USAGE_COLUMNS
 from lpe_nb.jobs.sqlite._sql_analytics import analytics_sql, durations_sql
 from lpe_nb.jobs.sqlite._sql_jobs import PURGE_TERMINAL_SQL
-from lpe_nb.jobs.sqlite._sql_leases import claim_sql
+from lpe_nb.jobs.sqlite._sql_leases import ADD_STEP_USAGE_SQL, claim_sql
 from lpe_nb.jobs.sqlite._sql_reads import COUNT_BY_STATUS_SQL, COUNT_BY_USER_SQL, list_jobs_query
 from lpe_nb.jobs.sqlite._sql_schedules import DUE_SCHEDULES_SQL, NEXT_FIRE_SQL
 from lpe_nb.jobs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, _statements, migrate
@@ -111,6 +112,16 @@ def test_the_claim_walks_the_queue_index_in_order_with_or_without_a_types_filter
     assert update.startswith("SEARCH jobs USING") and update.endswith("sqlite_autoindex_jobs_1 (id=?)")
     assert listed == "LIST SUBQUERY 1"
     assert walk == "SCAN jobs USING INDEX jobs_pending_queue"  # in queue order: no sort, the filter per entry
+
+
+def test_a_checkpoint_finds_its_job_and_its_step_by_key(conn: sqlite3.Connection) -> None:
+    """A step's save (five per projection job) adds its usage to the job by key, probing the step's key."""
+    params = [None, None, *(0 for _ in USAGE_COLUMNS), "job-1", "me", "job-1", "a step"]
+    assert plan(conn, ADD_STEP_USAGE_SQL, params) == [
+        "SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)",
+        "SCALAR SUBQUERY 1",
+        "SEARCH job_steps USING COVERING INDEX sqlite_autoindex_job_steps_1 (job_id=? AND name=?)",
+    ]
 
 
 def test_the_purge_walks_the_partial_index_of_finished_jobs_oldest_first(conn: sqlite3.Connection) -> None:

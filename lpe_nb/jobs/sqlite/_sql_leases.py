@@ -23,6 +23,7 @@ from lpe_nb.jobs.sqlite._sql_jobs import insert_row, record_transition
 from lpe_nb.jobs.sqlite._sql_reads import fetch_steps, first
 
 __all__ = [
+    "ADD_STEP_USAGE_SQL",
     "SEQ_GAP_AFTER_CRASH",
     "claim_pending",
     "claim_sql",
@@ -176,6 +177,24 @@ def save_progress(
 def save_step(conn: sqlite3.Connection, row: dict[str, Any], owner: str) -> None:
     """Insert a finished step, already turned into its ``row``, while ``owner`` still runs the job."""
     job_id = row["job_id"]
+    # Two statements: the step's usage is added to the job by the statement that checks the lease, unless
+    # the step is already saved (a step saved twice is counted once); then the step. One that adds
+    # nothing is the rare case (a lost lease, a step saved again) and reads which it was.
+    added = conn.execute(
+        ADD_STEP_USAGE_SQL,
+        (
+            row["cost_usd"],
+            row["cost_usd"],
+            *(row[key] for key in USAGE_COLUMNS),
+            job_id,
+            owner,
+            job_id,
+            row["name"],
+        ),
+    )
+    if added.rowcount == 1:
+        insert_row(conn, "job_steps", row)  # not there: checked in this transaction, on its only writer
+        return
     owned = first(
         conn.execute(
             "SELECT 1 FROM jobs WHERE id = ? AND status = 'running' AND lease_owner = ?", (job_id, owner)
@@ -183,13 +202,14 @@ def save_step(conn: sqlite3.Connection, row: dict[str, Any], owner: str) -> None
     )
     if owned is None:
         raise LeaseLost.of(job_id, owner)
-    inserted = insert_row(conn, "job_steps", row, suffix=" ON CONFLICT (job_id, name) DO NOTHING")
-    if inserted:  # a step saved twice is counted once
-        conn.execute(
-            f"UPDATE jobs SET cost_usd = CASE WHEN ? IS NULL THEN cost_usd ELSE COALESCE(cost_usd, 0) + ? END, "
-            f"{', '.join(f'{key} = {key} + ?' for key in USAGE_COLUMNS)} WHERE id = ?",
-            (row["cost_usd"], row["cost_usd"], *(row[key] for key in USAGE_COLUMNS), job_id),
-        )
+
+
+ADD_STEP_USAGE_SQL = (
+    "UPDATE jobs SET cost_usd = CASE WHEN ? IS NULL THEN cost_usd ELSE COALESCE(cost_usd, 0) + ? END, "
+    f"{', '.join(f'{key} = {key} + ?' for key in USAGE_COLUMNS)} "
+    "WHERE id = ? AND status = 'running' AND lease_owner = ? "
+    "AND NOT EXISTS (SELECT 1 FROM job_steps WHERE job_id = ? AND name = ?)"
+)
 
 
 def recover_orphans(conn: sqlite3.Connection, owner: str, *, now: str, only_expired: bool) -> list[Recovered]:
