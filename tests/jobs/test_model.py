@@ -53,6 +53,18 @@ def test_dump_json_names_the_field() -> None:
     assert list(info.value.fields) == ["input_data"]
 
 
+def test_dump_json_is_compact_keeps_text_as_it_is_and_refuses_what_json_cannot_hold() -> None:
+    assert dump_json({"a": [1, 2.5, None], "é": "日本"}, field_name="x") == '{"a":[1,2.5,null],"é":"日本"}'
+    for value in (float("nan"), {"x": float("inf")}):
+        with pytest.raises(InvalidInput) as info:
+            dump_json(value, field_name="result_data")
+        assert list(info.value.fields) == ["result_data"]
+    circular: list[object] = []
+    circular.append(circular)
+    with pytest.raises(InvalidInput):
+        dump_json(circular, field_name="output")
+
+
 def test_job_ids_are_distinct_in_their_first_eight_characters() -> None:
     # Views show a job by its id's first 8 characters: ids made together must differ there (a time-ordered
     # UUID 7 would not: its first 8 characters are the same for a minute).
