@@ -8,9 +8,10 @@ Printed per job: the process's CPU (``time.process_time``) and each thread's (``
 event loop's, the store's writer's, its reader's) and the writer's commits; the jobs' ends are read from
 one subscription to every job's status events, as the server's lifecycle watcher reads them. ``--submit-only``: the engine does not dispatch (the jobs stay pending), the
 submit path alone. ``--profile N``: cProfile's top N entries of the loop thread by own time (inflated by
-the profiler: read them as shares).
+the profiler: read them as shares). ``--writes``: the store's writer thread's CPU per job by kind of write,
+and what each transaction costs around its writes (``BEGIN``, the status counters, ``COMMIT``).
 
-    python bench/projection_cpu.py [--jobs 3000] [--repeats 3] [--submit-only] [--profile 30]
+    python bench/projection_cpu.py [--jobs 3000] [--repeats 3] [--submit-only] [--profile 30] [--writes]
 
 Last line: ``job_us=<x>`` (process CPU per job, submitted and run), or with ``--submit-only``
 ``submit_us=<x>``.
@@ -20,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import contextlib
 import cProfile
 import os
 import pstats
@@ -27,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import median, write_results
 from lpe_nb.embedded import open_engine
 from lpe_nb.jobs import JobManager, JobStatus, Subscription
+from lpe_nb.jobs.sqlite import _group_commit
 from lpe_nb.llm import MockLLM
 
 # bench/server.py's body
@@ -89,13 +94,72 @@ async def _submit_and_run(manager: JobManager, jobs: int, submit_only: bool, sta
             ids.discard(event.job_id)
 
 
+@contextlib.contextmanager
+def _timed_writes() -> Iterator[tuple[dict[str, list[float]], list[float]]]:
+    """The writer thread's CPU seconds in each kind of write (the store method that queued it: count,
+    seconds) and in whole transactions (count, seconds), while the block runs."""
+    by_kind: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0])
+    transactions = [0, 0.0]
+    run_batch = _group_commit._run_batch
+
+    def timed(conn: Any, batch: list[Any]) -> list[tuple[bool, Any]]:
+        for write in batch:
+            kind = getattr(write.op, "__qualname__", "?").split(".<locals>")[0]
+
+            def op(conn: Any, inner: Any = write.op, kind: str = kind) -> Any:
+                started = time.thread_time()
+                try:
+                    return inner(conn)
+                finally:
+                    by_kind[kind][0] += 1
+                    by_kind[kind][1] += time.thread_time() - started
+
+            write.op = op
+        started = time.thread_time()
+        try:
+            return run_batch(conn, batch)
+        finally:
+            transactions[0] += 1
+            transactions[1] += time.thread_time() - started
+
+    _group_commit._run_batch = timed
+    try:
+        yield by_kind, transactions
+    finally:
+        _group_commit._run_batch = run_batch
+
+
+def _print_writes(jobs: int, submit_only: bool) -> None:
+    with _timed_writes() as (by_kind, transactions):
+        asyncio.run(_run(jobs, submit_only, None))
+    in_writes = 0.0
+    print("the store's writer thread, CPU µs per job by kind of write (writes per job, µs each):")
+    for kind, (count, seconds) in sorted(by_kind.items(), key=lambda item: -item[1][1]):
+        in_writes += seconds
+        if count / jobs >= 0.01:
+            print(
+                f"  {seconds / jobs * 1e6:7.1f}  ({count / jobs:5.2f}, {seconds / count * 1e6:6.1f})  {kind}"
+            )
+    count, seconds = transactions
+    around = seconds - in_writes
+    print(
+        f"  {around / jobs * 1e6:7.1f}  ({count / jobs:5.2f}, {around / count * 1e6:6.1f})  "
+        "each transaction around its writes: BEGIN, the status counters, COMMIT"
+    )
+    print(f"writer_us={seconds / jobs * 1e6:.0f} transactions_per_job={count / jobs:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--submit-only", action="store_true", help="the jobs never run: the submit alone")
     parser.add_argument("--profile", type=int, metavar="N", help="cProfile's top N entries of the loop")
+    parser.add_argument("--writes", action="store_true", help="the writer thread's CPU by kind of write")
     args = parser.parse_args()
+    if args.writes:
+        _print_writes(args.jobs, args.submit_only)
+        return
     if args.profile:
         profile = cProfile.Profile()
         asyncio.run(_run(args.jobs, args.submit_only, profile))
