@@ -130,6 +130,8 @@ class StepContext:
         self._plan: StepPlan | None = None
         self._running: tuple[str, float] | None = None  # the step under way, and when (monotonic) it began
         self._after_step: list[Callable[[], Awaitable[None]]] = []  # run once the running step is saved
+        # The last cache hit's deferred report and the progress it adds its count to (see record_llm_call)
+        self._last_hit: tuple[Callable[[], Progress], Callable[[], Progress]] | None = None
 
     @property
     def job_id(self) -> str:
@@ -318,7 +320,12 @@ class StepContext:
         the job's hits so far), and in every later report."""
         self.add_usage({"cache_hits": 1} if cached else {"llm_calls": 1})
         if cached:
-            base = self._run.progress_builder()
+            latest = self._run.progress_builder()
+            # A hit's report is the one before it with the count replaced: hits in a row, none of them read,
+            # all start from the report before the first (not a chain of one closure per hit, which
+            # thousands of hits would make too deep to build).
+            last = self._last_hit
+            base = last[1] if last is not None and last[0] is latest else latest
             numbers = _with(self._run.reported, None, None, seq=self._run.next_seq())
             moment = self._moment()
 
@@ -327,6 +334,7 @@ class StepContext:
                 return _with(numbers, self._with_cache_hits(previous.details, moment), moment)
 
             self._host.report_progress(self._run, numbers, build)
+            self._last_hit = (build, base)
 
     def _with_cache_hits(self, details: Any, moment: _Moment) -> Any:
         """``details`` with the job's cache hits at ``moment``, if any (details that are not a mapping

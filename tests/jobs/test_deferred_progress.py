@@ -86,7 +86,24 @@ def registry_for(gate: Gate) -> OperationRegistry:
         ctx.report("after a")
         await gate.stop_at("after a")
 
-    for name, run in (("planned", planned), ("unplanned", unplanned), ("cached", cached)):
+    async def many_hits(ctx: StepContext, data: Any) -> None:
+        await ctx.plan(["a"])
+        ctx.report("before a")
+
+        async def work() -> str:
+            for _ in range(data["hits"]):
+                ctx.record_llm_call(cached=True)
+            await gate.stop_at("hit")
+            return "a's output"
+
+        await ctx.run_step("a", work)
+
+    for name, run in (
+        ("planned", planned),
+        ("unplanned", unplanned),
+        ("cached", cached),
+        ("hits", many_hits),
+    ):
         registry.register(name, run)
     return registry
 
@@ -182,3 +199,14 @@ async def test_cache_hits_reported_while_nobody_watches_show_when_read(
     gate.release("after a")
     job = await manager.wait(job_id, timeout_s=10)
     assert job.status is JobStatus.COMPLETED
+
+
+async def test_thousands_of_cache_hits_nobody_reads_build_in_one_step_when_read(
+    engine: tuple[JobManager, Gate, Clock],
+) -> None:
+    manager, gate, _clock = engine
+    job_id = await manager.submit("hits", {"hits": 5000})
+    await gate.until("hit")
+    progress = (await manager.get(job_id)).progress  # not 5000 nested builds: no RecursionError
+    assert (progress.current_step, progress.details["cache_hits"]) == ("before a", 5000)
+    assert progress.seq == (await manager.get(job_id)).seq
