@@ -4,12 +4,13 @@ without the HTTP stack.
 The engine as the server extension opens it (``open_engine``, SQLite, the mock LLM at zero latency,
 concurrency 8, the same input as bench/server.py's POSTs, so after the first job every LLM call is a
 result-cache hit, as there), ``--jobs`` projections submitted one after another and then waited for.
-Printed per job: the process's CPU (``time.process_time``) and each thread's (``/proc/self/task``: the
-event loop's, the store's writer's, its reader's) and the writer's commits; the jobs' ends are read from
-one subscription to every job's status events, as the server's lifecycle watcher reads them. ``--submit-only``: the engine does not dispatch (the jobs stay pending), the
-submit path alone. ``--profile N``: cProfile's top N entries of the loop thread by own time (inflated by
-the profiler: read them as shares). ``--writes``: the store's writer thread's CPU per job by kind of write,
-and what each transaction costs around its writes (``BEGIN``, the status counters, ``COMMIT``).
+Printed per job: the process's CPU (``time.process_time``) and each thread's (``/proc/self/task``: the event
+loop's, the store's writer's, its reader's) and the writer's commits; the jobs' ends are read from one
+subscription to every job's status events, as the server's lifecycle watcher reads them. ``--submit-only``:
+the engine does not dispatch (the jobs stay pending), the submit path alone. ``--profile N``: cProfile's top N
+entries of the loop thread by own time (inflated by the profiler: read them as shares). ``--writes``: the
+store's writer thread's CPU per job by kind of write, and what each transaction costs around its writes
+(``BEGIN``, the status counters, ``COMMIT``).
 
     python bench/projection_cpu.py [--jobs 3000] [--repeats 3] [--submit-only] [--profile 30] [--writes]
 

@@ -2,11 +2,11 @@
 
 One manager per database dispatches (the store's dispatch lock says which); any number of others, in this
 process or others, are peers: they submit, read, cancel and watch, and with ``dispatch="auto"`` one of them
-takes the role over when the dispatching process exits (:mod:`~lpe_nb.jobs._role`). A peer's subscribers
-see the dispatcher's jobs move through the database (:mod:`~lpe_nb.jobs._changes`). The dispatching manager claims pending jobs by
-priority then age, up to ``concurrency`` at a time, runs each as an asyncio task under a lease it
-heartbeats, and publishes every status change and progress report on its :class:`EventBus`. Delivery is at-least-once per *step*:
-a job interrupted by a crash or a stop resumes from its last finished step.
+takes the role over when the dispatching process exits (:mod:`~lpe_nb.jobs._role`). A peer's subscribers see
+the dispatcher's jobs move through the database (:mod:`~lpe_nb.jobs._changes`). The dispatching manager claims
+pending jobs by priority then age, up to ``concurrency`` at a time, runs each as an asyncio task under a lease
+it heartbeats, and publishes every status change and progress report on its :class:`EventBus`. Delivery is
+at-least-once per *step*: a job interrupted by a crash or a stop resumes from its last finished step.
 
 The claiming and running of jobs is the :class:`~lpe_nb.jobs._dispatcher.Dispatcher`'s; heartbeats, lease
 sweeps, retention and progress saves are :class:`~lpe_nb.jobs._periodic.PeriodicWork`'s.

@@ -5,9 +5,10 @@ in the job store (table ``user_catalog``), shared by every process on the databa
 run by a worker saves a persona that a server lists and another worker's projection uses. The
 :class:`Catalog` holds a snapshot (built-ins + user entries) that input validation consults synchronously;
 :meth:`Catalog.refresh` reads the entries again, and the engine does so before it validates an input that
-names user entries (at submit and when the job starts), so a change made by any process is seen by the
-next submit; an input naming only built-ins needs no read (nothing can shadow or remove them). A refresh is one point read of the store's catalog revision; the entries are read again only
-after a change (``bench/catalog_refresh.py``).
+names user entries (at submit and when the job starts), so a change made by any process is seen by the next
+submit; an input naming only built-ins needs no read (nothing can shadow or remove them). A refresh is one
+point read of the store's catalog revision; the entries are read again only after a change
+(``bench/catalog_refresh.py``).
 """
 
 from __future__ import annotations

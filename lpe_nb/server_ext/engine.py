@@ -2,8 +2,9 @@
 
 The extension app builds one :class:`ServerEngine` per server and the handlers reach it through
 ``web_app.settings``. Besides owning the engine, it runs one *watcher* task subscribed to every job's status
-events (not their progress, which is then built only for jobs someone watches): it marks the server
-active on each (and on a timer while jobs run, since one LLM call can outlast the idle culler's patience), emits the lifecycle events on the server's event bus, and tells the per-user
+events (not their progress, which is then built only for jobs someone watches): it marks the server active
+on each (and on a timer while jobs run, since one LLM call can outlast the idle culler's patience), emits
+the lifecycle events on the server's event bus, and tells the per-user
 :class:`~lpe_nb.server_ext.quotas.Quotas` which jobs have left the queue.
 
 Several servers (and CLIs, and kernels) may share one database: one process dispatches, the others are

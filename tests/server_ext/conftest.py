@@ -9,7 +9,9 @@ server, the job manager and the test share one loop. The fixtures are imported r
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -115,6 +117,21 @@ async def read_frame(ws: WebSocketClientConnection, timeout_s: float = 10) -> di
     assert message is not None, "the server closed the WebSocket"
     frame: dict[str, Any] = json.loads(message)
     return frame
+
+
+def upgrade_request(port: int, path: str, headers: dict[str, str], key: str | None = None) -> bytes:
+    """A WebSocket upgrade request for a raw socket (a client whose reading the test controls)."""
+    key = key or base64.b64encode(os.urandom(16)).decode()
+    request = [
+        f"GET {path} HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+        *(f"{name}: {value}" for name, value in headers.items()),
+    ]
+    return ("\r\n".join(request) + "\r\n\r\n").encode()
 
 
 async def frames_until_terminal(

@@ -54,7 +54,7 @@ from traitlets.config import Config
 from lpe_nb.jobs import JobManager, JobStatus, StepContext, Subscription
 from lpe_nb.server_ext.engine import ServerEngine
 from lpe_nb.server_ext.ws import KERNEL_SEND_BUFFER_BYTES, WRITE_BATCH_BYTES, JobsWebSocket
-from tests.server_ext.conftest import Api, read_frame
+from tests.server_ext.conftest import Api, read_frame, upgrade_request
 
 SEND_TIMEOUT_S = 2.0  # short, so the timeout test is quick; long enough for the good client never to miss it
 NEVER_S = 60.0  # a send timeout the overflow test cannot reach
@@ -202,16 +202,7 @@ class RawWebSocket:
             sock.setblocking(False)
             await loop.sock_connect(sock, ("127.0.0.1", port))
             key = base64.b64encode(os.urandom(16)).decode()
-            request = [
-                f"GET {path} HTTP/1.1",
-                f"Host: 127.0.0.1:{port}",
-                "Upgrade: websocket",
-                "Connection: Upgrade",
-                f"Sec-WebSocket-Key: {key}",
-                "Sec-WebSocket-Version: 13",
-                *(f"{name}: {value}" for name, value in headers.items()),
-            ]
-            await loop.sock_sendall(sock, ("\r\n".join(request) + "\r\n\r\n").encode())
+            await loop.sock_sendall(sock, upgrade_request(port, path, headers, key))
             response = b""
             while b"\r\n\r\n" not in response:
                 chunk = await asyncio.wait_for(loop.sock_recv(sock, 4096), DEADLINE_S)

@@ -13,7 +13,6 @@ crowd's upgrades land in one iteration and one watch and one write per client in
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
 import socket
@@ -27,7 +26,7 @@ import pytest
 from lpe_nb.server_ext._turns import WebSocketTurns
 from lpe_nb.server_ext.engine import ServerEngine
 from lpe_nb.server_ext.ws import JobsWebSocket
-from tests.server_ext.conftest import INPUTS, Api
+from tests.server_ext.conftest import INPUTS, Api, upgrade_request
 from tests.server_ext.test_turns import IterationClock
 
 CLIENTS = 24
@@ -53,17 +52,7 @@ class Crowd:
         for _ in range(CLIENTS):  # connected in the kernel's backlog: the server accepts them later
             sock = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE_S)
             self.socks.append(sock)
-            key = base64.b64encode(os.urandom(16)).decode()
-            request = [
-                f"GET {path} HTTP/1.1",
-                f"Host: 127.0.0.1:{port}",
-                "Upgrade: websocket",
-                "Connection: Upgrade",
-                f"Sec-WebSocket-Key: {key}",
-                "Sec-WebSocket-Version: 13",
-                *(f"{name}: {value}" for name, value in headers.items()),
-            ]
-            sock.sendall(("\r\n".join(request) + "\r\n\r\n").encode())
+            sock.sendall(upgrade_request(port, path, headers))
         for sock in self.socks:
             sock.setblocking(False)
 
