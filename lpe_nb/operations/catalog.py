@@ -56,6 +56,11 @@ def normalize_language(value: str) -> str:
     return normalized
 
 
+def _normalize_name(name: str) -> str:
+    """An entry's name as the catalog keys it: ``" Poet "`` -> ``"poet"``."""
+    return name.strip().lower()
+
+
 class CatalogRows(Protocol):
     """Where user entries are kept: the job store's catalog methods (:class:`lpe_nb.jobs.store.JobStore`)."""
 
@@ -221,7 +226,7 @@ class Catalog:
 
     def check_name(self, kind: Kind, name: str) -> str:
         """The normalized name if ``kind`` has it; ValueError ``unknown persona 'poet'; choose one of: ...``."""
-        normalized = name.strip().lower()
+        normalized = _normalize_name(name)
         if normalized not in self._entries[_check_kind(kind)]:
             raise ValueError(f"unknown {kind} {name!r}; choose one of: {', '.join(self.names(kind))}")
         return normalized
@@ -291,7 +296,7 @@ class Catalog:
         Raises :class:`InvalidInput` on ``name`` for a built-in or a name the catalog does not have.
         Jobs that used the entry keep their results; new jobs can no longer name it.
         """
-        normalized = name.strip().lower()
+        normalized = _normalize_name(name)
         if self.is_builtin(kind, normalized):
             raise InvalidInput.field(
                 "name", f"{normalized!r} is a built-in {kind}; only added entries can be deleted"
@@ -342,7 +347,7 @@ _BUILTIN_NAMES: dict[str, frozenset[str]] = {
 
 
 def _is_builtin_name(kind: str, name: Any) -> bool:
-    return isinstance(name, str) and name.strip().lower() in _BUILTIN_NAMES.get(kind, frozenset())
+    return isinstance(name, str) and _normalize_name(name) in _BUILTIN_NAMES.get(kind, frozenset())
 
 
 def _check_kind(kind: str) -> Kind:
