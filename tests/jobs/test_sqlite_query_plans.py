@@ -196,15 +196,20 @@ def test_analytics_reads_only_the_range_by_created_at_and_its_jobs_steps_by_key(
 
 
 def test_the_result_cache_is_read_by_key_and_purged_through_its_indexes(conn: sqlite3.Connection) -> None:
-    from lpe_nb.jobs.sqlite._sql_cache import CACHE_GET_SQL, CACHE_PURGE_AGE_SQL, CACHE_PURGE_LRU_SQL
+    from lpe_nb.jobs.sqlite._sql_cache import (
+        CACHE_ADD_HITS_SQL,
+        CACHE_GET_SQL,
+        CACHE_PURGE_AGE_SQL,
+        CACHE_PURGE_LRU_SQL,
+    )
 
     conn.executemany(
         "INSERT INTO llm_cache (key, value, size_bytes, created_at, used_at) VALUES (?, 'v', 1, ?, ?)",
         [(f"key-{i}", at(i), at(i)) for i in range(50)],
     )
-    assert plan(conn, CACHE_GET_SQL, (at(1), "key-1", "")) == [
-        "SEARCH llm_cache USING INDEX sqlite_autoindex_llm_cache_1 (key=?)"
-    ]
+    by_key = ["SEARCH llm_cache USING INDEX sqlite_autoindex_llm_cache_1 (key=?)"]
+    assert plan(conn, CACHE_GET_SQL, ("key-1", "")) == by_key
+    assert plan(conn, CACHE_ADD_HITS_SQL, (2, at(1), "key-1")) == by_key
     assert plan(conn, CACHE_PURGE_AGE_SQL, (at(1),)) == [
         "SEARCH llm_cache USING INDEX llm_cache_created (created_at<?)"
     ]

@@ -6,6 +6,7 @@ Everything the manager relies on is in the contract suite, ``test_store_contract
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 from pathlib import Path
@@ -14,8 +15,9 @@ import pytest
 
 from lpe_nb.errors import InvalidInput, StoreError
 from lpe_nb.jobs import JobStatus, SqliteJobStore, open_store
+from lpe_nb.jobs.sqlite import _cache_hits
 from lpe_nb.jobs.sqlite.schema import SCHEMA_VERSION
-from tests.jobs.records import make_job
+from tests.jobs.records import at, make_job
 
 SEED_COLUMNS = [
     "id", "type", "status", "title", "description", "input_data", "result_data", "error_message",
@@ -83,6 +85,55 @@ async def test_a_duplicate_id_raises_sqlites_integrity_error(sqlite_store: Sqlit
     await sqlite_store.insert_job(job)
     with pytest.raises(sqlite3.IntegrityError):
         await sqlite_store.insert_job(job)
+
+
+def written_hits(db_path: Path) -> dict[str, tuple[int, str]]:
+    """The cache's hits and used_at as committed, read by a connection of its own."""
+    with contextlib.closing(sqlite3.connect(db_path)) as conn:
+        return {
+            key: (hits, used) for key, hits, used in conn.execute("SELECT key, hits, used_at FROM llm_cache")
+        }
+
+
+async def test_a_cache_lookup_is_a_read_and_its_hit_rides_on_the_next_write(
+    sqlite_store: SqliteJobStore, db_path: Path
+) -> None:
+    await sqlite_store.cache_put("k", "v", now=at(1))
+    before = sqlite_store.commits
+    for second in (3, 2, 4):
+        assert await sqlite_store.cache_get("k", created_after="", now=at(second)) == "v"
+    assert sqlite_store.commits == before  # no transaction for a lookup
+    assert written_hits(db_path) == {"k": (0, at(1))}
+    await sqlite_store.insert_job(make_job())
+    assert sqlite_store.commits == before + 1  # the write carried them: no transaction of their own
+    assert written_hits(db_path) == {"k": (3, at(4))}
+
+
+async def test_hits_a_failed_write_did_not_commit_ride_on_the_next_one(
+    sqlite_store: SqliteJobStore, db_path: Path
+) -> None:
+    job = make_job()
+    await sqlite_store.insert_job(job)
+    await sqlite_store.cache_put("k", "v", now=at(1))
+    assert await sqlite_store.cache_get("k", created_after="", now=at(2)) == "v"
+    with pytest.raises(sqlite3.IntegrityError):
+        await sqlite_store.insert_job(job)  # rolled back, the hit with it
+    assert written_hits(db_path) == {"k": (0, at(1))}
+    await sqlite_store.insert_job(make_job())
+    assert written_hits(db_path) == {"k": (1, at(2))}
+
+
+async def test_pending_hits_are_written_once_they_reach_their_bound(
+    sqlite_store: SqliteJobStore, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_cache_hits, "MAX_PENDING_KEYS", 3)
+    for key in "abc":
+        await sqlite_store.cache_put(key, "v", now=at(1))
+    for key in "aab":
+        await sqlite_store.cache_get(key, created_after="", now=at(2))
+    assert sum(hits for hits, _ in written_hits(db_path).values()) == 0  # two keys pending
+    await sqlite_store.cache_get("c", created_after="", now=at(2))  # the third key
+    assert written_hits(db_path) == {"a": (2, at(2)), "b": (1, at(2)), "c": (1, at(2))}
 
 
 async def test_the_dispatch_lock_is_a_file_beside_the_database_holding_the_pid(

@@ -1312,6 +1312,37 @@ async def test_a_purge_within_bounds_deletes_nothing(store: JobStore) -> None:
     assert (await store.cache_stats()).entries == 1
 
 
+async def test_a_hit_is_counted_for_another_store_once_a_later_write_committed(store_url: str) -> None:
+    # SQLite counts a hit in memory and writes it with the store's next write; PostgreSQL at once.
+    async with open_store(store_url) as store, open_store(store_url) as other:
+        await store.cache_put("k", "v", now=at(1))
+        assert await store.cache_get("k", created_after="", now=at(2)) == "v"
+        assert await store.cache_get("k", created_after="", now=at(3)) == "v"
+        await store.insert_job(make_job())  # any write
+        assert (await other.cache_stats()).hits == 2
+
+
+async def test_a_stale_lookup_is_neither_served_nor_counted(store: JobStore) -> None:
+    await store.cache_put("k", "v", now=at(10))
+    assert await store.cache_get("k", created_after="", now=at(11)) == "v"
+    assert await store.cache_get("k", created_after=at(10), now=at(12)) is None
+    assert await store.cache_get("gone", created_after="", now=at(12)) is None
+    assert (await store.cache_stats()).hits == 1
+
+
+async def test_hits_not_yet_written_survive_a_clean_close(store_url: str) -> None:
+    async with open_store(store_url) as store:
+        for i in range(3):
+            await store.cache_put(f"k{i}", "v", now=at(i))
+        assert await store.cache_get("k0", created_after="", now=at(9)) == "v"
+        assert await store.cache_get("k0", created_after="", now=at(8)) == "v"  # used_at stays at(9)
+    async with open_store(store_url) as store:
+        assert (await store.cache_stats()).hits == 2
+        # k0, the oldest entry but the one used last, is what the LRU bound keeps
+        assert await store.cache_purge(created_before=None, max_entries=1, max_bytes=None) == 2
+        assert await store.cache_get("k0", created_after="", now=at(10)) == "v"
+
+
 async def test_an_empty_cache_has_no_oldest_or_newest_entry(store: JobStore) -> None:
     stats = await store.cache_stats()
     assert (stats.entries, stats.size_bytes, stats.hits, stats.oldest_at, stats.newest_at) == (

@@ -1,7 +1,9 @@
 """The result cache's SQL (table ``llm_cache``, schema migration of issue 12): get, put, clear, purge, stats.
 
-Plain functions of a ``sqlite3.Connection``; the writes run inside the writer's group-commit transaction.
-The SQL is plain (an upsert, a window function) so that the PostgreSQL backend can say the same.
+Plain functions of a ``sqlite3.Connection``. A lookup (``get``) runs on the reader; its hit is written
+later by ``add_hits``, with the writer's next transaction (see ``_cache_hits``). The writes run inside the
+writer's group-commit transaction. The SQL is plain (an upsert, a window function) so that the PostgreSQL
+backend can say the same.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ import sqlite3
 from lpe_nb.jobs._store_common import CacheStats
 
 __all__ = [
+    "CACHE_ADD_HITS_SQL",
     "CACHE_GET_SQL",
     "CACHE_PURGE_AGE_SQL",
     "CACHE_PURGE_LRU_SQL",
+    "Hits",
+    "add_hits",
     "clear",
     "get",
     "purge",
@@ -21,10 +26,12 @@ __all__ = [
     "stats",
 ]
 
-# One statement: found, fresh enough, and marked used (what the LRU eviction orders by).
-CACHE_GET_SQL = (
-    "UPDATE llm_cache SET used_at = ?, hits = hits + 1 WHERE key = ? AND created_at > ? RETURNING value"
-)
+Hits = list[tuple[str, int, str]]  # (key, how many hits, the latest used_at among them)
+
+# Found and fresh enough: a read (the hit is counted by CACHE_ADD_HITS_SQL later).
+CACHE_GET_SQL = "SELECT value FROM llm_cache WHERE key = ? AND created_at > ?"
+# used_at only moves forward: hits counted in memory may be written after a later use's.
+CACHE_ADD_HITS_SQL = "UPDATE llm_cache SET hits = hits + ?, used_at = MAX(used_at, ?) WHERE key = ?"
 CACHE_PURGE_AGE_SQL = "DELETE FROM llm_cache WHERE created_at < ?"
 # Newest use first, the running count and size: whatever lies past either bound is evicted. Reads the
 # table once in llm_cache_used order (a purge runs once per retention check, not per call).
@@ -42,9 +49,14 @@ CACHE_PURGE_LRU_SQL = """
 _NO_BOUND = 2**62  # stands for "no bound" in the LRU statement, so it stays one statement
 
 
-def get(conn: sqlite3.Connection, key: str, *, created_after: str, now: str) -> str | None:
-    row = conn.execute(CACHE_GET_SQL, (now, key, created_after)).fetchone()
+def get(conn: sqlite3.Connection, key: str, *, created_after: str) -> str | None:
+    row = conn.execute(CACHE_GET_SQL, (key, created_after)).fetchone()
     return None if row is None else str(row[0])
+
+
+def add_hits(conn: sqlite3.Connection, hits: Hits) -> None:
+    """Count ``hits`` (an entry deleted or replaced meanwhile: nothing, or the new one's)."""
+    conn.executemany(CACHE_ADD_HITS_SQL, [(n, used_at, key) for key, n, used_at in hits])
 
 
 def put(conn: sqlite3.Connection, key: str, value: str, *, now: str) -> None:

@@ -25,6 +25,7 @@ import aiosqlite
 from lpe_nb.errors import InvalidInput, StoreError
 from lpe_nb.jobs._store_base import StoreMethods
 from lpe_nb.jobs._store_common import (
+    CacheStats,
     JobChanges,
     Synchronous,
     default_db_path,
@@ -42,6 +43,7 @@ from lpe_nb.jobs.sqlite import (
     _sql_schedules,
     _sql_workers,
 )
+from lpe_nb.jobs.sqlite._cache_hits import PendingHits, carrying
 from lpe_nb.jobs.sqlite._connection import connect, hop
 from lpe_nb.jobs.sqlite._group_commit import GroupCommitWriter
 from lpe_nb.jobs.sqlite._location import prepare_location
@@ -83,6 +85,7 @@ class SqliteJobStore(StoreMethods):
         self._reader: aiosqlite.Connection | None = None
         self._serial = 0  # a new number per opening: a change cursor names the connection it read
         self._group_commit = GroupCommitWriter(self.path)
+        self._cache_hits = PendingHits()  # written with the next write (see _cache_hits)
 
     @property
     def location(self) -> str:
@@ -139,7 +142,11 @@ class SqliteJobStore(StoreMethods):
 
     async def close(self) -> None:
         try:
-            await self._group_commit.stop()
+            try:
+                if self._writer is not None:
+                    await self._write_cache_hits()  # the hits counted since the last write
+            finally:
+                await self._group_commit.stop()
         finally:
             for conn in (self._reader, self._writer):
                 if conn is not None:
@@ -161,7 +168,18 @@ class SqliteJobStore(StoreMethods):
         )
 
     async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._group_commit.submit(op)
+        hits = self._cache_hits.take()
+        if hits is None:
+            return await self._group_commit.submit(op)
+        try:
+            return await self._group_commit.submit(carrying(hits, op))
+        except Exception:  # not committed (a cancelled caller's write still commits: no put_back then)
+            self._cache_hits.put_back(hits)
+            raise
+
+    async def _write_cache_hits(self) -> None:
+        if self._cache_hits:
+            await self._write(_nothing)  # carries them
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._reader is None:
@@ -192,6 +210,22 @@ class SqliteJobStore(StoreMethods):
         """Extend every lease ``owner`` holds to ``lease_until`` (one machine, one clock: ``now`` is not
         needed); returns the ids of its jobs whose cancel was requested."""
         return await self._write(lambda conn: _sql_leases.renew_leases(conn, owner, lease_until))
+
+    # -- the result cache: a lookup is a read ------------------------------------------------------------
+
+    async def cache_get(self, key: str, *, created_after: str, now: str) -> str | None:
+        """The value under ``key`` if created after ``created_after``, read on the reader; the hit (one more,
+        used at ``now``) is written with the next write's transaction (see ``_cache_hits``)."""
+        value = await self._read(lambda conn: _sql_cache.get(conn, key, created_after=created_after))
+        if value is not None and self._cache_hits.count(key, now):
+            await self._write_cache_hits()
+        return value
+
+    async def cache_stats(self) -> CacheStats:
+        """Exact for this store's hits: the pending ones are written first. (Purge and clear are writes:
+        they carry them.)"""
+        await self._write_cache_hits()
+        return await super().cache_stats()
 
     # -- reads -------------------------------------------------------------------------------------------
 
@@ -242,3 +276,7 @@ class SqliteJobStore(StoreMethods):
             raise StoreError(f"reading the job database {self.path} failed: {exc}") from exc
         finally:
             conn.close()
+
+
+def _nothing(conn: sqlite3.Connection) -> None:
+    """A write of nothing, for the cache hits it carries."""
