@@ -16,6 +16,7 @@ from lpe_nb.jobs.model import JobRecord, JobStatus, Progress
 from lpe_nb.jobs.sqlite._counts import moved
 from lpe_nb.jobs.sqlite._rows import progress_json, row_to_job
 from lpe_nb.jobs.sqlite._sql_reads import first
+from lpe_nb.jobs.sqlite._sql_trail import record_transition
 
 __all__ = ["CHAIN_ACTOR", "complete_input", "end_dependents", "fetch_dependents", "link_parents"]
 
@@ -124,10 +125,15 @@ def _cancel_dependents(
             if row is None:
                 continue
             moved(conn, JobStatus.PENDING, JobStatus.CANCELLED)
-            conn.execute(
-                "INSERT INTO job_transitions (job_id, seq, at, from_status, to_status, actor, reason) "
-                "VALUES (?, ?, ?, 'pending', 'cancelled', ?, ?)",
-                (child["id"], row["seq"], now, CHAIN_ACTOR, reason),
+            record_transition(
+                conn,
+                child["id"],
+                row["seq"],
+                now,
+                JobStatus.PENDING,
+                JobStatus.CANCELLED,
+                CHAIN_ACTOR,
+                reason,
             )
             if child["dependents"]:
                 frontier.append((child["id"], child["title"], "was cancelled"))

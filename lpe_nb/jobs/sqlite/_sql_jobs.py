@@ -15,6 +15,7 @@ from lpe_nb.jobs.sqlite._counts import moved
 from lpe_nb.jobs.sqlite._rows import row_to_job
 from lpe_nb.jobs.sqlite._sql_chains import end_dependents, link_parents
 from lpe_nb.jobs.sqlite._sql_reads import fetch_job, first
+from lpe_nb.jobs.sqlite._sql_trail import record_transition
 
 __all__ = [
     "PURGE_TERMINAL_SQL",
@@ -40,24 +41,6 @@ PURGE_TERMINAL_SQL = (
 )
 
 
-def record_transition(
-    conn: sqlite3.Connection,
-    job_id: str,
-    seq: int,
-    at: str,
-    old: JobStatus | None,
-    new: JobStatus,
-    actor: str | None,
-    reason: str | None,
-) -> None:
-    """Append a status change to the job's audit trail."""
-    conn.execute(
-        "INSERT INTO job_transitions (job_id, seq, at, from_status, to_status, actor, reason) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (job_id, seq, at, None if old is None else old.value, new.value, actor, reason),
-    )
-
-
 def insert_row(conn: sqlite3.Connection, table: str, row: dict[str, Any], *, suffix: str = "") -> bool:
     """``INSERT INTO table`` the ``row`` (column name to value), with ``suffix`` (e.g. ``ON CONFLICT``);
     whether a row was inserted (not with ``ON CONFLICT ... DO NOTHING`` on a duplicate)."""
@@ -75,7 +58,9 @@ def insert_job(conn: sqlite3.Connection, job: JobRecord, row: dict[str, Any]) ->
     """Insert the new ``job``, already turned into its ``row``, and record its submission."""
     insert_row(conn, "jobs", row)
     moved(conn, None, job.status)
-    record_transition(conn, job.id, job.seq, job.created_at, None, job.status, "submit", None)
+    record_transition(
+        conn, job.id, job.seq, job.created_at, None, job.status, "submit", None, created_at=job.created_at
+    )
     if job.depends_on:
         link_parents(conn, job, now=job.created_at)
 

@@ -70,7 +70,17 @@ def claim_pending(
     jobs = sorted((row_to_job(r) for r in rows), key=lambda j: (-j.priority, j.created_at))
     moved(conn, JobStatus.PENDING, JobStatus.RUNNING, len(jobs))
     for job in jobs:
-        record_transition(conn, job.id, job.seq, now, JobStatus.PENDING, JobStatus.RUNNING, owner, None)
+        record_transition(
+            conn,
+            job.id,
+            job.seq,
+            now,
+            JobStatus.PENDING,
+            JobStatus.RUNNING,
+            owner,
+            None,
+            created_at=job.created_at,
+        )
     # Only a job that started before this claim can have checkpoints to resume from.
     return [(job, fetch_steps(conn, job.id) if job.started_at != now else []) for job in jobs]
 
@@ -248,7 +258,17 @@ def recover_orphans(conn: sqlite3.Connection, owner: str, *, now: str, only_expi
         ))  # fmt: skip
         if row is not None:
             moved(conn, JobStatus.RUNNING, action)
-            record_transition(conn, job.id, row["seq"], now, JobStatus.RUNNING, action, owner, reason)
+            record_transition(
+                conn,
+                job.id,
+                row["seq"],
+                now,
+                JobStatus.RUNNING,
+                action,
+                owner,
+                reason,
+                created_at=job.created_at,
+            )
             if action is not JobStatus.PENDING:
                 end_dependents(conn, row, action, now=now)
             recovered.append(Recovered(row_to_job(row), action))

@@ -62,8 +62,9 @@ def fetch_job_with_steps(conn: sqlite3.Connection, job_id: str) -> tuple[JobReco
 def fetch_transitions(conn: sqlite3.Connection, job_id: str) -> list[dict[str, Any]]:
     """The job's audit trail of status changes, oldest first."""
     rows = conn.execute(
-        "SELECT at, from_status, to_status, actor, reason FROM job_transitions WHERE job_id = ? ORDER BY seq",
-        (job_id,),
+        "SELECT at, from_status, to_status, actor, reason FROM job_transitions "
+        "WHERE job_created_at = (SELECT created_at FROM jobs WHERE id = ?) AND job_id = ? ORDER BY seq",
+        (job_id, job_id),
     ).fetchall()
     return [dict(r) for r in rows]
 

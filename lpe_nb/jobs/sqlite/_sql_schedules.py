@@ -119,7 +119,15 @@ def fire_due(conn: sqlite3.Connection, now: datetime, limit: int) -> list[FiredS
                 insert_row(conn, "jobs", job_to_row(job))
                 moved(conn, None, job.status)
                 record_transition(
-                    conn, job.id, job.seq, now_iso, None, JobStatus.PENDING, f"schedule {schedule.id}", None
+                    conn,
+                    job.id,
+                    job.seq,
+                    now_iso,
+                    None,
+                    JobStatus.PENDING,
+                    f"schedule {schedule.id}",
+                    None,
+                    created_at=job.created_at,
                 )
                 _forget_old_fires(conn, schedule.id)
             else:

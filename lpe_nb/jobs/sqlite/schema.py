@@ -304,6 +304,33 @@ MIGRATIONS: tuple[Migration, ...] = (
     """
     ALTER TABLE schedules ADD COLUMN username TEXT;
     """,
+    # (issue 16): the audit trail clustered by when its job was created, then by the job, instead of by the
+    # job's random id: the claim and the finish of the jobs one transaction moves (mostly created together)
+    # then write a page or two of it, not one page per row; it was 22 of the ~49 WAL pages a transaction
+    # of 8 no-op jobs wrote, and ~34 µs of a job's ~120 µs of SQL (bench/sql_floor.py, docs/benchmarks.md
+    # "Fifth pass"). The rows still go with their job (ON DELETE CASCADE), whose key for them is
+    # (created_at, id): jobs_created, the same columns made UNIQUE (an id is unique by itself).
+    """
+    DROP INDEX jobs_created;
+    CREATE UNIQUE INDEX jobs_created ON jobs (created_at DESC, id DESC);
+    CREATE TABLE job_transitions_by_created (
+        job_created_at TEXT NOT NULL,
+        job_id      TEXT NOT NULL,
+        seq         INTEGER NOT NULL,
+        at          TEXT NOT NULL,
+        from_status TEXT,
+        to_status   TEXT NOT NULL,
+        actor       TEXT,
+        reason      TEXT,
+        PRIMARY KEY (job_created_at, job_id, seq),
+        FOREIGN KEY (job_created_at, job_id) REFERENCES jobs (created_at, id) ON DELETE CASCADE
+    ) WITHOUT ROWID;
+    INSERT INTO job_transitions_by_created
+        SELECT j.created_at, t.job_id, t.seq, t.at, t.from_status, t.to_status, t.actor, t.reason
+        FROM job_transitions AS t JOIN jobs AS j ON j.id = t.job_id;
+    DROP TABLE job_transitions;
+    ALTER TABLE job_transitions_by_created RENAME TO job_transitions;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
