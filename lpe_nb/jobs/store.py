@@ -485,8 +485,8 @@ class JobStore(Protocol):
     async def cache_get(self, key: str, *, created_after: str, now: str) -> str | None:
         """The value stored under ``key`` if it was stored after ``created_after`` (``""``: any age), else
         None. A found entry counts one more hit and is marked used at ``now`` (what LRU eviction reads):
-        at once, or (SQLite: the lookup is a read) with this store's next write, at the latest before its
-        :meth:`cache_stats`, :meth:`cache_purge`, :meth:`cache_clear` or a clean close. A hit not yet
+        at once, or (SQLite: the lookup only reads) with a later write of this store, at the latest
+        before its :meth:`cache_stats` or :meth:`cache_purge` reads them or a clean close. A hit not yet
         written is lost if the process dies: counts are statistics, not guarantees."""
         ...
 

@@ -95,45 +95,60 @@ def written_hits(db_path: Path) -> dict[str, tuple[int, str]]:
         }
 
 
-async def test_a_cache_lookup_is_a_read_and_its_hit_rides_on_the_next_write(
-    sqlite_store: SqliteJobStore, db_path: Path
+async def test_a_lookups_hits_are_summed_in_memory_and_written_before_the_stats(
+    sqlite_store: SqliteJobStore, db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(_cache_hits, "FLUSH_AFTER_S", 3600.0)  # never due during the test
     await sqlite_store.cache_put("k", "v", now=at(1))
-    before = sqlite_store.commits
     for second in (3, 2, 4):
         assert await sqlite_store.cache_get("k", created_after="", now=at(second)) == "v"
-    assert sqlite_store.commits == before  # no transaction for a lookup
-    assert written_hits(db_path) == {"k": (0, at(1))}
     await sqlite_store.insert_job(make_job())
-    assert sqlite_store.commits == before + 1  # the write carried them: no transaction of their own
-    assert written_hits(db_path) == {"k": (3, at(4))}
+    assert written_hits(db_path) == {"k": (0, at(1))}  # a lookup writes nothing, nor the next write
+    assert (await sqlite_store.cache_stats()).hits == 3
+    assert written_hits(db_path) == {"k": (3, at(4))}  # the latest use, not the last lookup's
 
 
-async def test_hits_a_failed_write_did_not_commit_ride_on_the_next_one(
-    sqlite_store: SqliteJobStore, db_path: Path
+async def test_due_hits_ride_on_the_next_write_and_on_the_next_after_a_failed_one(
+    sqlite_store: SqliteJobStore, db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(_cache_hits, "FLUSH_AFTER_S", 0.0)  # due at once
     job = make_job()
     await sqlite_store.insert_job(job)
     await sqlite_store.cache_put("k", "v", now=at(1))
     assert await sqlite_store.cache_get("k", created_after="", now=at(2)) == "v"
+    assert written_hits(db_path) == {"k": (0, at(1))}
     with pytest.raises(sqlite3.IntegrityError):
         await sqlite_store.insert_job(job)  # rolled back, the hit with it
     assert written_hits(db_path) == {"k": (0, at(1))}
+    before = sqlite_store.commits
     await sqlite_store.insert_job(make_job())
+    assert sqlite_store.commits == before + 1  # in that write's transaction
     assert written_hits(db_path) == {"k": (1, at(2))}
 
 
 async def test_pending_hits_are_written_once_they_reach_their_bound(
     sqlite_store: SqliteJobStore, db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(_cache_hits, "FLUSH_AFTER_S", 3600.0)
     monkeypatch.setattr(_cache_hits, "MAX_PENDING_KEYS", 3)
     for key in "abc":
         await sqlite_store.cache_put(key, "v", now=at(1))
-    for key in "aab":
+    for key in "aabc":
         await sqlite_store.cache_get(key, created_after="", now=at(2))
-    assert sum(hits for hits, _ in written_hits(db_path).values()) == 0  # two keys pending
-    await sqlite_store.cache_get("c", created_after="", now=at(2))  # the third key
+    assert sum(hits for hits, _ in written_hits(db_path).values()) == 0  # three keys pending
+    await sqlite_store.insert_job(make_job())  # the next write carries them
     assert written_hits(db_path) == {"a": (2, at(2)), "b": (1, at(2)), "c": (1, at(2))}
+
+
+async def test_a_clear_drops_the_pending_hits_of_the_entries_it_deleted(
+    sqlite_store: SqliteJobStore, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_cache_hits, "FLUSH_AFTER_S", 3600.0)
+    await sqlite_store.cache_put("k", "v", now=at(1))
+    await sqlite_store.cache_get("k", created_after="", now=at(2))
+    assert await sqlite_store.cache_clear() == 1
+    await sqlite_store.cache_put("k", "new", now=at(3))
+    assert (await sqlite_store.cache_stats()).hits == 0  # the new entry's, not the deleted one's
 
 
 async def test_the_dispatch_lock_is_a_file_beside_the_database_holding_the_pid(

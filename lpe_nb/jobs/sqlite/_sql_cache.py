@@ -1,9 +1,8 @@
 """The result cache's SQL (table ``llm_cache``, schema migration of issue 12): get, put, clear, purge, stats.
 
-Plain functions of a ``sqlite3.Connection``. A lookup (``get``) runs on the reader; its hit is written
-later by ``add_hits``, with the writer's next transaction (see ``_cache_hits``). The writes run inside the
-writer's group-commit transaction. The SQL is plain (an upsert, a window function) so that the PostgreSQL
-backend can say the same.
+Plain functions of a ``sqlite3.Connection``, run inside the writer's group-commit transaction. A lookup
+(``get``) only reads; its hit is written later by ``add_hits`` (see ``_cache_hits``). The SQL is plain (an
+upsert, a window function) so that the PostgreSQL backend can say the same.
 """
 
 from __future__ import annotations

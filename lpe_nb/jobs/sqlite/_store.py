@@ -85,7 +85,7 @@ class SqliteJobStore(StoreMethods):
         self._reader: aiosqlite.Connection | None = None
         self._serial = 0  # a new number per opening: a change cursor names the connection it read
         self._group_commit = GroupCommitWriter(self.path)
-        self._cache_hits = PendingHits()  # written with the next write (see _cache_hits)
+        self._cache_hits = PendingHits()  # written with a later write (see _cache_hits)
 
     @property
     def location(self) -> str:
@@ -144,7 +144,7 @@ class SqliteJobStore(StoreMethods):
         try:
             try:
                 if self._writer is not None:
-                    await self._write_cache_hits()  # the hits counted since the last write
+                    await self._write_cache_hits()  # the hits not written yet
             finally:
                 await self._group_commit.stop()
         finally:
@@ -168,7 +168,9 @@ class SqliteJobStore(StoreMethods):
         )
 
     async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
-        hits = self._cache_hits.take()
+        return await self._write_carrying(self._cache_hits.take(due_only=True), op)
+
+    async def _write_carrying(self, hits: _sql_cache.Hits | None, op: Callable[[sqlite3.Connection], T]) -> T:
         if hits is None:
             return await self._group_commit.submit(op)
         try:
@@ -178,8 +180,10 @@ class SqliteJobStore(StoreMethods):
             raise
 
     async def _write_cache_hits(self) -> None:
-        if self._cache_hits:
-            await self._write(_nothing)  # carries them
+        """Every hit not written yet, now: before what reads the counts or orders by ``used_at``."""
+        hits = self._cache_hits.take(due_only=False)
+        if hits is not None:
+            await self._write_carrying(hits, _nothing)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._reader is None:
@@ -211,21 +215,33 @@ class SqliteJobStore(StoreMethods):
         needed); returns the ids of its jobs whose cancel was requested."""
         return await self._write(lambda conn: _sql_leases.renew_leases(conn, owner, lease_until))
 
-    # -- the result cache: a lookup is a read ------------------------------------------------------------
+    # -- the result cache: a lookup reads, its hit is written later ---------------------------------------
 
     async def cache_get(self, key: str, *, created_after: str, now: str) -> str | None:
-        """The value under ``key`` if created after ``created_after``, read on the reader; the hit (one more,
-        used at ``now``) is written with the next write's transaction (see ``_cache_hits``)."""
-        value = await self._read(lambda conn: _sql_cache.get(conn, key, created_after=created_after))
-        if value is not None and self._cache_hits.count(key, now):
-            await self._write_cache_hits()
+        """The value under ``key`` if created after ``created_after``: a ``SELECT`` in the writer's next
+        transaction; the hit (one more, used at ``now``) is written within a second (see ``_cache_hits``)."""
+        value = await self._write(lambda conn: _sql_cache.get(conn, key, created_after=created_after))
+        if value is not None:
+            self._cache_hits.count(key, now)
         return value
 
     async def cache_stats(self) -> CacheStats:
-        """Exact for this store's hits: the pending ones are written first. (Purge and clear are writes:
-        they carry them.)"""
+        """Exact for this store's hits: the pending ones are written first."""
         await self._write_cache_hits()
         return await super().cache_stats()
+
+    async def cache_purge(
+        self, *, created_before: str | None, max_entries: int | None, max_bytes: int | None
+    ) -> int:
+        """The pending hits written first: the LRU bound evicts by their ``used_at``."""
+        await self._write_cache_hits()
+        return await super().cache_purge(
+            created_before=created_before, max_entries=max_entries, max_bytes=max_bytes
+        )
+
+    async def cache_clear(self) -> int:
+        self._cache_hits.take(due_only=False)  # the entries they count are all deleted
+        return await super().cache_clear()
 
     # -- reads -------------------------------------------------------------------------------------------
 
