@@ -7,9 +7,9 @@ Installed in the ``jupyter server`` subprocess by the peer extension (``bench/_s
   more (its ``select`` included, which waits only while nothing is ready), with the kinds of callback that
   took most of it (a task by its coroutine's name, else the callback's);
 - ``["gc", unix_start, ms, generation]``: each garbage collection of 1 ms or more;
-- ``["hop", unix_start, ms, function, [queue_ms, run_ms, back_ms]]``: each call to an SQLite connection's
+- ``["hop", unix_start, ms, function, [queue_ms, run_ms, back_ms, cpu_ms]]``: each call to an SQLite connection's
   thread (aiosqlite) of 5 ms or more, split into the wait for the thread, the call itself (the GIL's waits
-  included), and the way back until the awaiting task runs again.
+  included), the way back until the awaiting task runs again, and the thread's CPU time during the call.
 
 Diagnosis only: a callback costs about a microsecond more. :func:`summary` reads the file back.
 """
@@ -114,11 +114,11 @@ def _trace_hops(records: list[list[Any]]) -> None:
         call = functools.partial(fn, *args, **kwargs)
 
         def timed() -> Any:
-            marks["start"] = time.perf_counter()
+            marks["start"], cpu = time.perf_counter(), time.thread_time()
             try:
                 return call()
             finally:
-                marks["end"] = time.perf_counter()
+                marks["end"], marks["cpu"] = time.perf_counter(), time.thread_time() - cpu
 
         started = time.perf_counter()
         try:
@@ -132,6 +132,7 @@ def _trace_hops(records: list[list[Any]]) -> None:
                     round((start - started) * 1000, 2),
                     round((end - start) * 1000, 2),
                     round((back - end) * 1000, 2),
+                    round(marks.get("cpu", 0.0) * 1000, 2),
                 ]
                 records.append(
                     ["hop", time.time() - (back - started), round((back - started) * 1000, 2), name, stages]

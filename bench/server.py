@@ -710,7 +710,7 @@ def _print_loop_trace(path: Path, started_unix: float, seconds: float = 4.0) -> 
     print(f"      what took those iterations, ms: {trace['top_kinds_ms']}")
     print(f"      the longest GC pauses (s into the flood, ms, generation): {trace['gc_ms']}")
     print(
-        f"      the slowest SQLite thread hops (s, ms, function, [queue, run, back] ms): {trace['slowest_hops']}"
+        f"      the slowest SQLite thread hops (s, ms, function, [queue, run, back, thread CPU] ms): {trace['slowest_hops']}"
     )
 
 
