@@ -11,6 +11,8 @@ I/O, so a value that is not JSON fails on the caller's side.
 from __future__ import annotations
 
 import json
+import json.encoder
+import math
 import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -54,7 +56,29 @@ class Dialect:
 
 
 def progress_json(progress: Progress) -> str:
-    return dump_json(progress.to_dict(), field_name="progress")
+    """The progress as stored: :func:`~lpe_nb.jobs.model.dump_json` of its dict. A report without details
+    (every queued and finished job's, twice per job) is spelled out instead, with the encoder's own string
+    escaping, to the same text at a third of the cost (the encoder is set up anew per call)."""
+    p = progress
+    if (
+        p.details is None
+        and type(p.current_step) is str
+        and type(p.timestamp) is str
+        and type(p.total_steps) is int
+        and type(p.completed_steps) is int
+        and type(p.seq) is int
+        and type(p.percentage) is float
+        and math.isfinite(p.percentage)
+    ):
+        return (
+            f'{{"current_step":{_json_string(p.current_step)},"total_steps":{p.total_steps},'
+            f'"completed_steps":{p.completed_steps},"percentage":{float.__repr__(p.percentage)},'
+            f'"details":null,"timestamp":{_json_string(p.timestamp)},"seq":{p.seq}}}'
+        )
+    return dump_json(p.to_dict(), field_name="progress")
+
+
+_json_string = json.encoder.encode_basestring  # what the strict encoder (ensure_ascii=False) quotes with
 
 
 def job_row(job: JobRecord, dialect: Dialect) -> dict[str, Any]:

@@ -23,7 +23,15 @@ from typing import Any
 from lpe_nb.errors import InvalidInput
 from lpe_nb.jobs._rows import Dialect, job_row, progress_json, schedule_row, step_row
 from lpe_nb.jobs._store_common import CacheStats, CatalogRow, Recovered, WorkerRecord
-from lpe_nb.jobs.model import JobRecord, JobStatus, Progress, StepRecord, check_transition, dump_json
+from lpe_nb.jobs.model import (
+    JobRecord,
+    JobStatus,
+    Progress,
+    StepRecord,
+    check_transition,
+    dump_json,
+    replace_job,
+)
 from lpe_nb.jobs.recurrence import FiredSlot, ScheduleFire, ScheduleRecord
 
 __all__ = ["StoreMethods"]
@@ -109,7 +117,7 @@ class StoreMethods:
             job.id, owner, status, now=now, seq=seq, progress=progress_text, result_data=result_json,
             error_message=error_message,
         )  # fmt: skip
-        return replace(
+        return replace_job(
             job, status=status, result_data=result_data, error_message=error_message, progress=progress,
             completed_at=now, updated_at=now, seq=seq, lease_owner=None, lease_expires_at=None,
             dependents=dependents,

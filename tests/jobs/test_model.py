@@ -3,12 +3,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
 from lpe_nb.errors import InvalidInput, InvalidTransition
 from lpe_nb.jobs import JobRecord, JobStatus, Progress, check_transition
-from lpe_nb.jobs.model import dump_json, new_job_id
+from lpe_nb.jobs._rows import progress_json
+from lpe_nb.jobs.model import dump_json, new_job_id, replace_job, to_iso
 
 LEGAL = {
     ("pending", "running"), ("pending", "cancelled"), ("running", "completed"), ("running", "failed"),
@@ -98,3 +101,52 @@ def test_a_jobs_wire_form_has_every_field_and_shares_its_values_rather_than_copy
         "progress": job.progress.to_dict(),
         "depends_on": ["p"],
     }
+
+
+def test_job_ids_are_random_uuids_in_their_usual_text_form() -> None:
+    for job_id in (new_job_id() for _ in range(2000)):
+        parsed = uuid.UUID(job_id)
+        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, job_id)
+    assert len({new_job_id()[19] for _ in range(2000)}) == 4  # the variant's 2 random bits both vary
+
+
+@pytest.mark.parametrize(
+    "progress",
+    [
+        Progress(current_step="queued", timestamp="2026-11-30T00:00:00.000000+00:00", seq=1),
+        Progress("completed", 3, 3, 100.0, None, "2026-11-30T00:00:01.000000+00:00", 7),
+        Progress('quotes " and \\ and \n and \x01 and é and 🦉', 10, 3, 33.3, None, "t", 2**40),
+        Progress("tiny", 1, 0, 1e-7, None, "", 0),
+        Progress("with details", 2, 1, 50.0, {"plan": [1, 2]}, "t", 3),  # the encoder's way
+        Progress("an int percentage", 2, 2, 100, None, "t", 3),  # (not a float)
+    ],
+)
+def test_progress_is_stored_as_the_strict_encoder_writes_it(progress: Progress) -> None:
+    assert progress_json(progress) == dump_json(progress.to_dict(), field_name="progress")
+
+
+def test_progress_that_json_cannot_hold_is_refused_as_before() -> None:
+    with pytest.raises(InvalidInput, match="progress"):
+        progress_json(Progress("nan", 1, 0, float("nan"), None, "t", 1))
+
+
+def test_replace_job_is_dataclasses_replace() -> None:
+    job = JobRecord(
+        id=new_job_id(), type="noop", status=JobStatus.RUNNING, title="t", input_data={"a": 1}, seq=2
+    )
+    changes: dict[str, Any] = {
+        "status": JobStatus.COMPLETED,
+        "result_data": [1],
+        "seq": 3,
+        "lease_owner": None,
+    }
+    assert replace_job(job, **changes) == dataclasses.replace(job, **changes)
+    assert replace_job(job, **changes).input_data is job.input_data
+    with pytest.raises(TypeError, match="no field 'colour'"):
+        replace_job(job, colour="red")
+
+
+def test_to_iso_is_utc_with_a_fixed_width_whatever_the_zone() -> None:
+    moment = datetime(2026, 11, 30, 1, 2, 3, tzinfo=timezone.utc)
+    assert to_iso(moment) == "2026-11-30T01:02:03.000000+00:00"
+    assert to_iso(moment.astimezone(timezone(timedelta(hours=5)))) == "2026-11-30T01:02:03.000000+00:00"

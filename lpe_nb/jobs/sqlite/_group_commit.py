@@ -52,10 +52,12 @@ class GroupCommitWriter:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self, conn: aiosqlite.Connection, *, max_batch: int) -> None:
         """Start the writer task on ``conn``, with at most ``max_batch`` writes per transaction."""
         self._stopping = False
+        self._loop = asyncio.get_running_loop()  # each submit's future is of it (one lookup, not one each)
         self._task = asyncio.create_task(
             self._write_loop(conn, max_batch), name=f"lpe-store-writer:{self.path}"
         )
@@ -75,9 +77,9 @@ class GroupCommitWriter:
 
         A ``sqlite3.Error`` that fails the whole transaction is raised as :class:`StoreError`.
         """
-        if self._task is None or self._stopping:
+        if self._task is None or self._stopping or self._loop is None:
             raise StoreError("the job store is not open; use `async with open_store(...)`")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[T] = self._loop.create_future()
         self._pending.append(_Write(op, future))
         self._wake.set()
         return await future
