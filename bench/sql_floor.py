@@ -195,6 +195,37 @@ def statement_costs(path: Path, captured: Capture, synchronous: str) -> dict[str
     }
 
 
+def wal_pages(path: Path, captured: Capture, synchronous: str) -> tuple[int, dict[str, float]]:
+    """The WAL pages a steady transaction writes (the group commits of claims and finishes, after the
+    submits' big ones), per transaction and by b-tree: every dirty page is a WAL frame, written (and at
+    FULL synced) by COMMIT. The captured transactions replayed without checkpoints, then the WAL's frame
+    headers mapped to their table or index with SQLite's ``dbstat``. Returns (transactions, pages by name)."""
+    conn = _open(path, synchronous, ("PRAGMA wal_autocheckpoint = 0",))
+    try:
+        steady = [i for i, batch in enumerate(captured.batches) if len(batch) < 100]
+        first = next(i for i in steady if i > max(i for i, b in enumerate(captured.batches) if len(b) >= 100))
+        measured = captured.batches[first:]
+        for index, batch in enumerate(captured.batches):
+            if index == first:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the WAL holds the steady ones only
+            conn.execute("BEGIN IMMEDIATE")
+            for s in batch:
+                if s.many:
+                    conn.executemany(s.sql, s.params)
+                else:
+                    conn.execute(s.sql, s.params).fetchall()
+            conn.execute("COMMIT")
+        ((page_size,),) = conn.execute("PRAGMA page_size").fetchall()
+        names = {page: name for name, page in conn.execute("SELECT name, pageno FROM dbstat")}
+        wal = Path(f"{path}-wal").read_bytes()
+    finally:
+        conn.close()
+    pages: dict[str, float] = defaultdict(float)
+    for offset in range(32, len(wal) - 24, 24 + page_size):  # a 32-byte header, then frames
+        pages[names.get(int.from_bytes(wal[offset : offset + 4], "big"), "(freed)")] += 1 / len(measured)
+    return len(measured), dict(sorted(pages.items(), key=lambda kv: -kv[1]))
+
+
 def _kind(sql: str) -> str:
     text = re.sub(r"\s+", " ", sql).strip()
     return text if len(text) <= 90 else text[:87] + "..."
@@ -236,10 +267,22 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--synchronous", choices=("NORMAL", "FULL"), default="NORMAL")
+    parser.add_argument(
+        "--pages", action="store_true", help="only the WAL pages a steady transaction writes, by b-tree"
+    )
     args = parser.parse_args()
     sync = args.synchronous
 
     captured = capture(args.jobs, sync)
+    if args.pages:
+        with tempfile.TemporaryDirectory(prefix="lpe-sql-floor-") as tmp:
+            transactions, pages = wal_pages(Path(tmp) / "pages.db", captured, sync)
+        jobs_each = args.jobs / len(captured.batches)
+        print(f"{transactions} steady transactions, {jobs_each:.1f} jobs each; WAL pages per transaction:")
+        for name, count in pages.items():
+            print(f"  {count:6.2f}  {name}")
+        print(f"wal_pages_per_transaction={sum(pages.values()):.1f}")
+        return
     per_batch = captured.statements / len(captured.batches)
     jobs_per_batch = args.jobs / len(captured.batches)
     rates: dict[str, list[float]] = {name: [] for name in VARIANTS}
