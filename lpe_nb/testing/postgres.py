@@ -203,10 +203,28 @@ def create_schema(database_url: str, name: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
 
 
+# Sessions still holding locks on the schema's tables (a store a failed run did not close, say) are waited
+# for this long, then ended: a throwaway schema is dropped either way, never waited on forever.
+DROP_LOCK_WAIT = "2s"
+
+
 def drop_schema(database_url: str, name: str) -> None:
-    """``DROP SCHEMA IF EXISTS name CASCADE``."""
+    """``DROP SCHEMA IF EXISTS name CASCADE``, ending the sessions that hold locks on its tables if they do
+    not let go within :data:`DROP_LOCK_WAIT`."""
     import psycopg
     from psycopg import sql
 
+    drop = sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name))
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(DROP_LOCK_WAIT)))
+        try:
+            conn.execute(drop)
+        except psycopg.errors.LockNotAvailable:
+            conn.execute(
+                "SELECT pg_terminate_backend(l.pid) FROM pg_locks l"
+                " JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = %s AND l.pid <> pg_backend_pid()",
+                (name,),
+            )
+            conn.execute("SET lock_timeout = 0")
+            conn.execute(drop)
