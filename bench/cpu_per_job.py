@@ -3,6 +3,7 @@ what an index or the old counter triggers of the jobs table cost (the same run w
 
     python bench/cpu_per_job.py [--jobs 2000] [--repeats 3] [--concurrency 8]
     python bench/cpu_per_job.py --profile 12   # cProfile's top 12 entries per thread instead
+    python bench/cpu_per_job.py --gc           # with Python's garbage collector and without, alternating
 
 CPU time (``time.process_time`` for the process, ``time.thread_time`` inside the loop for its thread) is
 far less inflated by a busy machine than wall time. Each variant runs on a fresh database; variants are
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import pstats
 import sqlite3
 import sys
@@ -90,6 +92,74 @@ async def _run(path: Path, jobs: int, concurrency: int) -> tuple[float, float, f
     return process_s / jobs * 1e6, loop_s / jobs * 1e6, writer.seconds / jobs * 1e6
 
 
+class _Collections:
+    """Python's cyclic garbage collections while it is entered: count and seconds by generation, and the
+    longest one (a pause of whatever thread triggered it, most often the event loop's)."""
+
+    def __init__(self) -> None:
+        self.by_generation: dict[int, list[float]] = {}
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.by_generation.setdefault(info["generation"], []).append(time.perf_counter() - self._started)
+
+    def __enter__(self) -> _Collections:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+
+def gc_cost(jobs: int, concurrency: int, repeats: int) -> None:
+    """The shipped schema with Python's garbage collector as the process has it, and without it (disabled
+    for the run), alternating: what the collections cost the loop thread and the process per job."""
+    figures: dict[str, list[tuple[float, float, float]]] = {"collector on": [], "collector off": []}
+    collections: list[dict[int, list[float]]] = []
+    for repeat in range(repeats):
+        for name in (
+            ("collector on", "collector off") if repeat % 2 == 0 else ("collector off", "collector on")
+        ):
+            with tempfile.TemporaryDirectory(prefix="lpe-bench-cpu-") as tmp:
+                path = Path(tmp) / "jobs.db"
+                _prepare(path, ())
+                gc.collect()
+                if name == "collector off":
+                    gc.disable()
+                try:
+                    with _Collections() as seen:
+                        figures[name].append(asyncio.run(_run(path, jobs, concurrency)))
+                finally:
+                    gc.enable()
+                if name == "collector on":
+                    collections.append(seen.by_generation)
+    for name, runs in figures.items():
+        print(
+            f"{name:<14} process {median([p for p, _, _ in runs]):6.1f} µs/job  "
+            f"loop {median([loop for _, loop, _ in runs]):6.1f}  writer {median([w for _, _, w in runs]):6.1f}"
+        )
+    for generation in sorted({g for run in collections for g in run}):
+        counts = [float(len(run.get(generation, []))) for run in collections]
+        spent = [sum(run.get(generation, [])) / jobs * 1e6 for run in collections]
+        longest = max(max(run.get(generation, [0.0])) for run in collections) * 1e3
+        print(
+            f"generation {generation}: {median(counts):5.0f} collections per {jobs} jobs, "
+            f"{median(spent):5.1f} µs per job, the longest {longest:.1f} ms"
+        )
+    write_results(
+        "cpu_per_job_gc",
+        {
+            "jobs": jobs,
+            "repeats": repeats,
+            "figures": figures,
+            "collections_s": collections,
+        },
+    )
+
+
 def _prepare(path: Path, drops: tuple[str, ...]) -> None:
     asyncio.run(_run(path, 1, 1))  # creates the schema as shipped
     with sqlite3.connect(path) as conn:
@@ -154,7 +224,13 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=int, default=0, metavar="N", help="print the top N entries per thread"
     )
+    parser.add_argument(
+        "--gc", action="store_true", help="the garbage collector's share: runs with it and without it"
+    )
     args = parser.parse_args()
+    if args.gc:
+        gc_cost(args.jobs, args.concurrency, args.repeats)
+        return
     if args.profile:
         profile(args.jobs, args.concurrency, args.profile)
         return
