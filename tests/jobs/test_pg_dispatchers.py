@@ -20,6 +20,7 @@ from lpe_nb.jobs.postgres._relay import trace_stages
 from lpe_nb.jobs.relay import MAX_PAYLOAD_BYTES, decode_event, encode_event
 from tests.jobs.conftest import FAST
 from tests.jobs.ops import Probe, build_registry
+from tests.waiting import eventually
 
 # Slow polls and heartbeats: only the relay explains a fast reaction.
 RELAYED = replace(FAST, poll_interval_s=5.0, lease_s=30.0)
@@ -159,7 +160,8 @@ async def test_a_job_run_by_one_manager_is_seen_live_by_another_in_seq_order_wit
         job_id = await watcher.submit("stepwise", {"steps": 3})
         with await watcher.subscribe([job_id]) as sub:
             await events_until(sub, lambda e: e.progress is not None and e.progress.current_step == "step 1")
-            assert runner.is_watched(job_id)  # the watcher's interest crossed over: text is streamed
+            # the watcher's interest crosses over (its own notification, after the snapshot): text is streamed
+            await eventually(lambda: runner.is_watched(job_id), "the runner to learn the job is watched")
             for gate in gates:
                 gate.set()
             seen = await events_until(sub, lambda e: e.is_terminal)

@@ -7,14 +7,13 @@ trim function that records its calls.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
-from collections.abc import Callable
 
 import pytest
 
 from lpe_nb.server_ext._memory import TrimAfterClosing, malloc_trim
+from tests.waiting import eventually
 
 DEADLINE_S = 10.0
 CHUNK_BYTES = 2000  # over pymalloc's 512 B, under glibc's mmap threshold: from malloc's heap
@@ -39,14 +38,6 @@ def test_malloc_trim_gives_back_what_was_freed_below_the_top_of_the_heap() -> No
     assert len(pin) == CHUNK_BYTES
 
 
-async def wait_until(condition: Callable[[], bool], what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DEADLINE_S
-    while not condition():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
-
-
 class Recorder:
     """A trim function: records the pads it was called with, and on which thread."""
 
@@ -63,7 +54,7 @@ async def test_a_crowd_closing_within_the_window_trims_once_off_the_loop() -> No
     trimmer = TrimAfterClosing(window_s=0.05, min_closed=3, trim=trim)
     for _ in range(5):
         trimmer.closed()
-    await wait_until(lambda: bool(trim.calls), "the trim")
+    await eventually(lambda: bool(trim.calls), "the trim")
     assert trim.calls == [(0, False)]  # malloc_trim(0), in a worker thread
     assert trimmer.trims == 1
     trimmer.close()
@@ -74,9 +65,9 @@ async def test_a_few_closes_do_not_trim() -> None:
     trimmer = TrimAfterClosing(window_s=0.05, min_closed=3, trim=trim)
     trimmer.closed()
     trimmer.closed()
-    await wait_until(lambda: trimmer._timer is None, "the window to end")
+    await eventually(lambda: trimmer._timer is None, "the window to end")
     trimmer.closed()  # a new window: the two before do not count
-    await wait_until(lambda: trimmer._timer is None, "the second window to end")
+    await eventually(lambda: trimmer._timer is None, "the second window to end")
     assert trim.calls == [] and trimmer.trims == 0
     trimmer.close()
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ from lpe_nb.jobs import JobEvent, JobStatus, Progress
 from lpe_nb.server_ext.engine import ServerEngine
 from lpe_nb.server_ext.quotas import SHARED_TOKEN_IDENTITY, Quotas, QuotaSettings
 from tests.server_ext.conftest import INPUTS, Api
+from tests.waiting import eventually
 
 PROJECTION = INPUTS["projection/create"]
 DEADLINE_S = 10.0
@@ -41,14 +41,6 @@ def jp_server_config(jp_server_config: Config, quota_config: dict[str, int]) -> 
     for name, value in quota_config.items():
         setattr(jp_server_config.LpeExtensionApp, name, value)
     return jp_server_config
-
-
-async def eventually(condition: Callable[[], bool], what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DEADLINE_S
-    while not condition():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
 
 
 async def submit(api: Api) -> tuple[int, Any]:

@@ -55,6 +55,7 @@ from lpe_nb.jobs import JobManager, JobStatus, StepContext, Subscription
 from lpe_nb.server_ext.engine import ServerEngine
 from lpe_nb.server_ext.ws import KERNEL_SEND_BUFFER_BYTES, WRITE_BATCH_BYTES, JobsWebSocket
 from tests.server_ext.conftest import Api, read_frame, upgrade_request
+from tests.waiting import eventually
 
 SEND_TIMEOUT_S = 2.0  # short, so the timeout test is quick; long enough for the good client never to miss it
 NEVER_S = 60.0  # a send timeout the overflow test cannot reach
@@ -377,15 +378,6 @@ async def overflowed_at(
 # -- helpers ------------------------------------------------------------------------------------------
 
 
-async def eventually(condition: Callable[[], bool], what: str, timeout_s: float = DEADLINE_S) -> None:
-    """Wait until ``condition()`` holds, checking every 10 ms; fail after ``timeout_s``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not condition():
-        assert loop.time() < deadline, f"timed out after {timeout_s} s waiting for {what}"
-        await asyncio.sleep(0.01)
-
-
 async def follow(
     ws: WebSocketClientConnection, job_id: str, frames: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -429,7 +421,9 @@ async def connect_slow_client(
     before = set(engine.sockets)
     slow = await raw_ws()
     try:
-        await eventually(lambda: len(engine.sockets - before) == 1, "the slow client's handler to open")
+        await eventually(
+            lambda: len(engine.sockets - before) == 1, "the slow client's handler to open", DEADLINE_S
+        )
         (handler,) = engine.sockets - before
         assert isinstance(handler, JobsWebSocket)
         await slow.send_json({"type": "watch", "job_id": job_id})
@@ -475,7 +469,9 @@ async def test_a_client_that_never_reads_again_is_closed_once_its_unsent_bytes_p
     (out of reach here); the good client gets every status meanwhile."""
     loop = asyncio.get_running_loop()
     handler = stalled.handler
-    await eventually(lambda: bool(closes_of(closes, handler)), "the server to close the slow client")
+    await eventually(
+        lambda: bool(closes_of(closes, handler)), "the server to close the slow client", DEADLINE_S
+    )
     closed_after_s, emitted_at_close = loop.time() - stalled.stalled_at, burst.emitted
     [(code, reason)] = closes_of(closes, handler)
     assert code == TOO_SLOW
@@ -510,7 +506,7 @@ async def test_a_client_that_never_reads_again_is_dropped_after_the_send_timeout
     sock = handler.ws_connection.stream.socket  # type: ignore[union-attr]  # open: it has a stream
     # Linux doubles what is asked (and reports the doubled size); elsewhere it may be taken as is.
     assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) <= 2 * KERNEL_SEND_BUFFER_BYTES
-    await eventually(lambda: handler not in engine.sockets, "the server to drop the slow client")
+    await eventually(lambda: handler not in engine.sockets, "the server to drop the slow client", DEADLINE_S)
     dropped_after_s, emitted_at_drop = loop.time() - stalled.stalled_at, burst.emitted
     burst.stop.set()
     # Closed by its pump with 1008, once: not by a ping timeout, not by the client.
@@ -551,7 +547,7 @@ async def test_a_client_that_falls_too_many_status_events_behind_is_closed_with_
     (code,), reason = struct.unpack(">H", payload[:2]), payload[2:].decode()
     await slow.send(payload[:2], opcode=OP_CLOSE)  # complete the closing handshake
     await slow.read_to_eof(loop.time() + DEADLINE_S)
-    await eventually(lambda: handler not in engine.sockets, "the handler to close")
+    await eventually(lambda: handler not in engine.sockets, "the handler to close", DEADLINE_S)
     closed_after_s = loop.time() - stalled.stalled_at
     await assert_the_rest_carried_on(api, stalled)
     assert (code, reason) == (TOO_SLOW, TOO_SLOW_BY_EVENTS)
@@ -569,7 +565,7 @@ async def test_an_overflow_closes_a_client_stuck_in_a_write_at_once_not_after_th
     handler = stalled.handler  # the slow client never reads again: its pump is stuck in a write
     await eventually(lambda: bool(closes_of(closes, handler)), "the pump to close the connection", PROMPT_S)
     close_after_s = loop.time() - overflowed_at
-    await eventually(lambda: handler not in engine.sockets, "the handler to close")
+    await eventually(lambda: handler not in engine.sockets, "the handler to close", DEADLINE_S)
     gone_after_s = loop.time() - overflowed_at
     assert not stalled.following.done()  # the good client is still there
     burst.stop.set()
@@ -593,7 +589,9 @@ async def test_a_client_that_asks_for_more_than_it_reads_is_closed_at_its_byte_b
     before = set(engine.sockets)
     slow = await raw_ws()
     try:
-        await eventually(lambda: len(engine.sockets - before) == 1, "the slow client's handler to open")
+        await eventually(
+            lambda: len(engine.sockets - before) == 1, "the slow client's handler to open", DEADLINE_S
+        )
         (handler,) = engine.sockets - before
         assert isinstance(handler, JobsWebSocket)
         ping = json.dumps({"type": "ping"}).encode()
@@ -648,7 +646,7 @@ async def flood_until_overflow(manager: JobManager, slow: RawWebSocket, gates: l
             # frames are handled in order; once overflowed, later watches are ignored
             return manager.events.has_watchers(last) or (not first_round and overflowed())
 
-        await eventually(handled, "the slow client's watch frames to be handled")
+        await eventually(handled, "the slow client's watch frames to be handled", DEADLINE_S)
         gates[-1].set()
         done = await asyncio.gather(*(manager.wait(flood_job, timeout_s=DEADLINE_S) for flood_job in batch))
         assert {job.status for job in done} == {JobStatus.COMPLETED}
