@@ -376,9 +376,7 @@ class JobsHandler(LpeApiHandler):
             cursor=query.cursor,
             username=(await self.viewer()).only,
         )
-        self.send_model(
-            JobPageBody(jobs=[JobBody.of(job) for job in page.jobs], next_cursor=page.next_cursor)
-        )
+        self.send_json(JobPageBody.wire(page.jobs, page.next_cursor))
 
     @web.authenticated
     @authorized
