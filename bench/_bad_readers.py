@@ -4,7 +4,8 @@ One ``jupyter server`` (its own process) runs ``jobs`` ticker jobs that report p
 ``pad_bytes`` of streamed text each, watched by ``good`` clients that read everything. Three phases, side by
 side in one run, each ``phase_s`` long at least:
 
-1. *baseline*: the server's RSS (``/proc/<pid>/status``), ``GET lpe/api/jobs`` latency (a poller at 20 Hz)
+1. *baseline*: the server's RSS (``/proc/<pid>/status``), ``GET lpe/api/jobs`` latency (a poller at 20 Hz, in a
+   process of its own: ``bench/_poller.py``)
    and the good clients' publish-to-receipt latency;
 2. *during*: ``readers`` bare TCP clients do the WebSocket handshake, watch every job, and never read
    again; the phase lasts until the server holds none of them (``lpe-bench/sockets``), and records the
@@ -31,11 +32,13 @@ import re
 import socket
 import statistics
 import struct
+import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
@@ -154,6 +157,7 @@ class Phase:
     get_jobs_at_s: list[float] = field(default_factory=list)  # when each began, from the phase's start
     rss: list[int] = field(default_factory=list)
     ws_latency_ms: list[float] = field(default_factory=list)
+    own_loop_lag_ms: list[float] = field(default_factory=list)  # this benchmark's loop, not the server's
     started: float = field(default_factory=time.monotonic)
     started_unix: float = field(default_factory=time.time)  # to line up with the server's own records
     ended: float = 0.0
@@ -177,6 +181,11 @@ class Phase:
                 "median": round(statistics.median(self.rss) / 2**20, 1),
                 "max": round(max(self.rss) / 2**20, 1),
             },
+            # why the poller is a process of its own: what this process's loop was doing meanwhile
+            "bench_loop_lag_ms": {
+                "p99": round(percentile(self.own_loop_lag_ms, 0.99), 1) if self.own_loop_lag_ms else None,
+                "max": round(max(self.own_loop_lag_ms), 1) if self.own_loop_lag_ms else None,
+            },
             "ws_latency_ms": {
                 "frames": len(self.ws_latency_ms),
                 "p50": round(percentile(self.ws_latency_ms, 0.5), 2) if self.ws_latency_ms else None,
@@ -190,9 +199,8 @@ class Run:
 
     def __init__(self, server: Server) -> None:
         self.server = server
-        self.phase = Phase("setup")
+        self.phase = self._setup = Phase("setup")
         self.phases: list[Phase] = []
-        self.client = AsyncHTTPClient(max_clients=4)
 
     def begin(self, name: str) -> Phase:
         self.phase.ended = time.monotonic()
@@ -201,22 +209,50 @@ class Run:
         return self.phase
 
     async def poll_jobs(self) -> None:
-        """GET lpe/api/jobs at 20 Hz, sequentially, recording each latency in the current phase."""
-        url, headers = self.server.url + "lpe/api/jobs", self.server.headers
-        while True:
-            started, phase = time.perf_counter(), self.phase
-            at_s = time.monotonic() - phase.started
-            response = await self.client.fetch(url, headers=headers, request_timeout=REQUEST_TIMEOUT_S)
-            assert response.code == 200
-            # a request that spans two phases counts in the one it began in
-            phase.get_jobs_ms.append((time.perf_counter() - started) * 1000)
-            phase.get_jobs_at_s.append(at_s)
-            await asyncio.sleep(max(0.0, 0.05 - (time.perf_counter() - started)))
+        """GET lpe/api/jobs at 20 Hz, sequentially, from a process of its own (``bench/_poller.py``: not
+        timed by this loop, which the attacking clients keep busy), each latency recorded in the phase the
+        request began in."""
+        poller = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(Path(__file__).with_name("_poller.py")),
+            self.server.url,
+            self.server.token,
+            str(POLL_INTERVAL_S),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert poller.stdout is not None and poller.stdin is not None
+        try:
+            async for line in poller.stdout:
+                began, took = line.decode().split()
+                if began == "error":
+                    raise RuntimeError(f"GET lpe/api/jobs answered {took}")
+                phase = self._phase_at(float(began))
+                phase.get_jobs_ms.append(float(took))
+                phase.get_jobs_at_s.append(float(began) - phase.started_unix)
+        finally:
+            poller.stdin.close()  # the poller's signal to stop
+            await poller.wait()
+
+    def _phase_at(self, unix: float) -> Phase:
+        """The phase under way at ``unix`` (the setup before the first)."""
+        for phase in reversed(self.phases):
+            if phase.started_unix <= unix:
+                return phase
+        return self._setup
 
     async def sample_rss(self) -> None:
         while True:
             self.phase.rss.append(rss_bytes(self.server.pid))
             await asyncio.sleep(0.25)
+
+    async def sample_own_loop_lag(self, period_s: float = 0.005) -> None:
+        """How late this benchmark's own loop wakes from a ``period_s`` sleep: the delay a poller on this
+        loop would have added to each request it timed."""
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(period_s)
+            self.phase.own_loop_lag_ms.append((time.perf_counter() - started - period_s) * 1000)
 
     async def follow(self, job_ids: list[str], seen: dict[str, list[str]]) -> None:
         """A good client: watch ``job_ids``, read everything, record statuses and progress latency."""
@@ -336,7 +372,11 @@ async def bad_readers(
     followers = [
         asyncio.create_task(run.follow(job_ids[i::good], seen), name=f"good-{i}") for i in range(good)
     ]
-    samplers = [asyncio.create_task(run.poll_jobs()), asyncio.create_task(run.sample_rss())]
+    samplers = [
+        asyncio.create_task(run.poll_jobs()),
+        asyncio.create_task(run.sample_rss()),
+        asyncio.create_task(run.sample_own_loop_lag()),
+    ]
     bad: list[RawReader] = []
     try:
         await asyncio.sleep(3.0 + phase_s / 2)  # warm up: tickers running, followers reading

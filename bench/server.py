@@ -41,7 +41,9 @@ endpoint's time while holding the GIL are printed, in µs per request (inclusive
 
 (c) With ``--bad-readers N`` (and only then, instead of (a) and (b)): N WebSocket clients that never read,
     against 50 jobs streaming to good clients (``bench/_bad_readers.py``): the server's RSS at baseline,
-    during and after, and ``GET lpe/api/jobs`` p99 meanwhile; last ``rss_after_vs_baseline=<x>
+    during and after, and ``GET lpe/api/jobs`` p99 meanwhile (asked by a process of its own,
+    ``bench/_poller.py``, as a dashboard would; beside it, this process's own loop lag, which the
+    poller's requests escape); last ``rss_after_vs_baseline=<x>
     get_jobs_p99_during_ms=<y>``; writes ``bench/results/server_bad_readers.json``. Also printed: the five
     slowest ``GET lpe/api/jobs`` of the flood and when each began. ``--loop-trace FILE``: the server's event
     loop traced iteration by iteration (``bench/_loop_trace.py``) and the flood's first 4 s summarised;
@@ -665,13 +667,17 @@ def run_bad_readers(args: argparse.Namespace) -> None:
         f" (progress at {figures['hz']:g} Hz, {figures['pad_bytes']} B of text each); "
         f"{figures['good_clients']} good clients read everything"
     )
-    print("    phase      RSS MiB (median/max)   GET jobs ms p50/p99/max   good clients' frames ms p50/p99")
+    print(
+        "    phase      RSS MiB (median/max)   GET jobs ms p50/p99/max   good clients' frames ms p50/p99"
+        "   the benchmark's own loop lag ms p99/max"
+    )
     for name, phase in phases.items():
         rss, get, ws = phase["rss_mib"], phase["get_jobs_ms"], phase["ws_latency_ms"]
         print(
             f"    {name:9}  {rss['median']:7.1f} / {rss['max']:7.1f}      "
             f"{get['p50']:6.2f} / {get['p99']:6.2f} / {get['max']:7.2f}    "
             f"{ws['p50']} / {ws['p99']} ({ws['frames']} frames)"
+            f"   {phase['bench_loop_lag_ms']['p99']} / {phase['bench_loop_lag_ms']['max']}"
         )
     print(
         f"    bad clients connected in {figures['bad_connected_s']} s, all dropped {figures['bad_dropped_after_s']}"
