@@ -6,7 +6,9 @@ their own transactions.
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -134,7 +136,58 @@ def list_jobs(
     sql, params = list_jobs_query(
         statuses=statuses, job_type=job_type, limit=limit, before=before, username=username
     )
-    return [row_to_job(r) for r in conn.execute(sql, params)]
+    return jobs_in_one_row(conn, sql, params)
+
+
+# A row of a result is a step that Python's sqlite3 runs with the GIL released, then takes it back: while
+# the server's event loop holds it (a crowd of WebSocket clients, say), each take waits for the loop to
+# let go, up to the interpreter's switch interval. A page of 50 rows read row by row could wait 50 times;
+# as one row, GET lpe/api/jobs p99 during a flood of 300 WebSocket clients about halved (bench/server.py
+# --bad-readers 300; the runs in docs/benchmarks.md, issue 15).
+_COLUMNS: weakref.WeakKeyDictionary[sqlite3.Connection, tuple[list[str], list[bool], str]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def jobs_in_one_row(conn: sqlite3.Connection, sql: str, params: list[Any]) -> list[JobRecord]:
+    """The jobs of ``sql`` (a ``SELECT * FROM jobs ...`` in the listing's order), read as one row: a JSON
+    array that SQLite builds, of each job's columns (REAL ones spelled with 17 digits, which a float reads
+    back exactly), decoded here and put back in the listing's order."""
+    names, reals, columns = _json_columns(conn)
+    (text,) = conn.execute(f"SELECT json_group_array(json_array({columns})) FROM ({sql})", params).fetchone()
+    jobs = [
+        row_to_job(
+            {
+                name: (float(v) if real and v is not None else v)
+                for name, v, real in zip(names, values, reals, strict=True)
+            }
+        )
+        for values in json.loads(text)
+    ]
+    jobs.sort(key=lambda job: (job.created_at, job.id), reverse=True)  # an aggregate keeps no order
+    return jobs
+
+
+def _json_columns(conn: sqlite3.Connection) -> tuple[list[str], list[bool], str]:
+    """The ``jobs`` table's column names, which of them are REAL, and their ``json_array`` arguments; read
+    once per store connection (the schema is migrated before any read). A plain ``sqlite3.Connection``
+    (a benchmark's, a test's) cannot be weakly referenced: its columns are read each time."""
+    try:
+        known = _COLUMNS.get(conn)
+    except TypeError:
+        return _read_columns(conn)
+    if known is None:
+        known = _COLUMNS[conn] = _read_columns(conn)
+    return known
+
+
+def _read_columns(conn: sqlite3.Connection) -> tuple[list[str], list[bool], str]:
+    info = [(row[1], str(row[2]).upper() == "REAL") for row in conn.execute("PRAGMA table_info(jobs)")]
+    columns = ", ".join(
+        f"CASE WHEN {name} IS NULL THEN NULL ELSE printf('%!.17g', {name}) END" if real else name
+        for name, real in info
+    )
+    return [name for name, _ in info], [real for _, real in info], columns
 
 
 def count_by_status(conn: sqlite3.Connection, username: str | None = None) -> dict[JobStatus, int]:
