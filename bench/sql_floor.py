@@ -144,6 +144,17 @@ def _open(path: Path, synchronous: str, changes: Sequence[str]) -> sqlite3.Conne
     return conn
 
 
+def _commit(conn: sqlite3.Connection, batch: Sequence[Statement]) -> None:
+    """One captured transaction, replayed as the engine committed it."""
+    conn.execute("BEGIN IMMEDIATE")
+    for s in batch:
+        if s.many:
+            conn.executemany(s.sql, s.params)
+        else:
+            conn.execute(s.sql, s.params).fetchall()
+    conn.execute("COMMIT")
+
+
 def replay(path: Path, captured: Capture, synchronous: str, changes: Sequence[str]) -> tuple[float, float]:
     """Seconds (wall, and CPU) to run the captured transactions on a fresh database at ``path`` with the
     schema ``changes`` of a variant."""
@@ -151,13 +162,7 @@ def replay(path: Path, captured: Capture, synchronous: str, changes: Sequence[st
     try:
         started, cpu = time.perf_counter(), time.process_time()
         for batch in captured.batches:
-            conn.execute("BEGIN IMMEDIATE")
-            for s in batch:
-                if s.many:
-                    conn.executemany(s.sql, s.params)
-                else:
-                    conn.execute(s.sql, s.params).fetchall()
-            conn.execute("COMMIT")
+            _commit(conn, batch)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         ((completed,),) = conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'completed'").fetchall()
         if completed != captured.jobs:
@@ -208,13 +213,7 @@ def wal_pages(path: Path, captured: Capture, synchronous: str) -> tuple[int, dic
         for index, batch in enumerate(captured.batches):
             if index == first:
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the WAL holds the steady ones only
-            conn.execute("BEGIN IMMEDIATE")
-            for s in batch:
-                if s.many:
-                    conn.executemany(s.sql, s.params)
-                else:
-                    conn.execute(s.sql, s.params).fetchall()
-            conn.execute("COMMIT")
+            _commit(conn, batch)
         ((page_size,),) = conn.execute("PRAGMA page_size").fetchall()
         names = {page: name for name, page in conn.execute("SELECT name, pageno FROM dbstat")}
         wal = Path(f"{path}-wal").read_bytes()

@@ -15,8 +15,9 @@ from lpe_nb.jobs import JobStatus
 from lpe_nb.jobs.sqlite import SqliteJobStore
 from lpe_nb.jobs.sqlite._rows import job_to_row
 from lpe_nb.jobs.sqlite._sql_jobs import insert_job
-from lpe_nb.jobs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, _statements, migrate
+from lpe_nb.jobs.sqlite.schema import SCHEMA_VERSION, migrate
 from lpe_nb.jobs.store import open_store
+from tests.jobs.old_schema import database_before
 from tests.jobs.records import at, make_job
 
 
@@ -52,17 +53,7 @@ async def test_a_write_that_fails_in_a_shared_transaction_takes_its_count_back(
 
 async def test_the_migration_takes_the_counts_over_from_the_triggers(tmp_path: Path) -> None:
     path = tmp_path / "jobs.db"
-    mine = next(
-        i for i, m in enumerate(MIGRATIONS) if isinstance(m, str) and "DROP TRIGGER IF EXISTS jobs_count" in m
-    )
-    old = sqlite3.connect(path, isolation_level=None)
-    for script in MIGRATIONS[:mine]:
-        if callable(script):
-            script(old)
-            continue
-        for statement in _statements(script):
-            old.execute(statement)
-    old.execute(f"PRAGMA user_version = {mine}")
+    old, _ = database_before(path, "DROP TRIGGER IF EXISTS jobs_count")
     old.executemany(
         "INSERT INTO jobs (id, type, status, title, created_at, updated_at) VALUES (?, 'noop', ?, 't', ?, ?)",
         [(f"old-{i}", "completed" if i % 3 else "pending", at(i), at(i)) for i in range(30)],

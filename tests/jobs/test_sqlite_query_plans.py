@@ -25,6 +25,7 @@ from lpe_nb.jobs.sqlite._sql_leases import ADD_STEP_USAGE_SQL, claim_sql
 from lpe_nb.jobs.sqlite._sql_reads import COUNT_BY_STATUS_SQL, COUNT_BY_USER_SQL, list_jobs_query
 from lpe_nb.jobs.sqlite._sql_schedules import DUE_SCHEDULES_SQL, NEXT_FIRE_SQL
 from lpe_nb.jobs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, _statements, migrate
+from tests.jobs.old_schema import database_before
 from tests.jobs.records import at, make_job
 
 CURSOR = (at(5), "some-job-id")
@@ -250,12 +251,7 @@ def test_the_analytics_migration_fills_the_token_columns_from_the_usage_already_
     tmp_path: Path,
 ) -> None:
     # the version just before the analytics migration (later ones, if any, run on top as well)
-    before = next(i for i, script in enumerate(MIGRATIONS) if "job_steps ADD COLUMN llm_calls" in script)
-    old = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
-    for script in MIGRATIONS[:before]:
-        for statement in _statements(script):
-            old.execute(statement)
-    old.execute(f"PRAGMA user_version = {before}")
+    old, _ = database_before(tmp_path / "old.db", "job_steps ADD COLUMN llm_calls")
     old.execute(
         "INSERT INTO jobs (id, type, status, title, created_at, updated_at) VALUES ('j', 'noop', 'completed', "
         "'t', ?, ?)",

@@ -8,7 +8,8 @@ import sqlite3
 from pathlib import Path
 
 from lpe_nb.jobs import JobStatus, SqliteJobStore, open_store
-from lpe_nb.jobs.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, _statements, migrate
+from lpe_nb.jobs.sqlite.schema import SCHEMA_VERSION, migrate
+from tests.jobs.old_schema import database_before
 from tests.jobs.records import at, make_job
 
 
@@ -75,17 +76,7 @@ async def test_the_claim_and_the_finish_of_jobs_created_together_write_their_tra
 
 async def test_a_trail_written_before_the_change_is_kept_and_followed(tmp_path: Path) -> None:
     path = tmp_path / "jobs.db"
-    mine = next(
-        i for i, m in enumerate(MIGRATIONS) if isinstance(m, str) and "job_transitions_by_created" in m
-    )
-    old = sqlite3.connect(path, isolation_level=None)
-    for script in MIGRATIONS[:mine]:
-        if callable(script):
-            script(old)
-            continue
-        for statement in _statements(script):
-            old.execute(statement)
-    old.execute(f"PRAGMA user_version = {mine}")
+    old, _ = database_before(path, "job_transitions_by_created")
     old.executemany(
         "INSERT INTO jobs (id, type, status, title, created_at, updated_at) VALUES (?, 'noop', 'completed', 't', ?, ?)",
         [(f"old-{i}", at(i), at(i)) for i in range(5)],
