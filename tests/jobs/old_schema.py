@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from lpe_nb.jobs.sqlite.schema import MIGRATIONS, _statements
+from lpe_nb.jobs.sqlite.schema import MIGRATIONS, apply_migration
 
 
 def database_before(path: Path, marker: str) -> tuple[sqlite3.Connection, int]:
@@ -13,11 +13,7 @@ def database_before(path: Path, marker: str) -> tuple[sqlite3.Connection, int]:
     SQL contains ``marker``, and that migration's version."""
     version = next(i for i, m in enumerate(MIGRATIONS) if isinstance(m, str) and marker in m)
     conn = sqlite3.connect(path, isolation_level=None)
-    for script in MIGRATIONS[:version]:
-        if callable(script):
-            script(conn)
-            continue
-        for statement in _statements(script):
-            conn.execute(statement)
+    for step in MIGRATIONS[:version]:
+        apply_migration(conn, step)
     conn.execute(f"PRAGMA user_version = {version}")
     return conn, version

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from lpe_nb.errors import StoreError
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "migrate"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "apply_migration", "migrate"]
 
 Migration = str | Callable[[sqlite3.Connection], None]
 """A script of statements, or a function for a step plain SQL cannot say (run in the same transaction)."""
@@ -336,6 +336,15 @@ MIGRATIONS: tuple[Migration, ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+def apply_migration(conn: sqlite3.Connection, step: Migration) -> None:
+    """Run one entry of :data:`MIGRATIONS` on ``conn`` (inside the caller's transaction)."""
+    if callable(step):
+        step(conn)
+        return
+    for statement in _statements(step):
+        conn.execute(statement)
+
+
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the database up to :data:`SCHEMA_VERSION` in one immediate transaction; returns the old version."""
     conn.execute("BEGIN IMMEDIATE")
@@ -346,13 +355,8 @@ def migrate(conn: sqlite3.Connection) -> int:
                 f"the job database has schema version {version}, newer than this lpe-nb understands "
                 f"({SCHEMA_VERSION}); upgrade lpe-nb or point it at another database file"
             )
-        for number in range(version + 1, SCHEMA_VERSION + 1):
-            step = MIGRATIONS[number - 1]
-            if callable(step):
-                step(conn)
-                continue
-            for statement in _statements(step):
-                conn.execute(statement)
+        for step in MIGRATIONS[version:SCHEMA_VERSION]:
+            apply_migration(conn, step)
         # PRAGMA takes no bound parameters; the value is our own integer.
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
