@@ -131,14 +131,13 @@ def finish(
     # Most jobs have no dependents: the UPDATE that checks the lease checks that too, and a job it moved
     # needs no SELECT of its dependents (one statement fewer per job). A job with dependents, or whose
     # lease was lost, is left as it was, for the UPDATE without that condition below.
-    if conn.execute(_FINISH_CHILDLESS_SQL, params).rowcount == 1:
-        moved(conn, JobStatus.RUNNING, status)
-        record_transition(conn, job_id, seq, now, JobStatus.RUNNING, status, owner, error_message)
-        return 0
-    if conn.execute(_FINISH_SQL, params).rowcount != 1:
+    childless = conn.execute(_FINISH_CHILDLESS_SQL, params).rowcount == 1
+    if not childless and conn.execute(_FINISH_SQL, params).rowcount != 1:
         raise LeaseLost.of(job_id, owner)
     moved(conn, JobStatus.RUNNING, status)
     record_transition(conn, job_id, seq, now, JobStatus.RUNNING, status, owner, error_message)
+    if childless:
+        return 0
     parent = conn.execute("SELECT id, title, dependents FROM jobs WHERE id = ?", (job_id,)).fetchone()
     return end_dependents(conn, parent, status, now=now)
 
