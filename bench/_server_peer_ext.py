@@ -19,6 +19,10 @@
   a thread of this server's process (``lpe_nb.worker.run_worker``, mock LLM, zero latency), on the
   database ``{"db_path": ...}``; with the lpe extension's ``dispatch = 'never'`` it runs the jobs the
   server takes: what an engine on its own loop thread would cost the server (the GIL is shared).
+- ``GET {base_url}lpe-bench/reads-from-memory``: ``{"reads": n}``, the store's reads answered from memory
+  since the server started (``SqliteJobStore.reads_from_memory``; null on another backend). ``POST`` it
+  ``{"on": false}`` to send every read to the database from then on (``SqliteJobStore.repeat_reads``), as
+  ``bench/history.py`` does to measure the reads themselves.
 - ``GET {base_url}lpe-bench/gc-time``: the collections the garbage collector made since the server
   started and the seconds they took, per generation (``gc.callbacks``): ``{"collections": [n0, n1, n2],
   "seconds": [s0, s1, s2]}``; bench/server.py reports the share of each endpoint's samples.
@@ -168,6 +172,27 @@ class SocketsHandler(_BenchHandler):
         self.finish(json.dumps({"open": len(engine.sockets)}))
 
 
+class ReadsFromMemoryHandler(_BenchHandler):
+    """How many of the store's reads were answered from memory (no commit since the same read)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        engine: ServerEngine = self.settings[ENGINE_SETTING]
+        store = (await engine.ready()).manager.store
+        self.finish(json.dumps({"reads": getattr(store, "reads_from_memory", None)}))
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        engine: ServerEngine = self.settings[ENGINE_SETTING]
+        store = (await engine.ready()).manager.store
+        if hasattr(store, "repeat_reads"):
+            store.repeat_reads = bool(self.body_object()["on"])
+        self.set_status(204)
+        self.finish()
+
+
 class GcHandler(_BenchHandler):
     """A full garbage collection now: how many objects it found unreachable, how many are left, by type."""
 
@@ -242,6 +267,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
             (url_path_join(base_url, "lpe-bench/sockets"), SocketsHandler),
             (url_path_join(base_url, "lpe-bench/gc"), GcHandler),
             (url_path_join(base_url, "lpe-bench/gc-time"), GcTimeHandler),
+            (url_path_join(base_url, "lpe-bench/reads-from-memory"), ReadsFromMemoryHandler),
             (url_path_join(base_url, "lpe-bench/worker-thread"), WorkerThreadHandler),
         ],
     )

@@ -686,6 +686,11 @@ def run_bad_readers(args: argparse.Namespace) -> None:
     )
     slowest = ", ".join(f"{ms:g} ms at +{at:g} s" for at, ms in phases["during"]["get_jobs_slowest"])
     print(f"    slowest GET jobs during (from the phase's start): {slowest}")
+    if (from_memory := figures["get_jobs_during_from_memory"]) is not None:
+        asked = phases["during"]["get_jobs_requests"]
+        print(
+            f"    GET jobs during answered without a read (nothing committed since): {from_memory} of {asked}"
+        )
     print(f"    good clients saw every job completed: {figures['good_clients_saw_every_job_completed']}")
     if args.loop_trace is not None:
         _print_loop_trace(args.loop_trace, phases["during"]["started_unix"])

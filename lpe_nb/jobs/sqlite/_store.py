@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from pathlib import Path
 from typing import TypeVar
 
@@ -31,7 +31,7 @@ from lpe_nb.jobs._store_common import (
     default_db_path,
 )
 from lpe_nb.jobs.analytics import Analytics, AnalyticsRange
-from lpe_nb.jobs.model import JobRecord, StepRecord
+from lpe_nb.jobs.model import JobRecord, JobStatus, StepRecord
 from lpe_nb.jobs.relay import EventRelay
 from lpe_nb.jobs.sqlite import (
     _sql_cache,
@@ -48,9 +48,11 @@ from lpe_nb.jobs.sqlite._connection import connect, hop
 from lpe_nb.jobs.sqlite._group_commit import GroupCommitWriter
 from lpe_nb.jobs.sqlite._location import prepare_location
 from lpe_nb.jobs.sqlite._lock import FileDispatchLock
+from lpe_nb.jobs.sqlite._repeated_reads import RepeatedReads
 from lpe_nb.jobs.sqlite._rows import SQLITE
 from lpe_nb.jobs.sqlite._sql_analytics import analytics
 from lpe_nb.jobs.sqlite._sql_changes import ChangeCursor, changed_since, data_version, is_current
+from lpe_nb.jobs.sqlite._wal_stamp import WalStamp
 from lpe_nb.jobs.sqlite.schema import migrate
 
 __all__ = ["SqliteJobStore"]
@@ -86,6 +88,8 @@ class SqliteJobStore(StoreMethods):
         self._serial = 0  # a new number per opening: a change cursor names the connection it read
         self._group_commit = GroupCommitWriter(self.path)
         self._cache_hits = PendingHits()  # written with a later write (see _cache_hits)
+        self._stamp = WalStamp(self.path)
+        self._repeated = RepeatedReads(self._stamp)  # a dashboard's polls between two commits
 
     @property
     def location(self) -> str:
@@ -103,6 +107,21 @@ class SqliteJobStore(StoreMethods):
     def event_relay(self, origin: str) -> EventRelay | None:
         """None: the processes on one file follow it (``changed_since``) instead."""
         return None
+
+    @property
+    def reads_from_memory(self) -> int:
+        """Reads answered without going to the database, nothing having been committed since (_repeated_reads)."""
+        return self._repeated.answered_from_memory
+
+    @property
+    def repeat_reads(self) -> bool:
+        """Whether a read asked again while nothing was committed is answered from memory (the default);
+        False sends every read to the database (what a benchmark of the reads themselves measures)."""
+        return self._repeated.enabled
+
+    @repeat_reads.setter
+    def repeat_reads(self, on: bool) -> None:
+        self._repeated.enabled = on
 
     @property
     def commits(self) -> int:
@@ -132,6 +151,7 @@ class SqliteJobStore(StoreMethods):
             await hop(self._writer, migrate)
             self._reader = await self._connect(query_only=True)
             self._serial += 1
+            self._stamp.open()  # after the connections: they keep the file it maps alive
         except BaseException as exc:
             await self.close()
             if isinstance(exc, sqlite3.Error):
@@ -148,6 +168,8 @@ class SqliteJobStore(StoreMethods):
             finally:
                 await self._group_commit.stop()
         finally:
+            self._stamp.close()  # before the connections (see WalStamp)
+            self._repeated.clear()
             for conn in (self._reader, self._writer):
                 if conn is not None:
                     await conn.close()
@@ -192,6 +214,34 @@ class SqliteJobStore(StoreMethods):
             return await hop(self._reader, fn)
         except sqlite3.Error as exc:
             raise StoreError(f"reading the job database {self.path} failed: {exc}") from exc
+
+    async def list_jobs(
+        self,
+        *,
+        statuses: Iterable[JobStatus] = (),
+        job_type: str | None = None,
+        limit: int = 50,
+        before: tuple[str, str] | None = None,
+        username: str | None = None,
+    ) -> list[JobRecord]:
+        """Newest first; the same page again without a read while nothing was committed (_repeated_reads)."""
+        wanted = tuple(statuses)
+
+        def read() -> Awaitable[list[JobRecord]]:
+            return super(SqliteJobStore, self).list_jobs(
+                statuses=wanted, job_type=job_type, limit=limit, before=before, username=username
+            )
+
+        key = ("list_jobs", wanted, job_type, limit, before, username)
+        return list(await self._repeated.read(key, read))
+
+    async def count_by_status(self, *, username: str | None = None) -> dict[JobStatus, int]:
+        """The counts; again without a read while nothing was committed (_repeated_reads)."""
+        counts = await self._repeated.read(
+            ("count_by_status", username),
+            lambda: super(SqliteJobStore, self).count_by_status(username=username),
+        )
+        return dict(counts)
 
     # -- writes of running jobs, under a lease -----------------------------------------------------------
 
