@@ -188,3 +188,27 @@ async def test_with_repeat_reads_off_every_read_goes_to_the_database(
         for _ in range(3):
             await store.list_jobs(limit=10)
         assert reads == [7] and store.reads_from_memory == 2
+
+
+def test_a_database_reached_through_a_symbolic_link_is_stamped_by_its_real_file(tmp_path: Path) -> None:
+    real = tmp_path / "real.db"
+    conn = wal_database(real)
+    link = tmp_path / "link.db"
+    link.symlink_to(real)
+    other = wal_database(tmp_path / "other.db")  # a stale, valid wal-index named after the link
+    (tmp_path / "link.db-shm").write_bytes((tmp_path / "other.db-shm").read_bytes())
+    other.close()
+    stamp = WalStamp(link)
+    stamp.open()
+    before = stamp.read()
+    conn.execute("INSERT INTO t (v) VALUES ('moved')")
+    assert before is not None and stamp.read() != before
+    stamp.close()
+    conn.close()
+
+
+def test_a_file_that_is_not_a_wal_index_gives_no_stamp(tmp_path: Path) -> None:
+    (tmp_path / "odd.db-shm").write_bytes(b"\xff" * 65536)
+    stamp = WalStamp(tmp_path / "odd.db")
+    stamp.open()
+    assert stamp.read() is None

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import mmap
 import os
+import struct
 from pathlib import Path
 
 __all__ = ["WalStamp"]
 
 _HEADER_BYTES = 48  # one copy of the header; SQLite writes it twice and readers compare the copies
+_WAL_INDEX_VERSION = 3007000  # its first field, in the machine's byte order (walformat.html)
 
 
 class WalStamp:
@@ -30,7 +32,9 @@ class WalStamp:
     """
 
     def __init__(self, database: Path) -> None:
-        self._shm = Path(f"{database}-shm")
+        # SQLite names the file after the database's real path (symbolic links resolved): so must this,
+        # or a stale file of that name that no commit touches would look like a database never changed.
+        self._shm = Path(f"{os.path.realpath(database)}-shm")
         self._map: mmap.mmap | None = None
 
     def open(self) -> None:
@@ -47,6 +51,10 @@ class WalStamp:
             self._map = None
         finally:
             os.close(fd)
+        if self._map is not None:
+            version, _, _, initialised = struct.unpack_from("=IIIB", self._map)
+            if version != _WAL_INDEX_VERSION or not initialised:  # not a header this code knows: stay off
+                self.close()
 
     def read(self) -> bytes | None:
         """The header as it is now; None while not mapped (then nothing can be said about commits)."""
