@@ -14,7 +14,7 @@ and its row :class:`~lpe_nb.jobs._rows.Dialect`. What a backend does differently
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from types import ModuleType
@@ -57,6 +57,12 @@ class StoreMethods:
     async def _read(self, fn: Callable[[Any], Any]) -> Any:
         """``fn`` on a connection that reads."""
         raise NotImplementedError
+
+    async def _read_repeated(self, key: Hashable, fn: Callable[[Any], Any]) -> Any:
+        """A read that dashboards repeat (a page of jobs, the counts), ``key`` naming it and its arguments:
+        a backend may give its last answer again while nothing was committed since (SQLite:
+        ``sqlite/_repeated_reads.py``); the callers copy what they return."""
+        return await self._read(fn)
 
     # -- writes of whole jobs ----------------------------------------------------------------------------
 
@@ -208,15 +214,21 @@ class StoreMethods:
         username: str | None = None,
     ) -> list[JobRecord]:
         """Newest first. ``before`` is the ``(created_at, id)`` of the last job of the previous page."""
-        wanted = list(statuses)  # the read may run again (a retried transaction): not a one-shot iterator
-        return await self._read(
+        wanted = tuple(statuses)  # the read may run again (a retried transaction): not a one-shot iterator
+        key = ("list_jobs", wanted, job_type, limit, before, username)
+        jobs = await self._read_repeated(
+            key,
             lambda conn: self._reads_sql.list_jobs(
                 conn, statuses=wanted, job_type=job_type, limit=limit, before=before, username=username
-            )
+            ),
         )
+        return list(jobs)
 
     async def count_by_status(self, *, username: str | None = None) -> dict[JobStatus, int]:
-        return await self._read(lambda conn: self._reads_sql.count_by_status(conn, username))
+        counts = await self._read_repeated(
+            ("count_by_status", username), lambda conn: self._reads_sql.count_by_status(conn, username)
+        )
+        return dict(counts)
 
     async def median_step_seconds(
         self, job_type: str, *, model: str | None = None, last_jobs: int = 20

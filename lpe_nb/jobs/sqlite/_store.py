@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import Awaitable, Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Hashable
 from pathlib import Path
 from typing import TypeVar
 
@@ -31,7 +31,7 @@ from lpe_nb.jobs._store_common import (
     default_db_path,
 )
 from lpe_nb.jobs.analytics import Analytics, AnalyticsRange
-from lpe_nb.jobs.model import JobRecord, JobStatus, StepRecord
+from lpe_nb.jobs.model import JobRecord, StepRecord
 from lpe_nb.jobs.relay import EventRelay
 from lpe_nb.jobs.sqlite import (
     _sql_cache,
@@ -215,33 +215,9 @@ class SqliteJobStore(StoreMethods):
         except sqlite3.Error as exc:
             raise StoreError(f"reading the job database {self.path} failed: {exc}") from exc
 
-    async def list_jobs(
-        self,
-        *,
-        statuses: Iterable[JobStatus] = (),
-        job_type: str | None = None,
-        limit: int = 50,
-        before: tuple[str, str] | None = None,
-        username: str | None = None,
-    ) -> list[JobRecord]:
-        """Newest first; the same page again without a read while nothing was committed (_repeated_reads)."""
-        wanted = tuple(statuses)
-
-        def read() -> Awaitable[list[JobRecord]]:
-            return super(SqliteJobStore, self).list_jobs(
-                statuses=wanted, job_type=job_type, limit=limit, before=before, username=username
-            )
-
-        key = ("list_jobs", wanted, job_type, limit, before, username)
-        return list(await self._repeated.read(key, read))
-
-    async def count_by_status(self, *, username: str | None = None) -> dict[JobStatus, int]:
-        """The counts; again without a read while nothing was committed (_repeated_reads)."""
-        counts = await self._repeated.read(
-            ("count_by_status", username),
-            lambda: super(SqliteJobStore, self).count_by_status(username=username),
-        )
-        return dict(counts)
+    async def _read_repeated(self, key: Hashable, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Given again while nothing was committed since (see _repeated_reads)."""
+        return await self._repeated.read(key, lambda: self._read(fn))
 
     # -- writes of running jobs, under a lease -----------------------------------------------------------
 
