@@ -56,7 +56,7 @@ def loads_bounded(text: str | bytes, *, field: str, max_depth: int = MAX_JSON_DE
             raise InvalidInput.field(field, "is not UTF-8 text") from None
     suspect = json_depth_exceeds(text, max_depth)
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = _DECODER.decode(text)
     except RecursionError:  # some thousand levels: the C parser gives up before we can count
         raise InvalidInput.field(field, _too_deep(max_depth)) from None
     except ValueError as exc:
@@ -84,3 +84,8 @@ def _too_deep(max_depth: int) -> str:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in JSON")
+
+
+# One decoder for every call: json.loads with an option builds a decoder and its scanner each time, more
+# than half of what a WebSocket frame's decoding cost (a crowd sends 15,000 watch frames, issue 15).
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
