@@ -176,8 +176,16 @@ def test_a_stopped_worker_hands_its_job_back_and_the_next_resumes_it_from_its_la
     assert worker_row(server, first.pid) is None  # a graceful exit removes its row
     asked_before_stop = [request.text for request in llm.requests]
 
+    # A dashboard's view: the page of jobs and the counts, which the server gives again from memory while
+    # nothing was committed, follow what the worker processes commit to the file.
+    assert [job["status"] for job in server.request("GET", "lpe/api/jobs")["jobs"]] == ["pending"]
     second = Worker(server.db_path, llm.base_url, tmp_path / "second.log", *options)
     try:
+        until(
+            lambda: [job["status"] for job in server.request("GET", "lpe/api/jobs")["jobs"]] == ["completed"],
+            "the page of jobs to show it completed",
+        )
+        assert server.request("GET", "lpe/api/status")["counts"]["completed"] == 1
         done = until(
             lambda: (job := server.request("GET", f"lpe/api/jobs/{job_id}"))["status"] == "completed" and job,
             "the job to complete on the second worker",
