@@ -212,3 +212,55 @@ def test_a_file_that_is_not_a_wal_index_gives_no_stamp(tmp_path: Path) -> None:
     stamp = WalStamp(tmp_path / "odd.db")
     stamp.open()
     assert stamp.read() is None
+
+
+class SettableStamp(WalStamp):
+    def __init__(self) -> None:
+        super().__init__(Path("unused"))
+        self.now = b"1"
+
+    def read(self) -> bytes | None:
+        return self.now
+
+
+def sized_reader(calls: list[str], key: str, size: int) -> Callable[[], Awaitable[list[str]]]:
+    async def read() -> list[str]:
+        calls.append(key)
+        return [key] * size
+
+    return read
+
+
+async def test_only_the_answers_of_the_last_commit_are_kept_and_they_are_bounded_in_records() -> None:
+    stamp = SettableStamp()
+    reads = RepeatedReads(stamp, max_kept=8, max_kept_items=10)
+    calls: list[str] = []
+    await reads.read("a", sized_reader(calls, "a", 4))
+    await reads.read("b", sized_reader(calls, "b", 4))
+    assert reads.kept == (2, 8)
+    await reads.read("c", sized_reader(calls, "c", 4))  # 12 records: the least recently asked goes
+    assert reads.kept == (2, 8)
+    await reads.read("b", sized_reader(calls, "b", 4))
+    assert calls == ["a", "b", "c"]
+    await reads.read("big", sized_reader(calls, "big", 11))  # more than the whole budget: not kept
+    assert reads.kept == (2, 8)
+    stamp.now = b"2"  # a commit: the first read after it drops what was kept
+    await reads.read("d", sized_reader(calls, "d", 1))
+    assert reads.kept == (1, 1)
+    await reads.read("b", sized_reader(calls, "b", 4))
+    assert calls == ["a", "b", "c", "big", "d", "b"]
+
+
+async def test_an_answer_read_while_a_commit_came_is_not_given_again() -> None:
+    stamp = SettableStamp()
+    reads = RepeatedReads(stamp)
+    calls: list[str] = []
+
+    async def read_across_a_commit() -> list[str]:
+        calls.append("a")
+        stamp.now = b"2"  # committed while the read ran: it may or may not have seen it
+        return ["a"]
+
+    await reads.read("a", read_across_a_commit)
+    await reads.read("a", sized_reader(calls, "a", 1))
+    assert calls == ["a", "a"] and reads.answered_from_memory == 0

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import Callable, Collection, Hashable
+from collections.abc import Callable, Collection, Hashable, Sized
 from pathlib import Path
 from typing import TypeVar
 
@@ -58,6 +58,7 @@ from lpe_nb.jobs.sqlite.schema import migrate
 __all__ = ["SqliteJobStore"]
 
 T = TypeVar("T")
+Answer = TypeVar("Answer", bound=Sized)  # a page of jobs, the counts: how many it holds is its size
 
 
 class SqliteJobStore(StoreMethods):
@@ -215,7 +216,7 @@ class SqliteJobStore(StoreMethods):
         except sqlite3.Error as exc:
             raise StoreError(f"reading the job database {self.path} failed: {exc}") from exc
 
-    async def _read_repeated(self, key: Hashable, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _read_repeated(self, key: Hashable, fn: Callable[[sqlite3.Connection], Answer]) -> Answer:
         """Given again while nothing was committed since (see _repeated_reads)."""
         return await self._repeated.read(key, lambda: self._read(fn))
 
