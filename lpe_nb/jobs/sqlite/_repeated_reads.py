@@ -1,6 +1,6 @@
 """The answers of the reads a dashboard repeats, given again while nothing was committed since.
 
-A page of jobs and the status counts are what every open dashboard, widget and ``lpe status`` polls,
+A page of jobs and the status counts are what every open dashboard (a browser tab, a widget) asks,
 many times between two commits. Each read is a hop to SQLite's reader thread and back; while a Jupyter
 server's loop is saturated (300 WebSocket clients connecting at once, say) that hop waits for the GIL
 several times and for the loop twice, and was most of a slow ``GET lpe/api/jobs`` (issue 15,
