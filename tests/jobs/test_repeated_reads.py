@@ -6,6 +6,7 @@ process."""
 from __future__ import annotations
 
 import asyncio
+import mmap
 import sqlite3
 import subprocess
 import sys
@@ -264,3 +265,14 @@ async def test_an_answer_read_while_a_commit_came_is_not_given_again() -> None:
     await reads.read("a", read_across_a_commit)
     await reads.read("a", sized_reader(calls, "a", 1))
     assert calls == ["a", "a"] and reads.answered_from_memory == 0
+
+
+def test_without_posix_shared_mappings_there_is_no_stamp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = wal_database(tmp_path / "wal.db")
+    monkeypatch.delattr(mmap, "MAP_SHARED")  # as on Windows
+    stamp = WalStamp(tmp_path / "wal.db")
+    stamp.open()
+    assert stamp.read() is None
+    conn.close()

@@ -40,6 +40,9 @@ class WalStamp:
     def open(self) -> None:
         """Map the header if the database has one (a WAL database a connection has read); else stay off."""
         self.close()
+        # Not on Windows (no POSIX shared mapping; SQLite's locks on the file differ): every read goes to it.
+        if not hasattr(mmap, "MAP_SHARED"):
+            return
         try:
             fd = os.open(self._shm, os.O_RDONLY)
         except OSError:
