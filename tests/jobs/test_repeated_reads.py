@@ -55,9 +55,10 @@ def test_the_stamp_moves_with_every_commit_and_only_then(tmp_path: Path) -> None
     commit_in_another_process(path, "UPDATE t SET v = 'c' WHERE k = 1")
     seen.append(stamp.read())
     assert len(set(seen)) == len(seen), "each commit, of this process or another, gives a new stamp"
-    stamp.close()
+    stamp.stop()
     assert stamp.read() is None
     conn.close()
+    stamp.release()
 
 
 def test_no_stamp_without_a_wal_index(tmp_path: Path) -> None:
@@ -204,8 +205,9 @@ def test_a_database_reached_through_a_symbolic_link_is_stamped_by_its_real_file(
     before = stamp.read()
     conn.execute("INSERT INTO t (v) VALUES ('moved')")
     assert before is not None and stamp.read() != before
-    stamp.close()
+    stamp.stop()
     conn.close()
+    stamp.release()
 
 
 def test_a_file_that_is_not_a_wal_index_gives_no_stamp(tmp_path: Path) -> None:
@@ -276,3 +278,45 @@ def test_without_posix_shared_mappings_there_is_no_stamp(
     stamp.open()
     assert stamp.read() is None
     conn.close()
+    stamp.release()
+
+
+LOCK_PROBE = """
+import fcntl, os, sys
+try:
+    fd = os.open(sys.argv[1], os.O_RDWR)
+except FileNotFoundError:  # the last connection's close removed it
+    sys.exit(print("free"))
+try:
+    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 128)  # SQLite's 'in use' byte of the -shm (DMS)
+except OSError:
+    print("held")
+else:
+    print("free")
+"""
+
+
+async def test_the_store_keeps_sqlites_locks_on_the_file_it_maps(tmp_path: Path) -> None:
+    """Closing any descriptor of a file drops every POSIX lock the process holds on it: a stamp that
+    closed the one it mapped through dropped SQLite's "in use" lock on the -shm, and the next process to
+    open the database truncated the file under this one's mapping (SIGBUS: a server killed by a peer)."""
+    path = tmp_path / "jobs.db"
+
+    async def probe() -> str:
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-c", LOCK_PROBE, f"{path}-shm"],
+            capture_output=True, text=True, check=True, timeout=60,
+        )  # fmt: skip
+        return done.stdout.strip()
+
+    first, second = SqliteJobStore(path), SqliteJobStore(path)
+    async with first:
+        assert first._stamp.read() is not None
+        assert await probe() == "held"
+        async with second:  # another store of this process on the file shares what the first opened
+            assert await probe() == "held"
+        assert await probe() == "held", "the second store's close kept the first's locks"
+        await first.insert_job(make_job())
+        assert [job.status for job in await first.list_jobs()] == [JobStatus.PENDING]
+    assert await probe() == "free"

@@ -169,12 +169,15 @@ class SqliteJobStore(StoreMethods):
             finally:
                 await self._group_commit.stop()
         finally:
-            self._stamp.close()  # before the connections (see WalStamp)
+            self._stamp.stop()  # no more reads of its mapping once the connections start closing
             self._repeated.clear()
-            for conn in (self._reader, self._writer):
-                if conn is not None:
-                    await conn.close()
-            self._reader = self._writer = None
+            try:
+                for conn in (self._reader, self._writer):
+                    if conn is not None:
+                        await conn.close()
+            finally:
+                self._stamp.release()  # after them: closing its file drops SQLite's locks on it (WalStamp)
+                self._reader = self._writer = None
 
     async def __aenter__(self) -> SqliteJobStore:
         return await self.open()
