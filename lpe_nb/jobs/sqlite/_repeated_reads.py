@@ -44,7 +44,6 @@ class RepeatedReads:
         self._max_kept, self._max_kept_items = max_kept, max_kept_items
         self._kept: OrderedDict[Hashable, Sized] = OrderedDict()  # the answers of ``_kept_stamp``
         self._kept_stamp: bytes | None = None
-        self._kept_items = 0
         self.answered_from_memory = 0  # for tests and benchmarks
         self.enabled = True  # False: every read goes to the database (a benchmark of the reads themselves)
 
@@ -68,20 +67,19 @@ class RepeatedReads:
         return answer
 
     def _keep(self, key: Hashable, answer: Sized) -> None:
-        replaced = self._kept.pop(key, None)
-        if replaced is not None:
-            self._kept_items -= len(replaced)
         self._kept[key] = answer
-        self._kept_items += len(answer)
-        while len(self._kept) > self._max_kept or self._kept_items > self._max_kept_items:
-            _, dropped = self._kept.popitem(last=False)  # the least recently asked
-            self._kept_items -= len(dropped)
+        self._kept.move_to_end(key)
+        while len(self._kept) > self._max_kept or self._items() > self._max_kept_items:
+            self._kept.popitem(last=False)  # the least recently asked
+
+    def _items(self) -> int:
+        return sum(map(len, self._kept.values()))
 
     @property
     def kept(self) -> tuple[int, int]:
         """How many answers are kept, and how many records (or counts) they hold together."""
-        return len(self._kept), self._kept_items
+        return len(self._kept), self._items()
 
     def clear(self) -> None:
         self._kept.clear()
-        self._kept_stamp, self._kept_items = None, 0
+        self._kept_stamp = None

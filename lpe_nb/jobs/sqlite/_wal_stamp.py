@@ -57,7 +57,7 @@ class WalStamp:
         # or a stale file of that name that no commit touches would look like a database never changed.
         self._shm = f"{os.path.realpath(database)}-shm"
         self._held: _OpenShm | None = None  # this stamp's share of _OPEN[self._shm]
-        self._reading = False
+        self._reading: mmap.mmap | None = None  # its mapping while the header may be read
 
     def open(self) -> None:
         """Map the header if the database has one (a WAL database a connection has read); else stay off."""
@@ -73,22 +73,20 @@ class WalStamp:
             held = _OPEN[self._shm] = _OpenShm(fd, _map_header(fd))
         held.users += 1
         self._held = held
-        self._reading = held.mapping is not None and _is_wal_index(held.mapping)
+        if held.mapping is not None and _is_wal_index(held.mapping):
+            self._reading = held.mapping
 
     def read(self) -> bytes | None:
         """The header as it is now; None when it cannot be read (then nothing can be said about commits)."""
-        held = self._held
-        if not self._reading or held is None or held.mapping is None:
-            return None
-        return held.mapping[:_HEADER_BYTES]
+        return None if self._reading is None else self._reading[:_HEADER_BYTES]
 
     def stop(self) -> None:
         """No more reads: the store's connections are about to close."""
-        self._reading = False
+        self._reading = None
 
     def release(self) -> None:
         """This store's connections are closed: the last store of this process on the file closes it."""
-        self._reading = False
+        self._reading = None
         held, self._held = self._held, None
         if held is None:
             return
